@@ -1,0 +1,147 @@
+"""Inventory helpers: ``--filter KEY=VALUE`` selection, host listing and derived site values.
+
+All pure with respect to the network: nothing here opens a connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nornir_homehub.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nornir.core import Nornir
+    from nornir.core.inventory import Host
+
+BUILTIN_KEYS = ("name", "role", "group", "hostname")
+
+
+@dataclass(frozen=True)
+class HostFilter:
+    """One ``KEY=VALUE`` term of ``--filter``."""
+
+    key: str
+    value: str
+
+    def matches(self, host: Host) -> bool:
+        """True when the host has ``key`` equal to (or, for lists, containing) ``value``."""
+        if self.key == "name":
+            return host.name == self.value
+        if self.key == "group":
+            return any(g.name == self.value for g in host.groups)
+        if self.key == "hostname":
+            return str(host.hostname) == self.value
+        try:
+            actual = host[self.key]
+        except KeyError:
+            return False
+        if isinstance(actual, list | tuple | set):
+            return self.value in {_text(a) for a in actual}
+        return _text(actual) == self.value
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def parse_filters(terms: Iterable[str]) -> list[HostFilter]:
+    """Parse ``KEY=VALUE`` strings.
+
+    Raises:
+        ConfigError: a term has no ``=`` or an empty key.
+    """
+    out = []
+    for term in terms:
+        key, sep, value = term.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"malformed filter {term!r}: expected KEY=VALUE, e.g. role=compute")
+        out.append(HostFilter(key.strip(), value.strip()))
+    return out
+
+
+def data_keys(nr: Nornir) -> set[str]:
+    """Every key usable in a filter: the built-ins plus any host data key (inherited too)."""
+    keys = set(BUILTIN_KEYS)
+    for host in nr.inventory.hosts.values():
+        keys.update(host.keys())
+    return keys
+
+
+def apply_filters(nr: Nornir, filters: Sequence[HostFilter], *, allow_empty: bool = False) -> Nornir:
+    """Return ``nr`` narrowed to hosts matching every filter (AND).
+
+    Raises:
+        ConfigError: a key is unknown (the message lists the valid ones) or, unless
+            ``allow_empty``, nothing is selected (the message lists the hosts).
+    """
+    if not filters:
+        return nr
+    valid = data_keys(nr)
+    unknown = sorted({f.key for f in filters} - valid)
+    if unknown:
+        raise ConfigError(
+            f"unknown filter key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}"
+        )
+    selected = nr.filter(filter_func=lambda h: all(f.matches(h) for f in filters))
+    if not selected.inventory.hosts and not allow_empty:
+        listing = ", ".join(
+            f"{h.name} (role={h.get('role')})" for h in nr.inventory.hosts.values()
+        )
+        terms = " AND ".join(str(f) for f in filters)
+        raise ConfigError(f"filter {terms} selects no host; hosts: {listing}")
+    return selected
+
+
+def host_summary(host: Host) -> dict[str, Any]:
+    """Name, role, address and groups of a host, as listed by ``inventory``."""
+    return {
+        "name": host.name,
+        "role": host.get("role"),
+        "hostname": host.hostname,
+        "groups": [g.name for g in host.groups],
+        "fqdn": host.get("fqdn"),
+    }
+
+
+def hosts_by_role(hosts: Mapping[str, Host], role: str) -> list[Host]:
+    """Hosts whose data says ``role``, in inventory order."""
+    return [h for h in hosts.values() if h.get("role") == role]
+
+
+def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
+    """Template variables for ``host``: its data plus values derived from the whole inventory.
+
+    Derived (never typed twice in inventory):
+        ai_compute_ip: the address of the (first) compute host.
+        ai_compute_fqdn / ai_trusted_fqdn: FQDNs of the compute and trusted hosts.
+        extra_hosts: ``{"<internal>.<domain>": ai_compute_ip}`` for each internal service name.
+        inventory_hostname, ansible-style, for templates ported from the guide.
+
+    Raises:
+        ConfigError: the inventory has no compute host while a template needs one.
+    """
+    values: dict[str, Any] = dict(host.items())
+    values["inventory_hostname"] = host.name
+    values["host_address"] = host.hostname
+    all_hosts = nr.inventory.hosts
+    compute = hosts_by_role(all_hosts, "compute")
+    trusted = hosts_by_role(all_hosts, "trusted")
+    domain = values.get("domain", "")
+    if compute:
+        values["ai_compute_ip"] = compute[0].hostname
+        values["ai_compute_fqdn"] = compute[0].get("fqdn")
+        values["extra_hosts"] = {
+            f"{name}.{domain}": compute[0].hostname for name in values.get("internal_services", [])
+        }
+    else:
+        values.setdefault("extra_hosts", {})
+    if trusted:
+        values["ai_trusted_fqdn"] = trusted[0].get("fqdn")
+    return values

@@ -1,0 +1,1 @@
+"""Pure planning code (``plan_*``): desired state vs facts, no I/O."""
