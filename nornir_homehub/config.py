@@ -113,7 +113,14 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
     Raises:
         ConfigError: the config or inventory cannot be loaded.
     """
+    import logging
+
     from nornir import InitNornir
+
+    # Nornir logs "has not been run - 0 hosts selected" and similar through the root logger's
+    # last-resort handler; our commands report outcomes themselves.
+    logging.getLogger("nornir").addHandler(logging.NullHandler())
+    logging.getLogger("nornir").propagate = False
 
     from nornir_homehub.connection import register_plugins
 

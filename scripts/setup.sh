@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 machine (as root) for nornir_homehub and its local lab:
+# the Debian packages the lab hosts need, then the project with its lab and test extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then echo "run as root (the lab creates namespaces and mounts)" >&2; exit 2; fi
+export DEBIAN_FRONTEND=noninteractive
+need=""
+for p in openssh-server openssh-client docker.io busybox-static bind9 bind9-utils bind9-dnsutils iproute2 util-linux curl; do
+  dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
+done
+if [ -n "$need" ]; then
+  apt-get update -qq
+  # policy-rc.d keeps the packages' own services from starting: the lab starts its own.
+  apt-get install -y -qq --no-install-recommends $need
+fi
+python3 -m pip install -q --upgrade pip
+python3 -m pip install -q -e '.[lab,test]'
+echo "setup done: python3 -m nornir_homehub lab up"

@@ -1,0 +1,167 @@
+"""Shared fixtures: the connection guard, the lab (once per session), CLI helpers.
+
+Safety: every test runs with a socket guard that refuses any TCP/UDP connection outside the lab
+subnet and loopback, and with HOMEHUB_ALLOWED_NETWORKS set so that subprocesses (the CLI) refuse
+them too. The production inventory is never loaded with intent to connect.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
+LAB_SUBNET = ipaddress.ip_network("192.0.2.128/26")
+ALLOWED = [LAB_SUBNET, ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+os.environ["HOMEHUB_ALLOWED_NETWORKS"] = ",".join(str(n) for n in ALLOWED)
+
+
+class ForbiddenConnection(AssertionError):
+    """A test tried to reach an address outside the lab subnet and loopback."""
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_sendto = socket.socket.sendto
+
+
+def _check(address: Any) -> None:
+    if not isinstance(address, tuple):
+        return  # AF_UNIX paths
+    host = address[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = ipaddress.ip_address(socket.gethostbyname(host))
+    if not any(ip in net for net in ALLOWED):
+        raise ForbiddenConnection(f"test tried to connect to {host}: outside lab subnet and loopback")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check(address)
+    return _real_connect_ex(self, address)
+
+
+def _guarded_sendto(self: socket.socket, data: Any, *args: Any) -> int:
+    _check(args[-1])
+    return _real_sendto(self, data, *args)  # type: ignore[call-overload, no-any-return]
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket.socket.sendto = _guarded_sendto  # type: ignore[assignment, method-assign]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests under tests/lab/ are lab tests."""
+    for item in items:
+        if "tests/lab/" in str(item.path).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.lab)
+
+
+def _lab() -> Any:
+    from nornir_homehub.config import load_settings
+    from nornir_homehub.lab import Lab
+
+    settings = load_settings(LAB_CONFIG)
+    assert settings.lab_dir is not None
+    return Lab(settings.lab_dir, LAB_CONFIG.parent / "hosts.yaml")
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Any]:
+    """The lab, up for the whole session.
+
+    A lab that was already up is reused and left up; a lab this session started is torn down
+    at the end unless HOMEHUB_KEEP_LAB=1.
+    """
+    from nornir_homehub.lab import missing_prerequisites
+
+    missing = missing_prerequisites()
+    if missing:
+        pytest.fail("lab prerequisites missing (run scripts/setup.sh): " + "; ".join(missing))
+    lab = _lab()
+    was_up = lab.status().up
+    status = lab.up()
+    assert status.up, status.to_dict()
+    yield lab
+    if not was_up and os.environ.get("HOMEHUB_KEEP_LAB") != "1":
+        lab.down()
+        # `lab down` must leave no namespace, bridge, mount or process of the lab.
+        assert lab.leftovers() == []
+
+
+@pytest.fixture
+def lab_nr(lab: Any) -> Iterator[Any]:
+    """A Nornir object on the lab inventory; its connections are closed afterwards."""
+    from nornir_homehub.config import load_nornir
+    from nornir_homehub.connection import close_all
+
+    nr = load_nornir(LAB_CONFIG)
+    yield nr
+    close_all(nr)
+
+
+def copy_lab_inventory(dest: Path) -> Path:
+    """Copy inventory/lab to ``dest`` with absolute paths; return the new config path.
+
+    Tests that change inventory values edit the copy, never the repository's files.
+    """
+    src = LAB_CONFIG.parent
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("hosts.yaml", "groups.yaml", "defaults.yaml", "vault.yml", "vault_pass.txt"):
+        if (src / name).exists():
+            shutil.copy(src / name, dest / name)
+    defaults = yaml.safe_load((dest / "defaults.yaml").read_text())
+    extras = defaults["connection_options"]["homehub_ssh"]["extras"]
+    for key in ("known_hosts", "key_file"):
+        extras[key] = str((src / extras[key]).resolve())
+    (dest / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
+    cfg = yaml.safe_load(LAB_CONFIG.read_text())
+    for key, value in list(cfg["homehub"].items()):
+        if isinstance(value, str) and key not in ("vault_file", "vault_password_file"):
+            cfg["homehub"][key] = str((src / value).resolve())
+    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return dest / "config.yaml"
+
+
+@pytest.fixture
+def lab_copy(tmp_path: Path, lab: Any) -> Path:
+    """A private, editable copy of the lab inventory; returns its config.yaml path."""
+    return copy_lab_inventory(tmp_path / "inv")
+
+
+def run_cli(*args: str, config: Path | None = LAB_CONFIG, env: dict[str, str] | None = None,
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m nornir_homehub`` as a subprocess (the way users and CI do)."""
+    cmd = [sys.executable, "-m", "nornir_homehub"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout,
+                          env=full_env, cwd=ROOT, check=False)
+
+
+def accepted_connections(lab: Any) -> dict[str, int]:
+    """Number of accepted SSH connections in each lab host's sshd log so far."""
+    counts = {}
+    for h in lab.hosts:
+        log = lab.host_dir(h.name) / "sshd.log"
+        counts[h.name] = log.read_text(errors="replace").count("Accepted publickey")
+    return counts
