@@ -1,0 +1,142 @@
+"""DNS host facts: the zone file, ``named.conf.local`` and whether named answers ``rndc``.
+
+All three come back in one round trip (`HostConnection.run_batch`); the parsers are pure.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nornir_homehub.errors import TransportError
+
+if TYPE_CHECKING:
+    from nornir_homehub.connection import CommandResult
+
+NAMED_CONF_LOCAL = "/etc/bind/named.conf.local"
+_MISSING = 44  # exit code of the "file does not exist" branch
+
+
+def _cat_if_exists(path: str) -> str:
+    q = shlex.quote(path)
+    return f"if [ -e {q} ]; then cat -- {q}; else exit {_MISSING}; fi"
+
+
+def dns_fact_commands(zone_file: str, named_conf_local: str = NAMED_CONF_LOCAL) -> dict[str, str]:
+    """Return the batched fact commands (name -> shell command) for a dns host.
+
+    Args:
+        zone_file: path of the zone file on the host.
+        named_conf_local: path of the local named configuration.
+
+    Returns:
+        ``zone_file`` and ``named_conf_local`` (content, or exit 44 when missing) and
+        ``rndc_status`` (``rndc status``: exit 0 when named answers on its control channel).
+
+    """
+    return {
+        "zone_file": _cat_if_exists(zone_file),
+        "named_conf_local": _cat_if_exists(named_conf_local),
+        "rndc_status": "rndc status",
+    }
+
+
+@dataclass(frozen=True)
+class RndcStatus:
+    """What ``rndc status`` said.
+
+    Attributes:
+        running: named answered on its control channel.
+        version: named's version line, when it answered.
+        zones: number of zones named has loaded, when it answered.
+        detail: the error text when it did not answer (never a secret: rndc prints none).
+
+    """
+
+    running: bool
+    version: str | None = None
+    zones: int | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "running": self.running,
+            "version": self.version,
+            "zones": self.zones,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class DnsFacts:
+    """The dns host as the zone task needs it.
+
+    Attributes:
+        zone_file: content of the zone file, None when it does not exist.
+        named_conf_local: content of ``named.conf.local``, None when it does not exist.
+        rndc: whether named answers, and what it says.
+
+    """
+
+    zone_file: str | None
+    named_conf_local: str | None
+    rndc: RndcStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (file presence and sizes, not contents)."""
+        return {
+            "zone_file_exists": self.zone_file is not None,
+            "zone_file_bytes": len(self.zone_file.encode()) if self.zone_file is not None else 0,
+            "named_conf_local_exists": self.named_conf_local is not None,
+            "rndc": self.rndc.to_dict(),
+        }
+
+
+_VERSION_RE = re.compile(r"^version:\s*(.+)$", re.MULTILINE)
+_ZONES_RE = re.compile(r"^number of zones:\s*(\d+)", re.MULTILINE)
+
+
+def parse_rndc_status(exit_code: int, stdout: str, stderr: str) -> RndcStatus:
+    """Parse ``rndc status`` output.
+
+    Returns:
+        ``running`` True only when rndc exited 0 and named reported itself up.
+
+    """
+    if exit_code != 0 or "server is up and running" not in stdout:
+        detail = (stderr or stdout).strip().splitlines()
+        return RndcStatus(False, detail="; ".join(detail[-3:]) or f"rndc exited {exit_code}")
+    version = _VERSION_RE.search(stdout)
+    zones = _ZONES_RE.search(stdout)
+    return RndcStatus(
+        running=True,
+        version=version.group(1).strip() if version else None,
+        zones=int(zones.group(1)) if zones else None,
+    )
+
+
+def _file(name: str, res: CommandResult) -> str | None:
+    if res.exit_code == _MISSING:
+        return None
+    if res.exit_code != 0:
+        raise TransportError(f"cannot read {name}: {res.stderr.strip() or res.exit_code}")
+    return res.stdout
+
+
+def parse_dns_facts(results: Mapping[str, CommandResult]) -> DnsFacts:
+    """Turn the results of `dns_fact_commands` into `DnsFacts`.
+
+    Raises:
+        TransportError: a file exists but cannot be read (permissions, I/O).
+
+    """
+    rndc = results["rndc_status"]
+    return DnsFacts(
+        zone_file=_file("zone file", results["zone_file"]),
+        named_conf_local=_file("named.conf.local", results["named_conf_local"]),
+        rndc=parse_rndc_status(rndc.exit_code, rndc.stdout, rndc.stderr),
+    )

@@ -1,0 +1,75 @@
+"""Zone serial numbers in the guide's ``YYYYMMDDNN`` form (e.g. ``2025101311``).
+
+Rules (pure, no clock: the caller passes ``today``):
+
+* no current serial: ``YYYYMMDD00`` of today;
+* a date-shaped serial: ``max(today's YYYYMMDD00, current + 1)``, so it never goes back, a
+  serial "from the future" simply increments and the hundredth change of a day carries into
+  the next date (``2025101399 + 1 = 2025101400``), which secondaries accept;
+* any other serial: ``current + 1`` in RFC 1982 serial arithmetic (mod 2**32), with a note
+  saying so, because jumping to a date could be a decrease in serial space.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+SERIAL_MODULUS = 2**32
+_DATE_DIGITS = 10
+_MIN_YEAR = 1970
+
+
+def date_serial(day: dt.date, count: int = 0) -> int:
+    """Return the ``YYYYMMDDNN`` serial of ``day`` with change number ``count`` (0..99)."""
+    return int(day.strftime("%Y%m%d")) * 100 + count
+
+
+def serial_date(serial: int) -> dt.date | None:
+    """Return the date encoded in a ``YYYYMMDDNN`` serial, or None when it is not date-shaped.
+
+    A serial is date-shaped when it has exactly ten digits, fits in 32 bits and its first
+    eight digits are a real calendar date from 1970 on.
+    """
+    text = str(serial)
+    if serial < 0 or serial >= SERIAL_MODULUS or len(text) != _DATE_DIGITS:
+        return None
+    try:
+        day = dt.datetime.strptime(text[:8], "%Y%m%d").date()
+    except ValueError:
+        return None
+    return day if day.year >= _MIN_YEAR else None
+
+
+def next_serial(current: int | None, today: dt.date) -> tuple[int, str | None]:
+    """Return the serial that follows ``current`` on ``today``, and a note when it is unusual.
+
+    Args:
+        current: the serial in the zone now (None for a new zone).
+        today: the controller's date.
+
+    Returns:
+        ``(serial, note)``; ``note`` is None for the ordinary date-based bump and explains the
+        choice otherwise (new zone, serial from the future, non-date serial).
+
+    Raises:
+        ValueError: ``current`` is negative or does not fit in 32 bits.
+
+    """
+    base = date_serial(today)
+    if current is None:
+        return base, f"new zone: serial starts at {base}"
+    if current < 0 or current >= SERIAL_MODULUS:
+        raise ValueError(f"zone serial {current} is outside 0..{SERIAL_MODULUS - 1}")
+    day = serial_date(current)
+    if day is None:
+        new = (current + 1) % SERIAL_MODULUS
+        return new, (
+            f"serial {current} is not in YYYYMMDDNN form: incremented to {new} "
+            "(RFC 1982 serial arithmetic, mod 2**32)"
+        )
+    if day > today:
+        return current + 1, (
+            f"serial {current} is dated after today ({today.isoformat()}): incremented, "
+            "never moved back"
+        )
+    return max(base, current + 1), None

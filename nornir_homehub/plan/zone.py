@@ -1,0 +1,719 @@
+"""The homehub DNS zone as data: derived from inventory, rendered, parsed and planned (pure).
+
+The zone holds (guide, "DNS Configuration"):
+
+* an A (or AAAA) record for every inventory host whose ``fqdn`` lies inside the zone and whose
+  address is an IP address, at its name relative to the zone (``lxc-prod-2.prx-prod-1``);
+* ``public_services`` as CNAMEs to the trusted host's FQDN, ``internal_services`` as CNAMEs to
+  the compute host's FQDN;
+* the operator's ``dns_records`` ({name, type, value, ttl?});
+* an NS record for each dns host (its A record comes with the host records);
+* none of the names in ``dns_absent`` (declaring one of them present is a `PlanError`).
+
+Nothing here touches the network: the task gathers the current zone file, this module decides.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.zone
+
+from nornir_homehub.errors import ConfigError, PlanError
+from nornir_homehub.plan.serial import next_serial
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+DEFAULT_TTL = 3600
+DEFAULT_ZONE_DIR = "/etc/bind/zones"
+DEFAULT_CONTACT = "hostmaster"
+DEFAULT_NAMED_CONF_LOCAL = "/etc/bind/named.conf.local"
+# RFC 1912 section 2.2 style timers for a small primary-only zone.
+DEFAULT_SOA_TIMERS: Mapping[str, int] = {
+    "refresh": 3600,
+    "retry": 900,
+    "expire": 1209600,
+    "minimum": 300,
+}
+HEADER = "; Managed by nornir_homehub (python -m nornir_homehub dns): edit the inventory, not this."
+
+
+@dataclass(frozen=True, order=True)
+class ZoneRecord:
+    """One resource record, owner relative to the zone (``@`` is the apex).
+
+    Attributes:
+        name: owner name relative to the zone origin.
+        rtype: record type, upper case (``A``, ``CNAME``, ...).
+        value: rdata in canonical text, names absolute (``trusted.homehub.test.``).
+        ttl: explicit TTL, or None for the zone's ``$TTL``.
+        source: where the record comes from (inventory variable or host), for messages.
+
+    """
+
+    name: str
+    rtype: str
+    value: str
+    ttl: int | None = None
+    source: str = field(default="", compare=False)
+
+    def line(self, default_ttl: int | None = None) -> str:
+        """Return the record as one zone file line (TTL shown when it differs from default)."""
+        ttl = "" if self.ttl is None or self.ttl == default_ttl else str(self.ttl)
+        return f"{self.name:<24} {ttl:<6} IN {self.rtype:<6} {self.value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"name": self.name, "type": self.rtype, "value": self.value, "ttl": self.ttl}
+
+
+@dataclass(frozen=True)
+class Soa:
+    """SOA fields other than the serial."""
+
+    mname: str
+    rname: str
+    refresh: int = DEFAULT_SOA_TIMERS["refresh"]
+    retry: int = DEFAULT_SOA_TIMERS["retry"]
+    expire: int = DEFAULT_SOA_TIMERS["expire"]
+    minimum: int = DEFAULT_SOA_TIMERS["minimum"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "mname": self.mname,
+            "rname": self.rname,
+            "refresh": self.refresh,
+            "retry": self.retry,
+            "expire": self.expire,
+            "minimum": self.minimum,
+        }
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """What the zone needs to know about one inventory host."""
+
+    name: str
+    address: str | None
+    fqdn: str | None
+    role: str | None
+
+
+@dataclass(frozen=True)
+class ZoneSpec:
+    """The desired zone, derived from inventory.
+
+    Attributes:
+        zone: zone name without the trailing dot (``homehub.test``).
+        ttl: the zone's ``$TTL``.
+        soa: SOA fields (serial excluded: it is planned).
+        records: NS and data records, sorted, without the SOA.
+        absent: owner names (relative) that must not exist.
+        zone_file: path of the zone file on the dns host.
+        notes: remarks for the plan (hosts skipped and why).
+
+    """
+
+    zone: str
+    ttl: int
+    soa: Soa
+    records: tuple[ZoneRecord, ...]
+    absent: tuple[str, ...]
+    zone_file: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def origin(self) -> dns.name.Name:
+        """The zone origin as a dnspython name."""
+        return dns.name.from_text(self.zone)
+
+    def expected(self) -> tuple[ZoneRecord, ...]:
+        """Return the records with effective TTLs filled in (as a parsed zone file shows them)."""
+        return tuple(
+            sorted(
+                ZoneRecord(r.name, r.rtype, r.value, r.ttl or self.ttl, r.source)
+                for r in self.records
+            )
+        )
+
+    def fqdn(self, name: str) -> str:
+        """Return the absolute name (trailing dot) of an owner relative to the zone."""
+        return self.zone + "." if name == "@" else f"{name}.{self.zone}."
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "zone": self.zone,
+            "ttl": self.ttl,
+            "soa": self.soa.to_dict(),
+            "records": [r.to_dict() for r in self.records],
+            "absent": list(self.absent),
+            "zone_file": self.zone_file,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class ParsedZone:
+    """A zone file as dnspython reads it."""
+
+    serial: int
+    soa: Soa
+    records: tuple[ZoneRecord, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "serial": self.serial,
+            "soa": self.soa.to_dict(),
+            "records": [r.to_dict() for r in self.records],
+        }
+
+
+@dataclass(frozen=True)
+class ZonePlan:
+    """What deploying the zone would do.
+
+    Attributes:
+        zone: zone name.
+        zone_file: path on the dns host.
+        serial_before: serial of the current file (None: no file or unreadable).
+        serial: serial the zone has after the run (unchanged when nothing changed).
+        changed: the records or SOA fields differ, the file will be replaced.
+        created: there is no zone file yet.
+        records_before / records_after: records with effective TTLs, sorted.
+        diff: unified diff of the zone file, empty when unchanged.
+        notes: remarks a reader should see (serial arithmetic, unreadable current file).
+        content: the zone file to install (equal to the current one when unchanged).
+
+    """
+
+    zone: str
+    zone_file: str
+    serial_before: int | None
+    serial: int
+    changed: bool
+    created: bool
+    records_before: tuple[ZoneRecord, ...]
+    records_after: tuple[ZoneRecord, ...]
+    diff: str
+    notes: tuple[str, ...]
+    content: str = field(repr=False)
+
+    @property
+    def added(self) -> tuple[ZoneRecord, ...]:
+        """Records present after and not before."""
+        before = set(self.records_before)
+        return tuple(r for r in self.records_after if r not in before)
+
+    @property
+    def removed(self) -> tuple[ZoneRecord, ...]:
+        """Records present before and not after."""
+        after = set(self.records_after)
+        return tuple(r for r in self.records_before if r not in after)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (without the file content; the diff shows it)."""
+        return {
+            "zone": self.zone,
+            "zone_file": self.zone_file,
+            "serial_before": self.serial_before,
+            "serial": self.serial,
+            "changed": self.changed,
+            "created": self.created,
+            "added": [r.to_dict() for r in self.added],
+            "removed": [r.to_dict() for r in self.removed],
+            "records_after": [r.to_dict() for r in self.records_after],
+            "diff": self.diff,
+            "notes": list(self.notes),
+        }
+
+
+# -- inventory -> zone spec -------------------------------------------------------------------
+
+
+def _int(data: Mapping[str, Any], key: str, default: int) -> int:
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"inventory variable {key} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _names(data: Mapping[str, Any], key: str) -> list[str]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"inventory variable {key} must be a list of names, got {value!r}")
+    return list(value)
+
+
+def _relative(name: str, origin: dns.name.Name, what: str) -> str:
+    """Return ``name`` relative to ``origin`` (``@`` for the apex); it must lie inside."""
+    try:
+        absolute = dns.name.from_text(name, origin=origin)
+    except dns.exception.DNSException as exc:
+        raise PlanError(f"{what}: {name!r} is not a valid DNS name: {exc}") from None
+    if not absolute.is_subdomain(origin):
+        raise PlanError(f"{what}: {name!r} is outside zone {origin.to_text(omit_final_dot=True)}")
+    return absolute.relativize(origin).to_text()
+
+
+def _canonical(rtype: str, value: str, origin: dns.name.Name, what: str) -> tuple[str, str]:
+    """Return ``(TYPE, canonical rdata)``, names made absolute; PlanError names the record."""
+    try:
+        rdtype = dns.rdatatype.from_text(rtype.strip().upper())
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, str(value), origin=origin)
+    except dns.exception.DNSException as exc:
+        raise PlanError(f"{what}: invalid {rtype} value {value!r}: {exc}") from None
+    if rdtype == dns.rdatatype.SOA:
+        raise PlanError(f"{what}: the SOA record is generated, declare dns_soa_* variables instead")
+    return dns.rdatatype.to_text(rdtype), rdata.to_text(origin=origin, relativize=False)
+
+
+def _contact(contact: str, zone: str) -> str:
+    """Return the SOA RNAME for ``hostmaster``, ``hostmaster@example.org`` or a full name."""
+    if "@" in contact:
+        local, _, domain = contact.partition("@")
+        return local.replace(".", "\\.") + "." + domain.rstrip(".") + "."
+    if contact.endswith("."):
+        return contact
+    return f"{contact}.{zone}."
+
+
+def _in_zone(fqdn: str, zone: str) -> bool:
+    f = fqdn.rstrip(".").lower()
+    z = zone.lower()
+    return f == z or f.endswith("." + z)
+
+
+def zone_spec_from_inventory(hosts: Sequence[HostEntry], data: Mapping[str, Any]) -> ZoneSpec:
+    """Derive the desired zone from the inventory.
+
+    Args:
+        hosts: every inventory host (not only the selected ones: records for all hosts).
+        data: the dns host's data (defaults and groups merged): ``domain``, ``dns_zone``,
+            ``dns_ttl``, ``dns_soa_contact``, ``dns_soa_timers``, ``dns_zone_dir``,
+            ``public_services``, ``internal_services``, ``dns_records``, ``dns_absent``.
+
+    Returns:
+        The zone spec, records sorted (NS first).
+
+    Raises:
+        ConfigError: a variable has the wrong shape (not a list, not an integer, no zone).
+        PlanError: a record is invalid, a service has no target host, or a name is declared
+            both present and absent (the message names the record or name).
+
+    """
+    zone = str(data.get("dns_zone") or data.get("domain") or "").strip().rstrip(".").lower()
+    if not zone:
+        raise ConfigError("inventory variable dns_zone (or domain) is not set")
+    origin = dns.name.from_text(zone)
+    notes: list[str] = []
+    records = _ns_records(hosts)
+    records += _host_records(hosts, zone, notes)
+    records += _service_records(hosts, data, origin)
+    records += _extra_records(data, origin)
+
+    absent = tuple(sorted({_relative(n, origin, "dns_absent") for n in _names(data, "dns_absent")}))
+    for name in absent:
+        clash = [r for r in records if r.name.lower() == name.lower()]
+        if clash:
+            where = ", ".join(sorted({r.source for r in clash}))
+            raise PlanError(
+                f"{name}.{zone} is declared absent (dns_absent) and present ({where}); "
+                "remove it from one of them"
+            )
+    _check_consistency(records, zone)
+
+    zone_dir = str(data.get("dns_zone_dir") or DEFAULT_ZONE_DIR).rstrip("/")
+    ordered = sorted(set(records), key=lambda r: (r.rtype != "NS", r.name != "@", r))
+    return ZoneSpec(
+        zone=zone,
+        ttl=_int(data, "dns_ttl", DEFAULT_TTL),
+        soa=_soa(hosts, data, zone),
+        records=tuple(ordered),
+        absent=absent,
+        zone_file=f"{zone_dir}/db.{zone}",
+        notes=tuple(notes),
+    )
+
+
+def _dns_hosts(hosts: Sequence[HostEntry]) -> list[HostEntry]:
+    dns_hosts = [h for h in hosts if h.role == "dns"]
+    if not dns_hosts:
+        raise PlanError("the inventory has no host with role dns (needed for SOA and NS)")
+    for h in dns_hosts:
+        if not h.fqdn:
+            raise PlanError(f"dns host {h.name} has no fqdn in the inventory (needed for NS)")
+    return dns_hosts
+
+
+def _soa(hosts: Sequence[HostEntry], data: Mapping[str, Any], zone: str) -> Soa:
+    timers = data.get("dns_soa_timers") or {}
+    if not isinstance(timers, Mapping):
+        raise ConfigError(f"inventory variable dns_soa_timers must be a mapping, got {timers!r}")
+    unknown = sorted(set(timers) - set(DEFAULT_SOA_TIMERS))
+    if unknown:
+        raise ConfigError(f"dns_soa_timers: unknown key(s) {', '.join(map(str, unknown))}")
+    return Soa(
+        mname=str(_dns_hosts(hosts)[0].fqdn).rstrip(".") + ".",
+        rname=_contact(str(data.get("dns_soa_contact") or DEFAULT_CONTACT), zone),
+        **{k: _int(timers, k, v) for k, v in DEFAULT_SOA_TIMERS.items()},
+    )
+
+
+def _ns_records(hosts: Sequence[HostEntry]) -> list[ZoneRecord]:
+    return [
+        ZoneRecord("@", "NS", str(h.fqdn).rstrip(".") + ".", None, f"host {h.name}")
+        for h in _dns_hosts(hosts)
+    ]
+
+
+def _host_records(hosts: Sequence[HostEntry], zone: str, notes: list[str]) -> list[ZoneRecord]:
+    origin = dns.name.from_text(zone)
+    records = []
+    for h in hosts:
+        if not h.fqdn or not _in_zone(h.fqdn, zone):
+            continue
+        try:
+            ip = ipaddress.ip_address(str(h.address))
+        except ValueError:
+            notes.append(f"host {h.name}: address {h.address!r} is not an IP address, no A record")
+            continue
+        rtype = "A" if ip.version == 4 else "AAAA"
+        name = _relative(h.fqdn.rstrip(".") + ".", origin, f"host {h.name} fqdn")
+        records.append(ZoneRecord(name, rtype, ip.compressed, None, f"host {h.name}"))
+    return records
+
+
+def _service_records(
+    hosts: Sequence[HostEntry], data: Mapping[str, Any], origin: dns.name.Name
+) -> list[ZoneRecord]:
+    records = []
+    for key, role in (("public_services", "trusted"), ("internal_services", "compute")):
+        services = _names(data, key)
+        if not services:
+            continue
+        targets = [h for h in hosts if h.role == role and h.fqdn]
+        if not targets:
+            raise PlanError(
+                f"{key} ({', '.join(services)}) need a {role} host with an fqdn in the inventory"
+            )
+        target = str(targets[0].fqdn).rstrip(".") + "."
+        for service in services:
+            name = _relative(service, origin, key)
+            records.append(ZoneRecord(name, "CNAME", target, None, key))
+    return records
+
+
+def _extra_records(data: Mapping[str, Any], origin: dns.name.Name) -> list[ZoneRecord]:
+    extra = data.get("dns_records") or []
+    if not isinstance(extra, list):
+        raise ConfigError(f"inventory variable dns_records must be a list, got {extra!r}")
+    records = []
+    for i, item in enumerate(extra):
+        what = f"dns_records[{i}]"
+        if not isinstance(item, Mapping) or not {"name", "type", "value"} <= set(item):
+            raise ConfigError(f"{what} must be a mapping with name, type, value: {item!r}")
+        what = f"{what} ({item['name']} {item['type']})"
+        rttl = item.get("ttl")
+        if rttl is not None and (isinstance(rttl, bool) or not isinstance(rttl, int) or rttl < 0):
+            raise PlanError(f"{what}: ttl must be a non-negative integer, got {rttl!r}")
+        name = _relative(str(item["name"]), origin, what)
+        rtype, value = _canonical(str(item["type"]), str(item["value"]), origin, what)
+        records.append(ZoneRecord(name, rtype, value, rttl, "dns_records"))
+    return records
+
+
+def _check_consistency(records: Sequence[ZoneRecord], zone: str) -> None:
+    """Refuse a CNAME beside other data and one name/type with several TTLs."""
+    by_name: dict[str, list[ZoneRecord]] = {}
+    for r in records:
+        by_name.setdefault(r.name.lower(), []).append(r)
+    for name, recs in by_name.items():
+        cnames = [r for r in recs if r.rtype == "CNAME"]
+        if cnames and len({(r.rtype, r.value) for r in recs}) > 1:
+            sources = ", ".join(sorted({f"{r.rtype} from {r.source}" for r in recs}))
+            raise PlanError(f"{name}.{zone}: a CNAME cannot coexist with other records ({sources})")
+        ttls: dict[str, set[int | None]] = {}
+        for r in recs:
+            ttls.setdefault(r.rtype, set()).add(r.ttl)
+        for rtype, values in ttls.items():
+            if len(values) > 1:
+                raise PlanError(f"{name}.{zone} {rtype}: records declare different TTLs")
+
+
+# -- render / parse --------------------------------------------------------------------------
+
+
+def render_zone(spec: ZoneSpec, serial: int) -> str:
+    """Return the zone file text for ``spec`` with ``serial`` (deterministic)."""
+    soa = spec.soa
+    lines = [
+        HEADER,
+        f"$ORIGIN {spec.zone}.",
+        f"$TTL {spec.ttl}",
+        f"@ IN SOA {soa.mname} {soa.rname} (",
+        f"    {serial:<10} ; serial (YYYYMMDDNN)",
+        f"    {soa.refresh:<10} ; refresh",
+        f"    {soa.retry:<10} ; retry",
+        f"    {soa.expire:<10} ; expire",
+        f"    {soa.minimum:<10} ; negative caching TTL",
+        ")",
+    ]
+    lines += [r.line() for r in spec.records]
+    return "\n".join(lines) + "\n"
+
+
+_LINE_RE = re.compile(r":(\d+):\s*")
+
+
+def _bad_line(text: str, origin: dns.name.Name) -> tuple[int, str] | None:
+    """Return the first one-line record that does not parse on its own (number, text).
+
+    dnspython's line numbers are sometimes one past the offending record (it has already
+    read the end of line), so the record is found by parsing each line alone.
+    """
+    wrapper = f"$ORIGIN {origin.to_text()}\n$TTL 1\n@ IN SOA a. b. 1 1 1 1 1\n@ IN NS a.\n"
+    depth = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(";", 1)[0]
+        opened = depth > 0 or "(" in line
+        depth += line.count("(") - line.count(")")
+        if opened or not line.strip() or line.lstrip().startswith("$"):
+            continue
+        try:
+            dns.zone.from_text(wrapper + line + "\n", origin=origin, check_origin=False)
+        except dns.exception.DNSException:
+            return number, raw.strip()
+    return None
+
+
+def _line_hint(text: str, message: str, origin: dns.name.Name) -> str:
+    match = _LINE_RE.search(message)
+    rest = message[match.end() :] if match else message
+    found = _bad_line(text, origin)
+    if found:
+        return f"line {found[0]} `{found[1]}`: {rest}"
+    return f"line {match.group(1)}: {rest}" if match else message
+
+
+def parse_zone(text: str, zone: str, *, source: str = "zone file") -> ParsedZone:
+    """Parse a zone file with dnspython.
+
+    Args:
+        text: the zone file.
+        zone: the zone name (origin) it must describe.
+        source: what to call the text in errors (a path, ``candidate``).
+
+    Returns:
+        Serial, SOA fields and the other records (owners relative, names absolute, TTLs
+        effective), sorted.
+
+    Raises:
+        PlanError: the text is not a valid zone for ``zone``; the message names the line.
+
+    """
+    origin = dns.name.from_text(zone)
+    try:
+        parsed = dns.zone.from_text(text, origin=origin, relativize=True, check_origin=True)
+    except dns.exception.DNSException as exc:
+        detail = _line_hint(text, str(exc) or type(exc).__name__, origin)
+        raise PlanError(f"{source} for zone {zone} does not parse: {detail}") from None
+    soa_set = parsed.get_rdataset("@", dns.rdatatype.SOA)
+    if soa_set is None:  # pragma: no cover - check_origin already requires it
+        raise PlanError(f"{source} for zone {zone} has no SOA record")
+    soa_rd = soa_set[0]
+    soa = Soa(
+        mname=soa_rd.mname.derelativize(origin).to_text(),
+        rname=soa_rd.rname.derelativize(origin).to_text(),
+        refresh=soa_rd.refresh,
+        retry=soa_rd.retry,
+        expire=soa_rd.expire,
+        minimum=soa_rd.minimum,
+    )
+    records = []
+    for name, rdataset in parsed.iterate_rdatasets():
+        if rdataset.rdtype == dns.rdatatype.SOA:
+            continue
+        for rd in rdataset:
+            records.append(
+                ZoneRecord(
+                    name=name.to_text(),
+                    rtype=dns.rdatatype.to_text(rdataset.rdtype),
+                    value=rd.to_text(origin=origin, relativize=False),
+                    ttl=rdataset.ttl,
+                    source=source,
+                )
+            )
+    return ParsedZone(serial=int(soa_rd.serial), soa=soa, records=tuple(sorted(records)))
+
+
+# -- plan -----------------------------------------------------------------------------------
+
+
+_SERIAL_FALLBACK = re.compile(r"\bSOA\b[^(]*\(\s*(\d+)", re.IGNORECASE)
+
+
+def plan_zone(
+    spec: ZoneSpec,
+    current: str | None,
+    today: dt.date,
+    *,
+    served_serial: int | None = None,
+) -> ZonePlan:
+    """Compare the desired zone with the current zone file and plan the new file and serial.
+
+    The serial changes only when records or SOA fields change; the new one follows
+    `next_serial` from the current file's serial (or, when the file is missing or broken, the
+    serial named serves). The candidate is parsed back with dnspython before it is returned.
+
+    Args:
+        spec: desired zone.
+        current: the zone file on the dns host, None when it does not exist.
+        today: the controller's date (for ``YYYYMMDD``).
+        served_serial: the SOA serial named serves now, if known.
+
+    Returns:
+        The plan; ``content`` is the file to install.
+
+    Raises:
+        PlanError: the rendered candidate does not parse (names the line).
+
+    """
+    notes = list(spec.notes)
+    parsed: ParsedZone | None = None
+    if current is not None:
+        try:
+            parsed = parse_zone(current, spec.zone, source=spec.zone_file)
+        except PlanError as exc:
+            notes.append(f"the current zone file is unreadable and will be replaced ({exc})")
+    expected = spec.expected()
+    if parsed is not None:
+        changed = parsed.records != expected or parsed.soa != spec.soa
+        base: int | None = parsed.serial
+    else:
+        changed = True
+        base = served_serial
+        if base is None and current is not None:
+            match = _SERIAL_FALLBACK.search(current)
+            base = int(match.group(1)) if match else None
+    if served_serial is not None and base is not None and _serial_gt(served_serial, base):
+        notes.append(f"named serves serial {served_serial}, newer than the file's {base}")
+        base = served_serial
+        changed = True
+    if changed:
+        serial, note = next_serial(base, today)
+        if note:
+            notes.append(note)
+    else:
+        assert parsed is not None  # noqa: S101 - unchanged implies a parsed current file
+        serial = parsed.serial
+    content = render_zone(spec, serial) if changed else str(current)
+    if changed:
+        # The candidate must read back as exactly the desired zone before anyone installs it.
+        candidate = parse_zone(content, spec.zone, source="candidate zone file")
+        if candidate.records != expected:  # pragma: no cover - render/parse disagreement
+            raise PlanError(f"candidate zone file for {spec.zone} does not round-trip")
+    diff = ""
+    if changed:
+        diff = "".join(
+            difflib.unified_diff(
+                (current or "").splitlines(keepends=True),
+                content.splitlines(keepends=True),
+                fromfile=f"{spec.zone_file} (serial {parsed.serial if parsed else 'none'})",
+                tofile=f"{spec.zone_file} (serial {serial})",
+            )
+        )
+    return ZonePlan(
+        zone=spec.zone,
+        zone_file=spec.zone_file,
+        serial_before=parsed.serial if parsed else None,
+        serial=serial,
+        changed=changed,
+        created=current is None,
+        records_before=parsed.records if parsed else (),
+        records_after=expected,
+        diff=diff,
+        notes=tuple(notes),
+        content=content,
+    )
+
+
+def _serial_gt(a: int, b: int) -> bool:
+    """Return True when serial ``a`` is greater than ``b`` (RFC 1982)."""
+    return a != b and (a - b) % 2**32 < 2**31
+
+
+# -- named.conf.local stanza -----------------------------------------------------------------
+
+
+def _markers(zone: str) -> tuple[str, str]:
+    return (
+        f"// BEGIN nornir_homehub zone {zone}",
+        f"// END nornir_homehub zone {zone}",
+    )
+
+
+def render_stanza(zone: str, zone_file: str) -> str:
+    """Return the ``named.conf.local`` block declaring the zone, between marker comments."""
+    begin, end = _markers(zone)
+    return (
+        f"{begin} (managed: edit the inventory, not this block)\n"
+        f'zone "{zone}" {{\n'
+        "\ttype master;\n"
+        f'\tfile "{zone_file}";\n'
+        "};\n"
+        f"{end}\n"
+    )
+
+
+def _strip_comments(text: str) -> str:
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
+    return re.sub(r"(//|#).*", "", text)
+
+
+def plan_stanza(conf: str | None, zone: str, zone_file: str) -> str | None:
+    """Return the new ``named.conf.local`` text, or None when the zone's stanza is in place.
+
+    A block between our markers is replaced when it differs; a zone stanza for the same
+    zone written by someone else is refused rather than duplicated (named would fail).
+
+    Raises:
+        PlanError: ``named.conf.local`` already declares the zone outside our markers.
+
+    """
+    text = conf or ""
+    begin, end = _markers(zone)
+    block = render_stanza(zone, zone_file)
+    start = text.find(begin)
+    if start >= 0:
+        stop = text.find(end, start)
+        if stop >= 0:
+            stop = text.find("\n", stop)
+            stop = len(text) if stop < 0 else stop + 1
+            if text[start:stop] == block:
+                return None
+            return text[:start] + block + text[stop:]
+    pattern = re.compile(r'\bzone\s+"?' + re.escape(zone) + r'\.?"?\s*(in\s+)?\{', re.IGNORECASE)
+    if pattern.search(_strip_comments(text)):
+        raise PlanError(
+            f"{DEFAULT_NAMED_CONF_LOCAL} already declares zone {zone} outside nornir_homehub's "
+            "markers; remove that stanza (or wrap it in the markers) so it is managed once"
+        )
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return text + ("\n" if text and not text.endswith("\n\n") else "") + block

@@ -1,0 +1,56 @@
+"""Runbook ``dns``: deploy the homehub zone on the dns host(s), then verify what they serve.
+
+Replaces the guide's ``ansible-playbook playbooks/deploy-bind9.yml`` ("1. Update DNS"). The
+zone is derived from the whole inventory (A records, CNAME targets) even when ``--filter``
+narrows the hosts; only dns hosts among the selected ones are touched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nornir_homehub.errors import ConfigError
+from nornir_homehub.tasks.dns import check_zone, deploy_zone
+
+if TYPE_CHECKING:
+    from nornir.core import Nornir
+    from nornir.core.task import AggregatedResult
+
+    from nornir_homehub.api import RunContext
+
+
+def run(
+    nr: Nornir,
+    ctx: RunContext | None = None,
+    *,
+    dry_run: bool = False,
+    verify: bool = True,
+    **options: Any,
+) -> AggregatedResult:
+    """Deploy the zone on the selected dns hosts; verify it unless dry-run.
+
+    Args:
+        nr: the selected hosts (the CLI's ``--filter``); only role=dns hosts are used.
+        ctx: the run context (stages, report) when run by the CLI or `HomeHub`; without it
+            the task runs directly on ``nr`` (scripts, tests).
+        dry_run: show the zone diff and the serial it would set; change nothing.
+        verify: after deploying, check every name, absent name and the served serial.
+        **options: passed to `deploy_zone` (``today``, ``poll_timeout``).
+
+    Returns:
+        The deploy stage's aggregated result (each host's ``result`` a `ZoneDeployment`).
+
+    Raises:
+        ConfigError: no dns host among the selected hosts.
+
+    """
+    targets = nr.filter(filter_func=lambda h: h.get("role") == "dns")
+    if not targets.inventory.hosts:
+        raise ConfigError("no host with role dns among the selected hosts")
+    dry = dry_run or bool(ctx and ctx.dry_run)
+    if ctx is None:
+        return targets.run(task=deploy_zone, name="dns", dry_run=dry, **options)
+    agg = ctx.stage("dns", targets, deploy_zone, dry_run=dry, **options)
+    if verify and not dry:
+        ctx.stage("dns verify", targets, check_zone)
+    return agg
