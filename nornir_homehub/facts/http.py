@@ -1,0 +1,255 @@
+"""HTTP requests made ON a host, over its existing connection (no extra SSH, no port forward).
+
+The request runs as one shell script on the host with ``curl`` when present, else BusyBox (or
+GNU) ``wget``. Every HTTP status (401, 403, 302, 500, ...) is returned as a status, not an
+error; only "no answer at all" (refused, timeout, no tool) raises. Request headers and the
+body travel on the command's stdin, base64-framed, never on its command line, so a secret
+header value cannot appear in the host's process list, in the command string, or in an error
+message.
+
+Redirects: curl never follows them (the 3xx itself is returned). BusyBox wget cannot be told
+not to follow them; the first response's status and headers are returned (the 3xx), with an
+empty body.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from nornir_homehub.errors import CommandTimeout, TransportError
+
+if TYPE_CHECKING:
+    from nornir_homehub.connection import HostConnection
+
+_MARK = "homehub-http"
+# curl exit codes meaning "no HTTP answer": resolve, connect, timeout, empty reply, recv error.
+_CURL_TIMEOUT = 28
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """What the server answered.
+
+    Attributes:
+        status: the HTTP status code of the (first) response.
+        headers: response headers, names lower-cased (the last value wins when repeated).
+        body: the raw response body (empty for a redirect seen through wget).
+        tool: the client that made the request on the host: ``curl`` or ``wget``.
+
+    """
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    tool: str = "curl"
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """Return the body parsed as JSON.
+
+        Raises:
+            ValueError: the body is not JSON.
+
+        """
+        return json.loads(self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (body as text, cut at 2000 characters)."""
+        return {
+            "status": self.status,
+            "headers": self.headers,
+            "body": self.text[:2000],
+            "tool": self.tool,
+        }
+
+
+def safe_url(url: str) -> str:
+    """Return ``url`` without any ``user:password@`` part, for messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+_SCRIPT = """\
+# homehub-http request (headers and body arrive on stdin)
+t=$(mktemp -d) || exit 97
+trap 'rm -rf "$t"' EXIT
+IFS= read -r h || true
+IFS= read -r b || true
+printf %s "$h" | base64 -d >"$t/h"
+printf %s "$b" | base64 -d >"$t/b"
+: >"$t/rh"; : >"$t/rb"; : >"$t/e"
+if command -v curl >/dev/null 2>&1; then
+  tool=curl
+  code=$(curl -sS -X {method} -D "$t/rh" -o "$t/rb" --max-time {timeout} -w '%{{http_code}}' \
+    {curl_extra} -- {url} 2>"$t/e"); rc=$?
+else
+  # BusyBox 1.35's static wget crashes on -T: bound it with timeout instead.
+  if busybox wget --help >/dev/null 2>&1; then w="busybox timeout {timeout} busybox wget -q"
+  elif command -v wget >/dev/null 2>&1; then w="wget --max-redirect=0 -T {timeout}"
+  else exit 96; fi
+  set --
+  while IFS= read -r line || [ -n "$line" ]; do set -- "$@" --header "$line"; done <"$t/h"
+  tool=wget; code=000
+  $w -S -O "$t/rb" {wget_extra} "$@" {url} 2>"$t/e"; rc=$?
+fi
+printf 'homehub-http %s %s %s\\n' "$tool" "$rc" "$code"
+base64 -w0 <"$t/rh"; echo; base64 -w0 <"$t/rb"; echo; base64 -w0 <"$t/e"; echo
+"""
+
+
+def build_script(
+    url: str, *, method: str, has_headers: bool, has_body: bool, timeout: float
+) -> str:
+    """Return the shell script that makes the request on the host (pure; no secret in it).
+
+    The script reads two base64 lines on stdin (header lines, then body) and prints a marker
+    line ``homehub-http TOOL RC STATUS`` followed by three base64 lines: response headers,
+    response body, the client's stderr. It exits 96 when the host has neither curl nor wget.
+    """
+    curl_extra = []
+    wget_extra = []
+    if has_headers:
+        curl_extra.append('-H @"$t/h"')
+    if has_body:
+        curl_extra.append('--data-binary @"$t/b"')
+        wget_extra.append('--post-file "$t/b"')
+    return _SCRIPT.format(
+        method=shlex.quote(method.upper()),
+        url=shlex.quote(url),
+        timeout=max(1, round(timeout)),
+        curl_extra=" ".join(curl_extra),
+        wget_extra=" ".join(wget_extra),
+    )
+
+
+def _parse_header_blocks(text: str, *, indent: bool) -> list[tuple[int, dict[str, str]]]:
+    """Split raw response headers into (status, headers) blocks, one per response seen."""
+    blocks: list[tuple[int, dict[str, str]]] = []
+    for raw in text.splitlines():
+        if indent and not raw.startswith(" "):
+            continue
+        line = raw.strip()
+        if line.startswith("HTTP/"):
+            fields = line.split()
+            code = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+            blocks.append((code, {}))
+        elif blocks and ":" in line:
+            name, _, value = line.partition(":")
+            blocks[-1][1][name.strip().lower()] = value.strip()
+    return blocks
+
+
+def parse_response(stdout: str, *, where: str) -> HttpResponse:
+    """Turn the output of `build_script` into an `HttpResponse`.
+
+    Args:
+        stdout: what the script printed.
+        where: ``host: METHOD url`` for messages.
+
+    Raises:
+        CommandTimeout: the client gave up waiting for the server.
+        TransportError: no HTTP answer (refused, unreachable, garbled output).
+
+    """
+    lines = stdout.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("homehub-http "))
+        _, tool, rc_text, code_text = lines[start].split(" ")
+        rh, rb, err = (base64.b64decode(x) for x in lines[start + 1 : start + 4])
+    except (StopIteration, ValueError) as exc:
+        raise TransportError(f"{where}: unreadable answer from the HTTP client: {exc}") from None
+    rc = int(rc_text)
+    err_text = err.decode("utf-8", "replace").strip()
+    if tool == "curl":
+        blocks = _parse_header_blocks(rh.decode("latin-1"), indent=False)
+        status = int(code_text) if code_text.isdigit() else 0
+        headers = blocks[-1][1] if blocks else {}
+        body = rb
+    else:
+        blocks = _parse_header_blocks(err.decode("latin-1"), indent=True)
+        status, headers = blocks[0] if blocks else (0, {})
+        body = rb if len(blocks) <= 1 else b""
+        err_text = "\n".join(
+            line for line in err_text.splitlines() if not line.startswith(" ")
+        ).strip()
+    if status == 0:
+        reason = err_text.splitlines()[-1] if err_text else f"{tool} exited {rc}"
+        if (tool == "curl" and rc == _CURL_TIMEOUT) or (tool == "wget" and rc in (124, 143)):
+            raise CommandTimeout(f"{where}: no answer: {reason}")
+        raise TransportError(f"{where}: no HTTP answer: {reason}")
+    return HttpResponse(status=status, headers=headers, body=body, tool=tool)
+
+
+def http_get(
+    conn: HostConnection,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    method: str = "GET",
+    body: bytes | str | None = None,
+    timeout: float = 5,
+) -> HttpResponse:
+    """Make an HTTP request from the host itself and return whatever status it answers.
+
+    Args:
+        conn: the host's connection (`nornir_homehub.connection.host_connection`).
+        url: the URL as seen from the host, e.g. ``http://127.0.0.1:11434/api/tags``.
+        headers: request headers; values may be secrets: they travel on stdin only and never
+            appear in messages.
+        method: GET, POST, ... (the wget fallback supports GET and POST only).
+        body: request body (a str is sent as UTF-8); sent with ``method`` as given.
+        timeout: seconds the client waits for the server.
+
+    Returns:
+        The response: a 401, 403, 302 or 500 is a response, not an error.
+
+    Raises:
+        TransportError: no HTTP answer (connection refused, unreachable), neither curl nor
+            wget on the host, or the wget fallback asked for a method other than GET/POST.
+        CommandTimeout: the server did not answer within ``timeout``.
+
+    """
+    where = f"{conn.name}: {method.upper()} {safe_url(url)}"
+    for name, value in (headers or {}).items():
+        if any(c in name + value for c in "\r\n") or not name.strip():
+            raise TransportError(f"{where}: header {name!r} has an empty name or a line break")
+    header_blob = "".join(f"{k}: {v}\n" for k, v in (headers or {}).items()).encode()
+    body_bytes = body.encode() if isinstance(body, str) else (body or b"")
+    script = build_script(
+        url,
+        method=method,
+        has_headers=bool(header_blob),
+        has_body=body is not None,
+        timeout=timeout,
+    )
+    stdin = base64.b64encode(header_blob) + b"\n" + base64.b64encode(body_bytes) + b"\n"
+    res = conn.run(script, stdin=stdin, timeout=timeout + 15)
+    if res.exit_code == 96:
+        raise TransportError(f"{where}: the host has neither curl nor wget")
+    if res.exit_code != 0:
+        raise TransportError(
+            f"{where}: HTTP client script exited {res.exit_code}: {res.stderr.strip()[-200:]}"
+        )
+    response = parse_response(res.stdout, where=where)
+    if response.tool == "wget" and method.upper() not in ("GET", "POST"):
+        raise TransportError(f"{where}: wget cannot send {method.upper()}; install curl")
+    return response

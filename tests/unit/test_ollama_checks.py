@@ -1,0 +1,313 @@
+"""`check ollama`: facts -> checks (pure cases), then the task and the CLI through a local host
+against a STAND-IN Ollama API (a small HTTP server in this test, not Ollama)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from nornir_homehub.checks.model import Status
+from nornir_homehub.checks.ollama import OllamaFacts, evaluate_ollama
+from nornir_homehub.facts.ollama import InstalledModel, LoadedModel
+
+ROOT = Path(__file__).parents[2]
+LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
+M = "qwen2.5-coder:14b"
+SIZE = 9_000_000_000
+QWEN = InstalledModel(name=M, size=8988124069, parameter_size="14.8B", quantization_level="Q4_K_M")
+
+
+def loaded(vram: int) -> tuple[LoadedModel, ...]:
+    return (LoadedModel(name=M, size=SIZE, size_vram=vram),)
+
+
+# (id, has_gpu, facts, {check name: (status, evidence substring, remedy substring)})
+CASES: list[tuple[str, bool, OllamaFacts, dict[str, tuple[str, str, str]]]] = [
+    (
+        "api_down",
+        True,
+        OllamaFacts(api_error="GET http://127.0.0.1:11434/api/tags: no HTTP answer: refused"),
+        {"ollama.api": ("fail", "no HTTP answer", "docker logs ollama")},
+    ),
+    (
+        "on_gpu",
+        True,
+        OllamaFacts(installed=(QWEN,), loaded=loaded(SIZE), warmup={M: ""}),
+        {
+            "ollama.api": ("pass", f"installed models: {M}", ""),
+            f"ollama.model.{M}.installed": ("pass", "14.8B, Q4_K_M", ""),
+            f"ollama.model.{M}.loaded": ("pass", "loaded fully on the GPU", ""),
+        },
+    ),
+    (
+        "not_installed",
+        True,
+        OllamaFacts(installed=(InstalledModel("llama3:latest", 1),), loaded=(), warmup={}),
+        {
+            "ollama.api": ("pass", "llama3:latest", ""),
+            f"ollama.model.{M}.installed": (
+                "fail",
+                "is not installed",
+                f"docker exec ollama ollama pull {M}",
+            ),
+        },
+    ),
+    (
+        "split",
+        True,
+        OllamaFacts(installed=(QWEN,), loaded=loaded(SIZE * 6 // 10), warmup={M: ""}),
+        {
+            "ollama.api": ("pass", "", ""),
+            f"ollama.model.{M}.installed": ("pass", "", ""),
+            f"ollama.model.{M}.loaded": (
+                "warn",
+                "only 60 % on the GPU",
+                "docker exec ollama ollama ps",
+            ),
+        },
+    ),
+    (
+        "cpu_on_gpu_host",
+        True,
+        OllamaFacts(installed=(QWEN,), loaded=loaded(0), warmup={M: ""}),
+        {
+            "ollama.api": ("pass", "", ""),
+            f"ollama.model.{M}.installed": ("pass", "", ""),
+            f"ollama.model.{M}.loaded": ("fail", "on the CPU, not the GPU", "watch -n1 nvidia-smi"),
+        },
+    ),
+    (
+        "cpu_on_host_without_gpu",
+        False,
+        OllamaFacts(installed=(QWEN,), loaded=loaded(0), warmup={M: ""}),
+        {
+            "ollama.api": ("pass", "", ""),
+            f"ollama.model.{M}.installed": ("pass", "", ""),
+            f"ollama.model.{M}.loaded": ("pass", "as expected: no GPU in the inventory", ""),
+        },
+    ),
+    (
+        "warmup_failed",
+        True,
+        OllamaFacts(
+            installed=(QWEN,),
+            loaded=(),
+            warmup={M: "HTTP 500: model requires more system memory (12.1 GiB) than is available"},
+        ),
+        {
+            "ollama.api": ("pass", "", ""),
+            f"ollama.model.{M}.installed": ("pass", "", ""),
+            f"ollama.model.{M}.loaded": (
+                "fail",
+                "warm-up failed: HTTP 500: model requires more system memory",
+                "check GPU memory with `nvidia-smi`",
+            ),
+        },
+    ),
+    (
+        "no_warmup_not_loaded",
+        True,
+        OllamaFacts(installed=(QWEN,), loaded=(), warmup={}),
+        {
+            "ollama.api": ("pass", "", ""),
+            f"ollama.model.{M}.installed": ("pass", "", ""),
+            f"ollama.model.{M}.loaded": ("warn", "no warm-up request was made", "ollama pull"),
+        },
+    ),
+    (
+        "ps_unreadable",
+        True,
+        OllamaFacts(installed=(QWEN,), loaded=None, ps_error="HTTP 502: bad gateway", warmup={}),
+        {
+            "ollama.api": ("pass", "", ""),
+            f"ollama.model.{M}.installed": ("pass", "", ""),
+            f"ollama.model.{M}.loaded": ("fail", "/api/ps: HTTP 502", "docker logs ollama"),
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("has_gpu", "facts", "expect"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_evaluate_ollama(
+    has_gpu: bool, facts: OllamaFacts, expect: dict[str, tuple[str, str, str]]
+) -> None:
+    checks = evaluate_ollama("compute", [M], facts, has_gpu=has_gpu)
+    assert [c.name for c in checks] == list(expect)
+    for c in checks:
+        status, evidence, remedy = expect[c.name]
+        assert str(c.status) == status, (c.name, c.evidence)
+        assert evidence in c.evidence, (c.name, c.evidence)
+        assert remedy in c.remedy, (c.name, c.remedy)
+        assert bool(c.remedy) is (c.status is not Status.PASS), c.name
+        json.dumps(c.to_dict())
+
+
+def test_no_models_configured_warns() -> None:
+    [api] = evaluate_ollama("compute", [], OllamaFacts(installed=(QWEN,)), has_gpu=True)
+    assert api.status is Status.WARN
+    assert "ollama_models" in api.remedy
+
+
+# -- a STAND-IN Ollama API ------------------------------------------------------------------
+
+
+class StandinOllama(BaseHTTPRequestHandler):
+    """STAND-IN (not Ollama): /api/tags, /api/generate (loads a model), /api/ps."""
+
+    installed: ClassVar[list[str]] = [M]
+    vram_fraction: ClassVar[float] = 1.0
+    loaded: ClassVar[dict[str, int]] = {}
+    requests: ClassVar[list[tuple[str, str, Any]]] = []
+
+    def do_GET(self) -> None:
+        self.requests.append(("GET", self.path, None))
+        if self.path == "/api/tags":
+            models = [{"name": m, "model": m, "size": SIZE, "details": {}} for m in self.installed]
+            self._json(200, {"models": models})
+        elif self.path == "/api/ps":
+            models = [
+                {"name": m, "model": m, "size": SIZE, "size_vram": v, "expires_at": "x"}
+                for m, v in self.loaded.items()
+            ]
+            self._json(200, {"models": models})
+        else:
+            self._json(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(("POST", self.path, body))
+        if body["model"] not in self.installed:
+            self._json(404, {"error": f"model '{body['model']}' not found"})
+            return
+        self.loaded[body["model"]] = int(SIZE * self.vram_fraction)
+        self._json(
+            200, {"model": body["model"], "response": "", "done": True, "done_reason": "load"}
+        )
+
+    def _json(self, code: int, doc: Any) -> None:
+        data = json.dumps(doc).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def standin_ollama() -> Iterator[str]:
+    StandinOllama.loaded = {}
+    StandinOllama.requests = []
+    StandinOllama.vram_fraction = 1.0
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), StandinOllama)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def local_inventory(tmp_path: Path, url: str, *, gpu: Any) -> Path:
+    """One local host running the ollama stack, its API at ``url``."""
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    (inv / "config.yaml").write_text(
+        yaml.safe_dump(
+            {"inventory": {"plugin": "SimpleInventory", "options": {"host_file": "hosts.yaml"}}}
+        )
+    )
+    host = {
+        "hostname": "localhost",
+        "data": {
+            "role": "compute",
+            "connection": "local",
+            "stacks": ["ollama", "qdrant"],
+            "ollama_models": [M],
+            "ollama_url": url,
+            "gpu": gpu,
+        },
+    }
+    (inv / "hosts.yaml").write_text(yaml.safe_dump({"box": host}))
+    return inv / "config.yaml"
+
+
+def test_task_warms_up_then_reads_placement(standin_ollama: str, tmp_path: Path) -> None:
+    from nornir_homehub.checks.ollama import check_ollama
+    from nornir_homehub.config import load_nornir
+    from nornir_homehub.connection import close_all
+
+    nr = load_nornir(local_inventory(tmp_path, standin_ollama, gpu={"vendor": "nvidia"}))
+    try:
+        result = nr.run(task=check_ollama)["box"][0]
+    finally:
+        close_all(nr)
+    assert not result.failed, result.exception
+    assert {c.name: str(c.status) for c in result.result} == {
+        "ollama.api": "pass",
+        f"ollama.model.{M}.installed": "pass",
+        f"ollama.model.{M}.loaded": "pass",
+    }
+    # The documented warm-up request, made before /api/ps.
+    assert StandinOllama.requests == [
+        ("GET", "/api/tags", None),
+        ("POST", "/api/generate", {"model": M, "prompt": "", "keep_alive": "5m"}),
+        ("GET", "/api/ps", None),
+    ]
+
+
+def test_cli_check_ollama_split_and_missing(standin_ollama: str, tmp_path: Path) -> None:
+    from nornir_homehub.cli import cli
+
+    StandinOllama.vram_fraction = 0.5
+    config = local_inventory(tmp_path, standin_ollama, gpu={"vendor": "nvidia"})
+    hosts = yaml.safe_load((config.parent / "hosts.yaml").read_text())
+    hosts["box"]["data"]["ollama_models"] = [M, "llama3"]
+    (config.parent / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+
+    res = CliRunner().invoke(cli, ["--config", str(config), "check", "ollama"])
+    assert res.exit_code == 1, res.output
+    lines = res.stdout.splitlines()
+    assert (
+        f"WARN box ollama.model.{M}.loaded: {M} split: only 50 % on the GPU, the rest on CPU "
+        "(size 8.4 GiB, in GPU memory 4.2 GiB)" in lines
+    )
+    assert (
+        f"FAIL box ollama.model.llama3.installed: llama3 is not installed (installed: {M})" in lines
+    )
+    assert "     remedy: Pull the model manually: `docker exec ollama ollama pull llama3`" in lines
+
+
+def test_cli_check_ollama_json_api_down(tmp_path: Path) -> None:
+    from nornir_homehub.cli import cli
+
+    config = local_inventory(tmp_path, "http://127.0.0.1:9", gpu=None)
+    res = CliRunner().invoke(cli, ["--config", str(config), "check", "ollama", "--json"])
+    assert res.exit_code == 1
+    doc = json.loads(res.stdout)
+    [api] = doc["checks"]
+    assert (api["name"], api["status"], api["host"]) == ("ollama.api", "fail", "box")
+    assert "http://127.0.0.1:9/api/tags" in api["evidence"]
+
+
+def test_cli_check_ollama_skips_hosts_without_the_stack() -> None:
+    from nornir_homehub.cli import cli
+
+    res = CliRunner().invoke(
+        cli, ["--config", str(LAB_CONFIG), "check", "ollama", "--filter", "role=trusted"]
+    )
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [
+        "SKIP trusted ollama: ollama is not deployed on this host (stacks: litellm, openwebui)"
+    ]
