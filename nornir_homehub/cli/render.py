@@ -1,0 +1,117 @@
+"""``render``: write every selected host's rendered stack files to a local folder, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import click
+
+from nornir_homehub.cli.common import (
+    AppContext,
+    echo_json,
+    filter_option,
+    handle_errors,
+    json_option,
+    pass_app,
+)
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    return names or None
+
+
+@click.command("render")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write DIR/<host>/<stack>/... into (created if missing).",
+)
+@filter_option
+@click.option(
+    "--stacks",
+    "stacks",
+    multiple=True,
+    metavar="NAME[,NAME]",
+    help="Only these stacks (repeatable or comma-separated), e.g. --stacks ollama,qdrant.",
+)
+@click.option(
+    "--reveal-secrets",
+    is_flag=True,
+    help="Render the real secrets from the vault (default: MASKED-<name> placeholders).",
+)
+@json_option
+@pass_app
+@handle_errors
+def render(
+    app: AppContext,
+    *,
+    out: Path,
+    filters: tuple[str, ...],
+    stacks: tuple[str, ...],
+    reveal_secrets: bool,
+    as_json: bool,
+) -> None:
+    """Render the stack files of the selected hosts into --out, connecting nowhere.
+
+    Without --reveal-secrets no vault password is needed: secret variables become placeholders
+    (``MASKED-vault_qdrant_api_key``), so ``docker compose config`` still parses the result.
+    Files keep their modes (.env files 0600).
+    """
+    from nornir_homehub.render import (
+        masked_secrets,
+        render_host,
+        secret_names,
+        stacks_for_host,
+    )
+
+    only = _split(stacks)
+    nr = app.select(filters)
+    stacks_dir = app.settings.stacks_dir
+    hosts = [nr.inventory.hosts[name] for name in sorted(nr.inventory.hosts)]
+
+    from nornir_homehub.inventory import site_vars
+
+    needed: set[str] = set()
+    for host in hosts:
+        needed |= secret_names(stacks_for_host(site_vars(nr, host), stacks_dir, only))
+    if reveal_secrets:
+        from nornir_homehub.secrets import load_secrets
+
+        store = load_secrets(app.settings)
+        store.require(needed)
+        values = {k: v for k, v in store.as_template_vars().items() if k in needed}
+    else:
+        values = masked_secrets(needed)
+
+    report: dict[str, Any] = {"out": str(out), "masked": not reveal_secrets, "hosts": {}}
+    for host in hosts:
+        rendered = render_host(nr, host, stacks_dir, values, only)
+        entries = []
+        for rs in rendered:
+            base = out / host.name / rs.name
+            for f in rs.files.values():
+                rel = PurePosixPath(f.path).relative_to(rs.project_dir)
+                dest = base.joinpath(*rel.parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if dest.exists():
+                    dest.unlink()
+                dest.touch(mode=0o600)
+                dest.write_bytes(f.content)
+                dest.chmod(f.mode)
+            entries.append(rs.to_dict())
+            if not as_json:
+                for f in rs.files.values():
+                    rel = PurePosixPath(f.path).relative_to(rs.project_dir)
+                    flag = "  secret" if f.secret else ""
+                    click.echo(f"{host.name}/{rs.name}/{rel}  {f.mode:04o}  -> {f.path}{flag}")
+        report["hosts"][host.name] = entries
+    if as_json:
+        echo_json(report)
+    else:
+        total = sum(len(e["files"]) for v in report["hosts"].values() for e in v)
+        masked = " (secrets masked)" if not reveal_secrets else ""
+        click.echo(f"rendered {total} files for {len(hosts)} host(s) into {out}{masked}")

