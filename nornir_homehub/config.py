@@ -64,7 +64,9 @@ def read_config(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found (use --config or HOMEHUB_CONFIG)") from None
+        raise ConfigError(
+            f"config file {path} not found (use --config or HOMEHUB_CONFIG)"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -149,7 +151,24 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot load inventory of {path}: {exc}") from None
     _merge_connection_extras(nr, inv_dir)
+    nr.data = _state_with_inventory(nr)
     return nr
+
+
+def _state_with_inventory(nr: Nornir) -> Any:
+    """Nornir's shared state plus the unfiltered hosts.
+
+    Values derived from the whole inventory (the compute host's address for a trusted host's
+    extra_hosts) must not depend on ``--filter``; filtered Nornir objects share ``data``.
+    """
+    from nornir.core.state import GlobalState
+
+    class HomehubState(GlobalState):
+        __slots__ = ("all_hosts",)
+
+    state = HomehubState(dry_run=nr.data.dry_run, failed_hosts=nr.data.failed_hosts)
+    state.all_hosts = dict(nr.inventory.hosts)  # type: ignore[attr-defined]
+    return state
 
 
 def _merge_connection_extras(nr: Nornir, inv_dir: Path) -> None:
@@ -168,7 +187,7 @@ def _merge_connection_extras(nr: Nornir, inv_dir: Path) -> None:
                 if layer is not None and layer.extras:
                     extras.update(layer.extras)
             for key in _PATH_EXTRAS:
-                if key in extras and extras[key]:
+                if extras.get(key):
                     resolved = _resolve(inv_dir, extras[key])
                     extras[key] = str(resolved)
             extras["inventory_name"] = host.name

@@ -74,7 +74,9 @@ def data_keys(nr: Nornir) -> set[str]:
     return keys
 
 
-def apply_filters(nr: Nornir, filters: Sequence[HostFilter], *, allow_empty: bool = False) -> Nornir:
+def apply_filters(
+    nr: Nornir, filters: Sequence[HostFilter], *, allow_empty: bool = False
+) -> Nornir:
     """Return ``nr`` narrowed to hosts matching every filter (AND).
 
     Raises:
@@ -91,9 +93,7 @@ def apply_filters(nr: Nornir, filters: Sequence[HostFilter], *, allow_empty: boo
         )
     selected = nr.filter(filter_func=lambda h: all(f.matches(h) for f in filters))
     if not selected.inventory.hosts and not allow_empty:
-        listing = ", ".join(
-            f"{h.name} (role={h.get('role')})" for h in nr.inventory.hosts.values()
-        )
+        listing = ", ".join(f"{h.name} (role={h.get('role')})" for h in nr.inventory.hosts.values())
         terms = " AND ".join(str(f) for f in filters)
         raise ConfigError(f"filter {terms} selects no host; hosts: {listing}")
     return selected
@@ -130,7 +130,8 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
     values: dict[str, Any] = dict(host.items())
     values["inventory_hostname"] = host.name
     values["host_address"] = host.hostname
-    all_hosts = nr.inventory.hosts
+    # The whole inventory, even when ``nr`` is filtered (see config._state_with_inventory).
+    all_hosts = getattr(nr.data, "all_hosts", None) or nr.inventory.hosts
     compute = hosts_by_role(all_hosts, "compute")
     trusted = hosts_by_role(all_hosts, "trusted")
     domain = values.get("domain", "")

@@ -52,7 +52,9 @@ def test_filter_role_compute_lists_only_srv_prod_1(no_network: list[Any]) -> Non
         ([], ["lxc-prod-2", "srv-prod-1", "ns-prod-PLACEHOLDER"]),
     ],
 )
-def test_filters_combine_with_and(terms: list[str], expected: list[str], no_network: list[Any]) -> None:
+def test_filters_combine_with_and(
+    terms: list[str], expected: list[str], no_network: list[Any]
+) -> None:
     args = [a for t in terms for a in ("--filter", t)]
     res = invoke("inventory", *args, "--json")
     assert res.exit_code == 0, res.output
@@ -93,7 +95,21 @@ def test_derived_site_values_are_not_typed_twice() -> None:
     nr = load_nornir(PROD)
     values = site_vars(nr, nr.inventory.hosts["lxc-prod-2"])
     assert values["ai_compute_ip"] == "10.2.0.190"
-    assert values["extra_hosts"] == {"ollama.homehub.dk": "10.2.0.190", "qdrant.homehub.dk": "10.2.0.190"}
+    assert values["extra_hosts"] == {
+        "ollama.homehub.dk": "10.2.0.190",
+        "qdrant.homehub.dk": "10.2.0.190",
+    }
     for f in ("defaults.yaml", "groups.yaml", "hosts.yaml"):
         assert "ai_compute_ip:" not in (ROOT / "inventory" / f).read_text()
         assert "extra_hosts:" not in (ROOT / "inventory" / f).read_text()
+
+
+def test_derived_values_do_not_depend_on_the_filter() -> None:
+    from nornir_homehub.config import load_nornir
+    from nornir_homehub.inventory import apply_filters, parse_filters, site_vars
+
+    nr = apply_filters(load_nornir(PROD), parse_filters(["role=trusted"]))
+    assert list(nr.inventory.hosts) == ["lxc-prod-2"]
+    values = site_vars(nr, nr.inventory.hosts["lxc-prod-2"])
+    assert values["ai_compute_ip"] == "10.2.0.190"
+    assert values["extra_hosts"]["ollama.homehub.dk"] == "10.2.0.190"

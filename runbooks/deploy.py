@@ -1,0 +1,69 @@
+"""Runbook ``deploy``: the guide's rollout order, each stage a gate.
+
+DNS (the dns hosts' zone) -> compute stacks (ollama, qdrant) -> trusted stacks (litellm,
+openwebui) -> verify. ``--filter`` narrows the hosts of every stage; ``--stacks`` narrows the
+stacks (and skips the DNS stage, like the guide's ``--tags``). Everything is rendered before any
+host is touched, so a missing secret or an undefined template variable stops the run (exit 2)
+with nothing changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nornir.core import Nornir
+
+from nornir_homehub.api import RunContext
+from nornir_homehub.inventory import hosts_by_role
+
+
+def run(
+    nr: Nornir,
+    ctx: RunContext,
+    *,
+    stacks: list[str] | None = None,
+    force: bool = False,
+    verify: bool = True,
+    **_: Any,
+) -> None:
+    """Roll out: dns -> compute -> trusted -> verify (stages without selected hosts are skipped)."""
+    from nornir_homehub.inventory import site_vars
+    from nornir_homehub.render import render_host, secret_names, stacks_for_host
+    from nornir_homehub.tasks.deploy import deploy_stacks
+
+    settings = ctx.settings
+    hosts = nr.inventory.hosts
+    only = set(stacks) if stacks else None
+    needed: set[str] = set()
+    for host in hosts.values():
+        needed |= secret_names(stacks_for_host(site_vars(nr, host), settings.stacks_dir, only))
+    secrets = ctx.secrets()
+    secrets.require(sorted(needed))
+    # Render every host now: template errors surface before any connection is opened.
+    rendered = {
+        h.name: render_host(nr, h, settings.stacks_dir, secrets.as_template_vars(), only)
+        for h in hosts.values()
+    }
+
+    if not only and hosts_by_role(hosts, "dns"):
+        from nornir_homehub.tasks.dns import deploy_zone
+
+        ctx.stage("dns", nr.filter(role="dns"), deploy_zone, dry_run=ctx.dry_run)
+    for role in ("compute", "trusted"):
+        selected = [h.name for h in hosts_by_role(hosts, role) if rendered.get(h.name)]
+        if selected:
+            ctx.stage(
+                f"{role} stacks",
+                nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
+                deploy_stacks,
+                stacks_dir=settings.stacks_dir,
+                secrets=secrets,
+                only=only,
+                rendered=rendered,
+                dry_run=ctx.dry_run,
+                force=force,
+            )
+    if verify and not ctx.dry_run and (settings.runbooks_dir / "verify.py").is_file():
+        from nornir_homehub.api import load_runbook
+
+        load_runbook(settings, "verify")(nr, ctx, stacks=stacks)
