@@ -141,10 +141,10 @@ class HostConnection:
         if not commands:
             return {}
         names = list(commands)
-        parts = ['t=$(mktemp -d) || exit 97', "trap 'rm -rf \"$t\"' EXIT"]
+        parts = ["t=$(mktemp -d) || exit 97", "trap 'rm -rf \"$t\"' EXIT"]
         for i, name in enumerate(names):
             parts.append(
-                f"( {commands[name]}\n) >\"$t/o\" 2>\"$t/e\" </dev/null; r=$?; "
+                f'( {commands[name]}\n) >"$t/o" 2>"$t/e" </dev/null; r=$?; '
                 f"printf '%s %s ' {i} \"$r\"; base64 -w0 <\"$t/o\"; printf ' '; "
                 "base64 -w0 <\"$t/e\"; printf '\\n'"
             )
@@ -210,7 +210,9 @@ class HostConnection:
             f"chmod {mode:o} {qt}",
         ]
         if owner or group:
-            steps.append(f"chown {shlex.quote((owner or '') + (':' + group if group else ''))} {qt}")
+            steps.append(
+                f"chown {shlex.quote((owner or '') + (':' + group if group else ''))} {qt}"
+            )
         steps.append(f"mv -f -- {qt} {qp}")
         script = " && ".join(steps) + f" || {{ rc=$?; rm -f -- {qt}; exit $rc; }}"
         self.bytes_uploaded += len(content)
@@ -286,7 +288,7 @@ class HomehubSSH(HostConnection):
         client = paramiko.SSHClient()
         if known_hosts.is_file():
             client.load_system_host_keys(str(known_hosts))
-        client.set_missing_host_key_policy(_RefuseUnknownKey(self.name, known_hosts))
+        client.set_missing_host_key_policy(_RefuseUnknownKey(self.name, known_hosts))  # type: ignore[arg-type]
         try:
             client.connect(
                 hostname=ip,
@@ -338,26 +340,13 @@ class HomehubSSH(HostConnection):
         try:
             chan.exec_command(command)
             if stdin:
-                view = memoryview(stdin)
-                while view:
-                    # Drain output while feeding input: a command that writes a lot before
-                    # reading all its input would otherwise block both sides.
-                    self._drain(chan, out, err)
-                    if chan.send_ready():
-                        sent = chan.send(view[:_CHUNK])
-                        view = view[sent:]
-                    else:
-                        select.select([chan], [], [], 0.05)
-                    if time.monotonic() > deadline:
-                        raise CommandTimeout(
-                            f"{self.name}: `{_short(command)}` timed out after {timeout:.0f}s"
-                        )
+                self._feed(chan, stdin, out, err, deadline, command, timeout)
             chan.shutdown_write()
             while True:
                 got = self._drain(chan, out, err)
-                if chan.exit_status_ready() and chan.eof_received and not got:
-                    if not (chan.recv_ready() or chan.recv_stderr_ready()):
-                        break
+                finished = chan.exit_status_ready() and chan.eof_received and not got
+                if finished and not (chan.recv_ready() or chan.recv_stderr_ready()):
+                    break
                 if time.monotonic() > deadline:
                     raise CommandTimeout(
                         f"{self.name}: `{_short(command)}` timed out after {timeout:.0f}s"
@@ -367,6 +356,30 @@ class HomehubSSH(HostConnection):
             return chan.recv_exit_status(), b"".join(out), b"".join(err)
         finally:
             chan.close()
+
+    def _feed(
+        self,
+        chan: paramiko.Channel,
+        stdin: bytes,
+        out: list[bytes],
+        err: list[bytes],
+        deadline: float,
+        command: str,
+        timeout: float,
+    ) -> None:
+        # Drain output while feeding input: a command that writes a lot before reading all its
+        # input would otherwise block both sides.
+        sent_total = 0
+        while sent_total < len(stdin):
+            self._drain(chan, out, err)
+            if chan.send_ready():
+                sent_total += chan.send(stdin[sent_total : sent_total + _CHUNK])
+            else:
+                select.select([chan], [], [], 0.05)
+            if time.monotonic() > deadline:
+                raise CommandTimeout(
+                    f"{self.name}: `{_short(command)}` timed out after {timeout:.0f}s"
+                )
 
     @staticmethod
     def _drain(chan: paramiko.Channel, out: list[bytes], err: list[bytes]) -> bool:
@@ -436,7 +449,9 @@ class _RefuseUnknownKey:
         self.name = name
         self.known_hosts = known_hosts
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         raise HostKeyError(
             f"{self.name} ({hostname}): host key not in {self.known_hosts}: "
             f"{key.get_name()} {key.fingerprint}; verify it out of band and add it "

@@ -34,7 +34,7 @@ def resolve(hostname: str) -> str:
         ipaddress.ip_address(hostname)
     except ValueError:
         try:
-            return socket.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)[0][4][0]
+            return str(socket.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)[0][4][0])
         except socket.gaierror as exc:
             raise UnsafeDestination(f"{hostname}: cannot resolve address ({exc})") from exc
     return hostname

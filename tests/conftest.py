@@ -45,7 +45,9 @@ def _check(address: Any) -> None:
     except ValueError:
         ip = ipaddress.ip_address(socket.gethostbyname(host))
     if not any(ip in net for net in ALLOWED):
-        raise ForbiddenConnection(f"test tried to connect to {host}: outside lab subnet and loopback")
+        raise ForbiddenConnection(
+            f"test tried to connect to {host}: outside lab subnet and loopback"
+        )
 
 
 def _guarded_connect(self: socket.socket, address: Any) -> None:
@@ -147,15 +149,26 @@ def lab_copy(tmp_path: Path, lab: Any) -> Path:
     return copy_lab_inventory(tmp_path / "inv")
 
 
-def run_cli(*args: str, config: Path | None = LAB_CONFIG, env: dict[str, str] | None = None,
-            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    config: Path | None = LAB_CONFIG,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m nornir_homehub`` as a subprocess (the way users and CI do)."""
     cmd = [sys.executable, "-m", "nornir_homehub"]
     if config is not None:
         cmd += ["--config", str(config)]
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout,
-                          env=full_env, cwd=ROOT, check=False)
+    return subprocess.run(
+        [*cmd, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def accepted_connections(lab: Any) -> dict[str, int]:

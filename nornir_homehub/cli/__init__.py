@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import click
 
+from nornir_homehub.cli.check import check
 from nornir_homehub.cli.common import AppContext
+from nornir_homehub.cli.dns import dns_
 from nornir_homehub.cli.exec import exec_
+from nornir_homehub.cli.history import history
 from nornir_homehub.cli.inventory import inventory
 from nornir_homehub.cli.lab import lab
+from nornir_homehub.cli.render import render
+from nornir_homehub.cli.runbooks import deploy, run
+from nornir_homehub.cli.verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +42,13 @@ def cli(ctx: click.Context, config: str) -> None:
 cli.add_command(inventory)
 cli.add_command(exec_)
 cli.add_command(lab)
+cli.add_command(deploy)
+cli.add_command(run)
+cli.add_command(check)
+cli.add_command(history)
+cli.add_command(verify)
+cli.add_command(render)
+cli.add_command(dns_)
 
 
 def main() -> None:

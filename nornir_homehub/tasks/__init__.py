@@ -1,1 +1,1 @@
-"""Nornir tasks (``verb_object``): gather facts, plan, apply. All I/O goes through the connection."""
+"""Nornir tasks (``verb_object``): gather facts, plan, apply; all I/O goes via the connection."""

@@ -20,11 +20,22 @@ from nornir_homehub.errors import HostKeyError, TransportError, UnsafeDestinatio
 def _open(lab: Any, name: str, **extras: Any) -> HomehubSSH:
     h = next(x for x in lab.hosts if x.name == name)
     conn = HomehubSSH()
-    base = {"known_hosts": str(lab.known_hosts), "key_file": str(lab.key_file),
-            "ssh_config": "/dev/null", "lab_bridge": "hhbr0", "inventory_name": name,
-            "connect_timeout": 5}
-    conn.open(hostname=h.address, username="root", password=None, port=22, platform=None,
-              extras={**base, **extras})
+    base = {
+        "known_hosts": str(lab.known_hosts),
+        "key_file": str(lab.key_file),
+        "ssh_config": "/dev/null",
+        "lab_bridge": "hhbr0",
+        "inventory_name": name,
+        "connect_timeout": 5,
+    }
+    conn.open(
+        hostname=h.address,
+        username="root",
+        password=None,
+        port=22,
+        platform=None,
+        extras={**base, **extras},
+    )
     return conn
 
 
@@ -63,8 +74,9 @@ def test_stdin_and_batched_facts(lab: Any) -> None:
         payload = bytes(range(256)) * 20000  # 5 MB of arbitrary bytes
         res = conn.run("sha256sum | cut -d' ' -f1", stdin=payload)
         assert res.stdout.strip() == hashlib.sha256(payload).hexdigest()
-        facts = conn.run_batch({"host": "hostname", "fail": "echo nope >&2; exit 4",
-                                "binary": "printf 'a\\0b\\n\\n'"})
+        facts = conn.run_batch(
+            {"host": "hostname", "fail": "echo nope >&2; exit 4", "binary": "printf 'a\\0b\\n\\n'"}
+        )
         assert facts["host"].stdout == "dns\n" and facts["host"].exit_code == 0
         assert facts["fail"].exit_code == 4 and facts["fail"].stderr == "nope\n"
         assert facts["binary"].stdout == "a\0b\n\n"
@@ -121,7 +133,9 @@ def test_unknown_host_key_is_refused(lab: Any, tmp_path: Path) -> None:
     pub = (lab.host_dir("compute") / "ssh_host_ed25519_key.pub").read_text().split()
     import base64
 
-    fp = "SHA256:" + base64.b64encode(hashlib.sha256(base64.b64decode(pub[1])).digest()).decode().rstrip("=")
+    fp = "SHA256:" + base64.b64encode(
+        hashlib.sha256(base64.b64decode(pub[1])).digest()
+    ).decode().rstrip("=")
     assert "compute" in str(exc.value) and fp in str(exc.value)
     assert "not in" in str(exc.value)
 
@@ -139,9 +153,15 @@ def test_changed_host_key_is_refused(lab: Any, tmp_path: Path) -> None:
 
 def test_destinations_outside_the_lab_are_refused_before_connecting(lab: Any) -> None:
     conn = HomehubSSH()
-    with pytest.raises(UnsafeDestination, match="198.51.100.7"):
-        conn.open(hostname="198.51.100.7", username="root", password=None, port=22,
-                  platform=None, extras={"inventory_name": "outsider"})
+    with pytest.raises(UnsafeDestination, match=r"198\.51\.100\.7"):
+        conn.open(
+            hostname="198.51.100.7",
+            username="root",
+            password=None,
+            port=22,
+            platform=None,
+            extras={"inventory_name": "outsider"},
+        )
     # The lab route check: an address not routed over the lab bridge is refused.
     from nornir_homehub import safety
 
@@ -155,8 +175,12 @@ def test_unreachable_host_fails_fast_and_alone(lab: Any, tmp_path: Path) -> None
     hosts = yaml.safe_load(hosts_file.read_text())
     # Nobody lives at .150 (no ARP answer); .133:2222 refuses at once.
     hosts["ghost"] = {"hostname": "192.0.2.150", "groups": ["compute"], "data": {"role": "node"}}
-    hosts["refuser"] = {"hostname": "192.0.2.133", "port": 2222, "groups": ["dns"],
-                        "data": {"role": "node"}}
+    hosts["refuser"] = {
+        "hostname": "192.0.2.133",
+        "port": 2222,
+        "groups": ["dns"],
+        "data": {"role": "node"},
+    }
     hosts_file.write_text(yaml.safe_dump(hosts))
     nr = load_nornir(cfg)
 
@@ -170,9 +194,15 @@ def test_unreachable_host_fails_fast_and_alone(lab: Any, tmp_path: Path) -> None
     elapsed = time.monotonic() - start
     close_all(nr)
     assert {n: agg[n][0].result for n in ("trusted", "compute", "dns")} == {
-        "trusted": "trusted", "compute": "compute", "dns": "dns"}
+        "trusted": "trusted",
+        "compute": "compute",
+        "dns": "dns",
+    }
     assert agg["ghost"].failed and isinstance(agg["ghost"][0].exception, TransportError)
-    assert agg["refuser"].failed and "ssh connection failed" in str(agg["refuser"][0].exception).lower()
+    assert (
+        agg["refuser"].failed
+        and "ssh connection failed" in str(agg["refuser"][0].exception).lower()
+    )
     assert "ghost" in str(agg["ghost"][0].exception)
     # Bounded by the 5 s connect timeout of the lab inventory, not by a TCP retry cycle.
     assert elapsed < 20
@@ -186,17 +216,30 @@ def test_exec_cli_one_connection_per_host(lab: Any) -> None:
         assert f"=== {name} (exit 0)\n{name}\n" in res.stdout
     after = accepted_connections(lab)
     assert {n: after[n] - before[n] for n in ("trusted", "compute", "dns")} == {
-        "trusted": 1, "compute": 1, "dns": 1}
+        "trusted": 1,
+        "compute": 1,
+        "dns": 1,
+    }
 
 
 def test_exec_cli_reports_failures_per_host(lab: Any) -> None:
-    res = run_cli("exec", "--filter", "role=compute", "--json", "--", "echo out; echo err >&2; exit 5")
+    res = run_cli(
+        "exec", "--filter", "role=compute", "--json", "--", "echo out; echo err >&2; exit 5"
+    )
     assert res.returncode == 1
     import json
 
     data = json.loads(res.stdout)
-    assert data["hosts"] == [{"host": "compute", "ok": False, "exit_code": 5, "stdout": "out\n",
-                              "stderr": "err\n", "error": None}]
+    assert data["hosts"] == [
+        {
+            "host": "compute",
+            "ok": False,
+            "exit_code": 5,
+            "stdout": "out\n",
+            "stderr": "err\n",
+            "error": None,
+        }
+    ]
 
 
 def test_lab_status_json(lab: Any) -> None:

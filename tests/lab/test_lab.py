@@ -27,7 +27,9 @@ def test_hosts_have_own_hostname_and_root(lab: Any) -> None:
 
 
 def test_engines_and_named_run_where_the_roles_say(lab: Any) -> None:
-    trusted = lab.host_exec("trusted", "docker info --format '{{.ServerVersion}}'; docker compose version --short")
+    trusted = lab.host_exec(
+        "trusted", "docker info --format '{{.ServerVersion}}'; docker compose version --short"
+    )
     assert trusted.returncode == 0 and trusted.stdout.splitlines()[1].startswith("2.")
     dns = lab.host_exec("dns", "rndc status | grep -c 'server is up'")
     assert dns.stdout.strip() == "1"

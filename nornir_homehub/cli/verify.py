@@ -1,0 +1,65 @@
+"""``verify``: every check of the guide's Verification section, one line per check.
+
+Plain output: ``STATUS host name: evidence`` per check (remedy indented under the ones not
+passing), then the run summary. ``--json``: the run report only. Exit 0 when no check failed,
+1 otherwise, 2 on a configuration error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
+from nornir_homehub.cli.runbooks import host_command_options, run_runbook
+
+if TYPE_CHECKING:
+    from nornir_homehub.report import RunReport
+
+
+def check_lines(report: RunReport) -> list[str]:
+    """``STATUS host name: evidence`` per check, with ``remedy:`` lines under the others."""
+    lines = []
+    for c in report.checks:
+        lines.append(f"{str(c.status).upper():4} {c.host} {c.name}: {c.evidence}")
+        if c.remedy and str(c.status) != "pass":
+            lines.append(f"     remedy: {c.remedy}")
+    return lines
+
+
+@click.command("verify")
+@host_command_options
+@click.option("--stacks", default=None, help="Comma-separated stacks to verify: ollama,qdrant.")
+@pass_app
+@handle_errors
+def verify(
+    app: AppContext,
+    filters: tuple[str, ...],
+    dry_run: bool,
+    report: Path | None,
+    junit: Path | None,
+    as_json: bool,
+    keep_going: bool,
+    stacks: str | None,
+) -> None:
+    """Check DNS, containers, HTTP readiness, networks, auth, models and GPUs."""
+    only = [s.strip() for s in stacks.split(",") if s.strip()] if stacks else None
+    run_runbook(
+        app,
+        "verify",
+        filters=filters,
+        dry_run=dry_run,
+        report=report,
+        junit=junit,
+        as_json=as_json,
+        keep_going=keep_going,
+        options={"stacks": only},
+        before_summary=_print_checks,
+    )
+
+
+def _print_checks(report: RunReport) -> None:
+    for line in check_lines(report):
+        click.echo(line)

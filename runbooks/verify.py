@@ -1,0 +1,72 @@
+"""Runbook ``verify``: the guide's Verification section as checks, every layer, every host.
+
+Stages (each runs even when an earlier one found failures; the run still exits 1):
+``verify dns`` (the zone the dns host serves), ``verify stacks`` (containers, HTTP readiness,
+in-container network, forward-auth on the trusted/compute hosts), ``verify models`` (Ollama
+serves the configured models, loaded after a warm-up), ``verify gpu`` (nvidia-smi; skipped
+with the reason on hosts whose inventory has no GPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nornir.core import Nornir
+
+from nornir_homehub.api import RunContext
+from nornir_homehub.inventory import hosts_by_role, site_vars
+
+
+def _stage(ctx: RunContext, name: str, nr: Nornir, task: Callable[..., Any], **kw: Any) -> None:
+    """Run one check stage; failed checks are recorded but do not stop the later stages."""
+    if not nr.inventory.hosts:
+        return
+    keep = ctx.keep_going
+    ctx.keep_going = True  # a check stage records its failures; later stages still run
+    try:
+        ctx.stage(name, nr, task, **kw)
+    finally:
+        ctx.keep_going = keep
+
+
+def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: Any) -> None:
+    """Verify dns -> stacks -> models -> gpu on the selected hosts (``stacks`` narrows)."""
+    from nornir_homehub.checks.gpu import check_gpu
+    from nornir_homehub.checks.ollama import check_ollama
+    from nornir_homehub.checks.stacks import verify_stacks
+    from nornir_homehub.tasks.dns import verify_zone
+
+    settings = ctx.settings
+    hosts = nr.inventory.hosts
+    only = list(stacks) if stacks else None
+    secrets = ctx.secrets()
+    site = {h.name: site_vars(nr, h) for h in hosts.values()}
+
+    def by_role(*roles: str) -> Nornir:
+        names = {h.name for r in roles for h in hosts_by_role(hosts, r)}
+        return nr.filter(filter_func=lambda h: h.name in names)
+
+    def zone_checks(task: Any) -> Any:
+        from nornir.core.task import Result
+
+        checks = verify_zone(task, zone_hosts_map=hosts)
+        return Result(host=task.host, result=checks, failed=any(c.failed for c in checks))
+
+    if not only:
+        _stage(ctx, "verify dns", by_role("dns"), zone_checks)
+    _stage(
+        ctx,
+        "verify stacks",
+        by_role("compute", "trusted"),
+        verify_stacks,
+        stacks_dir=settings.stacks_dir,
+        secrets=secrets,
+        only=only,
+        site=site,
+    )
+    compute = by_role("compute")
+    if not only or "ollama" in only:
+        _stage(ctx, "verify models", compute, check_ollama)
+    if not only:
+        _stage(ctx, "verify gpu", compute, check_gpu)
