@@ -99,6 +99,13 @@ def lab() -> Iterator[Any]:
     if missing:
         pytest.fail("lab prerequisites missing (run scripts/setup.sh): " + "; ".join(missing))
     lab = _lab()
+    # One test session (or benchmark) at a time drives the lab: the stacks on its hosts are
+    # shared state. A second session waits here until the first one ends.
+    import fcntl
+
+    lab.dir.mkdir(parents=True, exist_ok=True)
+    lock = (lab.dir.parent / "lab.lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     was_up = lab.status().up
     status = lab.up()
     assert status.up, status.to_dict()
@@ -107,6 +114,7 @@ def lab() -> Iterator[Any]:
         lab.down()
         # `lab down` must leave no namespace, bridge, mount or process of the lab.
         assert lab.leftovers() == []
+    lock.close()
 
 
 @pytest.fixture

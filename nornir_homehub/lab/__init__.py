@@ -345,6 +345,9 @@ class Lab:
         for h in self.hosts:
             if self._netns_exists(h) and _alive(self._pid(h.name, "sshd")):
                 continue
+            if self._netns_exists(h) and self.start_sshd(h.name):
+                say(f"host {h.name}: sshd restarted")
+                continue
             self._start_host(h)
             started.append(h)
             say(f"host {h.name} ({h.address}) started")
@@ -473,8 +476,58 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         log.close()
         self._save_pid(h.name, "sshd", proc.pid)
 
+    def stop_sshd(self, name: str) -> None:
+        """Stop only the sshd of a lab host (the host's engines keep running): an SSH outage."""
+        pid = self._pid(name, "sshd")
+        if pid:
+            _stop_pid(pid)
+
+    def start_sshd(self, name: str) -> bool:
+        """Start sshd again inside a host whose namespaces are still held by dockerd or named.
+
+        Returns:
+            False when no process of the host is left to enter (the host must be recreated).
+        """
+        h = next(x for x in self.hosts if x.name == name)
+        anchor = next(
+            (p for p in (self._pid(name, "dockerd"), self._pid(name, "named")) if _alive(p)), None
+        )
+        if anchor is None:
+            return False
+        d = self.host_dir(name)
+        log = (d / "sshd.log").open("ab")
+        proc = subprocess.Popen(
+            [
+                "nsenter",
+                "-t",
+                str(anchor),
+                "-n",
+                "-u",
+                "-m",
+                "-r",
+                "-w",
+                "--",
+                "/usr/sbin/sshd",
+                "-D",
+                "-e",
+                "-f",
+                str(d / "sshd_config"),
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self._save_pid(name, "sshd", proc.pid)
+        self._wait_port(h, 22)
+        return True
+
     def _nsenter(self, h: LabHost) -> list[str]:
-        pid = self._pid(h.name, "sshd")
+        pid = next(
+            (p for p in (self._pid(h.name, w) for w in ("sshd", "dockerd", "named")) if _alive(p)),
+            None,
+        )
         if not _alive(pid):
             raise LabError(f"lab host {h.name} is not running")
         return ["nsenter", "-t", str(pid), "-n", "-u", "-m", "-r", "-w", "--"]

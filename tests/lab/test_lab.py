@@ -34,3 +34,16 @@ def test_engines_and_named_run_where_the_roles_say(lab: Any) -> None:
     dns = lab.host_exec("dns", "rndc status | grep -c 'server is up'")
     assert dns.stdout.strip() == "1"
     assert lab.host_exec("dns", "docker info >/dev/null 2>&1").returncode != 0
+
+
+def test_sshd_outage_and_recovery(lab: Any) -> None:
+    lab.stop_sshd("compute")
+    try:
+        res = run_cli("exec", "--filter", "role=compute", "--", "hostname")
+        assert res.returncode == 1
+        assert "compute" in res.stdout and "SSH connection failed" in res.stdout
+        # The engine kept running through the outage.
+        assert lab.host_exec("compute", "docker info >/dev/null && echo ok").stdout.strip() == "ok"
+    finally:
+        assert lab.start_sshd("compute")
+    assert run_cli("exec", "--filter", "role=compute", "--", "hostname").stdout.endswith("compute\n")

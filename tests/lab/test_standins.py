@@ -288,8 +288,8 @@ def test_standin_serves_concurrent_clients_while_others_idle(
         "wait"
     )
     t0 = time.monotonic()
-    out = conn.run(f"sh -c {shlex.quote(script)}", timeout=60).stdout
-    assert out.count('{"status":true}') == 20
+    res = conn.run(f"sh -c {shlex.quote(script)}", timeout=60)
+    assert res.stdout.count('{"status":true}') == 20, res.stderr
     assert time.monotonic() - t0 < 30
 
 
