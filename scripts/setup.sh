@@ -16,4 +16,10 @@ if [ -n "$need" ]; then
 fi
 python3 -m pip install -q --upgrade pip
 python3 -m pip install -q -e '.[lab,test]'
+# The REAL LiteLLM proxy, in its own venv (its pins must not meet ours): a test loads the
+# rendered LiteLLM config with it on loopback.
+if [ ! -x .homehub/litellm-venv/bin/litellm ]; then
+  python3 -m venv .homehub/litellm-venv
+  .homehub/litellm-venv/bin/pip install -q 'litellm[proxy]==1.108.7'
+fi
 echo "setup done: python3 -m nornir_homehub lab up"

@@ -253,3 +253,27 @@ def test_lab_status_json(lab: Any) -> None:
     assert all(h["state"] == "up" for h in by_name.values())
     assert Path(by_name["dns"]["sshd_log"]).is_file()
     assert by_name["dns"]["named_pid"] and by_name["compute"]["dockerd_pid"]
+
+
+def test_key_from_ssh_config_and_inventory_wins(lab: Any, tmp_path: Path) -> None:
+    # ssh config names the lab key: no key_file in the inventory -> the config's IdentityFile.
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host 192.0.2.132\n  User root\n  IdentityFile {lab.key_file}\n")
+    conn = _open(lab, "compute", key_file=None, ssh_config=str(cfg))
+    try:
+        assert conn.run("hostname").stdout == "compute\n"
+    finally:
+        conn.close()
+    # ssh config names a key the host does not accept; the inventory's key_file wins.
+    import subprocess
+
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    cfg.write_text(f"Host 192.0.2.132\n  IdentityFile {other}\n")
+    conn = _open(lab, "compute", ssh_config=str(cfg))
+    try:
+        assert conn.run("hostname").stdout == "compute\n"
+    finally:
+        conn.close()
+    with pytest.raises(TransportError, match="authentication failed"):
+        _open(lab, "compute", key_file=str(other), ssh_config=str(cfg))

@@ -176,6 +176,41 @@ def test_mounted_config_change_recreates_litellm_only(clean: Any, lab_copy: Path
     assert cli("deploy", "--no-verify", "--filter", "role=trusted").returncode == 0
 
 
+def test_unhealthy_stack_fails_with_its_last_log_lines(clean: Any, lab_copy: Path) -> None:
+    lab = clean
+    # A STAND-IN that crashes at start, built on the compute host for this test only.
+    build = lab.host_exec(
+        "compute",
+        'printf \'FROM homehub-standin/qdrant:lab\\nENTRYPOINT ["sh", "-c", '
+        '"echo qdrant-test: storage is corrupted >&2; exit 3"]\\n\' | '
+        "docker build -q -t homehub-test/crashing-qdrant:lab -",
+        timeout=120,
+    )
+    assert build.returncode == 0, build.stderr
+    defaults = lab_copy.parent / "defaults.yaml"
+    data = yaml.safe_load(defaults.read_text())
+    data["data"]["images"]["qdrant"] = "homehub-test/crashing-qdrant:lab"
+    data["data"]["deploy_wait_timeout"] = 8
+    defaults.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        res = cli(
+            "deploy",
+            "--no-verify",
+            "--filter",
+            "role=compute",
+            "--stacks",
+            "qdrant",
+            config=lab_copy,
+        )
+        assert res.returncode == 1
+        assert "container qdrant is" in res.stdout
+        assert "qdrant-test: storage is corrupted" in res.stdout
+        assert "CheckFailed" in res.stdout
+    finally:
+        assert cli("deploy", "--no-verify", "--filter", "role=compute").returncode == 0
+    assert "qdrant" in containers(lab, "compute")
+
+
 def test_missing_secret_exits_2_before_touching_hosts(clean: Any, lab_copy: Path) -> None:
     (lab_copy.parent / "vault_pass.txt").write_text("wrong-password\n")
     res = cli("deploy", "--dry-run", config=lab_copy)
