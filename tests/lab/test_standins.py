@@ -1,8 +1,8 @@
 """Lab stand-in images and the lab edge, on the real lab hosts.
 
 Each stand-in runs as a throw-away container (label ``org.homehub.test=standins``, port
-published on the host's loopback) and is queried from the host with busybox ``nc`` (raw HTTP:
-exact status lines and headers, no redirect following) or busybox ``wget``.
+published on the host's loopback) and is queried from the host with curl (exact status lines
+and headers, no redirect following) or busybox ``wget`` (many concurrent clients).
 """
 
 from __future__ import annotations
@@ -94,16 +94,18 @@ def http(
     headers: dict[str, str] | None = None,
     body: str | None = None,
 ) -> Response:
-    """One raw HTTP/1.0 request from the host with busybox nc."""
-    headers = {"Host": "standin.test", **(headers or {})}
-    lines = [f"{method} {path} HTTP/1.0"] + [f"{k}: {v}" for k, v in headers.items()]
+    """One HTTP request from the host (curl -i: exact status and headers, no redirects)."""
+    args = ["curl", "-sS", "-i", "--max-time", "15", "-X", method]
+    for key, value in {"Host": "standin.test", **(headers or {})}.items():
+        args += ["-H", f"{key}: {value}"]
     if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body.encode())}"]
-    request = "\r\n".join(lines) + "\r\n\r\n" + (body or "")
-    res = conn.run(f"busybox nc 127.0.0.1 {port}", stdin=request.encode(), timeout=20)
+        args += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+    args.append(f"http://127.0.0.1:{port}{path}")
+    command = " ".join(shlex.quote(a) for a in args)
+    res = conn.run(command, stdin=body.encode() if body is not None else None, timeout=30)
     head, _, payload = res.stdout.partition("\r\n\r\n")
     status_line, *header_lines = head.split("\r\n")
-    assert status_line.startswith("HTTP/1."), res.stdout + res.stderr
+    assert status_line.startswith("HTTP/"), res.stdout + res.stderr
     parsed = {}
     for line in header_lines:
         key, _, value = line.partition(":")
@@ -284,7 +286,7 @@ def test_standin_serves_concurrent_clients_while_others_idle(
     script = (
         # three clients connect and send nothing; twenty others must still be served
         f"for i in 1 2 3; do (sleep 8 | busybox nc 127.0.0.1 {port} >/dev/null) & done; sleep 0.3; "
-        f"for i in $(seq 20); do busybox wget -q -T 5 -O- http://127.0.0.1:{port}/health & done; "
+        f"for i in $(seq 20); do timeout 10 busybox wget -q -O- http://127.0.0.1:{port}/health & done; "
         "wait"
     )
     t0 = time.monotonic()
