@@ -357,7 +357,7 @@ class Lab:
             self._wait_port(h, 22)
         for h in self.hosts:
             if h.docker and not _alive(self._pid(h.name, "dockerd")):
-                self._start_dockerd(h, fresh=h in started)
+                self._start_dockerd(h)
         for h in self.hosts:
             if h.docker:
                 self._wait_docker(h)
@@ -454,8 +454,9 @@ cd {m} && mkdir -p .oldroot && pivot_root . .oldroot && cd /
 umount -l /.oldroot && rmdir /.oldroot
 exec /usr/sbin/sshd -D -e -f {d}/sshd_config
 """
-        log = (d / "sshd.log").open("ab")
-        proc = subprocess.Popen(
+        self._spawn(
+            h.name,
+            "sshd",
             [
                 "nsenter",
                 f"--net=/run/netns/{h.netns}",
@@ -468,13 +469,7 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
                 "-c",
                 script,
             ],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
-        log.close()
-        self._save_pid(h.name, "sshd", proc.pid)
 
     def stop_sshd(self, name: str) -> None:
         """Stop only the sshd of a lab host (the host's engines keep running): an SSH outage."""
@@ -495,8 +490,9 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         if anchor is None:
             return False
         d = self.host_dir(name)
-        log = (d / "sshd.log").open("ab")
-        proc = subprocess.Popen(
+        self._spawn(
+            name,
+            "sshd",
             [
                 "nsenter",
                 "-t",
@@ -513,15 +509,22 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
                 "-f",
                 str(d / "sshd_config"),
             ],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
-        log.close()
-        self._save_pid(name, "sshd", proc.pid)
         self._wait_port(h, 22)
         return True
+
+    def _spawn(self, name: str, what: str, args: list[str]) -> int:
+        """Start a long-running lab process (sshd, dockerd, named), logging to ``<what>.log``.
+
+        Its PID is recorded in ``<what>.pid``: teardown ends exactly the processes started here.
+        """
+        d = self.host_dir(name)
+        with (d / f"{what}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        self._save_pid(name, what, proc.pid)
+        return proc.pid
 
     def _nsenter(self, h: LabHost) -> list[str]:
         pid = next(
@@ -553,10 +556,10 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         log = (self.host_dir(h.name) / "sshd.log").read_text()[-800:]
         raise LabError(f"lab host {h.name}: nothing listens on {h.address}:{port}; sshd log: {log}")
 
-    def _start_dockerd(self, h: LabHost, fresh: bool) -> None:
-        d = self.host_dir(h.name)
-        log = (d / "dockerd.log").open("ab")
-        proc = subprocess.Popen(
+    def _start_dockerd(self, h: LabHost) -> None:
+        self._spawn(
+            h.name,
+            "dockerd",
             [
                 *self._nsenter(h),
                 "dockerd",
@@ -565,13 +568,7 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
                 f"--bip={DOCKER_BIP}",
                 f"--default-address-pool=base={DOCKER_POOL},size=29",
             ],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
-        log.close()
-        self._save_pid(h.name, "dockerd", proc.pid)
 
     def _wait_docker(self, h: LabHost, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -601,16 +598,11 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         if prep.returncode != 0:
             raise LabError(f"lab host {h.name}: cannot prepare named: {prep.stderr.strip()}")
         d = self.host_dir(h.name)
-        log = (d / "named.log").open("ab")
-        proc = subprocess.Popen(
+        self._spawn(
+            h.name,
+            "named",
             [*self._nsenter(h), "/usr/sbin/named", "-f", "-u", "bind", "-n", "1"],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
-        log.close()
-        self._save_pid(h.name, "named", proc.pid)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.host_exec(h.name, "rndc status >/dev/null 2>&1").returncode == 0:
