@@ -4,6 +4,8 @@
 
     from nornir_homehub import HomeHub
     hh = HomeHub("inventory/lab/config.yaml")
+    hh.inventory()                                      # -> InventoryTable (no connection)
+    hh.filter(role="compute").exec("docker ps")         # -> ExecResults (per host, HTML table)
     hh.filter(role="compute").deploy(dry_run=True)      # -> RunReport (repr, HTML table, to_dict)
 
 ``execute`` is the engine under every command: it selects hosts, opens a `RunRecorder`, runs a
@@ -14,9 +16,11 @@ history) even when the run fails or is interrupted, and closes every connection.
 from __future__ import annotations
 
 import contextlib
+import html
+import importlib
 import importlib.util
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,17 +180,239 @@ def execute(
     recorder.watch(processor)
     ctx = RunContext(settings, recorder, processor, dry_run=dry_run, keep_going=keep_going)
     try:
-        with recording(
-            recorder,
-            report_path=report_path,
-            junit_path=junit_path,
-            history_dir=settings.history_dir,
-        ), contextlib.suppress(StageStopped):
+        with (
+            recording(
+                recorder,
+                report_path=report_path,
+                junit_path=junit_path,
+                history_dir=settings.history_dir,
+            ),
+            contextlib.suppress(StageStopped),
+        ):
             body(nr, ctx)
     finally:
         close_all(nr)
     assert recorder.report is not None  # noqa: S101 - recording() always finishes the report
     return recorder.report
+
+
+def _dataframe(rows: list[dict[str, Any]], what: str) -> Any:
+    try:
+        pd = importlib.import_module("pandas")
+    except ImportError:
+        raise ImportError(
+            f"{what}.to_dataframe() needs pandas: pip install 'nornir_homehub[pandas]' "
+            "(to_dict() gives the same rows without it)"
+        ) from None
+    return pd.DataFrame(rows)
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+@dataclass(frozen=True)
+class InventoryTable:
+    """The selected hosts (name, role, address, groups, fqdn), as ``inventory`` lists them.
+
+    Iterable over row dicts; a text table as repr, an HTML table in Jupyter, ``to_dict()``,
+    ``to_dataframe()`` with pandas.
+    """
+
+    rows: tuple[dict[str, Any], ...]
+    filter: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    @property
+    def names(self) -> list[str]:
+        """Host names, in inventory order."""
+        return [r["name"] for r in self.rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"hosts": [...], "filter": [...]}`` (the same as ``inventory --json``)."""
+        return {"hosts": [dict(r) for r in self.rows], "filter": list(self.filter)}
+
+    def to_dataframe(self) -> Any:
+        """Return the rows as a pandas DataFrame (needs the ``pandas`` extra)."""
+        return _dataframe([dict(r) for r in self.rows], "InventoryTable")
+
+    def _cells(self) -> list[list[str]]:
+        return [
+            [r["name"], r["role"] or "-", r["hostname"] or "-", ",".join(r["groups"])]
+            for r in self.rows
+        ]
+
+    def __repr__(self) -> str:
+        return _text_table(["NAME", "ROLE", "ADDRESS", "GROUPS"], self._cells())
+
+    def _repr_html_(self) -> str:
+        cells = [[html.escape(c) for c in row] for row in self._cells()]
+        return _html_table(["name", "role", "address", "groups"], cells)
+
+
+@dataclass(frozen=True)
+class ExecRow:
+    """One host's outcome of an ad-hoc command.
+
+    Attributes:
+        host: the host's name.
+        ok: the command ran and exited 0.
+        exit_code: its exit code (None when it could not run, e.g. SSH failed).
+        stdout: its standard output.
+        stderr: its standard error.
+        error: why it could not run (``TransportError: ...``), else None.
+
+    """
+
+    host: str
+    ok: bool
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (a row of ``exec --json``)."""
+        return {
+            "host": self.host,
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class ExecResults:
+    """Every selected host's outcome of one ad-hoc command, plus the run's report.
+
+    ``results["compute"].stdout``; a readable repr, an HTML table in Jupyter, ``to_dict()``
+    (the document ``exec --json`` prints), ``to_dataframe()`` with pandas.
+    """
+
+    command: str
+    rows: tuple[ExecRow, ...]
+    report: RunReport
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0 on every host."""
+        return all(r.ok for r in self.rows)
+
+    def __getitem__(self, host: str) -> ExecRow:
+        for r in self.rows:
+            if r.host == host:
+                return r
+        raise KeyError(host)
+
+    def __iter__(self) -> Iterator[ExecRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"command": ..., "run_id": ..., "hosts": [row, ...]}``."""
+        return {
+            "command": self.command,
+            "run_id": self.report.run_id,
+            "hosts": [r.to_dict() for r in self.rows],
+        }
+
+    def to_dataframe(self) -> Any:
+        """Return one row per host as a pandas DataFrame (needs the ``pandas`` extra)."""
+        return _dataframe([r.to_dict() for r in self.rows], "ExecResults")
+
+    @staticmethod
+    def _status(r: ExecRow) -> str:
+        return f"exit {r.exit_code}" if r.error is None else "FAILED"
+
+    def __repr__(self) -> str:
+        parts = [f"<ExecResults {self.command!r} {'ok' if self.ok else 'FAILED'}>"]
+        for r in self.rows:
+            parts.append(f"=== {r.host} ({self._status(r)})")
+            parts.extend(text.rstrip("\n") for text in (r.error or "", r.stdout, r.stderr) if text)
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        cells = [
+            [
+                esc(r.host),
+                esc(self._status(r)),
+                f"<pre>{esc(r.stdout)}</pre>",
+                f"<pre>{esc(r.error or r.stderr)}</pre>",
+            ]
+            for r in self.rows
+        ]
+        title = f"<p><code>{esc(self.command)}</code> {'ok' if self.ok else 'FAILED'}</p>"
+        return title + _html_table(["host", "status", "stdout", "stderr / error"], cells)
+
+
+def exec_command(
+    command: str,
+    nr: Nornir,
+    settings: Settings,
+    *,
+    timeout: float | None = None,
+    argv: Iterable[str] = (),
+    filters: Iterable[str] = (),
+    report_path: Path | None = None,
+    junit_path: Path | None = None,
+    progress: bool = False,
+) -> ExecResults:
+    """Run a shell command on ``nr``'s hosts in parallel as stage ``exec``, with a report.
+
+    A host where the command cannot run (SSH down) or exits non-zero fails alone; the others
+    finish. Output is returned as it came (the report keeps it redacted and cut).
+    """
+    from nornir_homehub.connection import CommandResult
+    from nornir_homehub.tasks.exec import run_command
+
+    rows: list[ExecRow] = []
+
+    def body(nr_: Nornir, ctx: RunContext) -> None:
+        agg = ctx.stage("exec", nr_, run_command, command=command, timeout=timeout)
+        for name in sorted(agg):
+            res = agg[name][0]
+            if isinstance(res.result, CommandResult):
+                out = res.result
+                rows.append(ExecRow(name, out.ok, out.exit_code, out.stdout, out.stderr, None))
+            else:
+                exc = res.exception
+                error = f"{type(exc).__name__}: {exc}" if exc else str(res.result)
+                rows.append(ExecRow(name, False, None, "", "", error))
+
+    report = execute(
+        "exec",
+        nr,
+        settings,
+        body,
+        argv=argv,
+        filters=filters,
+        keep_going=True,
+        report_path=report_path,
+        junit_path=junit_path,
+        progress=progress,
+    )
+    return ExecResults(command, tuple(rows), report)
 
 
 class HomeHub:
@@ -226,6 +452,40 @@ class HomeHub:
     def hosts(self) -> list[str]:
         """Names of the selected hosts."""
         return list(self.nornir().inventory.hosts)
+
+    def _repr_html_(self) -> str:
+        flt = " AND ".join(self.filters) or "all hosts"
+        return (
+            f"<p>HomeHub <code>{html.escape(str(self.config))}</code>, "
+            f"{html.escape(flt)}</p>{self.inventory()._repr_html_()}"
+        )
+
+    def inventory(self) -> InventoryTable:
+        """The selected hosts with role, address and groups (opens no connection)."""
+        from nornir_homehub.inventory import host_summary
+
+        rows = tuple(host_summary(h) for h in self.nornir().inventory.hosts.values())
+        return InventoryTable(rows, self.filters)
+
+    def exec(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        report: str | Path | None = None,
+        progress: bool = False,
+    ) -> ExecResults:
+        """Run a shell command on the selected hosts in parallel (like ``exec``)."""
+        return exec_command(
+            command,
+            self.nornir(),
+            self.settings,
+            timeout=timeout,
+            argv=["exec", "--", command],
+            filters=self.filters,
+            report_path=Path(report) if report else None,
+            progress=progress,
+        )
 
     def run(
         self,
@@ -279,5 +539,5 @@ class HomeHub:
         return self.run("verify", **kw)
 
     def check_gpu(self, **kw: Any) -> RunReport:
-        """Run the GPU checks."""
+        """Run the GPU checks (runbook ``gpu``; hosts with ``gpu: null`` are skipped)."""
         return self.run("gpu", **kw)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 from nornir_homehub.cli.common import (
@@ -17,6 +20,18 @@ from nornir_homehub.cli.common import (
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
 @filter_option
+@click.option(
+    "--report",
+    "report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the JSON run report here (always also kept in the history).",
+)
+@click.option(
+    "--junit",
+    "junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML here (one testcase per host).",
+)
 @json_option
 @click.option("--timeout", type=float, default=None, help="Seconds before the command is stopped.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -25,6 +40,8 @@ from nornir_homehub.cli.common import (
 def exec_(
     app: AppContext,
     filters: tuple[str, ...],
+    report: Path | None,
+    junit: Path | None,
     as_json: bool,
     timeout: float | None,
     command: tuple[str, ...],
@@ -32,44 +49,34 @@ def exec_(
     """Run COMMAND on every selected host and print each host's exit code and output.
 
     Use ``--`` before the command: ``exec --filter role=compute -- docker ps``.
+    ``--json`` prints ``{"command", "run_id", "hosts": [...]}``; the run report goes to
+    ``--report``/``--junit`` and the history.
     """
-    from nornir_homehub.connection import CommandResult, close_all
-    from nornir_homehub.tasks.exec import run_command
+    from nornir_homehub.api import exec_command
 
-    nr = app.select(filters)
-    line = " ".join(command)
-    try:
-        agg = nr.run(task=run_command, command=line, timeout=timeout, name="exec")
-    finally:
-        close_all(nr)
-    rows = []
-    for name in sorted(agg):
-        res = agg[name][0]
-        if isinstance(res.result, CommandResult):
-            rows.append({"host": name, "ok": res.result.ok, **res.result.to_dict(), "error": None})
-        else:
-            exc = res.exception
-            rows.append(
-                {
-                    "host": name,
-                    "ok": False,
-                    "exit_code": None,
-                    "stdout": "",
-                    "stderr": "",
-                    "error": f"{type(exc).__name__}: {exc}" if exc else str(res.result),
-                }
-            )
+    results = exec_command(
+        " ".join(command),
+        app.select(filters),
+        app.settings,
+        timeout=timeout,
+        argv=sys.argv[1:],
+        filters=filters,
+        report_path=report,
+        junit_path=junit,
+        # Progress lines only help on a terminal; piped, stdout already says it all.
+        progress=not as_json and sys.stderr.isatty(),
+    )
     if as_json:
-        echo_json({"command": line, "hosts": rows})
+        echo_json(results.to_dict())
     else:
-        for r in rows:
-            status = f"exit {r['exit_code']}" if r["error"] is None else "FAILED"
-            click.echo(f"=== {r['host']} ({status})")
-            if r["error"]:
-                click.echo(f"error: {r['error']}")
-            if r["stdout"]:
-                click.echo(r["stdout"].rstrip("\n"))
-            if r["stderr"]:
-                click.echo(r["stderr"].rstrip("\n"), err=True)
-    if not all(r["ok"] for r in rows):
+        for r in results:
+            status = f"exit {r.exit_code}" if r.error is None else "FAILED"
+            click.echo(f"=== {r.host} ({status})")
+            if r.error:
+                click.echo(f"error: {r.error}")
+            if r.stdout:
+                click.echo(r.stdout.rstrip("\n"))
+            if r.stderr:
+                click.echo(r.stderr.rstrip("\n"), err=True)
+    if not results.ok:
         raise SystemExit(EXIT_FAILED)

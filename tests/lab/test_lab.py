@@ -46,4 +46,6 @@ def test_sshd_outage_and_recovery(lab: Any) -> None:
         assert lab.host_exec("compute", "docker info >/dev/null && echo ok").stdout.strip() == "ok"
     finally:
         assert lab.start_sshd("compute")
-    assert run_cli("exec", "--filter", "role=compute", "--", "hostname").stdout.endswith("compute\n")
+    assert run_cli("exec", "--filter", "role=compute", "--", "hostname").stdout.endswith(
+        "compute\n"
+    )

@@ -1,0 +1,46 @@
+"""``run``: an unknown runbook is a usage error (exit 2) naming the available ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+from conftest import LAB_CONFIG, copy_lab_inventory
+
+from nornir_homehub.cli import cli
+
+
+def test_unknown_runbook_exits_2_listing_the_available_ones() -> None:
+    res = CliRunner().invoke(cli, ["--config", str(LAB_CONFIG), "run", "nope"])
+    assert res.exit_code == 2
+    assert "no runbook 'nope'" in res.stderr
+    for name in ("deploy", "dns", "example_uptime", "gpu", "rollout", "verify"):
+        assert name in res.stderr
+
+
+def test_unknown_runbook_in_a_user_folder(tmp_path: Path) -> None:
+    config = copy_lab_inventory(tmp_path / "inv")
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "mine.py").write_text("def run(nr, ctx, **options):\n    pass\n")
+    (books / "_helper.py").write_text("")
+    cfg = yaml.safe_load(config.read_text())
+    cfg["homehub"]["runbooks_dir"] = str(books)
+    config.write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(cli, ["--config", str(config), "run", "deploy"])
+    assert res.exit_code == 2
+    assert f"no runbook 'deploy' in {books}; available: mine" in res.stderr
+
+
+def test_runbook_without_run_function_exits_2(tmp_path: Path) -> None:
+    config = copy_lab_inventory(tmp_path / "inv")
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "broken.py").write_text("X = 1\n")
+    cfg = yaml.safe_load(config.read_text())
+    cfg["homehub"]["runbooks_dir"] = str(books)
+    config.write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(cli, ["--config", str(config), "run", "broken"])
+    assert res.exit_code == 2
+    assert "has no run(nr, ctx, **options) function" in res.stderr
