@@ -1,0 +1,142 @@
+"""Runbook ``migrate``: from the guide's old monolithic stacks to one stack per service.
+
+The guide's Migration Steps are "1. deploy new stacks, 2. verify, 3. ``docker compose down`` in
+the old directories, 4. remove the old directories (keep data in /srv/docker)". Steps 1 and 3
+cannot happen in that order: the old ``ai``/``ai-compute`` projects hold the container names
+(``ollama``, ``qdrant``, ``litellm``, ``open-webui``) and ports the new stacks need, and the
+deploy refuses to start next to them. So, per role (compute first, then trusted, as the guide
+deploys), each stage a gate::
+
+    migrate plan <role>   facts in one round trip -> plan (what stops, what goes, data kept)
+    stop old <role>       docker compose down in each old dir (volumes kept, never -v)
+    <role> stacks         the deploy task of ``deploy`` (render first: secrets checked)
+    verify <role>         the stack checks + every kept data dir still there
+    remove old <role>     rm -rf of the old dirs the plan marks (never under data_root)
+
+A failed deploy or verify keeps the old directory and stops with a ``keep old <role>`` stage
+whose error names the rollback: ``docker compose down`` in the new stack dirs, then
+``docker compose up -d`` in the old one. ``--dry-run`` runs only the plan stages: the report
+shows each host's plan and what the deploy of the new stacks would do; nothing changes.
+
+Options: ``old_dirs`` (``-o old_dirs=/opt/stacks/ai-compute``, comma-separated; default: the
+inventory's ``legacy_stack_dirs`` for the host's role). DNS is not touched: run ``deploy``
+(or ``dns``) for the zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nornir.core import Nornir
+
+from nornir_homehub.api import RunContext
+from nornir_homehub.inventory import hosts_by_role
+
+
+def _stage(
+    ctx: RunContext, name: str, nr: Nornir, hosts: list[str], task: Callable[..., Any], **kw: Any
+) -> set[str]:
+    """Run a stage on ``hosts`` without stopping; return the hosts that failed."""
+    if not hosts:
+        return set()
+    keep = ctx.keep_going
+    ctx.keep_going = True
+    try:
+        agg = ctx.stage(name, nr.filter(filter_func=lambda h: h.name in hosts), task, **kw)
+    finally:
+        ctx.keep_going = keep
+    return set(agg.failed_hosts)
+
+
+def run(nr: Nornir, ctx: RunContext, *, old_dirs: Any = None, **_: Any) -> None:
+    """Migrate the selected compute, then trusted hosts (see the module docstring)."""
+    from nornir_homehub.inventory import site_vars
+    from nornir_homehub.render import render_host, secret_names, stacks_for_host
+    from nornir_homehub.tasks.deploy import deploy_stacks
+    from nornir_homehub.tasks.migrate import (
+        keep_legacy,
+        old_dirs_for,
+        plan_migrate,
+        remove_legacy,
+        stop_legacy,
+        verify_migration,
+    )
+
+    settings = ctx.settings
+    hosts = nr.inventory.hosts
+    needed: set[str] = set()
+    for host in hosts.values():
+        needed |= secret_names(stacks_for_host(site_vars(nr, host), settings.stacks_dir))
+    secrets = ctx.secrets()
+    secrets.require(sorted(needed))
+    # Render every host now: template errors surface before any host is touched.
+    rendered = {
+        h.name: render_host(nr, h, settings.stacks_dir, secrets.as_template_vars())
+        for h in hosts.values()
+    }
+    site = {h.name: site_vars(nr, h) for h in hosts.values()}
+    dirs = {
+        h.name: old_dirs_for(
+            {"legacy_stack_dirs": h.get("legacy_stack_dirs")}, h.get("role"), old_dirs
+        )
+        for h in hosts.values()
+    }
+
+    for role in ("compute", "trusted"):
+        selected = [h.name for h in hosts_by_role(hosts, role) if rendered.get(h.name)]
+        if not selected:
+            continue
+        agg = ctx.stage(
+            f"migrate plan {role}",
+            nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
+            plan_migrate,
+            old_dirs=dirs,
+            rendered=rendered,
+        )
+        if ctx.dry_run:
+            continue
+        plans = {h: agg[h][0].result for h in selected if not agg[h].failed}
+        ok = [h for h in selected if h in plans]
+        failed = _stage(
+            ctx, f"stop old {role}", nr, [h for h in ok if plans[h].stop], stop_legacy, plans=plans
+        )
+        failed |= _stage(
+            ctx,
+            f"{role} stacks",
+            nr,
+            [h for h in ok if h not in failed],
+            deploy_stacks,
+            stacks_dir=settings.stacks_dir,
+            secrets=secrets,
+            rendered=rendered,
+        )
+        failed |= _stage(
+            ctx,
+            f"verify {role}",
+            nr,
+            [h for h in ok if h not in failed],
+            verify_migration,
+            plans=plans,
+            stacks_dir=settings.stacks_dir,
+            secrets=secrets,
+            site=site,
+        )
+        passed = [h for h in ok if h not in failed]
+        _stage(
+            ctx,
+            f"remove old {role}",
+            nr,
+            [h for h in passed if plans[h].remove],
+            remove_legacy,
+            plans=plans,
+            rendered=rendered,
+        )
+        if failed:
+            ctx.stage(
+                f"keep old {role}",
+                nr.filter(filter_func=lambda h, bad=failed: h.name in bad),
+                keep_legacy,
+                plans=plans,
+                why="deploy or verify of the new stacks failed",
+            )

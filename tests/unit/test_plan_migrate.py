@@ -1,0 +1,116 @@
+"""plan_migration: data-driven cases (old dirs + containers -> what stops, goes and stays)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nornir_homehub.errors import PlanError
+from nornir_homehub.facts.legacy import (
+    LegacyContainer,
+    LegacyDir,
+    LegacyFacts,
+    Mount,
+    parse_containers,
+    parse_dirs,
+)
+from nornir_homehub.plan.migrate import plan_migration
+from nornir_homehub.render import RenderedDir, RenderedStack
+
+CASES = sorted((Path(__file__).parent / "cases" / "plan_migrate").glob("*.yaml"))
+DATA = {"ollama": "/srv/docker/ollama/data", "qdrant": "/srv/docker/qdrant/storage"}
+
+
+def new_stack(name: str) -> RenderedStack:
+    return RenderedStack(
+        name=name,
+        host="compute",
+        role="compute",
+        project=name,
+        project_dir=f"/opt/stacks/{name}",
+        compose_file=f"/opt/stacks/{name}/compose.yaml",
+        files={},
+        data_dirs=(RenderedDir(DATA[name], "root", "root", 0o750),),
+        services=(name,),
+        containers={name: name},
+        post_deploy=(),
+        health=(),
+        secrets=(),
+    )
+
+
+def facts(case: dict[str, Any]) -> LegacyFacts:
+    return LegacyFacts(
+        dirs=tuple(
+            LegacyDir(d["path"], d["exists"], tuple(d.get("compose_files", ())))
+            for d in case["dirs"]
+        ),
+        containers=tuple(
+            LegacyContainer(
+                c["name"],
+                c["project"],
+                c["working_dir"],
+                c.get("state", "running"),
+                tuple(Mount(k, s, "/x") for k, s in c.get("mounts", [])),
+            )
+            for c in case["containers"]
+        ),
+        data=case.get("data", {}),
+        dir_mounts=frozenset(case.get("dir_mounts", ())),
+    )
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_plan_migration(path: Path) -> None:
+    case = yaml.safe_load(path.read_text())
+    want = case["expect"]
+    stacks = [new_stack("ollama"), new_stack("qdrant")]
+    run = lambda: plan_migration(  # noqa: E731 - one call, two uses
+        "compute", facts(case), stacks, data_root="/srv/docker", stacks_root="/opt/stacks"
+    )
+    if "error" in want:
+        with pytest.raises(PlanError, match="compute: .*" + re.escape(want["error"])):
+            run()
+        return
+    plan = run()
+    assert [s.project for s in plan.stop] == want["stop"]
+    assert list(plan.remove) == want["remove"]
+    assert plan.changed is bool(want["stop"] or want["remove"])
+    if "stop_containers" in want:
+        assert list(plan.stop[0].containers) == want["stop_containers"]
+    if "data" in want:
+        assert {k.path: k.files for k in plan.data} == want["data"]
+    if "noop" in want:
+        assert plan.noop_reason == want["noop"]
+    if "warnings" in want:
+        assert len(plan.warnings) == want["warnings"], plan.warnings
+    if "keep_reason" in want:
+        assert plan.dirs[0].reason.startswith(want["keep_reason"])
+    if "rollback_first" in want:
+        assert plan.rollback_commands()[0] == want["rollback_first"]
+        assert plan.rollback_commands()[-1] == (
+            "cd /opt/stacks/ai-compute && docker compose -p ai-compute up -d"
+        )
+    assert plan.to_dict()["remove"] == want["remove"]
+    assert plan.describe().startswith("migrate compute:\n")
+
+
+def test_parsers() -> None:
+    dirs = parse_dirs("DIR /opt/stacks/ai\nFILE /opt/stacks/ai compose.yaml\nMISSING /opt/x\n")
+    assert dirs == (
+        LegacyDir("/opt/stacks/ai", True, ("compose.yaml",)),
+        LegacyDir("/opt/x", False),
+    )
+    inspect = (
+        '[{"Name": "/qdrant", "State": {"Status": "running"}, "Config": {"Labels": '
+        '{"com.docker.compose.project": "ai", "com.docker.compose.project.working_dir": '
+        '"/opt/stacks/ai"}}, "Mounts": [{"Type": "bind", "Source": "/srv/docker/q", '
+        '"Destination": "/q"}, {"Type": "volume", "Name": "v1", "Destination": "/v"}]}]'
+    )
+    (c,) = parse_containers(inspect)
+    assert (c.name, c.project, c.working_dir) == ("qdrant", "ai", "/opt/stacks/ai")
+    assert c.mounts == (Mount("bind", "/srv/docker/q", "/q"), Mount("volume", "v1", "/v"))
