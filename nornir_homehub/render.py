@@ -8,6 +8,7 @@ that contains one is marked ``secret`` and must be mode 0600.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import shlex
@@ -44,6 +45,7 @@ _TOP_KEYS = {
     "project",
     "services",
     "secrets",
+    "secrets_from",
     "data_dirs",
     "files",
     "post_deploy",
@@ -197,6 +199,9 @@ class StackSpec:
     files: tuple[FileSpec, ...]
     post_deploy: tuple[StepSpec, ...]
     health: tuple[ServiceHealth, ...]
+    # (inventory variable, key): each item of that list names one more secret in that key
+    # (``litellm_external_models`` -> ``api_key_secret``); required only when listed.
+    secrets_from: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -208,6 +213,7 @@ class StackSpec:
             "description": self.description,
             "services": list(self.services),
             "secrets": list(self.secrets),
+            "secrets_from": [{"var": v, "key": k} for v, k in self.secrets_from],
             "data_dirs": [d.to_dict() for d in self.data_dirs],
             "files": [f.to_dict() for f in self.files],
             "post_deploy": [s.name for s in self.post_deploy],
@@ -560,7 +566,41 @@ def load_stack(stacks_dir: Path, name: str) -> StackSpec:
         files=_load_files(top, services),
         post_deploy=_load_steps(top, services),
         health=_load_health(top, services, secrets),
+        secrets_from=_load_secrets_from(top),
     )
+
+
+def _load_secrets_from(top: _Spec) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in top.items("secrets_from"):
+        item.only({"var", "key"})
+        out.append((item.get("var", str), item.get("key", str)))
+    return tuple(out)
+
+
+def host_secret_names(spec: StackSpec, host_vars: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stack's secrets plus those its ``secrets_from`` lists name in ``host_vars``.
+
+    Raises:
+        ConfigError: the variable is not a list of mappings, or an item's key is missing or
+            not a secret name (vault_<name>).
+    """
+    host = host_vars.get("inventory_hostname", "?")
+    names = list(spec.secrets)
+    for var, key in spec.secrets_from:
+        items = host_vars.get(var) or []
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"host {host}: '{var}' must be a list (stack {spec.name})")
+        for i, item in enumerate(items):
+            name = item.get(key) if isinstance(item, Mapping) else None
+            if not isinstance(name, str) or not _SECRET_RE.match(name):
+                raise ConfigError(
+                    f"host {host}: {var}[{i}].{key} must name a secret (vault_<name>), "
+                    f"got {name!r} (stack {spec.name})"
+                )
+            if name not in names:
+                names.append(name)
+    return tuple(names)
 
 
 def secret_names(specs: Iterable[StackSpec]) -> set[str]:
@@ -609,7 +649,17 @@ def _environment(directory: Path) -> jinja2.Environment:
     )
     env.filters["env_value"] = env_value
     env.filters["quote"] = lambda v: shlex.quote(str(v))
+    env.globals["var"] = _var
     return env
+
+
+@jinja2.pass_context
+def _var(context: jinja2.runtime.Context, name: str) -> Any:
+    """Template function ``var(name)``: the variable called ``name`` (a secret named in data)."""
+    value = context.resolve_or_missing(name)
+    if value is jinja2.utils.missing:
+        raise jinja2.UndefinedError(f"'{name}' is undefined")
+    return value
 
 
 def _template_line(exc: BaseException, filename: str) -> int | None:
@@ -692,11 +742,12 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
 
     """
     host = str(variables.get("inventory_hostname", "?"))
-    missing = [s for s in spec.secrets if s not in variables]
+    secret_names_ = host_secret_names(spec, variables)
+    missing = [s for s in secret_names_ if s not in variables]
     if missing:
         raise SecretError(f"host {host}, stack {spec.name}: missing secret(s) {', '.join(missing)}")
     secret_values = {
-        name: str(variables[name]) for name in spec.secrets if str(variables[name] or "")
+        name: str(variables[name]) for name in secret_names_ if str(variables[name] or "")
     }
     env = _environment(spec.directory)
     stacks_root = str(variables.get("stacks_root") or DEFAULT_STACKS_ROOT)
@@ -773,7 +824,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
         containers=containers,
         post_deploy=tuple(steps),
         health=spec.health,
-        secrets=spec.secrets,
+        secrets=secret_names_,
     )
 
 
@@ -809,6 +860,8 @@ def stacks_for_host(
         if only is not None and name not in only:
             continue
         spec = load_stack(stacks_dir, name)
+        if spec.secrets_from:
+            spec = dataclasses.replace(spec, secrets=host_secret_names(spec, host_vars))
         if role is not None and spec.role != role:
             raise ConfigError(
                 f"host {host} (role {role}) lists stack {name}, which is for role {spec.role}"
