@@ -163,7 +163,7 @@ def run(
         key, sep, value = o.partition("=")
         if not sep:
             raise ConfigError(f"malformed runbook option {o!r}: expected KEY=VALUE")
-        options[key] = value
+        options[key.strip()] = _option_value(value)
     run_runbook(
         app,
         runbook,
@@ -175,3 +175,14 @@ def run(
         keep_going=keep_going,
         options=options,
     )
+
+
+def _option_value(text: str) -> Any:
+    """A ``-o`` value as a YAML scalar: ``false`` -> False, ``3`` -> 3, anything else a string."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, bool | int | float) or value is None else text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import LAB_CONFIG, copy_lab_inventory
@@ -44,3 +45,22 @@ def test_runbook_without_run_function_exits_2(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["--config", str(config), "run", "broken"])
     assert res.exit_code == 2
     assert "has no run(nr, ctx, **options) function" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("false", False),
+        ("true", True),
+        ("3", 3),
+        ("0.5", 0.5),
+        ("a,b", "a,b"),
+        ("/srv/x", "/srv/x"),
+        ("[1, 2]", "[1, 2]"),
+    ],
+)
+def test_runbook_option_values_are_typed_scalars(text: str, value: object) -> None:
+    from nornir_homehub.cli.runbooks import _option_value
+
+    assert _option_value(text) == value
+    assert type(_option_value(text)) is type(value)
