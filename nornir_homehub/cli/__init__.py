@@ -15,7 +15,7 @@ from nornir_homehub.cli.history import history
 from nornir_homehub.cli.inventory import inventory
 from nornir_homehub.cli.lab import lab
 from nornir_homehub.cli.render import render
-from nornir_homehub.cli.runbooks import deploy, run
+from nornir_homehub.cli.runbooks import deploy, run_
 from nornir_homehub.cli.verify import verify
 
 
@@ -43,7 +43,7 @@ cli.add_command(inventory)
 cli.add_command(exec_)
 cli.add_command(lab)
 cli.add_command(deploy)
-cli.add_command(run)
+cli.add_command(run_)
 cli.add_command(check)
 cli.add_command(history)
 cli.add_command(verify)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
-from nornir_homehub.cli.runbooks import host_command_options, run_runbook
+from nornir_homehub.cli.runbooks import RunOptions, host_command_options, run_runbook
 
 
 @click.command("dns")
@@ -15,31 +13,11 @@ from nornir_homehub.cli.runbooks import host_command_options, run_runbook
 @click.option("--no-verify", is_flag=True, help="Skip querying the dns host after the update.")
 @pass_app
 @handle_errors
-def dns_(
-    app: AppContext,
-    *,
-    filters: tuple[str, ...],
-    dry_run: bool,
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    keep_going: bool,
-    no_verify: bool,
-) -> None:
+def dns_(app: AppContext, run: RunOptions, no_verify: bool) -> None:
     """Update the zone from inventory on the dns host, reload named, check what it serves.
 
     Records: host A records, public_services/internal_services CNAMEs, dns_records; names in
     dns_absent must not resolve. ``--dry-run`` prints the zone diff and the serial it would
     set and changes nothing. A record named cannot load fails before anything is replaced.
     """
-    run_runbook(
-        app,
-        "dns",
-        filters=filters,
-        dry_run=dry_run,
-        report=report,
-        junit=junit,
-        as_json=as_json,
-        keep_going=keep_going,
-        options={"verify": not no_verify},
-    )
+    run_runbook(app, "dns", run, {"verify": not no_verify})

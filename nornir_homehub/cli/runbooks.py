@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -19,11 +21,34 @@ from nornir_homehub.cli.common import (
     pass_app,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options every host-touching command shares (see `host_command_options`)."""
+
+    filters: tuple[str, ...] = ()
+    dry_run: bool = False
+    report: Path | None = None
+    junit: Path | None = None
+    as_json: bool = False
+    keep_going: bool = False
 
 
-def host_command_options(fn: F) -> F:
-    """``--filter``, ``--dry-run``, ``--report``, ``--junit``, ``--json``, ``--keep-going``."""
+_COMMON = ("filters", "dry_run", "report", "junit", "as_json", "keep_going")
+
+
+def host_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--filter``, ``--dry-run``, ``--report``, ``--junit``, ``--json``, ``--keep-going``.
+
+    The command function receives them packed as one ``run: RunOptions`` argument.
+    """
+
+    @functools.wraps(fn)
+    def packed(*args: Any, **kwargs: Any) -> Any:
+        run = RunOptions(**{k: kwargs.pop(k) for k in _COMMON})
+        return fn(*args, run=run, **kwargs)
+
+    wrapped: Callable[..., Any] = packed
     for opt in reversed(
         [
             filter_option,
@@ -50,20 +75,14 @@ def host_command_options(fn: F) -> F:
             ),
         ]
     ):
-        fn = opt(fn)
-    return fn
+        wrapped = opt(wrapped)
+    return wrapped
 
 
 def run_runbook(
     app: AppContext,
     name: str,
-    *,
-    filters: tuple[str, ...],
-    dry_run: bool,
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    keep_going: bool,
+    run: RunOptions,
     options: dict[str, Any],
     before_summary: Callable[[Any], None] | None = None,
 ) -> None:
@@ -74,7 +93,7 @@ def run_runbook(
     from nornir_homehub.api import execute, load_runbook
     from nornir_homehub.cli.output import print_run
 
-    nr = app.select(filters)
+    nr = app.select(run.filters)
     fn = load_runbook(app.settings, name)
     rep = execute(
         name,
@@ -82,17 +101,22 @@ def run_runbook(
         app.settings,
         lambda nr_, ctx: fn(nr_, ctx, **options),
         argv=sys.argv[1:],
-        filters=filters,
-        dry_run=dry_run,
-        keep_going=keep_going,
-        report_path=report,
-        junit_path=junit,
-        progress=not as_json,
+        filters=run.filters,
+        dry_run=run.dry_run,
+        keep_going=run.keep_going,
+        report_path=run.report,
+        junit_path=run.junit,
+        progress=not run.as_json,
     )
-    if before_summary is not None and not as_json:
+    if before_summary is not None and not run.as_json:
         before_summary(rep)
-    print_run(rep, as_json=as_json)
+    print_run(rep, as_json=run.as_json)
     sys.exit(EXIT_OK if rep.ok else EXIT_FAILED)
+
+
+def split_stacks(stacks: str | None) -> list[str] | None:
+    """``--stacks a,b`` as a list (None when not given)."""
+    return [s.strip() for s in stacks.split(",") if s.strip()] if stacks else None
 
 
 @click.command("deploy")
@@ -105,30 +129,11 @@ def run_runbook(
 @pass_app
 @handle_errors
 def deploy(
-    app: AppContext,
-    filters: tuple[str, ...],
-    dry_run: bool,
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    keep_going: bool,
-    stacks: str | None,
-    force: bool,
-    no_verify: bool,
+    app: AppContext, run: RunOptions, stacks: str | None, force: bool, no_verify: bool
 ) -> None:
     """Roll out in the guide's order: DNS -> compute stacks -> trusted stacks -> verify."""
-    only = [s.strip() for s in stacks.split(",") if s.strip()] if stacks else None
-    run_runbook(
-        app,
-        "deploy",
-        filters=filters,
-        dry_run=dry_run,
-        report=report,
-        junit=junit,
-        as_json=as_json,
-        keep_going=keep_going,
-        options={"stacks": only, "force": force, "verify": not no_verify},
-    )
+    options = {"stacks": split_stacks(stacks), "force": force, "verify": not no_verify}
+    run_runbook(app, "deploy", run, options)
 
 
 @click.command("run", context_settings={"ignore_unknown_options": True})
@@ -144,17 +149,7 @@ def deploy(
 )
 @pass_app
 @handle_errors
-def run(
-    app: AppContext,
-    filters: tuple[str, ...],
-    dry_run: bool,
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    keep_going: bool,
-    runbook: str,
-    opts: tuple[str, ...],
-) -> None:
+def run_(app: AppContext, run: RunOptions, runbook: str, opts: tuple[str, ...]) -> None:
     """Run RUNBOOK from the runbooks folder (built-in or your own)."""
     from nornir_homehub.errors import ConfigError
 
@@ -164,17 +159,7 @@ def run(
         if not sep:
             raise ConfigError(f"malformed runbook option {o!r}: expected KEY=VALUE")
         options[key.strip()] = _option_value(value)
-    run_runbook(
-        app,
-        runbook,
-        filters=filters,
-        dry_run=dry_run,
-        report=report,
-        junit=junit,
-        as_json=as_json,
-        keep_going=keep_going,
-        options=options,
-    )
+    run_runbook(app, runbook, run, options)
 
 
 def _option_value(text: str) -> Any:

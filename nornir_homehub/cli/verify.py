@@ -7,13 +7,12 @@ passing), then the run summary. ``--json``: the run report only. Exit 0 when no 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
-from nornir_homehub.cli.runbooks import host_command_options, run_runbook
+from nornir_homehub.cli.runbooks import RunOptions, host_command_options, run_runbook, split_stacks
 
 if TYPE_CHECKING:
     from nornir_homehub.report import RunReport
@@ -34,30 +33,9 @@ def check_lines(report: RunReport) -> list[str]:
 @click.option("--stacks", default=None, help="Comma-separated stacks to verify: ollama,qdrant.")
 @pass_app
 @handle_errors
-def verify(
-    app: AppContext,
-    filters: tuple[str, ...],
-    dry_run: bool,
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    keep_going: bool,
-    stacks: str | None,
-) -> None:
+def verify(app: AppContext, run: RunOptions, stacks: str | None) -> None:
     """Check DNS, containers, HTTP readiness, networks, auth, models and GPUs."""
-    only = [s.strip() for s in stacks.split(",") if s.strip()] if stacks else None
-    run_runbook(
-        app,
-        "verify",
-        filters=filters,
-        dry_run=dry_run,
-        report=report,
-        junit=junit,
-        as_json=as_json,
-        keep_going=keep_going,
-        options={"stacks": only},
-        before_summary=_print_checks,
-    )
+    run_runbook(app, "verify", run, {"stacks": split_stacks(stacks)}, before_summary=_print_checks)
 
 
 def _print_checks(report: RunReport) -> None:

@@ -178,7 +178,9 @@ def _archive(
             if stopping:
                 conn.run(f"{compose} start", check=True, timeout=300)
         if stopping:
-            wait_healthy(conn, stack, wait_timeout, secrets)
+            _, failure = wait_healthy(conn, [stack], wait_timeout, secrets)
+            if failure is not None:
+                raise failure
         for i in items:
             final = shlex.quote(f"{plan.run_dir}/{i.archive}")
             out = conn.run(f"sha256sum {final} && stat -c %s {final}", check=True).stdout.split()

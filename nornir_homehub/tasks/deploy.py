@@ -21,7 +21,9 @@ from nornir_homehub.connection import HostConnection, host_connection
 from nornir_homehub.errors import CheckFailed, TransportError
 from nornir_homehub.facts.stacks import (
     STATE_FILE,
+    Container,
     HostStackFacts,
+    parse_containers,
     parse_stack_facts,
     stack_fact_commands,
 )
@@ -41,8 +43,6 @@ class StackOutcome:
     plan: StackPlan
     dry_run: bool
     applied: tuple[str, ...] = ()
-    containers: tuple[dict[str, Any], ...] = ()
-    steps: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -50,8 +50,6 @@ class StackOutcome:
             **self.plan.to_dict(),
             "dry_run": self.dry_run,
             "applied": list(self.applied),
-            "containers": list(self.containers),
-            "steps": list(self.steps),
         }
 
 
@@ -128,6 +126,7 @@ def _deploy(
     timeout = float(wait_timeout or task.host.get("deploy_wait_timeout", DEFAULT_WAIT))
     changed = False
     plans = []
+    touched: list[RenderedStack] = []
     for stack in rendered:
         sub = task.run(
             task=deploy_one_stack,
@@ -137,10 +136,19 @@ def _deploy(
             secrets=secrets,
             dry_run=dry_run,
             force=force,
-            wait_timeout=timeout,
         )
         changed |= sub.changed
         plans.append(sub[0].result.to_dict() if hasattr(sub[0].result, "to_dict") else {})
+        if sub.changed and not dry_run:
+            touched.append(stack)
+    if touched:
+        task.run(
+            task=finish_stacks,
+            name="health + post-deploy",
+            stacks=touched,
+            secrets=secrets,
+            wait_timeout=timeout,
+        )
     return Result(
         host=task.host,
         result=HostDeploy(
@@ -177,17 +185,16 @@ def deploy_one_stack(
     secrets: SecretStore,
     dry_run: bool,
     force: bool,
-    wait_timeout: float,
 ) -> Result:
-    """Plan and (unless ``dry_run``) apply one stack.
+    """Plan and (unless ``dry_run``) apply one stack: dirs, files, compose up/recreate.
+
+    Waiting for health and post-deploy steps follow for all changed stacks together
+    (`finish_stacks`).
 
     Returns:
         Result with ``result`` = `StackOutcome`, ``diff`` = unified diffs of changed files
         (secret values masked), ``changed`` when the plan is not empty.
 
-    Raises:
-        CheckFailed: the stack's containers did not become running/healthy in time (the
-            message carries the failing container's last log lines, redacted).
     """
     conn = host_connection(task)
     plan = plan_stack(stack, facts, force=force)
@@ -225,59 +232,114 @@ def deploy_one_stack(
         svcs = " ".join(shlex.quote(s) for s in plan.recreate)
         conn.run(f"{compose} up -d --no-deps --force-recreate {svcs}", check=True)
         applied.append(f"recreate {', '.join(plan.recreate)}")
-    containers = wait_healthy(conn, stack, wait_timeout, secrets)
-    steps = _post_deploy(conn, stack)
-    # Record the inputs of this completed deploy: a later run that finds a different hash on
-    # the host knows the previous deploy stopped half-way.
-    state = json.dumps({"config_hash": stack.config_hash, "stack": stack.name}).encode()
-    conn.put_file(f"{stack.project_dir}/{STATE_FILE}", state, mode=0o600)
     return Result(
         host=task.host,
-        result=StackOutcome(plan, False, tuple(applied), tuple(c for c in containers), steps),
+        result=StackOutcome(plan, False, tuple(applied)),
         diff=diff,
         changed=True,
     )
 
 
-def wait_healthy(
-    conn: HostConnection, stack: RenderedStack, timeout: float, secrets: SecretStore
-) -> list[dict[str, Any]]:
-    """Poll until every service of the stack runs and is healthy (or has no healthcheck).
+def finish_stacks(
+    task: Task,
+    *,
+    stacks: list[RenderedStack],
+    secrets: SecretStore,
+    wait_timeout: float,
+) -> Result:
+    """Wait until every changed stack runs healthy (all at once), then post-deploy steps.
+
+    Waiting for all stacks of the host together costs the slowest stack's start time instead
+    of the sum. A stack that became healthy gets its post-deploy steps and its state record
+    (the inputs of this completed deploy); a stack that did not fails the task.
+
+    Returns:
+        Result with ``result`` = {stack: {containers, steps}}, ``changed`` when a step ran.
 
     Raises:
-        CheckFailed: timeout; the message names the container, its state and last log lines.
+        CheckFailed: a container did not become running/healthy; the message carries its
+            state and last log lines (redacted).
     """
-    from nornir_homehub.facts.stacks import parse_containers
+    conn = host_connection(task)
+    ready, failure = wait_healthy(conn, stacks, wait_timeout, secrets)
+    done: dict[str, Any] = {}
+    ran = False
+    for stack in stacks:
+        if stack.name not in ready:
+            continue
+        steps = _post_deploy(conn, stack)
+        ran |= bool(steps)
+        # A later run that finds another hash here knows this deploy stopped half-way.
+        state = json.dumps({"config_hash": stack.config_hash, "stack": stack.name}).encode()
+        conn.put_file(f"{stack.project_dir}/{STATE_FILE}", state, mode=0o600)
+        done[stack.name] = {"containers": ready[stack.name], "steps": list(steps)}
+    if failure is not None:
+        raise failure
+    return Result(host=task.host, result=done, changed=ran)
 
+
+def wait_healthy(
+    conn: HostConnection, stacks: list[RenderedStack], timeout: float, secrets: SecretStore
+) -> tuple[dict[str, list[dict[str, Any]]], CheckFailed | None]:
+    """Poll until every service of ``stacks`` runs and is healthy (or has no healthcheck).
+
+    One ``docker inspect`` per poll covers all stacks. A container that exited or reports
+    unhealthy ends the wait for its stack at once; the others keep their full ``timeout``.
+
+    Returns:
+        (stack name -> container dicts for the stacks that became ready, the failure of the
+        first stack that did not, or None).
+    """
     deadline = time.monotonic() + timeout
-    flt = f"label=com.docker.compose.project={stack.project}"
     cmd = (
-        f"ids=$(docker ps -aq --filter {shlex.quote(flt)}); "
+        "ids=$(docker ps -aq --filter label=com.docker.compose.project); "
         "[ -z \"$ids\" ] && echo '[]' || docker inspect $ids"
     )
+    ready: dict[str, list[dict[str, Any]]] = {}
+    failed: dict[str, CheckFailed] = {}
     while True:
         res = conn.run(cmd)
-        containers = {c.service: c for c in parse_containers(res.stdout)} if res.ok else {}
-        waiting = [s for s in stack.services if s not in containers or not containers[s].ready]
-        if not waiting:
-            return [containers[s].to_dict() for s in stack.services]
-        bad = [containers[s] for s in waiting if s in containers]
-        dead = [c for c in bad if c.state in ("exited", "dead") or c.health == "unhealthy"]
-        if dead or time.monotonic() > deadline:
-            candidates = dead or bad
-            if not candidates:
-                raise CheckFailed(
-                    f"{conn.name}: stack {stack.name}: no container for {', '.join(waiting)} "
-                    f"after {timeout:.0f}s"
+        found = parse_containers(res.stdout) if res.ok else ()
+        for stack in stacks:
+            if stack.name in ready or stack.name in failed:
+                continue
+            containers = {c.service: c for c in found if c.project == stack.project}
+            waiting = [s for s in stack.services if s not in containers or not containers[s].ready]
+            if not waiting:
+                ready[stack.name] = [containers[s].to_dict() for s in stack.services]
+                continue
+            bad = [containers[s] for s in waiting if s in containers]
+            dead = [c for c in bad if c.state in ("exited", "dead") or c.health == "unhealthy"]
+            if dead or time.monotonic() > deadline:
+                failed[stack.name] = _health_failure(
+                    conn, stack, waiting, dead or bad, timeout, secrets
                 )
-            target = candidates[0]
-            logs = conn.run(f"docker logs --tail 20 {shlex.quote(target.name)} 2>&1").stdout
-            raise CheckFailed(
-                f"{conn.name}: stack {stack.name}: container {target.name} is {target.state}"
-                f" (health {target.health}) after up; last log lines:\n"
-                + secrets.redactor().redact(logs.rstrip())
-            )
-        time.sleep(1.0)
+        if len(ready) + len(failed) == len(stacks):
+            first = next((failed[s.name] for s in stacks if s.name in failed), None)
+            return ready, first
+        time.sleep(0.5)
+
+
+def _health_failure(
+    conn: HostConnection,
+    stack: RenderedStack,
+    waiting: list[str],
+    candidates: list[Container],
+    timeout: float,
+    secrets: SecretStore,
+) -> CheckFailed:
+    if not candidates:
+        return CheckFailed(
+            f"{conn.name}: stack {stack.name}: no container for {', '.join(waiting)} "
+            f"after {timeout:.0f}s"
+        )
+    target = candidates[0]
+    logs = conn.run(f"docker logs --tail 20 {shlex.quote(target.name)} 2>&1").stdout
+    return CheckFailed(
+        f"{conn.name}: stack {stack.name}: container {target.name} is {target.state}"
+        f" (health {target.health}) after up; last log lines:\n"
+        + secrets.redactor().redact(logs.rstrip())
+    )
 
 
 def _post_deploy(conn: HostConnection, stack: RenderedStack) -> tuple[str, ...]:
