@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from nornir_homehub.report import RunRecorder, RunReport
     from nornir_homehub.secrets import SecretStore
 
+
 class StageStopped(HomehubError):
     """A gate stopped the run (the report's ``stopped_at`` says which stage and why)."""
 

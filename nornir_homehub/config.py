@@ -131,15 +131,15 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
     base = path.resolve().parent
     inv = dict(raw.get("inventory") or {})
     opts = dict(inv.get("options") or {})
-    inv_dir = base
+    file_dirs: dict[str, Path] = {}
     for key in ("host_file", "group_file", "defaults_file"):
         if key in opts:
             resolved = _resolve(base, opts[key])
             opts[key] = str(resolved)
-            if key == "host_file" and resolved is not None:
-                inv_dir = resolved.parent
-                if not resolved.is_file():
-                    raise ConfigError(f"inventory host file {resolved} not found (config {path})")
+            if resolved is not None:
+                file_dirs[key] = resolved.parent
+            if key == "host_file" and resolved is not None and not resolved.is_file():
+                raise ConfigError(f"inventory host file {resolved} not found (config {path})")
     inv.setdefault("plugin", "SimpleInventory")
     inv["options"] = opts
     nornir_cfg = {k: v for k, v in raw.items() if k != "homehub"}
@@ -150,7 +150,7 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
         nr = InitNornir(**nornir_cfg)
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot load inventory of {path}: {exc}") from None
-    _merge_connection_extras(nr, inv_dir)
+    _merge_connection_extras(nr, file_dirs, base)
     nr.data = _state_with_inventory(nr)
     return nr
 
@@ -171,7 +171,8 @@ def _state_with_inventory(nr: Nornir) -> Any:
     return state
 
 
-def _merge_connection_extras(nr: Nornir, inv_dir: Path) -> None:
+def _merge_connection_extras(nr: Nornir, file_dirs: dict[str, Path], base: Path) -> None:
+    """Merge extras defaults -> groups -> host; resolve paths against the file naming them."""
     from nornir.core.inventory import ConnectionOptions
 
     from nornir_homehub.connection import LOCAL_PLUGIN, SSH_PLUGIN
@@ -179,17 +180,21 @@ def _merge_connection_extras(nr: Nornir, inv_dir: Path) -> None:
     defaults = nr.inventory.defaults
     for host in nr.inventory.hosts.values():
         for plugin in (SSH_PLUGIN, LOCAL_PLUGIN):
-            layers: list[Any] = [defaults.connection_options.get(plugin)]
-            layers += [g.connection_options.get(plugin) for g in reversed(host.groups)]
-            layers.append(host.connection_options.get(plugin))
+            layers: list[tuple[Any, str]] = [
+                (defaults.connection_options.get(plugin), "defaults_file")
+            ]
+            layers += [
+                (g.connection_options.get(plugin), "group_file") for g in reversed(host.groups)
+            ]
+            layers.append((host.connection_options.get(plugin), "host_file"))
             extras: dict[str, Any] = {}
-            for layer in layers:
-                if layer is not None and layer.extras:
-                    extras.update(layer.extras)
-            for key in _PATH_EXTRAS:
-                if extras.get(key):
-                    resolved = _resolve(inv_dir, extras[key])
-                    extras[key] = str(resolved)
+            for layer, source in layers:
+                if layer is None or not layer.extras:
+                    continue
+                where = file_dirs.get(source, base)
+                for key, value in layer.extras.items():
+                    is_path = key in _PATH_EXTRAS and value
+                    extras[key] = str(_resolve(where, value)) if is_path else value
             extras["inventory_name"] = host.name
             own = host.connection_options.get(plugin)
             host.connection_options[plugin] = ConnectionOptions(

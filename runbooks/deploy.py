@@ -14,6 +14,7 @@ from typing import Any
 from nornir.core import Nornir
 
 from nornir_homehub.api import RunContext
+from nornir_homehub.connection import open_connections
 from nornir_homehub.inventory import hosts_by_role
 
 
@@ -45,15 +46,17 @@ def run(
         for h in hosts.values()
     }
 
+    open_connections(nr)
     if not only and hosts_by_role(hosts, "dns"):
         from nornir_homehub.tasks.dns import deploy_zone
 
         ctx.stage("dns", nr.filter(role="dns"), deploy_zone, dry_run=ctx.dry_run)
-    for role in ("compute", "trusted"):
-        selected = [h.name for h in hosts_by_role(hosts, role) if rendered.get(h.name)]
+    # Extra compute-like nodes (role `node`, e.g. the lab's scale hosts) deploy with compute.
+    for stage, roles in (("compute", ("compute", "node")), ("trusted", ("trusted",))):
+        selected = [h.name for r in roles for h in hosts_by_role(hosts, r) if rendered.get(h.name)]
         if selected:
             ctx.stage(
-                f"{role} stacks",
+                f"{stage} stacks",
                 nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
                 deploy_stacks,
                 stacks_dir=settings.stacks_dir,

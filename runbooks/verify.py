@@ -58,7 +58,7 @@ def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: An
     _stage(
         ctx,
         "verify stacks",
-        by_role("compute", "trusted"),
+        by_role("compute", "node", "trusted"),
         verify_stacks,
         stacks_dir=settings.stacks_dir,
         secrets=secrets,

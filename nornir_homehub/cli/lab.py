@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 LAB_CONFIG = Path(__file__).resolve().parents[2] / "inventory" / "lab" / "config.yaml"
 
 
-def _lab(app: AppContext, extra: int = 0) -> Lab:
+def _lab(app: AppContext, extra: int | None = None) -> Lab:
     from nornir_homehub.config import load_settings, read_config
     from nornir_homehub.errors import ConfigError
     from nornir_homehub.lab import Lab
@@ -48,7 +48,7 @@ def lab() -> None:
 @handle_errors
 def up(app: AppContext, total: int) -> None:
     """Bring the lab up (harmless when it is already up)."""
-    extra = max(0, total - 3) if total else 0
+    extra = max(0, total - 3) if total else None
     status = _lab(app, extra).up(log=lambda m: click.echo(m, err=True))
     for h in status.hosts:
         click.echo(f"{h.name:<8} {h.address:<13} {h.state}")

@@ -224,12 +224,14 @@ class Lab:
         extra_hosts: number of extra compute-like nodes (``lab up --hosts N`` gives N - 3).
     """
 
-    def __init__(self, lab_dir: Path, hosts_file: Path, extra_hosts: int = 0) -> None:
+    def __init__(self, lab_dir: Path, hosts_file: Path, extra_hosts: int | None = None) -> None:
         self.dir = lab_dir
         self.hosts_file = hosts_file
         self.base_hosts = read_lab_hosts(hosts_file)
-        saved = self._load_state().get("extra_hosts", 0)
-        self.extra = extra_hosts or int(saved)
+        saved = int(self._load_state().get("extra_hosts", 0))
+        # None: keep what the running lab has (``lab up`` twice is harmless; ``down`` finds
+        # every node); a number: that many extra nodes (``lab up --hosts 3`` shrinks back).
+        self.extra = saved if extra_hosts is None else extra_hosts
         if len(self.base_hosts) + self.extra > 48:
             raise LabError("the lab subnet holds at most 48 hosts")
 
@@ -341,6 +343,7 @@ class Lab:
         self._state_file().write_text(json.dumps({"extra_hosts": self.extra}))
         self._ensure_keys()
         self._ensure_bridge()
+        self._remove_unwanted_hosts(say)
         started = []
         for h in self.hosts:
             if self._netns_exists(h) and _alive(self._pid(h.name, "sshd")):
@@ -368,6 +371,15 @@ class Lab:
                 say(f"named started on {h.name}")
         self._provision(say)
         return self.status()
+
+    def _remove_unwanted_hosts(self, say: Any) -> None:
+        """Stop extra nodes beyond the wanted count (``lab up --hosts 3`` after ``--hosts 24``)."""
+        wanted = {h.name for h in self.hosts}
+        hosts_root = self.dir / "hosts"
+        for d in sorted(hosts_root.iterdir()) if hosts_root.is_dir() else []:
+            if d.name not in wanted and self._pid(d.name, "sshd"):
+                self._stop_host(LabHost(d.name, "0.0.0.0", "node"))  # noqa: S104 - never connected
+                say(f"host {d.name} removed (lab shrinks to {len(wanted)} hosts)")
 
     def _ensure_keys(self) -> None:
         keys = self.key_file.parent
@@ -429,6 +441,9 @@ class Lab:
         _run(["ip", "-n", h.netns, "addr", "add", f"{h.address}/{SUBNET.prefixlen}", "dev", "eth0"])
         _run(["ip", "-n", h.netns, "link", "set", "eth0", "up"])
         _run(["ip", "-n", h.netns, "link", "set", "lo", "up"])
+        # The new veth has a new MAC: a neighbour entry left from an earlier host at this
+        # address would send the first packets to the old MAC until it times out (~5 s).
+        _run(["ip", "neigh", "flush", "to", h.address, "dev", BRIDGE], check=False)
         compose = compose_binary()
         m = d / "merged"
         script = f"""
@@ -540,9 +555,11 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
     ) -> subprocess.CompletedProcess[str]:
         """Run a shell command inside a lab host's namespaces (lab plumbing, not SSH)."""
         h = next((x for x in self.hosts if x.name == name), None)
-        if h is None:
+        if h is None and not self._pid(name, "sshd"):
             raise LabError(f"no lab host {name}")
-        return _run([*self._nsenter(h), "sh", "-c", command], check=False, timeout=timeout)
+        # A node beyond the wanted count (being removed) is still entered by its PIDs.
+        target = h or LabHost(name, "0.0.0.0", "node")  # noqa: S104 - never connected
+        return _run([*self._nsenter(target), "sh", "-c", command], check=False, timeout=timeout)
 
     def _wait_port(self, h: LabHost, port: int, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
@@ -710,6 +727,8 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             self._stop_host(h)
         if self._bridge_present():
             _run(["ip", "link", "del", BRIDGE], check=False)
+        if self._state_file().exists():
+            self._state_file().write_text(json.dumps({"extra_hosts": 0}))
         if purge and self.dir.exists():
             shutil.rmtree(self.dir)
 

@@ -108,8 +108,10 @@ def plan_stack(stack: RenderedStack, facts: HostStackFacts, *, force: bool = Fal
     reasons = _compose_reasons(stack, facts, compose_inputs, bool(content_changed), force)
     if reasons:
         action = ComposeAction.UP
-        # `up -d` recreates services whose compose config changed; mounted files need force.
-        recreate = tuple(restarts)
+        # `up -d` recreates services whose compose config changed; mounted files need force,
+        # but only for containers that already exist (`up` creates the others fresh).
+        existing = {c.service for c in facts.project_containers(stack.project)}
+        recreate = tuple(s for s in restarts if s in existing)
     elif restarts:
         action = ComposeAction.RECREATE
         recreate = tuple(restarts)

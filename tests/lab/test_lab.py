@@ -49,3 +49,24 @@ def test_sshd_outage_and_recovery(lab: Any) -> None:
     assert run_cli("exec", "--filter", "role=compute", "--", "hostname").stdout.endswith(
         "compute\n"
     )
+
+
+def test_lab_grows_and_shrinks(lab: Any) -> None:
+    import json
+    from pathlib import Path
+
+    grown = run_cli("lab", "up", "--hosts", "4")
+    try:
+        assert grown.returncode == 0, grown.stderr
+        status = json.loads(run_cli("lab", "status", "--json").stdout)
+        node = next(h for h in status["hosts"] if h["name"] == "node01")
+        assert node["address"] == "192.0.2.141" and node["state"] == "up"
+        generated = lab.inventory_dir / "config.yaml"
+        res = run_cli("exec", "--filter", "group=node", "--", "hostname", config=generated)
+        assert res.returncode == 0 and res.stdout.endswith("node01\n")
+    finally:
+        shrunk = run_cli("lab", "up", "--hosts", "3")
+    assert shrunk.returncode == 0, shrunk.stderr
+    assert not Path("/run/netns/hh-node01").exists()
+    status = json.loads(run_cli("lab", "status", "--json").stdout)
+    assert [h["name"] for h in status["hosts"]] == ["trusted", "compute", "dns"]

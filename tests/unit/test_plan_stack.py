@@ -112,4 +112,4 @@ def test_plan_stack(path: Path) -> None:
 
 
 def test_plan_cases_exist() -> None:
-    assert len(CASES) >= 10
+    assert len(CASES) >= 11
