@@ -748,7 +748,7 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         if str(self.dir) in mounts:
             found.append(f"mounts under {self.dir}")
         for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
                 try:
                     net = os.readlink(entry / "ns" / "net")
                     cmd = (entry / "cmdline").read_bytes()
