@@ -124,7 +124,11 @@ class HostConnection:
         return result
 
     def run_batch(
-        self, commands: Mapping[str, str], *, timeout: float | None = None
+        self,
+        commands: Mapping[str, str],
+        *,
+        timeout: float | None = None,
+        parallel: bool = False,
     ) -> dict[str, CommandResult]:
         """Run several independent commands in one round trip.
 
@@ -134,6 +138,7 @@ class HostConnection:
         Args:
             commands: fact name -> shell command.
             timeout: seconds for the whole batch.
+            parallel: start all commands at once and wait for all (default: one after another).
 
         Returns:
             fact name -> result, in the order given.
@@ -143,10 +148,14 @@ class HostConnection:
         names = list(commands)
         parts = ["t=$(mktemp -d) || exit 97", "trap 'rm -rf \"$t\"' EXIT"]
         for i, name in enumerate(names):
+            run = f'( {commands[name]}\n) >"$t/o{i}" 2>"$t/e{i}" </dev/null'
+            parts.append(f"{run} & p{i}=$!" if parallel else f"{run}; r{i}=$?")
+        for i in range(len(names)):
+            if parallel:
+                parts.append(f"wait $p{i}; r{i}=$?")
             parts.append(
-                f'( {commands[name]}\n) >"$t/o" 2>"$t/e" </dev/null; r=$?; '
-                f"printf '%s %s ' {i} \"$r\"; base64 -w0 <\"$t/o\"; printf ' '; "
-                "base64 -w0 <\"$t/e\"; printf '\\n'"
+                f"printf '%s %s ' {i} \"$r{i}\"; base64 -w0 <\"$t/o{i}\"; printf ' '; "
+                f"base64 -w0 <\"$t/e{i}\"; printf '\\n'"
             )
         script = "\n".join(parts)
         res = self.run(f"sh -c {shlex.quote(script)}", timeout=timeout)
@@ -170,6 +179,12 @@ class HostConnection:
                 f"(exit {res.exit_code}: {res.stderr.strip()[-300:]})"
             )
         return results
+
+    def run_parallel(
+        self, commands: Mapping[str, str], *, timeout: float | None = None
+    ) -> dict[str, CommandResult]:
+        """Like `run_batch`, but the commands run side by side (one round trip)."""
+        return self.run_batch(commands, timeout=timeout, parallel=True)
 
     def read_file(self, path: str) -> bytes | None:
         """Return the content of a remote file, or None when it does not exist."""

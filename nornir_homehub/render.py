@@ -636,9 +636,10 @@ def env_value(value: Any) -> str:
 
 
 def _environment(directory: Path) -> jinja2.Environment:
-    # nornir_jinja2 builds Environment(undefined=StrictUndefined, trim_blocks=True) inline in its
-    # tasks and exposes no helper; this is that environment plus the whitespace settings YAML
-    # needs. Autoescape is off: the output is YAML and env files, not HTML.
+    # The environment of nornir-jinja2's template_file (StrictUndefined, trim_blocks) plus the
+    # whitespace settings YAML needs. Not through nornir-jinja2 itself: it only offers a Nornir
+    # task, and stacks must render before and without any Nornir run (offline `render`, the
+    # pre-flight render of `deploy`). Autoescape is off: the output is YAML and env files.
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(directory)),
         undefined=jinja2.StrictUndefined,

@@ -127,6 +127,7 @@ def _deploy(
     changed = False
     plans = []
     touched: list[RenderedStack] = []
+    plans_by_stack: dict[str, tuple[RenderedStack, StackPlan]] = {}
     for stack in rendered:
         sub = task.run(
             task=deploy_one_stack,
@@ -141,11 +142,13 @@ def _deploy(
         plans.append(sub[0].result.to_dict() if hasattr(sub[0].result, "to_dict") else {})
         if sub.changed and not dry_run:
             touched.append(stack)
+            plans_by_stack[stack.name] = (stack, sub[0].result.plan)
     if touched:
         task.run(
             task=finish_stacks,
-            name="health + post-deploy",
+            name="compose + health + post-deploy",
             stacks=touched,
+            plans=plans_by_stack,
             secrets=secrets,
             wait_timeout=timeout,
         )
@@ -222,15 +225,10 @@ def deploy_one_stack(
             conn.run(f"chmod {f.mode:o} {shlex.quote(f.path)}", check=True)
         applied.append(f"file {f.path} ({change.reason})")
 
-    compose = (
-        f"cd {shlex.quote(stack.project_dir)} && docker compose -p {shlex.quote(stack.project)}"
-    )
+    # Compose itself runs in `finish_stacks`, for all changed stacks of the host at once.
     if plan.action is ComposeAction.UP:
-        conn.run(f"{compose} up -d --remove-orphans", check=True)
         applied.append("compose up -d")
     if plan.recreate:
-        svcs = " ".join(shlex.quote(s) for s in plan.recreate)
-        conn.run(f"{compose} up -d --no-deps --force-recreate {svcs}", check=True)
         applied.append(f"recreate {', '.join(plan.recreate)}")
     return Result(
         host=task.host,
@@ -244,10 +242,11 @@ def finish_stacks(
     task: Task,
     *,
     stacks: list[RenderedStack],
+    plans: dict[str, tuple[RenderedStack, StackPlan]],
     secrets: SecretStore,
     wait_timeout: float,
 ) -> Result:
-    """Wait until every changed stack runs healthy (all at once), then post-deploy steps.
+    """Run compose for every changed stack at once, wait until all run healthy, post-deploy.
 
     Waiting for all stacks of the host together costs the slowest stack's start time instead
     of the sum. A stack that became healthy gets its post-deploy steps and its state record
@@ -261,6 +260,7 @@ def finish_stacks(
             state and last log lines (redacted).
     """
     conn = host_connection(task)
+    compose_failure = _compose_all(conn, plans, secrets)
     ready, failure = wait_healthy(conn, stacks, wait_timeout, secrets)
     done: dict[str, Any] = {}
     ran = False
@@ -273,9 +273,51 @@ def finish_stacks(
         state = json.dumps({"config_hash": stack.config_hash, "stack": stack.name}).encode()
         conn.put_file(f"{stack.project_dir}/{STATE_FILE}", state, mode=0o600)
         done[stack.name] = {"containers": ready[stack.name], "steps": list(steps)}
+    if compose_failure is not None:
+        raise compose_failure
     if failure is not None:
         raise failure
     return Result(host=task.host, result=done, changed=ran)
+
+
+def compose_command(stack: RenderedStack, plan: StackPlan) -> str | None:
+    """The shell command that applies ``plan``'s compose action (None when there is none)."""
+    base = f"docker compose -p {shlex.quote(stack.project)}"
+    cmds = []
+    if plan.action is ComposeAction.UP:
+        cmds.append(f"{base} up -d --remove-orphans")
+    if plan.recreate:
+        svcs = " ".join(shlex.quote(s) for s in plan.recreate)
+        cmds.append(f"{base} up -d --no-deps --force-recreate {svcs}")
+    if not cmds:
+        return None
+    return f"cd {shlex.quote(stack.project_dir)} && " + " && ".join(cmds)
+
+
+def _compose_all(
+    conn: HostConnection, plans: dict[str, tuple[RenderedStack, StackPlan]], secrets: SecretStore
+) -> TransportError | None:
+    """Run every stack's compose command concurrently, in one round trip.
+
+    Compose spends most of its time waiting for the engine; running the stacks of a host side
+    by side costs the slowest one instead of the sum.
+
+    Returns:
+        The error of the first stack whose compose command failed (with its output, redacted).
+    """
+    cmds = {name: compose_command(stack, plan) for name, (stack, plan) in plans.items()}
+    todo = {name: cmd for name, cmd in cmds.items() if cmd}
+    if not todo:
+        return None
+    results = conn.run_parallel(todo)
+    for name, res in results.items():
+        if not res.ok:
+            tail = secrets.redactor().redact((res.stderr or res.stdout).strip()[-800:])
+            return TransportError(
+                f"{conn.name}: stack {name}: `{todo[name].split(' && ', 1)[-1]}` "
+                f"exited {res.exit_code}: {tail}"
+            )
+    return None
 
 
 def wait_healthy(

@@ -277,3 +277,16 @@ def test_key_from_ssh_config_and_inventory_wins(lab: Any, tmp_path: Path) -> Non
         conn.close()
     with pytest.raises(TransportError, match="authentication failed"):
         _open(lab, "compute", key_file=str(other), ssh_config=str(cfg))
+
+
+def test_run_parallel_overlaps_commands_in_one_round_trip(lab: Any) -> None:
+    conn = _open(lab, "compute")
+    try:
+        stamp = "date +%s.%N; sleep 0.5; date +%s.%N"
+        res = conn.run_parallel({"a": stamp, "b": stamp, "c": "echo no >&2; exit 3"})
+        assert conn.commands_run == 1
+        (a0, a1), (b0, b1) = (map(float, res[k].stdout.split()) for k in ("a", "b"))
+        assert a0 < b1 and b0 < a1  # the two intervals overlap: they ran side by side
+        assert res["c"].exit_code == 3 and res["c"].stderr == "no\n"
+    finally:
+        conn.close()
