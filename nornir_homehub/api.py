@@ -20,7 +20,7 @@ import html
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from nornir_homehub.checks.model import Check
     from nornir_homehub.config import Settings
     from nornir_homehub.progress import ProgressProcessor
+    from nornir_homehub.render import RenderedStack
     from nornir_homehub.report import RunRecorder, RunReport
     from nornir_homehub.secrets import SecretStore
 
@@ -73,6 +74,30 @@ class RunContext:
             self._secrets = load_secrets(self.settings)
             register_redactor(self._secrets.redactor())
         return self._secrets
+
+    def render_all(
+        self, nr: Nornir, only: Collection[str] | None = None
+    ) -> tuple[SecretStore, dict[str, list[RenderedStack]]]:
+        """Load the secrets the selected hosts' stacks need and render every host offline.
+
+        Runs before any host is touched: a missing secret (`SecretError`) or an undefined
+        template variable (`ConfigError`) stops the run with exit 2 and nothing changed.
+
+        Returns:
+            The secret store and host name -> rendered stacks (narrowed by ``only``).
+        """
+        from nornir_homehub.inventory import site_vars
+        from nornir_homehub.render import render_host, secret_names, stacks_for_host
+
+        stacks_dir = self.settings.stacks_dir
+        hosts = list(nr.inventory.hosts.values())
+        needed: set[str] = set()
+        for host in hosts:
+            needed |= secret_names(stacks_for_host(site_vars(nr, host), stacks_dir, only))
+        secrets = self.secrets()
+        secrets.require(sorted(needed))
+        values = secrets.as_template_vars()
+        return secrets, {h.name: render_host(nr, h, stacks_dir, values, only) for h in hosts}
 
     def stage(
         self, name: str, nr: Nornir, task: Callable[..., Any], **kwargs: Any

@@ -45,26 +45,14 @@ from nornir_homehub.errors import ConfigError
 
 def run(nr: Nornir, ctx: RunContext, *, keep: Any = None, fetch: Any = None, **_: Any) -> None:
     """Back up the data dirs of every selected host's stacks (see the module docstring)."""
-    from nornir_homehub.inventory import site_vars
     from nornir_homehub.plan.backup import run_name
-    from nornir_homehub.render import render_host, secret_names, stacks_for_host
     from nornir_homehub.tasks.backup import backup_host
 
     try:
         keep_n = int(keep) if keep not in (None, "") else None
     except ValueError:
         raise ConfigError(f"backup option keep={keep!r} is not a number") from None
-    settings = ctx.settings
-    hosts = nr.inventory.hosts
-    needed: set[str] = set()
-    for host in hosts.values():
-        needed |= secret_names(stacks_for_host(site_vars(nr, host), settings.stacks_dir))
-    secrets = ctx.secrets()
-    secrets.require(sorted(needed))
-    rendered = {
-        h.name: render_host(nr, h, settings.stacks_dir, secrets.as_template_vars())
-        for h in hosts.values()
-    }
+    secrets, rendered = ctx.render_all(nr)
     selected = [name for name, stacks in rendered.items() if stacks]
     if not selected:
         return

@@ -28,23 +28,13 @@ def run(
     **_: Any,
 ) -> None:
     """Roll out: dns -> compute -> trusted -> verify (stages without selected hosts are skipped)."""
-    from nornir_homehub.inventory import site_vars
-    from nornir_homehub.render import render_host, secret_names, stacks_for_host
     from nornir_homehub.tasks.deploy import deploy_stacks
 
     settings = ctx.settings
     hosts = nr.inventory.hosts
     only = set(stacks) if stacks else None
-    needed: set[str] = set()
-    for host in hosts.values():
-        needed |= secret_names(stacks_for_host(site_vars(nr, host), settings.stacks_dir, only))
-    secrets = ctx.secrets()
-    secrets.require(sorted(needed))
     # Render every host now: template errors surface before any connection is opened.
-    rendered = {
-        h.name: render_host(nr, h, settings.stacks_dir, secrets.as_template_vars(), only)
-        for h in hosts.values()
-    }
+    secrets, rendered = ctx.render_all(nr, only)
 
     open_connections(nr)
     if not only and hosts_by_role(hosts, "dns"):

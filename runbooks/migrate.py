@@ -52,7 +52,6 @@ def _stage(
 def run(nr: Nornir, ctx: RunContext, *, old_dirs: Any = None, **_: Any) -> None:
     """Migrate the selected compute, then trusted hosts (see the module docstring)."""
     from nornir_homehub.inventory import site_vars
-    from nornir_homehub.render import render_host, secret_names, stacks_for_host
     from nornir_homehub.tasks.deploy import deploy_stacks
     from nornir_homehub.tasks.migrate import (
         keep_legacy,
@@ -65,16 +64,8 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: Any = None, **_: Any) -> None:
 
     settings = ctx.settings
     hosts = nr.inventory.hosts
-    needed: set[str] = set()
-    for host in hosts.values():
-        needed |= secret_names(stacks_for_host(site_vars(nr, host), settings.stacks_dir))
-    secrets = ctx.secrets()
-    secrets.require(sorted(needed))
     # Render every host now: template errors surface before any host is touched.
-    rendered = {
-        h.name: render_host(nr, h, settings.stacks_dir, secrets.as_template_vars())
-        for h in hosts.values()
-    }
+    secrets, rendered = ctx.render_all(nr)
     site = {h.name: site_vars(nr, h) for h in hosts.values()}
     dirs = {
         h.name: old_dirs_for(
