@@ -215,37 +215,15 @@ class TaskRecord:
 
 
 @dataclass(frozen=True)
-class CheckRecord:
+class CheckRecord(Check):
     """A `Check` as reported: the check plus the stage and task that produced it."""
 
-    name: str
-    host: str
-    layer: Layer
-    status: Status
-    evidence: str
-    remedy: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
     stage: str = ""
     task: str | None = None
 
-    @property
-    def failed(self) -> bool:
-        """True when the status is fail."""
-        return self.status is Status.FAIL
-
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "name": self.name,
-            "host": self.host,
-            "layer": str(self.layer),
-            "status": str(self.status),
-            "evidence": self.evidence,
-            "remedy": self.remedy,
-            "data": self.data,
-            "stage": self.stage,
-            "task": self.task,
-        }
+        return {**super().to_dict(), "stage": self.stage, "task": self.task}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckRecord:
