@@ -455,6 +455,19 @@ def evaluate_probe(
     return Check(name, host, Layer.HTTP, Status.PASS, f"{where} -> {outcome.status}", "", data)
 
 
+def _not_running(check: str, host: str, container: str, data: dict[str, Any]) -> Check:
+    """A network check skipped because its container does not run (its container check says why)."""
+    return Check(
+        check,
+        host,
+        Layer.NETWORK,
+        Status.SKIP,
+        f"{container} on {host} does not run (see its container check)",
+        "",
+        data,
+    )
+
+
 def evaluate_resolution(
     host: str, container: str, name: str, expected: str, outcome: ExecOutcome | None, *, stack: str
 ) -> Check:
@@ -465,15 +478,7 @@ def evaluate_resolution(
     check = f"network.{container}.{name.split('.', maxsplit=1)[0]}"
     data: dict[str, Any] = {"container": container, "name": name, "expected": expected}
     if outcome is None:
-        return Check(
-            check,
-            host,
-            Layer.NETWORK,
-            Status.SKIP,
-            f"{container} on {host} does not run (see its container check)",
-            "",
-            data,
-        )
+        return _not_running(check, host, container, data)
     data.update(outcome.to_dict())
     fields = outcome.stdout.split()
     seen = fields[0] if outcome.exit_code == 0 and fields else ""
@@ -511,15 +516,7 @@ def evaluate_fetch(
     check = f"network.{container}.ollama-api"
     data: dict[str, Any] = {"container": container, "url": url}
     if outcome is None:
-        return Check(
-            check,
-            host,
-            Layer.NETWORK,
-            Status.SKIP,
-            f"{container} on {host} does not run (see its container check)",
-            "",
-            data,
-        )
+        return _not_running(check, host, container, data)
     data.update(outcome.to_dict())
     where = f"{container} on {host}: GET {url}"
     if outcome.exit_code == 0 and expect in outcome.stdout:
