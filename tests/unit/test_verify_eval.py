@@ -285,3 +285,24 @@ def test_parse_docker_networks() -> None:
     )
     assert set(facts.networks["authentik-outpost"]) == {"frontend", "lab-edge_default"}
     assert facts.for_service("lab-edge", "authentik-outpost") is not None
+
+
+def test_network_checks_skip_when_the_container_does_not_run() -> None:
+    from nornir_homehub.checks.model import Layer, Status
+    from nornir_homehub.checks.stacks import evaluate_fetch, evaluate_resolution
+
+    res = evaluate_resolution(
+        "trusted", "open-webui", "ollama.homehub.test", "192.0.2.132", None, stack="openwebui"
+    )
+    fetch = evaluate_fetch("trusted", "litellm", "http://ollama.homehub.test:11434/api/tags", None)
+    assert (res.name, res.status, res.layer) == (
+        "network.open-webui.ollama",
+        Status.SKIP,
+        Layer.NETWORK,
+    )
+    assert (fetch.name, fetch.status) == ("network.litellm.ollama-api", Status.SKIP)
+    assert res.evidence == "open-webui on trusted does not run (see its container check)"
+    assert fetch.data == {
+        "container": "litellm",
+        "url": "http://ollama.homehub.test:11434/api/tags",
+    }
