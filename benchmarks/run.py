@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import fcntl
 import importlib.metadata
 import ipaddress
 import json
@@ -69,15 +68,10 @@ def log(msg: str) -> None:
 # -- the lab -------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def lab_lock() -> Iterator[None]:
-    """Hold the lab lock tests take (``.homehub/lab.lock``) for the whole benchmark."""
-    path = ROOT / ".homehub" / "lab.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            log("waiting for the lab lock (a test session is using the lab)...")
-            fcntl.flock(fh, fcntl.LOCK_EX)
+    """Hold the machine-wide lab lock that test sessions take, for the whole benchmark."""
+    from nornir_homehub.lab import lab_lock as _lock
+
+    with _lock(wait_message=log):
         yield
 
 

@@ -98,23 +98,21 @@ def lab() -> Iterator[Any]:
     missing = missing_prerequisites()
     if missing:
         pytest.fail("lab prerequisites missing (run scripts/setup.sh): " + "; ".join(missing))
-    lab = _lab()
-    # One test session (or benchmark) at a time drives the lab: the stacks on its hosts are
-    # shared state. A second session waits here until the first one ends.
-    import fcntl
+    from nornir_homehub.lab import lab_lock
 
-    lab.dir.mkdir(parents=True, exist_ok=True)
-    lock = (lab.dir.parent / "lab.lock").open("w")
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    was_up = lab.status().up
-    status = lab.up()
-    assert status.up, status.to_dict()
-    yield lab
-    if not was_up and os.environ.get("HOMEHUB_KEEP_LAB") != "1":
-        lab.down()
-        # `lab down` must leave no namespace, bridge, mount or process of the lab.
-        assert lab.leftovers() == []
-    lock.close()
+    lab = _lab()
+    # One test session (or benchmark) at a time drives the lab, whichever checkout it runs
+    # from: the stacks on its hosts are shared state. A second session waits here.
+    with lab_lock(wait_message=print):
+        was_up = lab.status().up
+        # A lab left by another checkout (a sibling clone) is stopped: the lock is ours.
+        status = lab.up(take_over=True)
+        assert status.up, status.to_dict()
+        yield lab
+        if not was_up and os.environ.get("HOMEHUB_KEEP_LAB") != "1":
+            lab.down()
+            # `lab down` must leave no namespace, bridge, mount or process of the lab.
+            assert lab.leftovers() == []
 
 
 @pytest.fixture

@@ -24,11 +24,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from nornir_homehub.errors import LabError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 BRIDGE = "hhbr0"
 BRIDGE_ADDR = "192.0.2.129/26"
@@ -54,6 +57,10 @@ REQUIRED_COMMANDS = {
     "busybox": "busybox-static",
 }
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The bridge and namespace names are machine-wide, so there is one lab per machine whichever
+# checkout started it: the lock serialises its users, the owner file names the lab folder.
+LOCK_FILE = Path(os.environ.get("HOMEHUB_LAB_LOCK", "/run/lock/nornir-homehub-lab.lock"))
+OWNER_FILE = Path("/run/nornir-homehub-lab.owner")
 INSTALL_HINT = "bash scripts/setup.sh  (apt packages + pip install -e '.[lab,test]')"
 
 
@@ -198,6 +205,37 @@ def missing_prerequisites() -> list[str]:
     return missing
 
 
+@contextlib.contextmanager
+def lab_lock(wait_message: Any = None) -> Iterator[None]:
+    """Hold the machine-wide lab lock (test sessions and benchmarks drive the lab one at a time).
+
+    Args:
+        wait_message: called with a message when another holder makes us wait.
+    """
+    import fcntl
+
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK_FILE.open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            if wait_message is not None:
+                wait_message(f"waiting for the lab lock {LOCK_FILE} (another session uses the lab)")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def lab_owner() -> Path | None:
+    """The lab folder of the lab that runs on this machine now (None when none runs)."""
+    try:
+        text = OWNER_FILE.read_text().strip()
+    except OSError:
+        return None
+    if not text or not Path(f"/sys/class/net/{BRIDGE}").exists():
+        return None
+    return Path(text)
+
+
 def read_lab_hosts(hosts_file: Path) -> list[LabHost]:
     """Read lab hosts (name, address, role) from the lab inventory's hosts.yaml.
 
@@ -325,13 +363,20 @@ class Lab:
         )
 
     # -- up ------------------------------------------------------------------------------------
-    def up(self, log: Any = None) -> LabStatus:
+    def up(self, log: Any = None, *, take_over: bool = False) -> LabStatus:
         """Create whatever is missing: bridge, keys, hosts, dockerd, named. Harmless when up.
 
+        Args:
+            log: called with a line for each step taken.
+            take_over: stop a lab that another checkout started (the lab is machine-wide);
+                without it, such a lab is an error.
+
         Raises:
-            LabError: a prerequisite is missing (named in the message) or a step failed.
+            LabError: a prerequisite is missing (named in the message), another checkout's lab
+                runs, or a step failed.
         """
         say = log or (lambda _msg: None)
+        self._claim(say, take_over)
         missing = missing_prerequisites()
         if missing:
             raise LabError(
@@ -343,6 +388,7 @@ class Lab:
         self._state_file().write_text(json.dumps({"extra_hosts": self.extra}))
         self._ensure_keys()
         self._ensure_bridge()
+        OWNER_FILE.write_text(f"{self.dir.resolve()}\n")
         self._remove_unwanted_hosts(say)
         started = []
         for h in self.hosts:
@@ -371,6 +417,19 @@ class Lab:
                 say(f"named started on {h.name}")
         self._provision(say)
         return self.status()
+
+    def _claim(self, say: Any, take_over: bool) -> None:
+        """Refuse, or stop, a lab that another checkout started (the names are machine-wide)."""
+        owner = lab_owner()
+        if owner is None or owner.resolve() == self.dir.resolve():
+            return
+        if not take_over:
+            raise LabError(
+                f"a lab started from another checkout runs on this machine ({owner}); "
+                "stop it there with `python3 -m nornir_homehub lab down` first"
+            )
+        Lab(owner, self.hosts_file).down()
+        say(f"stopped the lab of {owner}")
 
     def _remove_unwanted_hosts(self, say: Any) -> None:
         """Stop extra nodes beyond the wanted count (``lab up --hosts 3`` after ``--hosts 24``)."""
@@ -716,7 +775,14 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
 
         Args:
             purge: also delete the lab folder (keys, host keys, docker image cache).
+
+        A lab that another checkout started is left alone (its namespaces carry the same names).
         """
+        owner = lab_owner()
+        if owner is not None and owner.resolve() != self.dir.resolve():
+            if purge and self.dir.exists():
+                shutil.rmtree(self.dir)
+            return
         known = {h.name for h in self.hosts}
         hosts_root = self.dir / "hosts"
         if hosts_root.is_dir():
@@ -727,6 +793,7 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             self._stop_host(h)
         if self._bridge_present():
             _run(["ip", "link", "del", BRIDGE], check=False)
+        OWNER_FILE.unlink(missing_ok=True)
         if self._state_file().exists():
             self._state_file().write_text(json.dumps({"extra_hosts": 0}))
         if purge and self.dir.exists():
