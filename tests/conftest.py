@@ -184,3 +184,48 @@ def accepted_connections(lab: Any) -> dict[str, int]:
         log = lab.host_dir(h.name) / "sshd.log"
         counts[h.name] = log.read_text(errors="replace").count("Accepted publickey")
     return counts
+
+
+RELIABILITY_RESULTS = ROOT / ".homehub" / "reliability.json"
+
+
+class FaultTable:
+    """What the fault suite saw: one row per injected fault (for docs/reliability.md).
+
+    A fault test calls ``record`` only after all of its assertions passed, so a row always
+    describes observed behaviour; ``scripts/reliability_table.py`` renders the rows.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def record(self, fault: str, outcome: str, converged: bool, test: str = "") -> None:
+        """Remember the observed outcome of ``fault`` and whether the next run converged."""
+        self.rows[fault] = {
+            "fault": fault,
+            "outcome": outcome,
+            "converged": converged,
+            "test": test,
+        }
+
+    def save(self) -> None:
+        """Merge the rows into ``.homehub/reliability.json`` (rows of other sessions stay)."""
+        if not self.rows:
+            return
+        import json
+
+        try:
+            old = json.loads(RELIABILITY_RESULTS.read_text())
+        except (OSError, ValueError):
+            old = {}
+        old.update(self.rows)
+        RELIABILITY_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RELIABILITY_RESULTS.write_text(json.dumps(old, indent=2, sort_keys=True) + "\n")
+
+
+@pytest.fixture(scope="session")
+def fault_table() -> Iterator[FaultTable]:
+    """The session's fault table, saved at the end of the session."""
+    table = FaultTable()
+    yield table
+    table.save()
