@@ -89,7 +89,7 @@ class RunContext:
         from nornir_homehub.inventory import site_vars
         from nornir_homehub.render import render_host, secret_names, stacks_for_host
 
-        stacks_dir = self.settings.stacks_dir
+        stacks_dir = self.settings.stacks_path
         hosts = list(nr.inventory.hosts.values())
         needed: set[str] = set()
         for host in hosts:
@@ -145,19 +145,27 @@ def _checks_of(multi: Iterable[Any]) -> list[Check]:
 
 
 def load_runbook(settings: Settings, name: str) -> Callable[..., Any]:
-    """Import ``<runbooks_dir>/<name>.py`` and return its ``run`` function.
+    """Import runbook ``name`` (``<folder>/<name>.py``) and return its ``run`` function.
+
+    The site's ``runbooks_dir`` is searched first, then the built-in runbooks.
 
     Raises:
         ConfigError: no such runbook (the message lists the available ones) or no ``run``.
     """
-    path = settings.runbooks_dir / f"{name}.py"
-    if not path.is_file():
+    path = next(
+        (d / f"{name}.py" for d in settings.runbooks_path if (d / f"{name}.py").is_file()), None
+    )
+    if path is None:
         avail = sorted(
-            p.stem for p in settings.runbooks_dir.glob("*.py") if not p.stem.startswith("_")
+            {
+                p.stem
+                for d in settings.runbooks_path
+                for p in d.glob("*.py")
+                if not p.stem.startswith("_")
+            }
         )
-        raise ConfigError(
-            f"no runbook {name!r} in {settings.runbooks_dir}; available: {', '.join(avail)}"
-        )
+        where = ", ".join(str(d) for d in settings.runbooks_path)
+        raise ConfigError(f"no runbook {name!r} in {where}; available: {', '.join(avail)}")
     spec = importlib.util.spec_from_file_location(f"homehub_runbook_{name}", path)
     if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a loader
         raise ConfigError(f"cannot load runbook {path}")

@@ -29,14 +29,19 @@ class Settings:
 
     Attributes:
         config_path: the config file itself.
-        stacks_dir: folder of ``stacks/<service>/``.
-        runbooks_dir: folder of user and built-in runbooks.
+        stacks_dir: the site's own ``<stack>/`` folders (default: the built-in stacks); see
+            `stacks_path` for the lookup order.
+        runbooks_dir: the site's own runbooks (default: the built-in ones); see
+            `runbooks_path`.
         vault_file: Ansible Vault file with the secrets (may not exist).
         vault_password_file: file holding the vault password (may not exist).
         report_dir: default folder for JSON reports.
         history_dir: where every run's report is kept (``history`` command).
         lab_dir: state folder of the local lab (only for lab configs).
         extra: any other key of the section, unchanged.
+        more_vault_files: further vault files when ``vault_file`` is a list (read in order,
+            a later file's value wins), e.g. a site imported from Ansible that references the
+            Ansible vault and keeps copied inline ``!vault`` values in a file of its own.
     """
 
     config_path: Path
@@ -48,6 +53,27 @@ class Settings:
     history_dir: Path
     lab_dir: Path | None
     extra: dict[str, Any] = field(default_factory=dict)
+    more_vault_files: tuple[Path, ...] = ()
+
+    @property
+    def stacks_path(self) -> tuple[Path, ...]:
+        """Where stacks are looked up: ``stacks_dir`` first, then the built-in stacks."""
+        from nornir_homehub import builtin
+
+        return _search_path(self.stacks_dir, builtin.stacks_dir())
+
+    @property
+    def runbooks_path(self) -> tuple[Path, ...]:
+        """Where runbooks are looked up: ``runbooks_dir`` first, then the built-in runbooks."""
+        from nornir_homehub import builtin
+
+        return _search_path(self.runbooks_dir, builtin.runbooks_dir())
+
+
+def _search_path(own: Path, builtin: Path) -> tuple[Path, ...]:
+    if own.resolve() == builtin.resolve():
+        return (builtin,)
+    return (own, builtin)
 
 
 def config_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -87,21 +113,27 @@ def load_settings(path: Path, raw: dict[str, Any] | None = None) -> Settings:
     base = path.resolve().parent
     hh = dict(raw.get("homehub") or {})
 
-    def req(key: str, default: str) -> Path:
+    def req(key: str, default: str | Path) -> Path:
         resolved = _resolve(base, hh.pop(key, default))
         assert resolved is not None  # noqa: S101 - default is never empty
         return resolved
 
+    from nornir_homehub import builtin
+
+    vaults = hh.pop("vault_file", None)
+    vault_list = vaults if isinstance(vaults, list) else [vaults]
+    vault_paths = [v for v in (_resolve(base, x) for x in vault_list) if v is not None]
     return Settings(
         config_path=path.resolve(),
-        stacks_dir=req("stacks_dir", "stacks"),
-        runbooks_dir=req("runbooks_dir", "runbooks"),
-        vault_file=_resolve(base, hh.pop("vault_file", None)),
+        stacks_dir=req("stacks_dir", builtin.stacks_dir()),
+        runbooks_dir=req("runbooks_dir", builtin.runbooks_dir()),
+        vault_file=vault_paths[0] if vault_paths else None,
         vault_password_file=_resolve(base, hh.pop("vault_password_file", None)),
         report_dir=req("report_dir", ".homehub/reports"),
         history_dir=req("history_dir", ".homehub/runs"),
         lab_dir=_resolve(base, hh.pop("lab_dir", None)),
         extra=hh,
+        more_vault_files=tuple(vault_paths[1:]),
     )
 
 

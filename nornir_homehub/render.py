@@ -13,7 +13,7 @@ import hashlib
 import re
 import shlex
 import traceback
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -424,11 +424,34 @@ def _relative(spec: _Spec, key: str) -> str:
     return str(p)
 
 
-def available_stacks(stacks_dir: Path) -> list[str]:
-    """Names of the stacks in ``stacks_dir`` (folders holding a template.yaml), sorted."""
-    if not stacks_dir.is_dir():
-        return []
-    return sorted(p.parent.name for p in stacks_dir.glob(f"*/{TEMPLATE_FILE}"))
+StacksPath = Path | Sequence[Path]
+"""Where stacks are looked up: one folder, or several searched in order (a site's own first)."""
+
+
+def _dirs(stacks: StacksPath) -> tuple[Path, ...]:
+    return (stacks,) if isinstance(stacks, Path) else tuple(stacks)
+
+
+def _shown(stacks: StacksPath) -> str:
+    return ", ".join(str(d) for d in _dirs(stacks))
+
+
+def available_stacks(stacks: StacksPath) -> list[str]:
+    """Names of the stacks in ``stacks`` (folders holding a template.yaml), sorted."""
+    names = set()
+    for folder in _dirs(stacks):
+        if folder.is_dir():
+            names |= {p.parent.name for p in folder.glob(f"*/{TEMPLATE_FILE}")}
+    return sorted(names)
+
+
+def find_stack(stacks: StacksPath, name: str) -> Path | None:
+    """The ``template.yaml`` of stack ``name``: the first folder of ``stacks`` that has it."""
+    for folder in _dirs(stacks):
+        source = folder / name / TEMPLATE_FILE
+        if source.is_file():
+            return source
+    return None
 
 
 def _load_data_dirs(top: _Spec) -> tuple[DataDirSpec, ...]:
@@ -524,18 +547,18 @@ def _load_health(
     return tuple(out)
 
 
-def load_stack(stacks_dir: Path, name: str) -> StackSpec:
-    """Parse and validate ``stacks_dir/name/template.yaml``.
+def load_stack(stacks: StacksPath, name: str) -> StackSpec:
+    """Parse and validate ``<folder>/name/template.yaml``, from the first folder that has it.
 
     Raises:
         ConfigError: the stack does not exist (the message lists the valid ones), the file is
             not YAML, or a key is missing, unknown or invalid (the message names file and key).
 
     """
-    source = stacks_dir / name / TEMPLATE_FILE
-    if not source.is_file():
-        valid = ", ".join(available_stacks(stacks_dir)) or "(none)"
-        raise ConfigError(f"unknown stack {name!r} in {stacks_dir}; valid stacks: {valid}")
+    source = find_stack(stacks, name)
+    if source is None:
+        valid = ", ".join(available_stacks(stacks)) or "(none)"
+        raise ConfigError(f"unknown stack {name!r} in {_shown(stacks)}; valid stacks: {valid}")
     try:
         raw = yaml.safe_load(source.read_text())
     except yaml.YAMLError as exc:
@@ -830,7 +853,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
 
 
 def stacks_for_host(
-    host_vars: Mapping[str, Any], stacks_dir: Path, only: Collection[str] | None = None
+    host_vars: Mapping[str, Any], stacks_dir: StacksPath, only: Collection[str] | None = None
 ) -> list[StackSpec]:
     """Return the specs of the stacks a host deploys: its ``stacks:`` list, narrowed by ``only``.
 
@@ -874,7 +897,7 @@ def stacks_for_host(
 def render_host(
     nr: Nornir,
     host: Host,
-    stacks_dir: Path,
+    stacks_dir: StacksPath,
     secrets: Mapping[str, str],
     only: Collection[str] | None = None,
 ) -> list[RenderedStack]:

@@ -69,6 +69,7 @@ _VAULT_MAGIC = "$ANSIBLE_VAULT"
 _KDF_ITERATIONS = 10000
 _KEY_LEN = 32
 _IV_LEN = 16
+_SALT_LEN = 32
 
 # One random key per process: masked values compare equal within a run (so diffs stay
 # meaningful) but the marker cannot be brute-forced offline from a saved report.
@@ -261,6 +262,33 @@ def decrypt_vault(
         return unpadder.update(padded) + unpadder.finalize()
     except ValueError:
         raise SecretError(f"{source}: Ansible Vault payload is damaged (bad padding)") from None
+
+
+def encrypt_vault(plaintext: bytes, password: str | bytes | Secret) -> str:
+    """Encrypt ``plaintext`` as an Ansible Vault 1.1 AES256 payload.
+
+    The result is what ``ansible-vault encrypt`` writes; `decrypt_vault` and
+    ``ansible-vault view`` read it back.
+
+    Args:
+        plaintext: the bytes to protect (e.g. a YAML mapping of secrets).
+        password: the vault password (surrounding whitespace is ignored, as ansible-vault does).
+
+    Returns:
+        The vault text: the ``$ANSIBLE_VAULT;1.1;AES256`` header and 80-column hex lines.
+    """
+    salt = os.urandom(_SALT_LEN)
+    key1, key2, iv = _derive_keys(_password_bytes(password), salt)
+    padder = padding.PKCS7(algorithms.AES.block_size).padder()
+    padded = padder.update(plaintext) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key1), modes.CTR(iv)).encryptor()
+    ciphertext = encryptor.update(padded) + encryptor.finalize()
+    mac = crypto_hmac.HMAC(key2, hashes.SHA256())
+    mac.update(ciphertext)
+    inner = b"\n".join(binascii.hexlify(part) for part in (salt, mac.finalize(), ciphertext))
+    body = binascii.hexlify(inner).decode("ascii")
+    lines = [body[i : i + 80] for i in range(0, len(body), 80)]
+    return "\n".join([f"{_VAULT_MAGIC};1.1;AES256", *lines]) + "\n"
 
 
 class _InlineVault:
@@ -805,13 +833,13 @@ def load_secrets(
     sources: dict[str, str] = {}
     searched: list[str] = []
     hidden: list[Secret] = []
-    vault = settings.vault_file
-    if vault is not None:
+    vaults = [settings.vault_file] if settings.vault_file is not None else []
+    for vault in [*vaults, *settings.more_vault_files]:
         shown = _display(vault)
         if vault.is_file():
             searched.append(f"vault file {shown}")
 
-            def password() -> Secret:
+            def password(shown: str = shown) -> Secret:
                 # Asked only when the file holds encrypted data: a plain file needs none.
                 found = _find_password(settings, environ, shown)
                 hidden.append(found)

@@ -49,14 +49,18 @@ def run(
                 f"{stage} stacks",
                 nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
                 deploy_stacks,
-                stacks_dir=settings.stacks_dir,
+                stacks_dir=settings.stacks_path,
                 secrets=secrets,
                 only=only,
                 rendered=rendered,
                 dry_run=ctx.dry_run,
                 force=force,
             )
-    if verify and not ctx.dry_run and (settings.runbooks_dir / "verify.py").is_file():
+    if (
+        verify
+        and not ctx.dry_run
+        and any((d / "verify.py").is_file() for d in settings.runbooks_path)
+    ):
         from nornir_homehub.api import load_runbook
 
         load_runbook(settings, "verify")(nr, ctx, stacks=stacks)

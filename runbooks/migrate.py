@@ -98,7 +98,7 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: Any = None, **_: Any) -> None:
             nr,
             [h for h in ok if h not in failed],
             deploy_stacks,
-            stacks_dir=settings.stacks_dir,
+            stacks_dir=settings.stacks_path,
             secrets=secrets,
             rendered=rendered,
         )
@@ -109,7 +109,7 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: Any = None, **_: Any) -> None:
             [h for h in ok if h not in failed],
             verify_migration,
             plans=plans,
-            stacks_dir=settings.stacks_dir,
+            stacks_dir=settings.stacks_path,
             secrets=secrets,
             site=site,
         )

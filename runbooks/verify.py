@@ -60,7 +60,7 @@ def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: An
         "verify stacks",
         by_role("compute", "node", "trusted"),
         verify_stacks,
-        stacks_dir=settings.stacks_dir,
+        stacks_dir=settings.stacks_path,
         secrets=secrets,
         only=only,
         site=site,

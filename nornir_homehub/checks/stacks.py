@@ -18,7 +18,6 @@ import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.checks.model import Check, Layer, Status
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from nornir.core.task import Result, Task
 
     from nornir_homehub.connection import CommandResult, HostConnection
-    from nornir_homehub.render import HttpProbe, ServiceHealth, StackSpec
+    from nornir_homehub.render import HttpProbe, ServiceHealth, StacksPath, StackSpec
     from nornir_homehub.secrets import SecretStore
 
 DEFAULT_STACKS_ROOT = "/opt/stacks"
@@ -679,7 +678,7 @@ def _edge(variables: Mapping[str, Any], public: str) -> tuple[str, dict[str, str
 def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence reads best
     task: Task,
     *,
-    stacks_dir: Path,
+    stacks_dir: StacksPath,
     secrets: SecretStore | None = None,
     only: Sequence[str] | None = None,
     site: Mapping[str, Mapping[str, Any]] | None = None,

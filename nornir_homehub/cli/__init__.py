@@ -16,6 +16,7 @@ from nornir_homehub.cli.inventory import inventory
 from nornir_homehub.cli.lab import lab
 from nornir_homehub.cli.render import render
 from nornir_homehub.cli.runbooks import deploy, run_
+from nornir_homehub.cli.site import import_ansible_, init
 from nornir_homehub.cli.verify import verify
 
 
@@ -49,6 +50,8 @@ cli.add_command(history)
 cli.add_command(verify)
 cli.add_command(render)
 cli.add_command(dns_)
+cli.add_command(init)
+cli.add_command(import_ansible_)
 
 
 def main() -> None:

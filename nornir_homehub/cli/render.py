@@ -70,7 +70,7 @@ def render(
 
     only = _split(stacks)
     nr = app.select(filters)
-    stacks_dir = app.settings.stacks_dir
+    stacks_dir = app.settings.stacks_path
     hosts = [nr.inventory.hosts[name] for name in sorted(nr.inventory.hosts)]
 
     from nornir_homehub.inventory import site_vars

@@ -12,7 +12,6 @@ import shlex
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nornir.core.task import Result, Task
@@ -30,7 +29,7 @@ from nornir_homehub.facts.stacks import (
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
 
 if TYPE_CHECKING:
-    from nornir_homehub.render import RenderedStack
+    from nornir_homehub.render import RenderedStack, StacksPath
     from nornir_homehub.secrets import SecretStore
 
 DEFAULT_WAIT = 180.0
@@ -76,7 +75,7 @@ class HostDeploy:
 def deploy_stacks(
     task: Task,
     *,
-    stacks_dir: Path,
+    stacks_dir: StacksPath,
     secrets: SecretStore,
     only: Collection[str] | None = None,
     rendered: Mapping[str, list[RenderedStack]] | None = None,

@@ -32,9 +32,7 @@ from nornir_homehub.plan.migrate import MigrationPlan, check_old_dir, plan_migra
 from nornir_homehub.plan.stacks import ComposeAction, plan_stack
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from nornir_homehub.render import RenderedStack
+    from nornir_homehub.render import RenderedStack, StacksPath
     from nornir_homehub.secrets import SecretStore
 
 DEFAULT_DATA_ROOT = "/srv/docker"
@@ -208,7 +206,7 @@ def verify_migration(
     task: Task,
     *,
     plans: Mapping[str, MigrationPlan],
-    stacks_dir: Path,
+    stacks_dir: StacksPath,
     secrets: SecretStore,
     site: Mapping[str, Mapping[str, Any]],
 ) -> Result:

@@ -50,7 +50,7 @@ def test_real_litellm_loads_the_rendered_config(tmp_path: Path) -> None:
     store = load_secrets(settings, register=False)
     nr = load_nornir(LAB_CONFIG)
     host = nr.inventory.hosts["trusted"]
-    (stack,) = render_host(nr, host, settings.stacks_dir, store.as_template_vars(), {"litellm"})
+    (stack,) = render_host(nr, host, settings.stacks_path, store.as_template_vars(), {"litellm"})
     files = {Path(p).name: f.content.decode() for p, f in stack.files.items()}
     config = tmp_path / "config.yaml"
     config.write_text(files["config.yaml"])

@@ -91,7 +91,7 @@ def test_files_on_hosts_equal_the_render(clean: Any) -> None:
     try:
         for host in ("trusted", "compute"):
             for stack in render_host(
-                nr, nr.inventory.hosts[host], settings.stacks_dir, store.as_template_vars()
+                nr, nr.inventory.hosts[host], settings.stacks_path, store.as_template_vars()
             ):
                 for path, f in stack.files.items():
                     got = lab.host_exec(host, f"cat {path}").stdout.encode()

@@ -29,9 +29,28 @@ def test_unknown_runbook_in_a_user_folder(tmp_path: Path) -> None:
     cfg = yaml.safe_load(config.read_text())
     cfg["homehub"]["runbooks_dir"] = str(books)
     config.write_text(yaml.safe_dump(cfg))
-    res = CliRunner().invoke(cli, ["--config", str(config), "run", "deploy"])
+    res = CliRunner().invoke(cli, ["--config", str(config), "run", "nosuch"])
     assert res.exit_code == 2
-    assert f"no runbook 'deploy' in {books}; available: mine" in res.stderr
+    # The user's folder is searched first, then the built-in runbooks; both are listed.
+    assert f"no runbook 'nosuch' in {books}, " in res.stderr
+    available = res.stderr.split("available: ", 1)[1].split()
+    assert "mine," in available and "deploy," in available and "_helper," not in available
+
+
+def test_a_user_runbook_overrides_the_built_in_one(tmp_path: Path) -> None:
+    config = copy_lab_inventory(tmp_path / "inv")
+    books = tmp_path / "books"
+    books.mkdir()
+    marker = tmp_path / "ran"
+    (books / "gpu.py").write_text(
+        f"from pathlib import Path\ndef run(nr, ctx, **options):\n    Path({str(marker)!r}).write_text('mine')\n"
+    )
+    cfg = yaml.safe_load(config.read_text())
+    cfg["homehub"]["runbooks_dir"] = str(books)
+    config.write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(cli, ["--config", str(config), "run", "gpu"])
+    assert res.exit_code == 0, res.output
+    assert marker.read_text() == "mine"
 
 
 def test_runbook_without_run_function_exits_2(tmp_path: Path) -> None:
