@@ -204,8 +204,8 @@ def scripted_nornir(
 
     groups = Groups()
     built = Hosts()
-    for name, (data, _conn) in hosts.items():
-        data = dict(data)
+    for name, (given, _conn) in hosts.items():
+        data = dict(given)
         address = str(data.pop("hostname", "192.0.2.1"))
         member_of = [str(g) for g in data.pop("groups", [data.get("role", "")]) if g]
         for g in member_of:
