@@ -197,7 +197,7 @@ def scripted_nornir(
         The Nornir object; ``nr.data.all_hosts`` holds every host, as `load_nornir` does.
     """
     from nornir.core import Nornir
-    from nornir.core.inventory import Defaults, Group, Groups, Host, Hosts, Inventory
+    from nornir.core.inventory import Defaults, Group, Groups, Host, Hosts, Inventory, ParentGroups
     from nornir.plugins.runners import SerialRunner
 
     from nornir_homehub.config import _state_with_inventory
@@ -210,7 +210,9 @@ def scripted_nornir(
         member_of = [str(g) for g in data.pop("groups", [data.get("role", "")]) if g]
         for g in member_of:
             groups.setdefault(g, Group(g))
-        built[name] = Host(name, hostname=address, data=data, groups=[groups[g] for g in member_of])
+        built[name] = Host(
+            name, hostname=address, data=data, groups=ParentGroups(groups[g] for g in member_of)
+        )
     inventory = Inventory(hosts=built, groups=groups, defaults=Defaults(data=dict(defaults or {})))
     nr = Nornir(inventory=inventory, runner=SerialRunner())
     nr.data = _state_with_inventory(nr)
