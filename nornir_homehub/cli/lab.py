@@ -12,10 +12,9 @@ from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, json
 if TYPE_CHECKING:
     from nornir_homehub.lab import Lab
 
-LAB_CONFIG = Path(__file__).resolve().parents[2] / "inventory" / "lab" / "config.yaml"
-
-
 def _lab(app: AppContext, extra: int | None = None) -> Lab:
+    import nornir_homehub
+    from nornir_homehub import builtin
     from nornir_homehub.config import load_settings, read_config
     from nornir_homehub.errors import ConfigError
     from nornir_homehub.lab import Lab
@@ -23,16 +22,20 @@ def _lab(app: AppContext, extra: int | None = None) -> Lab:
     path = app.config_path
     settings = app.settings if path.exists() else None
     if settings is None or settings.lab_dir is None:
-        # The production config has no lab: use the lab's own config beside the inventory.
-        path = LAB_CONFIG
+        # A site's config has no lab: use the lab inventory that ships with the package.
+        path = builtin.lab_inventory_dir() / "config.yaml"
         settings = load_settings(path, read_config(path))
     if settings.lab_dir is None:
         raise ConfigError(f"{path}: homehub.lab_dir is not set")
+    lab_dir = settings.lab_dir
+    if lab_dir.resolve().is_relative_to(Path(nornir_homehub.__file__).resolve().parent):
+        # An installed package is never written to: the lab's state goes below the cwd.
+        lab_dir = Path.cwd() / ".homehub" / "lab"
     raw = read_config(path)
     host_file = Path(raw["inventory"]["options"]["host_file"])
     if not host_file.is_absolute():
         host_file = path.resolve().parent / host_file
-    return Lab(settings.lab_dir, host_file, extra_hosts=extra)
+    return Lab(lab_dir, host_file, extra_hosts=extra)
 
 
 @click.group("lab")
@@ -49,9 +52,11 @@ def lab() -> None:
 def up(app: AppContext, total: int) -> None:
     """Bring the lab up (harmless when it is already up)."""
     extra = max(0, total - 3) if total else None
-    status = _lab(app, extra).up(log=lambda m: click.echo(m, err=True))
+    the_lab = _lab(app, extra)
+    status = the_lab.up(log=lambda m: click.echo(m, err=True))
     for h in status.hosts:
         click.echo(f"{h.name:<8} {h.address:<13} {h.state}")
+    click.echo(f"lab config (every path absolute): {the_lab.config_file}", err=True)
     if not status.up:
         raise SystemExit(1)
 

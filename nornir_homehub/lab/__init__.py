@@ -695,8 +695,17 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             lines.append(f"{h.address} {pub[0]} {pub[1]}")
         self.known_hosts.write_text("\n".join(lines) + "\n")
 
+    @property
+    def config_file(self) -> Path:
+        """The lab's own config, written by ``up``: every path in it absolute, extra nodes in.
+
+        It works wherever nornir_homehub is installed (a wheel carries the lab inventory but
+        must not be written to): ``homehub --config <lab dir>/inventory/config.yaml deploy``.
+        """
+        return self.inventory_dir / "config.yaml"
+
     def _write_inventory(self) -> None:
-        """Write a lab inventory covering extra nodes too (used by ``lab up --hosts N``)."""
+        """Write `config_file` and its inventory (extra nodes of ``lab up --hosts N`` too)."""
         inv = self.inventory_dir
         inv.mkdir(parents=True, exist_ok=True)
         hosts = yaml.safe_load(self.hosts_file.read_text()) or {}
@@ -708,20 +717,26 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             }
         (inv / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
         src = self.hosts_file.parent
+        defaults = yaml.safe_load((src / "defaults.yaml").read_text()) or {}
+        extras = defaults["connection_options"]["homehub_ssh"]["extras"]
+        extras["known_hosts"] = str(self.known_hosts)
+        extras["key_file"] = str(self.key_file)
+        (inv / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
         cfg = yaml.safe_load((src / "config.yaml").read_text())
         cfg["inventory"]["options"] = {
             "host_file": str(inv / "hosts.yaml"),
             "group_file": str(src / "groups.yaml"),
-            "defaults_file": str(src / "defaults.yaml"),
+            "defaults_file": str(inv / "defaults.yaml"),
         }
-        for key, value in list((cfg.get("homehub") or {}).items()):
-            if (
-                isinstance(value, str)
-                and not Path(value).is_absolute()
-                and key.endswith(("_dir", "_file"))
-            ):
-                cfg["homehub"][key] = str((src / value).resolve())
-        (inv / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        hh = cfg.setdefault("homehub", {})
+        for key in ("vault_file", "vault_password_file", "stacks_dir", "runbooks_dir"):
+            if isinstance(hh.get(key), str) and not Path(hh[key]).is_absolute():
+                hh[key] = str((src / hh[key]).resolve())
+        # State next to the lab's own folder, wherever the lab's inventory came from.
+        hh["lab_dir"] = str(self.dir)
+        hh["report_dir"] = str(self.dir.parent / "reports")
+        hh["history_dir"] = str(self.dir.parent / "runs")
+        self.config_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     def _provision(self, say: Any) -> None:
         """Build the stand-in images and start the lab's edge (Traefik + auth stand-in)."""
