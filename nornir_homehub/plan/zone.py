@@ -267,8 +267,8 @@ def zone_spec_from_inventory(hosts: Sequence[HostEntry], data: Mapping[str, Any]
         hosts: every inventory host (not only the selected ones: records for all hosts).
         data: the dns host's data (defaults and groups merged): ``domain``, ``dns_zone``,
             ``dns_ttl``, ``dns_soa_contact``, ``dns_soa_timers``, ``dns_zone_dir``,
-            ``public_services``, ``internal_services``, ``dns_records``, ``dns_absent``,
-            ``dns_max_change_percent``.
+            ``dns_zone_file`` (default ``<dns_zone_dir>/db.<zone>``), ``public_services``,
+            ``internal_services``, ``dns_records``, ``dns_absent``, ``dns_max_change_percent``.
 
     Returns:
         The zone spec, records sorted (NS first).
@@ -301,6 +301,11 @@ def zone_spec_from_inventory(hosts: Sequence[HostEntry], data: Mapping[str, Any]
     _check_consistency(records, zone)
 
     zone_dir = str(data.get("dns_zone_dir") or DEFAULT_ZONE_DIR).rstrip("/")
+    zone_file = str(data.get("dns_zone_file") or f"{zone_dir}/db.{zone}")
+    if not zone_file.startswith("/") or zone_file.endswith("/"):
+        raise ConfigError(
+            f"inventory variable dns_zone_file must be a file's absolute path: {zone_file!r}"
+        )
     ordered = sorted(set(records), key=lambda r: (r.rtype != "NS", r.name != "@", r))
     return ZoneSpec(
         zone=zone,
@@ -308,7 +313,7 @@ def zone_spec_from_inventory(hosts: Sequence[HostEntry], data: Mapping[str, Any]
         soa=_soa(hosts, data, zone),
         records=tuple(ordered),
         absent=absent,
-        zone_file=f"{zone_dir}/db.{zone}",
+        zone_file=zone_file,
         notes=tuple(notes),
         max_change_percent=_percent(data, "dns_max_change_percent", DEFAULT_MAX_CHANGE_PERCENT),
     )
@@ -565,11 +570,13 @@ def _strip_comments(text: str) -> str:
 def plan_stanza(conf: str | None, zone: str, zone_file: str) -> str | None:
     """Return the new ``named.conf.local`` text, or None when the zone's stanza is in place.
 
-    A block between our markers is replaced when it differs; a zone stanza for the same
-    zone written by someone else is refused rather than duplicated (named would fail).
+    A block between our markers is replaced when it differs. A zone stanza for the same zone
+    written by someone else (a hand-made zone being adopted) is left as it is when it names
+    the same zone file; otherwise it is refused rather than duplicated (named would fail).
 
     Raises:
-        PlanError: ``named.conf.local`` already declares the zone outside our markers.
+        PlanError: ``named.conf.local`` declares the zone outside our markers with another
+            file (the message names both paths and the inventory key that adopts it).
 
     """
     text = conf or ""
@@ -585,10 +592,19 @@ def plan_stanza(conf: str | None, zone: str, zone_file: str) -> str | None:
                 return None
             return text[:start] + block + text[stop:]
     pattern = re.compile(r'\bzone\s+"?' + re.escape(zone) + r'\.?"?\s*(in\s+)?\{', re.IGNORECASE)
-    if pattern.search(_strip_comments(text)):
+    bare = _strip_comments(text)
+    found = pattern.search(bare)
+    if found:
+        declared = re.search(
+            r'\bfile\s+"([^"]*)"', bare[found.end() : bare.find("};", found.end())]
+        )
+        if declared and declared.group(1) == zone_file:
+            return None
         raise PlanError(
             f"{DEFAULT_NAMED_CONF_LOCAL} already declares zone {zone} outside nornir_homehub's "
-            "markers; remove that stanza (or wrap it in the markers) so it is managed once"
+            f"markers with file {declared.group(1) if declared else '(none)'}, not {zone_file}: "
+            "set dns_zone_file to that path in the inventory to adopt that zone, or remove "
+            "the stanza"
         )
     if text and not text.endswith("\n"):
         text += "\n"

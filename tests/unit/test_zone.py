@@ -322,10 +322,17 @@ def test_stanza_updated_in_place_when_the_path_changes() -> None:
     assert new.endswith('zone "other.test" { type master; file "/o"; };\n')
 
 
-def test_unmanaged_stanza_is_refused() -> None:
+def test_unmanaged_stanza_for_another_file_is_refused() -> None:
     conf = DEBIAN_LOCAL + 'zone "homehub.test" { type master; file "/x"; };\n'
-    with pytest.raises(errors.PlanError, match=r"already declares zone homehub\.test"):
+    with pytest.raises(
+        errors.PlanError, match=r"declares zone homehub\.test .* with file /x, not /f"
+    ):
         plan_stanza(conf, "homehub.test", "/f")
+
+
+def test_unmanaged_stanza_for_the_same_file_is_adopted() -> None:
+    conf = DEBIAN_LOCAL + 'zone "homehub.test" {\n  type primary;\n  file "/f";\n};\n'
+    assert plan_stanza(conf, "homehub.test", "/f") is None
 
 
 def test_commented_out_stanza_is_ignored() -> None:
