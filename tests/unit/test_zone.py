@@ -338,3 +338,19 @@ def test_unmanaged_stanza_for_the_same_file_is_adopted() -> None:
 def test_commented_out_stanza_is_ignored() -> None:
     conf = DEBIAN_LOCAL + '// zone "homehub.test" { type master; file "/x"; };\n'
     assert plan_stanza(conf, "homehub.test", "/f") is not None
+
+
+def test_a_filtered_run_plans_the_whole_inventorys_zone() -> None:
+    """`--filter role=dns` selects one host; the zone still has every host's records."""
+    from types import SimpleNamespace
+
+    from nornir_homehub.config import load_nornir
+    from nornir_homehub.tasks.dns import inventory_hosts, zone_spec_for
+
+    nr = load_nornir(ROOT / "inventory" / "lab" / "config.yaml").filter(role="dns")
+    assert list(nr.inventory.hosts) == ["dns"]
+    hosts = inventory_hosts(SimpleNamespace(nornir=nr))  # type: ignore[arg-type]
+    assert list(hosts) == ["trusted", "compute", "dns"]
+    spec = zone_spec_for(nr.inventory.hosts["dns"], hosts)
+    got = {_record_text(r) for r in spec.records}
+    assert {"chat CNAME trusted.homehub.test.", "ollama CNAME compute.homehub.test."} <= got
