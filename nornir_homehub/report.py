@@ -761,8 +761,12 @@ class RunRecorder:
         value: Any = None
         checks: list[Check] | None = None
         if res.exception is not None:
-            # Nornir puts the traceback in .result of a failed Result: never report it.
+            # Nornir puts the traceback in .result of a failed Result: never report it. A task
+            # may return a failed Result with its exception and a structured result (a
+            # refused DNS plan): that result is kept.
             error = error_from_exception(res.exception, self.redact)
+            if res.result is not None and not isinstance(res.result, str):
+                value = res.result
         else:
             value = res.result
             checks = _as_checks(value)

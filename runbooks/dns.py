@@ -2,7 +2,9 @@
 
 Replaces the guide's ``ansible-playbook playbooks/deploy-bind9.yml`` ("1. Update DNS"). The
 zone is derived from the whole inventory (A records, CNAME targets) even when ``--filter``
-narrows the hosts; only dns hosts among the selected ones are touched.
+narrows the hosts; only dns hosts among the selected ones are touched. Records in the zone
+that nornir_homehub did not write are kept; ``prune``/``force`` allow what the plan's safety
+checks refuse (see `nornir_homehub.plan.zoneplan`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def run(
     *,
     dry_run: bool = False,
     verify: bool = True,
+    prune: bool = False,
+    force: bool = False,
+    diff: bool = False,
     **options: Any,
 ) -> AggregatedResult:
     """Deploy the zone on the selected dns hosts; verify it unless dry-run.
@@ -33,8 +38,11 @@ def run(
         nr: the selected hosts (the CLI's ``--filter``); only role=dns hosts are used.
         ctx: the run context (stages, report) when run by the CLI or `HomeHub`; without it
             the task runs directly on ``nr`` (scripts, tests).
-        dry_run: show the zone diff and the serial it would set; change nothing.
+        dry_run: show the record-level plan and the serial it would set; change nothing.
         verify: after deploying, check every name, absent name and the served serial.
+        prune: allow replacing the values of records someone else wrote.
+        force: allow what ``prune`` allows, conflicts, large changes, an unreadable zone.
+        diff: also show the zone file's whole-text unified diff.
         **options: passed to `deploy_zone` (``today``, ``poll_timeout``).
 
     Returns:
@@ -48,6 +56,7 @@ def run(
     if not targets.inventory.hosts:
         raise ConfigError("no host with role dns among the selected hosts")
     dry = dry_run or bool(ctx and ctx.dry_run)
+    options.update(prune=bool(prune), force=bool(force), file_diff=bool(diff))
     if ctx is None:
         return targets.run(task=deploy_zone, name="dns", dry_run=dry, **options)
     agg = ctx.stage("dns", targets, deploy_zone, dry_run=dry, **options)

@@ -50,7 +50,8 @@ def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: An
     def zone_checks(task: Any) -> Any:
         from nornir.core.task import Result
 
-        checks = verify_zone(task, zone_hosts_map=hosts)
+        # No zone_hosts_map: the zone is the whole inventory's even under --filter role=dns.
+        checks = verify_zone(task)
         return Result(host=task.host, result=checks, failed=any(c.failed for c in checks))
 
     if not only:

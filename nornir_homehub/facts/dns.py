@@ -1,6 +1,7 @@
-"""DNS host facts: the zone file, ``named.conf.local`` and whether named answers ``rndc``.
+"""DNS host facts: the zone and state files, ``named.conf.local``, named's folder and rndc.
 
-All three come back in one round trip (`HostConnection.run_batch`); the parsers are pure.
+All of them come back in one round trip (`HostConnection.run_batch`); files the zone
+``$INCLUDE``s are read in a second one, only when there are any. The parsers are pure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import TransportError
+from nornir_homehub.plan.zonefile import DEFAULT_NAMED_DIRECTORY
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import CommandResult
@@ -25,22 +27,50 @@ def _cat_if_exists(path: str) -> str:
     return f"if [ -e {q} ]; then cat -- {q}; else exit {_MISSING}; fi"
 
 
-def dns_fact_commands(zone_file: str, named_conf_local: str = NAMED_CONF_LOCAL) -> dict[str, str]:
+def dns_fact_commands(
+    zone_file: str, state_file: str | None = None, named_conf_local: str = NAMED_CONF_LOCAL
+) -> dict[str, str]:
     """Return the batched fact commands (name -> shell command) for a dns host.
 
     Args:
         zone_file: path of the zone file on the host.
+        state_file: path of the state file beside it (which records are managed).
         named_conf_local: path of the local named configuration.
 
     Returns:
-        ``zone_file`` and ``named_conf_local`` (content, or exit 44 when missing) and
-        ``rndc_status`` (``rndc status``: exit 0 when named answers on its control channel).
+        ``zone_file``, ``state_file`` and ``named_conf_local`` (content, or exit 44 when
+        missing), ``named_directory`` (named's ``directory`` option, where relative
+        ``$INCLUDE`` paths point) and ``rndc_status`` (``rndc status``: exit 0 when named
+        answers on its control channel).
+
+    """
+    commands = {
+        "zone_file": _cat_if_exists(zone_file),
+        "named_conf_local": _cat_if_exists(named_conf_local),
+        "named_directory": "named-checkconf -p 2>/dev/null | "
+        "sed -n 's/^[[:space:]]*directory \"\\(.*\\)\";/\\1/p' | head -n 1",
+        "rndc_status": "rndc status",
+    }
+    if state_file is not None:
+        commands["state_file"] = _cat_if_exists(state_file)
+    return commands
+
+
+def include_fact_commands(paths: list[str]) -> dict[str, str]:
+    """Return commands reading each ``$INCLUDE``d file (``include:<path>`` -> command)."""
+    return {f"include:{p}": _cat_if_exists(p) for p in paths}
+
+
+def parse_include_facts(results: Mapping[str, CommandResult]) -> dict[str, str | None]:
+    """Return path -> text (None when missing) for the results of `include_fact_commands`.
+
+    Raises:
+        TransportError: a file exists but cannot be read.
 
     """
     return {
-        "zone_file": _cat_if_exists(zone_file),
-        "named_conf_local": _cat_if_exists(named_conf_local),
-        "rndc_status": "rndc status",
+        key.removeprefix("include:"): _file(key.removeprefix("include:"), res)
+        for key, res in results.items()
     }
 
 
@@ -79,12 +109,16 @@ class DnsFacts:
         zone_file: content of the zone file, None when it does not exist.
         named_conf_local: content of ``named.conf.local``, None when it does not exist.
         rndc: whether named answers, and what it says.
+        state_file: content of the state file, None when it does not exist.
+        named_directory: named's working folder (``options { directory ... }``).
 
     """
 
     zone_file: str | None
     named_conf_local: str | None
     rndc: RndcStatus
+    state_file: str | None = None
+    named_directory: str = DEFAULT_NAMED_DIRECTORY
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (file presence and sizes, not contents)."""
@@ -92,6 +126,8 @@ class DnsFacts:
             "zone_file_exists": self.zone_file is not None,
             "zone_file_bytes": len(self.zone_file.encode()) if self.zone_file is not None else 0,
             "named_conf_local_exists": self.named_conf_local is not None,
+            "state_file_exists": self.state_file is not None,
+            "named_directory": self.named_directory,
             "rndc": self.rndc.to_dict(),
         }
 
@@ -135,8 +171,13 @@ def parse_dns_facts(results: Mapping[str, CommandResult]) -> DnsFacts:
 
     """
     rndc = results["rndc_status"]
+    state = results.get("state_file")
+    directory = results.get("named_directory")
+    named_dir = directory.stdout.strip() if directory is not None and directory.ok else ""
     return DnsFacts(
         zone_file=_file("zone file", results["zone_file"]),
         named_conf_local=_file("named.conf.local", results["named_conf_local"]),
         rndc=parse_rndc_status(rndc.exit_code, rndc.stdout, rndc.stderr),
+        state_file=_file("state file", state) if state is not None else None,
+        named_directory=named_dir if named_dir.startswith("/") else DEFAULT_NAMED_DIRECTORY,
     )

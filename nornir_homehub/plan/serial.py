@@ -73,3 +73,17 @@ def next_serial(current: int | None, today: dt.date) -> tuple[int, str | None]:
             "never moved back"
         )
     return max(base, current + 1), None
+
+
+def serial_gt(a: int, b: int) -> bool:
+    """Return True when serial ``a`` is greater than ``b`` (RFC 1982 serial arithmetic)."""
+    return a != b and (a - b) % SERIAL_MODULUS < SERIAL_MODULUS // 2
+
+
+def serial_max(*serials: int | None) -> int | None:
+    """Return the greatest of ``serials`` in RFC 1982 order (None ignored; None if all are)."""
+    best: int | None = None
+    for s in serials:
+        if s is not None and (best is None or serial_gt(s, best)):
+            best = s
+    return best

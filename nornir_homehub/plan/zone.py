@@ -15,12 +15,11 @@ Nothing here touches the network: the task gathers the current zone file, this m
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dns.exception
 import dns.name
@@ -30,10 +29,6 @@ import dns.rdatatype
 import dns.zone
 
 from nornir_homehub.errors import ConfigError, PlanError
-from nornir_homehub.plan.serial import next_serial
-
-if TYPE_CHECKING:
-    import datetime as dt
 
 DEFAULT_TTL = 3600
 DEFAULT_ZONE_DIR = "/etc/bind/zones"
@@ -46,7 +41,21 @@ DEFAULT_SOA_TIMERS: Mapping[str, int] = {
     "expire": 1209600,
     "minimum": 300,
 }
-HEADER = "; Managed by nornir_homehub (python -m nornir_homehub dns): edit the inventory, not this."
+# The first line of zones written by nornir_homehub before it kept a state file: the whole
+# file was generated, so every record in it is the tool's.
+LEGACY_HEADER = (
+    "; Managed by nornir_homehub (python -m nornir_homehub dns): edit the inventory, not this."
+)
+HEADER = (
+    "; Zone created by nornir_homehub (python -m nornir_homehub dns). The records it manages come "
+    "from the inventory and are listed in the .managed.json file beside this one; records you "
+    "add by hand are kept."
+)
+# octoDNS's defaults (Plan.MAX_SAFE_UPDATE_PCENT / MIN_EXISTING_RECORDS): a run may change or
+# remove at most this share of a zone's existing records; zones smaller than the minimum are
+# not checked (one change in a five-record zone is 20 %).
+DEFAULT_MAX_CHANGE_PERCENT = 30.0
+MIN_EXISTING_RECORDS = 10
 
 
 @dataclass(frozen=True, order=True)
@@ -123,6 +132,8 @@ class ZoneSpec:
         absent: owner names (relative) that must not exist.
         zone_file: path of the zone file on the dns host.
         notes: remarks for the plan (hosts skipped and why).
+        max_change_percent: a run that would change or remove more than this share of the
+            zone's existing records is refused without ``--force`` (``dns_max_change_percent``).
 
     """
 
@@ -133,6 +144,13 @@ class ZoneSpec:
     absent: tuple[str, ...]
     zone_file: str
     notes: tuple[str, ...] = ()
+    max_change_percent: float = DEFAULT_MAX_CHANGE_PERCENT
+
+    @property
+    def state_file(self) -> str:
+        """Path of the state file beside the zone file (which records are managed)."""
+        folder, _, base = self.zone_file.rpartition("/")
+        return f"{folder}/.{base}.managed.json"
 
     @property
     def origin(self) -> dns.name.Name:
@@ -161,6 +179,8 @@ class ZoneSpec:
             "records": [r.to_dict() for r in self.records],
             "absent": list(self.absent),
             "zone_file": self.zone_file,
+            "state_file": self.state_file,
+            "max_change_percent": self.max_change_percent,
             "notes": list(self.notes),
         }
 
@@ -179,65 +199,6 @@ class ParsedZone:
             "serial": self.serial,
             "soa": self.soa.to_dict(),
             "records": [r.to_dict() for r in self.records],
-        }
-
-
-@dataclass(frozen=True)
-class ZonePlan:
-    """What deploying the zone would do.
-
-    Attributes:
-        zone: zone name.
-        zone_file: path on the dns host.
-        serial_before: serial of the current file (None: no file or unreadable).
-        serial: serial the zone has after the run (unchanged when nothing changed).
-        changed: the records or SOA fields differ, the file will be replaced.
-        created: there is no zone file yet.
-        records_before / records_after: records with effective TTLs, sorted.
-        diff: unified diff of the zone file, empty when unchanged.
-        notes: remarks a reader should see (serial arithmetic, unreadable current file).
-        content: the zone file to install (equal to the current one when unchanged).
-
-    """
-
-    zone: str
-    zone_file: str
-    serial_before: int | None
-    serial: int
-    changed: bool
-    created: bool
-    records_before: tuple[ZoneRecord, ...]
-    records_after: tuple[ZoneRecord, ...]
-    diff: str
-    notes: tuple[str, ...]
-    content: str = field(repr=False)
-
-    @property
-    def added(self) -> tuple[ZoneRecord, ...]:
-        """Records present after and not before."""
-        before = set(self.records_before)
-        return tuple(r for r in self.records_after if r not in before)
-
-    @property
-    def removed(self) -> tuple[ZoneRecord, ...]:
-        """Records present before and not after."""
-        after = set(self.records_after)
-        return tuple(r for r in self.records_before if r not in after)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (without the file content; the diff shows it)."""
-        return {
-            "zone": self.zone,
-            "zone_file": self.zone_file,
-            "serial_before": self.serial_before,
-            "serial": self.serial,
-            "changed": self.changed,
-            "created": self.created,
-            "added": [r.to_dict() for r in self.added],
-            "removed": [r.to_dict() for r in self.removed],
-            "records_after": [r.to_dict() for r in self.records_after],
-            "diff": self.diff,
-            "notes": list(self.notes),
         }
 
 
@@ -306,7 +267,8 @@ def zone_spec_from_inventory(hosts: Sequence[HostEntry], data: Mapping[str, Any]
         hosts: every inventory host (not only the selected ones: records for all hosts).
         data: the dns host's data (defaults and groups merged): ``domain``, ``dns_zone``,
             ``dns_ttl``, ``dns_soa_contact``, ``dns_soa_timers``, ``dns_zone_dir``,
-            ``public_services``, ``internal_services``, ``dns_records``, ``dns_absent``.
+            ``dns_zone_file`` (default ``<dns_zone_dir>/db.<zone>``), ``public_services``,
+            ``internal_services``, ``dns_records``, ``dns_absent``, ``dns_max_change_percent``.
 
     Returns:
         The zone spec, records sorted (NS first).
@@ -339,6 +301,11 @@ def zone_spec_from_inventory(hosts: Sequence[HostEntry], data: Mapping[str, Any]
     _check_consistency(records, zone)
 
     zone_dir = str(data.get("dns_zone_dir") or DEFAULT_ZONE_DIR).rstrip("/")
+    zone_file = str(data.get("dns_zone_file") or f"{zone_dir}/db.{zone}")
+    if not zone_file.startswith("/") or zone_file.endswith("/"):
+        raise ConfigError(
+            f"inventory variable dns_zone_file must be a file's absolute path: {zone_file!r}"
+        )
     ordered = sorted(set(records), key=lambda r: (r.rtype != "NS", r.name != "@", r))
     return ZoneSpec(
         zone=zone,
@@ -346,9 +313,19 @@ def zone_spec_from_inventory(hosts: Sequence[HostEntry], data: Mapping[str, Any]
         soa=_soa(hosts, data, zone),
         records=tuple(ordered),
         absent=absent,
-        zone_file=f"{zone_dir}/db.{zone}",
+        zone_file=zone_file,
         notes=tuple(notes),
+        max_change_percent=_percent(data, "dns_max_change_percent", DEFAULT_MAX_CHANGE_PERCENT),
     )
+
+
+def _percent(data: Mapping[str, Any], key: str, default: float) -> float:
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        raise ConfigError(f"inventory variable {key} must be a number from 0 to 100, got {value!r}")
+    return float(value)
 
 
 def _dns_hosts(hosts: Sequence[HostEntry]) -> list[HostEntry]:
@@ -562,102 +539,6 @@ def parse_zone(text: str, zone: str, *, source: str = "zone file") -> ParsedZone
     return ParsedZone(serial=int(soa_rd.serial), soa=soa, records=tuple(sorted(records)))
 
 
-# -- plan -----------------------------------------------------------------------------------
-
-
-_SERIAL_FALLBACK = re.compile(r"\bSOA\b[^(]*\(\s*(\d+)", re.IGNORECASE)
-
-
-def plan_zone(
-    spec: ZoneSpec,
-    current: str | None,
-    today: dt.date,
-    *,
-    served_serial: int | None = None,
-) -> ZonePlan:
-    """Compare the desired zone with the current zone file and plan the new file and serial.
-
-    The serial changes only when records or SOA fields change; the new one follows
-    `next_serial` from the current file's serial (or, when the file is missing or broken, the
-    serial named serves). The candidate is parsed back with dnspython before it is returned.
-
-    Args:
-        spec: desired zone.
-        current: the zone file on the dns host, None when it does not exist.
-        today: the controller's date (for ``YYYYMMDD``).
-        served_serial: the SOA serial named serves now, if known.
-
-    Returns:
-        The plan; ``content`` is the file to install.
-
-    Raises:
-        PlanError: the rendered candidate does not parse (names the line).
-
-    """
-    notes = list(spec.notes)
-    parsed: ParsedZone | None = None
-    if current is not None:
-        try:
-            parsed = parse_zone(current, spec.zone, source=spec.zone_file)
-        except PlanError as exc:
-            notes.append(f"the current zone file is unreadable and will be replaced ({exc})")
-    expected = spec.expected()
-    if parsed is not None:
-        changed = parsed.records != expected or parsed.soa != spec.soa
-        base: int | None = parsed.serial
-    else:
-        changed = True
-        base = served_serial
-        if base is None and current is not None:
-            match = _SERIAL_FALLBACK.search(current)
-            base = int(match.group(1)) if match else None
-    if served_serial is not None and base is not None and _serial_gt(served_serial, base):
-        notes.append(f"named serves serial {served_serial}, newer than the file's {base}")
-        base = served_serial
-        changed = True
-    if changed:
-        serial, note = next_serial(base, today)
-        if note:
-            notes.append(note)
-    else:
-        assert parsed is not None  # noqa: S101 - unchanged implies a parsed current file
-        serial = parsed.serial
-    content = render_zone(spec, serial) if changed else str(current)
-    if changed:
-        # The candidate must read back as exactly the desired zone before anyone installs it.
-        candidate = parse_zone(content, spec.zone, source="candidate zone file")
-        if candidate.records != expected:  # pragma: no cover - render/parse disagreement
-            raise PlanError(f"candidate zone file for {spec.zone} does not round-trip")
-    diff = ""
-    if changed:
-        diff = "".join(
-            difflib.unified_diff(
-                (current or "").splitlines(keepends=True),
-                content.splitlines(keepends=True),
-                fromfile=f"{spec.zone_file} (serial {parsed.serial if parsed else 'none'})",
-                tofile=f"{spec.zone_file} (serial {serial})",
-            )
-        )
-    return ZonePlan(
-        zone=spec.zone,
-        zone_file=spec.zone_file,
-        serial_before=parsed.serial if parsed else None,
-        serial=serial,
-        changed=changed,
-        created=current is None,
-        records_before=parsed.records if parsed else (),
-        records_after=expected,
-        diff=diff,
-        notes=tuple(notes),
-        content=content,
-    )
-
-
-def _serial_gt(a: int, b: int) -> bool:
-    """Return True when serial ``a`` is greater than ``b`` (RFC 1982)."""
-    return a != b and (a - b) % 2**32 < 2**31
-
-
 # -- named.conf.local stanza -----------------------------------------------------------------
 
 
@@ -689,11 +570,13 @@ def _strip_comments(text: str) -> str:
 def plan_stanza(conf: str | None, zone: str, zone_file: str) -> str | None:
     """Return the new ``named.conf.local`` text, or None when the zone's stanza is in place.
 
-    A block between our markers is replaced when it differs; a zone stanza for the same
-    zone written by someone else is refused rather than duplicated (named would fail).
+    A block between our markers is replaced when it differs. A zone stanza for the same zone
+    written by someone else (a hand-made zone being adopted) is left as it is when it names
+    the same zone file; otherwise it is refused rather than duplicated (named would fail).
 
     Raises:
-        PlanError: ``named.conf.local`` already declares the zone outside our markers.
+        PlanError: ``named.conf.local`` declares the zone outside our markers with another
+            file (the message names both paths and the inventory key that adopts it).
 
     """
     text = conf or ""
@@ -709,10 +592,19 @@ def plan_stanza(conf: str | None, zone: str, zone_file: str) -> str | None:
                 return None
             return text[:start] + block + text[stop:]
     pattern = re.compile(r'\bzone\s+"?' + re.escape(zone) + r'\.?"?\s*(in\s+)?\{', re.IGNORECASE)
-    if pattern.search(_strip_comments(text)):
+    bare = _strip_comments(text)
+    found = pattern.search(bare)
+    if found:
+        declared = re.search(
+            r'\bfile\s+"([^"]*)"', bare[found.end() : bare.find("};", found.end())]
+        )
+        if declared and declared.group(1) == zone_file:
+            return None
         raise PlanError(
             f"{DEFAULT_NAMED_CONF_LOCAL} already declares zone {zone} outside nornir_homehub's "
-            "markers; remove that stanza (or wrap it in the markers) so it is managed once"
+            f"markers with file {declared.group(1) if declared else '(none)'}, not {zone_file}: "
+            "set dns_zone_file to that path in the inventory to adopt that zone, or remove "
+            "the stanza"
         )
     if text and not text.endswith("\n"):
         text += "\n"

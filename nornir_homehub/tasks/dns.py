@@ -1,16 +1,20 @@
 """Deploy and verify the homehub zone on a BIND9 host (Debian layout).
 
-``deploy_zone``: facts (one batched command) -> plan (pure) -> validate -> apply:
+``deploy_zone``: facts (one batched command; a second one reads ``$INCLUDE``d files) -> plan
+record by record (pure, `plan.zoneplan`: the zone file is edited in place, records nornir_homehub
+did not write are kept) -> safety (a refused plan changes nothing) -> validate -> apply:
 
-1. the candidate zone is parsed with dnspython (in `plan_zone`), uploaded next to the zone
-   file under a hidden name and checked with ``named-checkzone``;
+1. the candidate zone is read back (in `plan_zone`), uploaded next to the zone file under a
+   hidden name and checked with ``named-checkzone``;
 2. the zone's stanza is added to ``named.conf.local`` when missing (atomic upload, previous
    file kept as ``.bak``) and ``named-checkconf`` must pass, else the old file is put back;
 3. only then the candidate is renamed over the zone file (previous kept as ``.bak``), named
    is told (``rndc reconfig`` for a new zone, ``rndc reload ZONE`` otherwise) and the SOA
    serial is polled from the controller until named serves the new one (reload only queues).
+   The state file beside the zone (which records are managed, the highest serial seen) is
+   written right after the zone file it describes.
 
-Any failure before step 3 leaves the zone file and named untouched.
+Any failure before step 3 leaves the zone file, the state file and named untouched.
 ``verify_zone`` asks the dns host directly (UDP 53) and returns `Check` objects.
 """
 
@@ -36,16 +40,17 @@ from nornir_homehub import safety
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.connection import SSH_PLUGIN, host_connection
 from nornir_homehub.errors import CheckFailed, PlanError
-from nornir_homehub.facts.dns import NAMED_CONF_LOCAL, DnsFacts, dns_fact_commands, parse_dns_facts
-from nornir_homehub.plan.zone import (
-    HostEntry,
-    ZonePlan,
-    ZoneSpec,
-    parse_zone,
-    plan_stanza,
-    plan_zone,
-    zone_spec_from_inventory,
+from nornir_homehub.facts.dns import (
+    NAMED_CONF_LOCAL,
+    DnsFacts,
+    dns_fact_commands,
+    include_fact_commands,
+    parse_dns_facts,
+    parse_include_facts,
 )
+from nornir_homehub.plan.zone import HostEntry, ZoneSpec, plan_stanza, zone_spec_from_inventory
+from nornir_homehub.plan.zonefile import MAX_INCLUDE_DEPTH, parse_zone_file
+from nornir_homehub.plan.zoneplan import UnsafeZonePlan, ZonePlan, plan_zone
 
 if TYPE_CHECKING:
     from nornir.core.inventory import Host
@@ -59,6 +64,18 @@ ZONE_GROUP = "bind"  # Debian's bind9 runs named as bind; /etc/bind is root:bind
 DEFAULT_POLL_TIMEOUT = 20.0
 DEFAULT_QUERY_TIMEOUT = 2.0
 REMEDY_DEPLOY = "run `python -m nornir_homehub dns` (add --dry-run to see the change first)"
+
+
+class NamedNotRunning(CheckFailed):
+    """named does not answer on its control channel: nothing was changed (layer dns)."""
+
+    layer = Layer.DNS
+
+
+class ZoneRejected(PlanError):
+    """named-checkzone or named-checkconf refused the candidate: nothing was replaced."""
+
+    layer = Layer.DNS
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,7 @@ class ZoneDeployment:
         served_serial: SOA serial named serves at the end (None in dry-run).
         facts: what the batched facts said.
         notes: remarks (serial arithmetic, why a reload happens without a change).
+        file_diff: the zone file diff is part of ``diff`` (``--diff``).
 
     """
 
@@ -89,16 +107,28 @@ class ZoneDeployment:
     served_serial: int | None
     facts: DnsFacts
     notes: tuple[str, ...] = field(default=())
+    file_diff: bool = False
 
     @property
     def changed(self) -> bool:
-        """True when the zone file, the config or what named serves changes."""
+        """True when the zone file, the state file, the config or what named serves changes."""
         return self.plan.changed or self.stanza_changed or bool(self.actions)
 
     @property
     def diff(self) -> str:
-        """Zone file diff followed by the named.conf.local diff."""
-        return "".join(d for d in (self.plan.diff, self.stanza_diff) if d)
+        """The record plan, the zone file diff (``file_diff``), the named.conf.local diff.
+
+        The record plan is shown when something changes or the plan was refused.
+        """
+        parts = []
+        if self.changed or self.plan.refusals:
+            parts.append(self.plan.text())
+            parts += [f"  note: {n}\n" for n in self.notes if n not in self.plan.notes]
+        if self.file_diff and self.plan.diff:
+            parts.append(self.plan.diff)
+        if self.stanza_diff:
+            parts.append(self.stanza_diff)
+        return "".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -114,7 +144,7 @@ class ZoneDeployment:
             "served_serial": self.served_serial,
             "stanza_changed": self.stanza_changed,
             "actions": list(self.actions),
-            "plan": self.plan.to_dict(),
+            "plan": self.plan.to_dict(file_diff=self.file_diff),
             "stanza_diff": self.stanza_diff,
             "facts": self.facts.to_dict(),
             "notes": list(self.notes),
@@ -142,11 +172,16 @@ def inventory_hosts(task: Task) -> Mapping[str, Host]:
 
     A run narrowed by ``--filter`` (``name=dns``) must still derive the zone from every host:
     dropping the trusted host's A record because it was not selected would be a silent
-    outage. The inventory plugin is loaded again (files only, no connection); when that is not
-    possible the task's own hosts are used (a missing trusted/compute host is then a
-    `PlanError`, not a silently smaller zone).
+    outage. `config.load_nornir` keeps the unfiltered hosts in ``nr.data.all_hosts`` (shared
+    by every filtered copy); without it the inventory plugin is loaded again (files only, no
+    connection); when that is not possible the task's own hosts are used (a missing
+    trusted/compute host is then a `PlanError`, not a silently smaller zone).
     """
     from nornir.core.plugins.inventory import InventoryPluginRegister
+
+    every: Mapping[str, Host] | None = getattr(task.nornir.data, "all_hosts", None)
+    if every:
+        return every
 
     cfg = task.nornir.config.inventory
     try:
@@ -273,20 +308,23 @@ def _explain_checkzone(output: str, content: str) -> str:
     return "; ".join(out)
 
 
-def _check_candidate(conn: HostConnection, host: str, plan: ZonePlan) -> str:
+def _check_candidate(conn: HostConnection, host: str, plan: ZonePlan, named_dir: str) -> str:
     """Upload the candidate zone next to the zone file and run named-checkzone on it."""
     folder, base = plan.zone_file.rsplit("/", 1)
     candidate = f"{folder}/.{base}.candidate"
     conn.put_file(candidate, plan.content.encode(), mode=0o644, owner=ZONE_OWNER, group=ZONE_GROUP)
     # -k/-n fail: refuse what named refuses for a primary zone (bad owner names, in-zone NS
-    # without an address), not only syntax errors.
+    # without an address), not only syntax errors. -i local: check MX/SRV/NS targets inside
+    # the zone only, as named does, never by looking names up elsewhere. Run from named's
+    # folder, so a relative $INCLUDE finds the file named will read.
     res = conn.run(
-        f"named-checkzone -k fail -n fail {shlex.quote(plan.zone)} {shlex.quote(candidate)}"
+        f"cd {shlex.quote(named_dir)} && named-checkzone -k fail -n fail -i local "
+        f"{shlex.quote(plan.zone)} {shlex.quote(candidate)}"
     )
     if not res.ok:
         conn.run(f"rm -f -- {shlex.quote(candidate)}")
         detail = _explain_checkzone(res.stdout + res.stderr, plan.content)
-        raise PlanError(
+        raise ZoneRejected(
             f"{host}: named-checkzone rejected the candidate zone {plan.zone} "
             f"(nothing replaced, named not reloaded): {detail}"
         )
@@ -306,7 +344,7 @@ def _install_stanza(conn: HostConnection, host: str, new_conf: str, existed: boo
     if not res.ok:
         restore = f"mv -f -- {bak} {q}" if existed else f"rm -f -- {q}"
         conn.run(restore, check=True)
-        raise PlanError(
+        raise ZoneRejected(
             f"{host}: named-checkconf failed with the zone stanza added to {NAMED_CONF_LOCAL} "
             f"(previous file restored, named not reloaded): {(res.stdout + res.stderr).strip()}"
         )
@@ -331,8 +369,11 @@ def deploy_zone(
     zone_hosts_map: Mapping[str, Host] | None = None,
     today: dt.date | None = None,
     poll_timeout: float = DEFAULT_POLL_TIMEOUT,
+    prune: bool = False,
+    force: bool = False,
+    file_diff: bool = False,
 ) -> Result:
-    """Render, validate and install the homehub zone on a dns host, then wait until served.
+    """Plan the homehub zone record by record, validate and install it, wait until served.
 
     Args:
         task: Nornir task for a dns host.
@@ -341,16 +382,23 @@ def deploy_zone(
             inventory ``task.nornir`` was loaded from, even when the run is filtered.
         today: date for the ``YYYYMMDDNN`` serial (default: the controller's date).
         poll_timeout: seconds to wait for named to serve the new serial.
+        prune: allow replacing the values of records someone else wrote.
+        force: allow what ``prune`` allows, removing conflicting foreign records, changing
+            more than ``dns_max_change_percent`` of the zone, replacing an unreadable file.
+        file_diff: put the zone file's unified diff in ``diff`` (after the record plan).
 
     Returns:
-        Result with ``changed`` (zone file, stanza or a reload), ``diff`` (zone file and
-        named.conf.local unified diffs) and ``result`` = `ZoneDeployment`.
+        Result with ``changed`` (zone file, state file, stanza or a reload), ``diff`` (the
+        record-level plan, the file diff with ``file_diff``, the named.conf.local diff) and
+        ``result`` = `ZoneDeployment`. A plan that is refused (see `plan.zoneplan`) comes back
+        as a failed Result carrying both the plan and an `UnsafeZonePlan`, dry run or not;
+        nothing is changed.
 
     Raises:
         PlanError: a record is invalid, dnspython or named-checkzone/named-checkconf rejects
             the candidate (nothing replaced, named not reloaded).
-        CheckFailed: named does not answer rndc, a reload fails, or the new serial is not
-            served in time.
+        CheckFailed: named does not answer rndc (`NamedNotRunning`, nothing changed), a reload
+            fails, or the new serial is not served in time.
 
     """
     from nornir.core.task import Result
@@ -361,9 +409,20 @@ def deploy_zone(
     port = int(host.get("dns_port") or DNS_PORT)
     address = dns_address(host)
     conn = host_connection(task)
-    facts = parse_dns_facts(conn.run_batch(dns_fact_commands(spec.zone_file)))
+    facts = parse_dns_facts(conn.run_batch(dns_fact_commands(spec.zone_file, spec.state_file)))
+    includes = _read_includes(conn, spec, facts)
     served_before = served_serial(address, spec.zone, port=port, timeout=DEFAULT_QUERY_TIMEOUT)
-    plan = plan_zone(spec, facts.zone_file, today or dt.date.today(), served_serial=served_before)
+    plan = plan_zone(
+        spec,
+        facts.zone_file,
+        today or dt.date.today(),
+        served_serial=served_before,
+        state_text=facts.state_file,
+        includes=includes,
+        include_dir=facts.named_directory,
+        prune=prune,
+        force=force,
+    )
     new_conf = plan_stanza(facts.named_conf_local, spec.zone, spec.zone_file)
     stanza_diff = ""
     if new_conf is not None:
@@ -380,10 +439,10 @@ def deploy_zone(
     if new_conf is not None:
         actions.append("reconfig")
     if (new_conf is None or served_before is not None) and (
-        plan.changed or served_before != plan.serial
+        plan.zone_changed or served_before != plan.serial
     ):
         actions.append(f"reload {spec.zone}")
-        if not plan.changed and new_conf is None:
+        if not plan.zone_changed and new_conf is None:
             notes.append(
                 f"zone file unchanged but named serves serial {served_before}, not "
                 f"{plan.serial}: reloading"
@@ -403,23 +462,69 @@ def deploy_zone(
             served_serial=served,
             facts=facts,
             notes=tuple(notes),
+            file_diff=file_diff,
         )
 
+    if plan.refused:
+        done = result(None if is_dry else served_before)
+        reasons = "; ".join(
+            r.reason + (f" (allowed by {r.allowed_by})" if r.allowed_by else "")
+            for r in plan.refused
+        )
+        exc = UnsafeZonePlan(
+            f"{host.name}: zone {spec.zone} not changed, the plan needs a decision: {reasons}"
+        )
+        return Result(
+            host=host, changed=False, failed=True, diff=done.diff, result=done, exception=exc
+        )
     if is_dry or not (plan.changed or new_conf is not None or actions):
         done = result(None if is_dry else served_before)
         return Result(host=host, changed=done.changed, diff=done.diff, result=done)
     if not facts.rndc.running:
-        raise CheckFailed(
-            f"{host.name}: named does not answer `rndc status` ({facts.rndc.detail}); start it "
-            "(Debian: `named -u bind`, or `systemctl start named`) and rerun; nothing was changed"
+        raise NamedNotRunning(
+            f"{host.name}: named does not answer `rndc status` ({facts.rndc.detail}); nothing "
+            "was changed. Start named (Debian: `systemctl start named`, or `named -u bind`), "
+            "check it with `rndc status`, then rerun"
         )
 
     _apply(conn, host.name, plan, new_conf=new_conf, facts=facts, actions=actions)
-    served = wait_for_serial(
-        address, spec.zone, plan.serial, port=port, timeout=poll_timeout, host=host.name
-    )
+    served = served_before
+    if actions:
+        served = wait_for_serial(
+            address, spec.zone, plan.serial, port=port, timeout=poll_timeout, host=host.name
+        )
     done = result(served)
     return Result(host=host, changed=True, diff=done.diff, result=done)
+
+
+def _read_includes(conn: HostConnection, spec: ZoneSpec, facts: DnsFacts) -> dict[str, str]:
+    """Read the files the zone ``$INCLUDE``s (nested ones too), one round trip per level."""
+    texts: dict[str, str] = {}
+    if facts.zone_file is None or "$include" not in facts.zone_file.lower():
+        return texts
+    missing: set[str] = set()
+    for _ in range(MAX_INCLUDE_DEPTH):
+        try:
+            zf = parse_zone_file(
+                facts.zone_file,
+                spec.zone,
+                includes=texts,
+                include_dir=facts.named_directory,
+                source=spec.zone_file,
+            )
+        except PlanError:
+            return texts  # plan_zone reports the parse error with the includes it has
+        wanted = [p for p in zf.missing_includes if p not in missing]
+        if not wanted:
+            break
+        for path, text in parse_include_facts(
+            conn.run_batch(include_fact_commands(wanted))
+        ).items():
+            if text is None:
+                missing.add(path)
+            else:
+                texts[path] = text
+    return texts
 
 
 def _apply(
@@ -432,7 +537,9 @@ def _apply(
     actions: list[str],
 ) -> None:
     """Validate, install and tell named, in the order that keeps failures harmless."""
-    candidate = _check_candidate(conn, host, plan) if plan.changed else None
+    candidate = (
+        _check_candidate(conn, host, plan, facts.named_directory) if plan.zone_changed else None
+    )
     if new_conf is not None:
         try:
             _install_stanza(conn, host, new_conf, facts.named_conf_local is not None)
@@ -451,7 +558,17 @@ def _apply(
         res = conn.run("named-checkconf")
         if not res.ok:
             detail = (res.stdout + res.stderr).strip()
-            raise PlanError(f"{host}: named-checkconf failed (named not reloaded): {detail}")
+            raise ZoneRejected(f"{host}: named-checkconf failed (named not reloaded): {detail}")
+    if plan.state_changed:
+        # After the zone file it describes: a run that dies in between leaves records the
+        # next run simply adopts, never a state claiming records the zone does not have.
+        conn.put_file(
+            plan.state_file,
+            plan.state_content.encode(),
+            mode=0o644,
+            owner=ZONE_OWNER,
+            group=ZONE_GROUP,
+        )
     for action in actions:
         _rndc(conn, host, action)
 
@@ -498,7 +615,11 @@ def verify_zone(
         else:
             label = name if types_at[name] == 1 else f"{name}.{rtype.lower()}"
         ans = query(address, fqdn, rtype, port=port, timeout=timeout)
-        ok = ans.rcode == "NOERROR" and ans.authoritative and set(ans.values) == values
+        # The apex NS set may list name servers besides the inventory's (an adopted zone).
+        same = (
+            set(ans.values) >= values if (name, rtype) == ("@", "NS") else set(ans.values) == values
+        )
+        ok = ans.rcode == "NOERROR" and ans.authoritative and same
         seen = ", ".join(ans.values) or ans.error or ans.rcode
         checks.append(
             Check(
@@ -552,7 +673,8 @@ def _serial_check(
         problem = f"zone file {spec.zone_file} does not exist"
     else:
         try:
-            file_serial = parse_zone(content.decode(), spec.zone, source=spec.zone_file).serial
+            # The zone's own text is enough for the serial; $INCLUDEd files are not needed.
+            file_serial = parse_zone_file(content.decode(), spec.zone, source=spec.zone_file).serial
         except PlanError as exc:
             problem = str(exc)
     served = served_serial(address, spec.zone, port=port, timeout=timeout)

@@ -22,11 +22,13 @@ from tests.conftest import LAB_CONFIG, run_cli
 ZONE = "homehub.test"
 ZONE_FILE = "/etc/bind/zones/db.homehub.test"
 DNS_ADDRESS = "192.0.2.133"
+STATE_FILE = "/etc/bind/zones/.db.homehub.test.managed.json"
 RESET = (
     "sed -i '/^\\/\\/ BEGIN nornir_homehub zone homehub.test/,"
-    "/^\\/\\/ END nornir_homehub zone homehub.test/d' /etc/bind/named.conf.local && "
-    f"rm -f {ZONE_FILE} {ZONE_FILE}.bak /etc/bind/zones/.db.homehub.test.candidate && "
-    "rndc reconfig"
+    "/^\\/\\/ END nornir_homehub zone homehub.test/d;"
+    "/^\\/\\/ BEGIN hand-made zone/,/^\\/\\/ END hand-made zone/d' /etc/bind/named.conf.local && "
+    f"rm -f {ZONE_FILE} {ZONE_FILE}.bak {STATE_FILE} /etc/bind/zones/.db.homehub.test.candidate "
+    "/etc/bind/zones/hand-extra.db && rndc reconfig"
 )
 
 
@@ -121,8 +123,9 @@ def test_dry_run_then_first_run_creates_the_zone_then_second_run_is_a_noop(fresh
 
     dry = run_cli("dns", "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert "+chat" in dry.stdout
-    assert f"serial {today_serial}" in dry.stdout
+    assert "+ chat CNAME trusted.homehub.test." in dry.stdout
+    assert f"serial none -> {today_serial}: new zone" in dry.stdout
+    assert on_dns(f"test -e {STATE_FILE}").exit_code == 1, "dry-run must not write the state"
     assert on_dns(f"test -e {ZONE_FILE}").exit_code == 1, "dry-run must not write the zone"
     assert served() is None
 
@@ -139,6 +142,11 @@ def test_dry_run_then_first_run_creates_the_zone_then_second_run_is_a_noop(fresh
     assert ask("trusted", "A").values == ("192.0.2.131",)
     assert ask("vllm", "A").rcode == "NXDOMAIN"
     assert 'zone "homehub.test"' in on_dns("cat /etc/bind/named.conf.local").stdout
+    state = json.loads(on_dns(f"cat {STATE_FILE}").stdout)
+    assert state["serial_high"] == today_serial
+    assert {"name": "chat", "type": "CNAME", "value": "trusted.homehub.test.", "ttl": 3600} in (
+        state["records"]
+    )
 
     second = deploy()
     assert not second.failed, second.exception
@@ -182,7 +190,7 @@ def test_added_record_bumps_serial_once_and_is_served(deployed: int, lab_copy: P
     assert res.result.actions == (f"reload {ZONE}",)
     assert ask("grafana", "CNAME").values == ("trusted.homehub.test.",)
     assert served() == expected
-    assert "+grafana" in res.diff
+    assert "+ grafana CNAME trusted.homehub.test. (ttl 3600)  [dns_records]" in res.diff
 
     again = deploy(config)
     assert not again.changed
@@ -223,3 +231,247 @@ def test_absent_name_declared_present_is_refused(deployed: int, lab_copy: Path) 
     assert "vllm.homehub.test is declared absent" in str(res.exception)
     assert ask("vllm", "A").rcode == "NXDOMAIN"
     assert served() == deployed
+
+
+# -- a hand-made zone: adopted, foreign records kept, unsafe plans refused --------------------
+
+HAND_ZONE = """\
+; homehub.test: the site's zone, maintained by hand (lab test)
+$ORIGIN homehub.test.
+$TTL 3600
+@       IN SOA  ns1.homehub.test. hostmaster.homehub.test. (
+                2025010101 ; serial
+                3600       ; refresh
+                900        ; retry
+                1209600    ; expire
+                300 )      ; negative caching TTL
+        IN NS   ns1
+        IN MX   10 mail     ; the only mail exchanger
+ns1     IN A    192.0.2.133
+mail    IN A    192.0.2.140
+nas 600 IN A    192.0.2.141 ; the NAS
+        IN TXT  "backup; nightly"
+; vLLM was removed in October, this record stayed behind
+vllm    IN CNAME compute
+chat    IN CNAME trusted
+$INCLUDE /etc/bind/zones/hand-extra.db
+$GENERATE 1-3 dhcp-$ A 192.0.2.16$
+"""
+HAND_INCLUDE = "printer IN A 192.0.2.150 ; 2nd floor\n"
+HAND_STANZA = (
+    "// BEGIN hand-made zone (lab test)\n"
+    f'zone "homehub.test" {{ type master; file "{ZONE_FILE}"; }};\n'
+    "// END hand-made zone\n"
+)
+# The foreign records as named serves them: (name, type) -> (TTL, values).
+FOREIGN = {
+    ("@", "NS"): None,  # the inventory's dns host is added beside ns1: checked separately
+    ("@", "MX"): (3600, ("10 mail.homehub.test.",)),
+    ("ns1", "A"): (3600, ("192.0.2.133",)),
+    ("mail", "A"): (3600, ("192.0.2.140",)),
+    ("nas", "A"): (600, ("192.0.2.141",)),
+    ("nas", "TXT"): (3600, ('"backup; nightly"',)),
+    ("printer", "A"): (3600, ("192.0.2.150",)),
+    ("dhcp-2", "A"): (3600, ("192.0.2.162",)),
+}
+
+
+def rrset(name: str, rdtype: str) -> tuple[str, int | None, tuple[str, ...]]:
+    """(rcode, TTL, values) of what the lab's named serves for ``name``/``rdtype``."""
+    import dns.flags
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+
+    fqdn = ZONE + "." if name == "@" else f"{name}.{ZONE}."
+    msg = dns.message.make_query(fqdn, rdtype)
+    msg.flags &= ~dns.flags.RD
+    resp = dns.query.udp(msg, DNS_ADDRESS, port=53, timeout=2.0)
+    for rr in resp.answer:
+        if rr.rdtype == dns.rdatatype.from_text(rdtype):
+            return dns.rcode.to_text(resp.rcode()), rr.ttl, tuple(sorted(r.to_text() for r in rr))
+    return dns.rcode.to_text(resp.rcode()), None, ()
+
+
+def foreign_served() -> dict[tuple[str, str], tuple[int | None, tuple[str, ...]]]:
+    return {k: rrset(*k)[1:] for k in FOREIGN if k != ("@", "NS")}
+
+
+def wait_served(serial: int, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while served() != serial:
+        assert time.monotonic() < deadline, (
+            f"named did not serve serial {serial} (serves {served()})"
+        )
+        time.sleep(0.2)
+
+
+def host_files() -> dict[str, str]:
+    """sha256 of the zone, include and state files on the dns host ('-' when missing)."""
+    out = on_dns(
+        f"for f in {ZONE_FILE} /etc/bind/zones/hand-extra.db {STATE_FILE}; do "
+        'if [ -e "$f" ]; then sha256sum "$f"; else echo "- $f"; fi; done'
+    ).stdout
+    return {line.split()[1]: line.split()[0] for line in out.splitlines()}
+
+
+@pytest.fixture
+def hand_made(fresh_dns: None) -> Iterator[None]:
+    """The dns host serves a hand-made zone (with $INCLUDE and $GENERATE) of its own stanza."""
+    script = (
+        "mkdir -p /etc/bind/zones && "
+        f"cat > {ZONE_FILE} <<'EOF'\n{HAND_ZONE}EOF\n"
+        f"cat > /etc/bind/zones/hand-extra.db <<'EOF'\n{HAND_INCLUDE}EOF\n"
+        f"chmod 0644 {ZONE_FILE} /etc/bind/zones/hand-extra.db && "
+        f"cat >> /etc/bind/named.conf.local <<'EOF'\n{HAND_STANZA}EOF\n"
+        "named-checkconf && rndc reconfig"
+    )
+    res = on_dns(script)
+    assert res.ok, res.stdout + res.stderr
+    wait_served(2025010101)
+    assert foreign_served() == {k: v for k, v in FOREIGN.items() if v is not None}
+    yield
+    # Later tests start from the lab inventory's own zone.
+    assert on_dns(RESET).ok
+    res = deploy()
+    assert not res.failed, res.exception
+
+
+def test_hand_made_zone_is_adopted_and_its_records_kept(hand_made: None) -> None:
+    today_serial = next_serial(2025010101, dt.date.today())[0]
+    before = host_files()
+
+    dry = run_cli("dns", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    for line in (
+        "- vllm CNAME compute.homehub.test. (ttl 3600)  [dns_absent: removed whoever wrote it]",
+        "+ openai CNAME trusted.homehub.test. (ttl 3600)  [public_services]",
+        "+ ollama CNAME compute.homehub.test. (ttl 3600)  [internal_services]",
+        "~ @ NS ns1.homehub.test. (ttl 3600) -> dns.homehub.test., ns1.homehub.test. (ttl 3600)",
+        "= adopted 1 existing record(s): chat CNAME",
+        "kept 10 foreign record(s) unchanged",
+        f"serial 2025010101 -> {today_serial}",
+    ):
+        assert line in dry.stdout, dry.stdout
+    assert host_files() == before, "a dry run changes no file"
+    assert served() == 2025010101
+
+    out = run_cli("dns", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    task = report["hosts"]["dns"]["tasks"][0]
+    plan = task["result"]["plan"]
+    assert [c["name"] for c in plan["removed"]] == ["vllm"]
+    assert {c["name"] for c in plan["added"]} == {
+        "trusted",
+        "compute",
+        "dns",
+        "openai",
+        "ollama",
+        "qdrant",
+    }
+    assert plan["foreign_kept"] == 10
+    assert (plan["serial_before"], plan["serial"]) == (2025010101, today_serial)
+    assert task["result"]["actions"] == ["reload homehub.test"], "the operator's stanza is kept"
+
+    assert served() == today_serial
+    assert foreign_served() == {k: v for k, v in FOREIGN.items() if v is not None}
+    assert rrset("@", "NS")[2] == ("dns.homehub.test.", "ns1.homehub.test.")
+    assert rrset("vllm", "CNAME")[0] == "NXDOMAIN"
+    for name in ("chat", "openai"):
+        assert ask(name, "CNAME").values == ("trusted.homehub.test.",)
+    for name in ("ollama", "qdrant"):
+        assert ask(name, "CNAME").values == ("compute.homehub.test.",)
+    text = on_dns(f"cat {ZONE_FILE}").stdout
+    for line in (
+        "nas 600 IN A    192.0.2.141 ; the NAS",
+        '        IN TXT  "backup; nightly"',
+        "        IN MX   10 mail     ; the only mail exchanger",
+        "$INCLUDE /etc/bind/zones/hand-extra.db",
+        "$GENERATE 1-3 dhcp-$ A 192.0.2.16$",
+        "; vLLM was removed in October, this record stayed behind",
+    ):
+        assert line in text.splitlines(), text
+    after = host_files()
+    assert after["/etc/bind/zones/hand-extra.db"] == before["/etc/bind/zones/hand-extra.db"]
+    assert after[STATE_FILE] != "-"
+    assert verify()["dns.serial"].status == "pass"
+
+    again = run_cli("dns", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    stages = {s["name"]: s for s in json.loads(again.stdout)["stages"]}
+    assert stages["dns"]["changed_hosts"] == []
+    assert served() == today_serial, "a second run does not change the serial"
+    assert host_files() == after
+
+
+def test_deleting_a_foreign_record_needs_prune(hand_made: None, lab_copy: Path) -> None:
+    config = edit_copy(lab_copy, dns_records=[{"name": "nas", "type": "A", "value": "192.0.2.150"}])
+    before = host_files()
+
+    for args in (("--dry-run",), ()):
+        out = run_cli("dns", "--json", *args, config=config)
+        assert out.returncode == 1, out.stdout + out.stderr
+        report = json.loads(out.stdout)
+        task = report["hosts"]["dns"]["tasks"][0]
+        assert task["failed"] is True
+        assert task["error"]["type"] == "UnsafeZonePlan"
+        assert task["error"]["layer"] == "dns"
+        assert "would replace 192.0.2.141 (written by someone else)" in task["error"]["message"]
+        assert "--prune" in task["error"]["message"]
+        refusals = task["result"]["plan"]["refusals"]
+        assert [(r["allowed_by"], r["overridden"]) for r in refusals] == [("--prune", False)]
+        assert report["stopped_at"]["stage"] == "dns"
+        assert host_files() == before, "a refused plan changes nothing"
+        assert served() == 2025010101
+        assert rrset("nas", "A")[1:] == (600, ("192.0.2.141",))
+    assert "REFUSED (rerun with --prune to allow it)" in run_cli("dns", config=config).stdout
+
+    out = run_cli("dns", "--prune", config=config)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "allowed by --prune: nas A: would replace 192.0.2.141" in out.stdout
+    assert rrset("nas", "A")[1:] == (3600, ("192.0.2.150",))
+    assert rrset("nas", "TXT")[1:] == FOREIGN[("nas", "TXT")]
+    assert rrset("mail", "A")[1:] == FOREIGN[("mail", "A")]
+
+
+def test_a_conflicting_foreign_record_needs_force(hand_made: None, lab_copy: Path) -> None:
+    config = edit_copy(
+        lab_copy, dns_records=[{"name": "mail", "type": "CNAME", "value": "trusted"}]
+    )
+    before = host_files()
+    out = run_cli("dns", "--prune", config=config)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "REFUSED (rerun with --force to allow it): mail: the inventory wants mail CNAME" in (
+        out.stdout
+    )
+    assert host_files() == before
+    assert rrset("mail", "A")[1:] == FOREIGN[("mail", "A")]
+
+    out = run_cli("dns", "--force", "--diff", config=config)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "-mail    IN A    192.0.2.140" in out.stdout, "--diff shows the file's text diff"
+    assert ask("mail", "CNAME").values == ("trusted.homehub.test.",)
+    assert rrset("nas", "A")[1:] == FOREIGN[("nas", "A")]
+
+
+def test_filter_role_dns_uses_the_whole_inventory(deployed: int) -> None:
+    """deploy/verify --filter role=dns build the zone from every host, not the selected one."""
+    out = run_cli("deploy", "--filter", "role=dns", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert {s["name"] for s in report["stages"]} >= {"dns", "verify dns"}
+    assert report["hosts"].keys() == {"dns"}
+    assert served() == deployed, "the whole inventory's zone is already there: no change"
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["dns.chat"]["status"] == "pass"
+    assert checks["dns.ollama"]["status"] == "pass"
+
+    out = run_cli("verify", "--filter", "role=dns", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
+    assert {"dns.chat", "dns.openai", "dns.ollama", "dns.qdrant", "dns.trusted"} <= set(checks)
+    assert all(c["status"] == "pass" for c in checks.values()), checks

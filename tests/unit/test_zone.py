@@ -21,11 +21,11 @@ from nornir_homehub.plan.zone import (
     ZoneSpec,
     parse_zone,
     plan_stanza,
-    plan_zone,
     render_stanza,
     render_zone,
     zone_spec_from_inventory,
 )
+from nornir_homehub.plan.zoneplan import plan_zone
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((Path(__file__).parent / "cases" / "zone").glob("*.yaml"))
@@ -133,7 +133,7 @@ def test_render_parses_back_to_the_spec() -> None:
     assert parsed.serial == 2025101311
     assert parsed.records == spec.expected()
     assert parsed.soa == spec.soa
-    assert text.startswith("; Managed by nornir_homehub")
+    assert text.startswith("; Zone created by nornir_homehub")
     assert "$TTL 3600" in text
 
 
@@ -174,14 +174,17 @@ def test_first_plan_creates_the_zone() -> None:
     assert plan.serial == 2025101300
     assert plan.serial_before is None
     assert "+chat " in plan.diff
-    assert any("new zone" in n for n in plan.notes)
+    assert "new zone" in plan.serial_reason
     assert {_record_text(r) for r in plan.added} >= {"chat CNAME trusted.homehub.test."}
 
 
 def test_second_plan_changes_nothing() -> None:
     first = plan_zone(lab_spec(), None, TODAY)
-    second = plan_zone(lab_spec(), first.content, TODAY + dt.timedelta(days=3))
+    second = plan_zone(
+        lab_spec(), first.content, TODAY + dt.timedelta(days=3), state_text=first.state_content
+    )
     assert not second.changed
+    assert second.changes == ()
     assert second.serial == first.serial
     assert second.diff == ""
     assert second.content == first.content
@@ -189,21 +192,21 @@ def test_second_plan_changes_nothing() -> None:
 
 def test_formatting_only_differences_are_not_changes() -> None:
     first = plan_zone(lab_spec(), None, TODAY)
-    reformatted = first.content.replace("IN CNAME ", "CNAME ").replace("; Managed", ";; managed")
-    assert not plan_zone(lab_spec(), reformatted, TODAY).changed
+    reformatted = first.content.replace("IN CNAME ", "CNAME ").replace("; Zone", ";; zone")
+    assert not plan_zone(lab_spec(), reformatted, TODAY, state_text=first.state_content).changed
 
 
 def test_added_record_bumps_serial_once() -> None:
     first = plan_zone(lab_spec(), None, TODAY)
     spec = lab_spec(dns_records=[{"name": "grafana", "type": "CNAME", "value": "trusted"}])
-    second = plan_zone(spec, first.content, TODAY)
+    second = plan_zone(spec, first.content, TODAY, state_text=first.state_content)
     assert second.changed
     assert second.serial == 2025101301
     assert [_record_text(r) for r in second.added] == ["grafana CNAME trusted.homehub.test."]
     assert second.removed == ()
     assert "+grafana" in second.diff
     assert "-    2025101300 ; serial" in second.diff
-    third = plan_zone(spec, second.content, TODAY)
+    third = plan_zone(spec, second.content, TODAY, state_text=second.state_content)
     assert not third.changed
     assert third.serial == 2025101301
 
@@ -230,23 +233,35 @@ def test_non_date_serial_is_noted() -> None:
     old = render_zone(spec, 7).replace("chat ", "chat2 ")
     plan = plan_zone(spec, old, TODAY)
     assert plan.serial == 8
-    assert any("RFC 1982" in n for n in plan.notes)
+    assert "RFC 1982" in plan.serial_reason
 
 
-def test_unreadable_current_zone_is_replaced_without_going_back() -> None:
+def test_unreadable_current_zone_is_refused_unless_forced() -> None:
     spec = lab_spec()
     old = render_zone(spec, 2031010100) + "broken IN A nope\n"
-    plan = plan_zone(spec, old, TODAY)
-    assert plan.changed
-    assert plan.serial == 2031010101
-    assert any("unreadable" in n for n in plan.notes)
+    refused = plan_zone(spec, old, TODAY)
+    assert [r.allowed_by for r in refused.refused] == ["--force"]
+    assert "does not parse" in refused.refused[0].reason
+    assert "line 19: invalid A data `nope`" in refused.refused[0].reason
+    forced = plan_zone(spec, old, TODAY, force=True)
+    assert forced.refused == ()
+    assert forced.changed
+    assert forced.serial == 2031010101, "the serial never goes back, even from a broken file"
 
 
 def test_served_serial_newer_than_file_is_not_undercut() -> None:
     first = plan_zone(lab_spec(), None, TODAY)
-    plan = plan_zone(lab_spec(), first.content, TODAY, served_serial=2025101305)
+    plan = plan_zone(
+        lab_spec(),
+        first.content,
+        TODAY,
+        served_serial=2025101305,
+        state_text=first.state_content,
+    )
     assert plan.changed
+    assert plan.changes == ()
     assert plan.serial == 2025101306
+    assert "named serves 2025101305" in plan.serial_reason
 
 
 def test_plan_to_dict_is_json_ready() -> None:
@@ -256,9 +271,17 @@ def test_plan_to_dict_is_json_ready() -> None:
     data = json.loads(json.dumps(plan.to_dict()))
     assert data["serial"] == 2025101300
     assert data["changed"] is True
-    assert {"name": "chat", "type": "CNAME", "value": "trusted.homehub.test.", "ttl": 3600} in (
-        data["added"]
-    )
+    chat = next(c for c in data["added"] if c["name"] == "chat")
+    assert chat["after"] == [
+        {
+            "name": "chat",
+            "type": "CNAME",
+            "value": "trusted.homehub.test.",
+            "ttl": 3600,
+            "source": "public_services",
+        }
+    ]
+    assert data["foreign_kept"] == 0
     assert json.loads(json.dumps(lab_spec().to_dict()))["absent"] == ["vllm"]
 
 
@@ -299,12 +322,35 @@ def test_stanza_updated_in_place_when_the_path_changes() -> None:
     assert new.endswith('zone "other.test" { type master; file "/o"; };\n')
 
 
-def test_unmanaged_stanza_is_refused() -> None:
+def test_unmanaged_stanza_for_another_file_is_refused() -> None:
     conf = DEBIAN_LOCAL + 'zone "homehub.test" { type master; file "/x"; };\n'
-    with pytest.raises(errors.PlanError, match=r"already declares zone homehub\.test"):
+    with pytest.raises(
+        errors.PlanError, match=r"declares zone homehub\.test .* with file /x, not /f"
+    ):
         plan_stanza(conf, "homehub.test", "/f")
+
+
+def test_unmanaged_stanza_for_the_same_file_is_adopted() -> None:
+    conf = DEBIAN_LOCAL + 'zone "homehub.test" {\n  type primary;\n  file "/f";\n};\n'
+    assert plan_stanza(conf, "homehub.test", "/f") is None
 
 
 def test_commented_out_stanza_is_ignored() -> None:
     conf = DEBIAN_LOCAL + '// zone "homehub.test" { type master; file "/x"; };\n'
     assert plan_stanza(conf, "homehub.test", "/f") is not None
+
+
+def test_a_filtered_run_plans_the_whole_inventorys_zone() -> None:
+    """`--filter role=dns` selects one host; the zone still has every host's records."""
+    from types import SimpleNamespace
+
+    from nornir_homehub.config import load_nornir
+    from nornir_homehub.tasks.dns import inventory_hosts, zone_spec_for
+
+    nr = load_nornir(ROOT / "inventory" / "lab" / "config.yaml").filter(role="dns")
+    assert list(nr.inventory.hosts) == ["dns"]
+    hosts = inventory_hosts(SimpleNamespace(nornir=nr))  # type: ignore[arg-type]
+    assert list(hosts) == ["trusted", "compute", "dns"]
+    spec = zone_spec_for(nr.inventory.hosts["dns"], hosts)
+    got = {_record_text(r) for r in spec.records}
+    assert {"chat CNAME trusted.homehub.test.", "ollama CNAME compute.homehub.test."} <= got
