@@ -12,6 +12,7 @@ from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, json
 if TYPE_CHECKING:
     from nornir_homehub.lab import Lab
 
+
 def _lab(app: AppContext, extra: int | None = None) -> Lab:
     import nornir_homehub
     from nornir_homehub import builtin
