@@ -109,6 +109,8 @@ def run_runbook(
     nr = app.targets(run.filters) if contacts_all else app.select(run.filters)
     if any(o.name == "stacks" for o in book.options):
         _check_stacks(app, nr, checked.get("stacks"))
+    if name == "dns" or (name in ("deploy", "rollout") and checked.get("stacks") is None):
+        _check_zone(nr)
     rep = execute(
         name,
         nr,
@@ -143,6 +145,27 @@ def _check_stacks(app: AppContext, nr: Any, only: list[str] | None) -> None:
         parse_stacks(app, ",".join(only))
     for host in nr.inventory.hosts.values():
         stacks_for_host(site_vars(nr, host), app.settings.stacks_dir, only)
+
+
+def _check_zone(nr: Any) -> None:
+    """The zone each selected dns host would serve, derived from the inventory, is valid.
+
+    Planned offline, before the run, so a broken ``dns_records`` entry is a configuration
+    error (exit 2) instead of a failed task after the dns host was contacted.
+
+    Raises:
+        ConfigError: the inventory's DNS variables or records are invalid.
+    """
+    from nornir_homehub.errors import ConfigError, PlanError
+    from nornir_homehub.inventory import hosts_by_role
+    from nornir_homehub.tasks.dns import zone_spec_for
+
+    everyone = getattr(nr.data, "all_hosts", None) or nr.inventory.hosts
+    for host in hosts_by_role(nr.inventory.hosts, "dns"):
+        try:
+            zone_spec_for(host, everyone)
+        except (ConfigError, PlanError) as exc:
+            raise ConfigError(f"host {host.name}: the zone the inventory declares: {exc}") from None
 
 
 @click.command("deploy")
