@@ -512,10 +512,48 @@ def _check_data(
             [*keys, "connection"],
             f"must be {' or '.join(CONNECTION_KINDS)}, got {show(data['connection'])}",
         )
-    if data.get("fqdn") is not None:
-        problem = address_problem(data["fqdn"])
-        if problem:
-            c.add([*keys, "fqdn"], problem)
+    for key in ("fqdn", "domain"):
+        if data.get(key) is not None:
+            c.check([*keys, key], address_problem(data[key]))
+    _check_site_values(c, keys, data)
+
+
+# Site values the tasks read, checked here so a wrong shape stops the run at load instead of
+# failing a task after the host was contacted.
+_DATA_NAME_LISTS = ("ollama_models", "public_services", "internal_services", "backup_stop")
+_DATA_PATHS = ("data_root", "stacks_root", "backup_dir")
+
+
+def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    for key in _DATA_NAME_LISTS:
+        if key in data:
+            c.str_list([*keys, key], data[key])
+    for key in _DATA_PATHS:
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or not value.startswith("/")):
+            c.add([*keys, key], f"must be an absolute path, got {show(value)}")
+    keep = data.get("backup_keep")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        c.add([*keys, "backup_keep"], f"must be a whole number of at least 1, got {show(keep)}")
+    legacy = data.get("legacy_stack_dirs")
+    if legacy is not None:
+        table = c.mapping([*keys, "legacy_stack_dirs"], legacy, "legacy_stack_dirs")
+        for role, dirs in (table or {}).items():
+            where = [*keys, "legacy_stack_dirs", role]
+            if role not in KNOWN_ROLES:
+                c.add(where, unknown("role", role, KNOWN_ROLES))
+            elif not isinstance(dirs, list) or not all(
+                isinstance(d, str) and d.startswith("/") for d in dirs
+            ):
+                c.add(where, "must be a list of absolute paths")
+    if data.get("gpu_thresholds") is not None:
+        from nornir_homehub.checks.gpu import GpuThresholds
+        from nornir_homehub.errors import ConfigError
+
+        try:
+            GpuThresholds.from_data("", data["gpu_thresholds"])
+        except ConfigError as exc:
+            c.add([*keys, "gpu_thresholds"], str(exc).removeprefix(": "))
 
 
 def _check_group_cycles(c: _Checker, groups: Mapping[Any, Any]) -> None:
