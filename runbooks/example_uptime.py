@@ -31,8 +31,8 @@ LOAD_WARN_PER_CPU = 2.0
 # What `-o` may set: `run example_uptime -o disk_warn_pct=70` (checked before any host is
 # touched; `run example_uptime --help` lists them).
 OPTIONS = [
-    Option("disk_warn_pct", float, DISK_WARN_PCT, "warn at this disk usage (%)", positive=True),
-    Option("disk_fail_pct", float, DISK_FAIL_PCT, "fail at this disk usage (%)", positive=True),
+    Option("disk_warn_pct", float, DISK_WARN_PCT, "warn at this disk usage (%)", minimum=0),
+    Option("disk_fail_pct", float, DISK_FAIL_PCT, "fail at this disk usage (%)", minimum=0),
 ]
 
 

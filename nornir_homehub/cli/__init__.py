@@ -1,7 +1,8 @@
 """``python -m nornir_homehub``: a thin click layer over the library.
 
 Exit codes: 0 success, 1 a task or check failed, 2 usage or configuration error, 70 an
-unexpected error (a bug: one line on stderr, the traceback in a 0600 file it names).
+unexpected error (a bug: one line on stderr, the traceback in a 0600 file it names), 141 when
+the reader of stdout went away (``| head``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import click
 
 from nornir_homehub.cli.check import check
-from nornir_homehub.cli.common import AppContext, error_exit, report_bug
+from nornir_homehub.cli.common import AppContext, closed_stdout, error_exit, report_bug
 from nornir_homehub.cli.dns import dns_
 from nornir_homehub.cli.exec import exec_
 from nornir_homehub.cli.history import history
@@ -38,6 +39,8 @@ class HomehubGroup(click.Group):
             error_exit(str(exc), EXIT_USAGE)
         except HomehubError as exc:
             error_exit(str(exc), EXIT_FAILED)
+        except BrokenPipeError:
+            closed_stdout()
         except Exception as exc:  # any other exception is a bug: one line, no traceback
             report_bug(exc)
         return None  # pragma: no cover - error_exit and report_bug exit

@@ -33,6 +33,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 # An unexpected exception: a bug (sysexits' EX_SOFTWARE), never a traceback on the terminal.
 EXIT_BUG = 70
+# stdout closed by its reader: what a shell reports for a writer killed by SIGPIPE (128 + 13).
+EXIT_PIPE = 141
 
 
 @dataclass
@@ -140,6 +142,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             error_exit(str(exc), EXIT_FAILED)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            closed_stdout()
         except Exception as exc:  # any other exception is a bug: one line, no traceback
             report_bug(exc)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -185,6 +189,13 @@ def save_traceback(exc: BaseException) -> Path | None:
             continue
         return path
     return None
+
+
+def closed_stdout() -> None:
+    """The reader of stdout went away (``| head``): stop quietly, as a killed pipe writer."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_PIPE)
 
 
 def report_bug(exc: BaseException) -> None:

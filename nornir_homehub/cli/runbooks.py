@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,7 +236,9 @@ def _runbook_lines(app: AppContext, name: str) -> list[str]:
     from nornir_homehub.api import load_runbook_spec
 
     book = load_runbook_spec(app.settings, name)
-    lines = [book.summary] if book.summary else []
+    # "Runbook ``deploy``: the guide's rollout order" -> "the guide's rollout order"
+    summary = re.sub(r"^[\w ]*runbook ``\w+``: ", "", book.summary, flags=re.IGNORECASE)
+    lines = [summary] if summary else []
     if not book.options:
         lines.append("options: none")
     for o in book.options:
