@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from nornir_homehub import safety
+from nornir_homehub.connection_options import PATH_EXTRAS
 from nornir_homehub.errors import ConfigError
+from nornir_homehub.problems import Problems
+from nornir_homehub.validate import InventoryDocs, check_config, check_inventory
+from nornir_homehub.yamlfile import YamlDoc, load_yaml
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
 
 ENV_CONFIG = "HOMEHUB_CONFIG"
 DEFAULT_CONFIG = "config.yaml"
-_PATH_EXTRAS = ("known_hosts", "key_file", "ssh_config")
 
 
 @dataclass(frozen=True)
@@ -82,22 +84,83 @@ def config_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """Read and minimally validate a config file.
+    """Read and validate a config file: its sections, keys and the files and folders it names.
 
     Raises:
-        ConfigError: the file is missing, not YAML or not a mapping.
+        ConfigError: the file is missing, not YAML or not a mapping, or has problems; an
+            `InvalidConfig` lists every problem found (file, line, key, what is valid).
     """
+    if not path.exists():
+        raise ConfigError(f"config file {path} not found (use --config or {ENV_CONFIG})")
+    doc = load_yaml(path, what="config file")
+    problems = Problems()
+    check_config(doc, problems)
+    if not problems:
+        _check_config_paths(doc, problems)
+    problems.raise_if_any()
+    data: dict[str, Any] = doc.data
+    return data
+
+
+def _check_config_paths(doc: YamlDoc, problems: Problems) -> None:
+    """The files and folders config.yaml names exist and are of the right kind."""
+    base = doc.path.resolve().parent
+    hh = doc.data.get("homehub") or {}
+    for key, kind, must_exist in _SETTINGS_PATHS:
+        value = hh.get(key)
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            if not isinstance(item, str) or not item.strip():
+                continue
+            resolved = _resolve(base, item)
+            assert resolved is not None  # noqa: S101 - value is not empty
+            problem = _path_problem(resolved, kind, must_exist)
+            keys: list[str | int] = ["homehub", key] if i is None else ["homehub", key, i]
+            if problem:
+                where = f"homehub.{key}" if i is None else f"homehub.{key}[{i}]"
+                problems.add(doc.at(keys), where, problem)
+    inv = doc.data.get("inventory") or {}
+    if inv.get("plugin", "SimpleInventory") != "SimpleInventory":
+        return
+    opts = inv.get("options") or {}
+    for key in ("host_file", "group_file", "defaults_file"):
+        value = opts.get(key)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        resolved = _resolve(base, value)
+        assert resolved is not None  # noqa: S101 - value is not empty
+        problem = _path_problem(resolved, "file", must_exist=True)
+        if problem:
+            problems.add(doc.at(["inventory", "options", key]), f"inventory.options.{key}", problem)
+
+
+# homehub key, "dir"/"file", must it exist? Vault and password files may be absent (secrets
+# then come from the environment); output folders are created when needed. A stacks or
+# runbooks folder named in the config adds to the built-in ones: a missing one is a typo.
+_SETTINGS_PATHS = (
+    ("stacks_dir", "dir", True),
+    ("runbooks_dir", "dir", True),
+    ("vault_file", "file", False),
+    ("vault_password_file", "file", False),
+    ("report_dir", "dir", False),
+    ("history_dir", "dir", False),
+    ("lab_dir", "dir", False),
+)
+
+
+def _path_problem(path: Path, kind: str, must_exist: bool) -> str | None:
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} not found (use --config or HOMEHUB_CONFIG)"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path} must be a mapping")
-    return raw
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:
+        return f"cannot check {path}: {exc.strerror or exc}"
+    problem = None
+    if kind == "dir" and exists and not is_dir:
+        problem = f"{path} is a file, not a folder"
+    elif kind == "file" and is_dir:
+        problem = f"{path} is a directory, not a file"
+    elif must_exist and not exists:
+        problem = f"{'folder' if kind == 'dir' else 'file'} {path} does not exist"
+    return problem
 
 
 def _resolve(base: Path, value: Any) -> Path | None:
@@ -157,9 +220,12 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
     logging.getLogger("nornir").propagate = False
 
     from nornir_homehub.connection import register_plugins
+    from nornir_homehub.render import available_stacks
 
     register_plugins()
     raw = dict(raw if raw is not None else read_config(path))
+    settings = load_settings(path, raw)
+    safety.allowed_networks()  # a malformed HOMEHUB_ALLOWED_NETWORKS stops here, not per host
     base = path.resolve().parent
     inv = dict(raw.get("inventory") or {})
     opts = dict(inv.get("options") or {})
@@ -170,21 +236,77 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
             opts[key] = str(resolved)
             if resolved is not None:
                 file_dirs[key] = resolved.parent
-            if key == "host_file" and resolved is not None and not resolved.is_file():
-                raise ConfigError(f"inventory host file {resolved} not found (config {path})")
     inv.setdefault("plugin", "SimpleInventory")
     inv["options"] = opts
+    stacks = available_stacks(settings.stacks_dir) if settings.stacks_dir.is_dir() else None
+    if inv["plugin"] == "SimpleInventory":
+        _validate_simple_inventory(opts, stacks)
     nornir_cfg = {k: v for k, v in raw.items() if k != "homehub"}
     nornir_cfg["inventory"] = inv
     nornir_cfg.setdefault("runner", {"plugin": "threaded", "options": {"num_workers": 20}})
     nornir_cfg.setdefault("logging", {"enabled": False})
     try:
         nr = InitNornir(**nornir_cfg)
-    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot load inventory of {path}: {exc}") from None
+    except Exception as exc:  # any failure of a plugin here is a configuration problem
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ConfigError(
+            f"cannot load the inventory of {path} (plugin {inv['plugin']}): "
+            f"{type(exc).__name__}: {first}"
+        ) from None
+    if inv["plugin"] != "SimpleInventory":
+        _validate_loaded_inventory(nr, str(inv["plugin"]), stacks)
     _merge_connection_extras(nr, file_dirs, base)
     nr.data = _state_with_inventory(nr)
     return nr
+
+
+def _validate_simple_inventory(opts: dict[str, Any], stacks: list[str] | None) -> None:
+    """Read SimpleInventory's files with the bounded loader and check them as a schema.
+
+    Files not named in the config are the ones SimpleInventory itself falls back to (relative
+    to the working directory), read only when they exist, as SimpleInventory does.
+    """
+    encoding = str(opts.get("encoding") or "utf-8")
+
+    def doc(key: str, default: str, what: str) -> YamlDoc | None:
+        p = Path(str(opts.get(key) or default)).expanduser()
+        if key != "host_file" and not p.exists():
+            return None
+        return load_yaml(p, what=what, yaml12=True, encoding=encoding)
+
+    hosts = doc("host_file", "hosts.yaml", "inventory host file")
+    assert hosts is not None  # noqa: S101 - the host file is always read
+    docs = InventoryDocs(
+        hosts,
+        doc("group_file", "groups.yaml", "inventory group file"),
+        doc("defaults_file", "defaults.yaml", "inventory defaults file"),
+    )
+    problems = Problems()
+    check_inventory(docs, problems, stacks=stacks, resolve=_resolve_path)
+    problems.raise_if_any()
+
+
+def _validate_loaded_inventory(nr: Nornir, plugin: str, stacks: list[str] | None) -> None:
+    """Check an inventory another plugin built, as SimpleInventory's files are checked."""
+    data = nr.inventory.dict()
+    where = Path(f"<inventory plugin {plugin}>")
+
+    def strip(elements: dict[str, Any]) -> dict[str, Any]:
+        return {n: {k: v for k, v in e.items() if k != "name"} for n, e in elements.items()}
+
+    docs = InventoryDocs(
+        YamlDoc(where, strip(data.get("hosts") or {})),
+        YamlDoc(where, strip(data.get("groups") or {})),
+        YamlDoc(where, data.get("defaults") or {}),
+    )
+    problems = Problems()
+    check_inventory(docs, problems, stacks=stacks)
+    problems.raise_if_any()
+
+
+def _resolve_path(folder: Path, value: str) -> Path:
+    resolved = _resolve(folder, value)
+    return resolved if resolved is not None else folder
 
 
 def _state_with_inventory(nr: Nornir) -> Any:
@@ -225,7 +347,7 @@ def _merge_connection_extras(nr: Nornir, file_dirs: dict[str, Path], base: Path)
                     continue
                 where = file_dirs.get(source, base)
                 for key, value in layer.extras.items():
-                    is_path = key in _PATH_EXTRAS and value
+                    is_path = key in PATH_EXTRAS and value
                     extras[key] = str(_resolve(where, value)) if is_path else value
             extras["inventory_name"] = host.name
             own = host.connection_options.get(plugin)

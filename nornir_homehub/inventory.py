@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import ConfigError
+from nornir_homehub.problems import did_you_mean
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
@@ -55,13 +56,21 @@ def parse_filters(terms: Iterable[str]) -> list[HostFilter]:
     """Parse ``KEY=VALUE`` strings.
 
     Raises:
-        ConfigError: a term has no ``=`` or an empty key.
+        ConfigError: a term is empty, has no ``=``, an empty key or an empty value (an empty
+            value, such as an unset shell variable, never means "every host").
     """
     out = []
     for term in terms:
         key, sep, value = term.partition("=")
+        if not term.strip():
+            raise ConfigError("--filter: empty filter; expected KEY=VALUE, e.g. role=compute")
         if not sep or not key.strip():
             raise ConfigError(f"malformed filter {term!r}: expected KEY=VALUE, e.g. role=compute")
+        if not value.strip():
+            raise ConfigError(
+                f"--filter {term!r}: empty value for {key.strip()!r}; expected KEY=VALUE, "
+                "e.g. role=compute (an empty value never selects every host)"
+            )
         out.append(HostFilter(key.strip(), value.strip()))
     return out
 
@@ -74,28 +83,57 @@ def data_keys(nr: Nornir) -> set[str]:
     return keys
 
 
+def _values_of(nr: Nornir, key: str) -> set[str]:
+    """Every value ``key`` has among the hosts (list items one by one), as filters see them."""
+    out: set[str] = set()
+    for host in nr.inventory.hosts.values():
+        if key == "name":
+            out.add(host.name)
+        elif key == "group":
+            out.update(g.name for g in host.groups)
+        elif key == "hostname":
+            out.add(str(host.hostname))
+        else:
+            try:
+                actual = host[key]
+            except KeyError:
+                continue
+            items = actual if isinstance(actual, list | tuple | set) else [actual]
+            out.update(_text(a) for a in items if isinstance(a, str | int | float | bool))
+    return out
+
+
 def apply_filters(
     nr: Nornir, filters: Sequence[HostFilter], *, allow_empty: bool = False
 ) -> Nornir:
     """Return ``nr`` narrowed to hosts matching every filter (AND).
 
     Raises:
-        ConfigError: a key is unknown (the message lists the valid ones) or, unless
-            ``allow_empty``, nothing is selected (the message lists the hosts).
+        ConfigError: a key is unknown (the message lists the valid ones, with a "did you
+            mean"), or, unless ``allow_empty``, nothing is selected (the message lists the
+            hosts and suggests a near value).
     """
     if not filters:
         return nr
     valid = data_keys(nr)
     unknown = sorted({f.key for f in filters} - valid)
     if unknown:
+        hints = "".join(did_you_mean(k, valid) for k in unknown)
         raise ConfigError(
-            f"unknown filter key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}"
+            f"unknown filter key(s) {', '.join(unknown)}{hints}; "
+            f"valid keys: {', '.join(sorted(valid))}"
         )
     selected = nr.filter(filter_func=lambda h: all(f.matches(h) for f in filters))
     if not selected.inventory.hosts and not allow_empty:
         listing = ", ".join(f"{h.name} (role={h.get('role')})" for h in nr.inventory.hosts.values())
         terms = " AND ".join(str(f) for f in filters)
-        raise ConfigError(f"filter {terms} selects no host; hosts: {listing}")
+        hints = ""
+        for f in filters:
+            values = _values_of(nr, f.key)
+            if f.value not in values:
+                hint = did_you_mean(f.value, values)
+                hints += hint.replace("'", f"'{f.key}=", 1) if hint else ""
+        raise ConfigError(f"filter {terms} selects no host{hints}; hosts: {listing}")
     return selected
 
 

@@ -19,9 +19,13 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import jinja2.meta
+import jinja2.nodes
 import yaml
 
 from nornir_homehub.errors import ConfigError, SecretError
+from nornir_homehub.problems import did_you_mean
+from nornir_homehub.yamlfile import YamlDoc, load_yaml
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
@@ -361,13 +365,24 @@ class RenderedStack:
 class _Spec:
     """Typed access to a parsed YAML mapping, with errors naming the file and key."""
 
-    def __init__(self, source: Path, data: Mapping[str, Any], where: str = "") -> None:
+    def __init__(
+        self,
+        source: Path,
+        data: Mapping[str, Any],
+        where: str = "",
+        doc: YamlDoc | None = None,
+        keys: tuple[object, ...] = (),
+    ) -> None:
         self.source = source
         self.data = data
         self.where = where
+        self.doc = doc
+        self.keys = keys
 
     def err(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: key '{self.where}{key}': {problem}")
+        line = self.doc.line((*self.keys, key)) if self.doc is not None else None
+        at = f"{self.source}:{line}" if line else str(self.source)
+        return ConfigError(f"{at}: key '{self.where}{key}': {problem}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
         if key not in self.data or self.data[key] is None:
@@ -406,14 +421,15 @@ class _Spec:
         for i, item in enumerate(raw):
             where = f"{self.where}{key}[{i}]."
             if not isinstance(item, dict):
-                raise ConfigError(f"{self.source}: key '{where[:-1]}': must be a mapping")
-            out.append(_Spec(self.source, item, where))
+                raise self.err(f"{key}[{i}]", "must be a mapping")
+            out.append(_Spec(self.source, item, where, self.doc, (*self.keys, key, i)))
         return out
 
     def only(self, allowed: Collection[str]) -> None:
         unknown = sorted(set(self.data) - set(allowed))
         if unknown:
-            raise self.err(unknown[0], f"unknown key (valid: {', '.join(sorted(allowed))})")
+            hint = did_you_mean(unknown[0], allowed)
+            raise self.err(unknown[0], f"unknown key{hint} (valid: {', '.join(sorted(allowed))})")
 
 
 def _relative(spec: _Spec, key: str) -> str:
@@ -559,13 +575,11 @@ def load_stack(stacks: StacksPath, name: str) -> StackSpec:
     if source is None:
         valid = ", ".join(available_stacks(stacks)) or "(none)"
         raise ConfigError(f"unknown stack {name!r} in {_shown(stacks)}; valid stacks: {valid}")
-    try:
-        raw = yaml.safe_load(source.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    doc = load_yaml(source, what="stack metadata")
+    raw = doc.data
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: must be a mapping")
-    top = _Spec(source, raw)
+        raise ConfigError(f"{source}: must be a mapping of keys (description, role, ...)")
+    top = _Spec(source, raw, doc=doc)
     top.only(_TOP_KEYS)
     project = top.get("project", str, name)
     if not _NAME_RE.match(project):
@@ -752,6 +766,50 @@ def _compose_containers(content: str, where: str, spec: StackSpec) -> dict[str, 
     }
 
 
+# A secret value this long found in a file that does not name it is a leak by another path (a
+# secret copied into a site value); shorter values turn up in ordinary text by chance.
+MIN_SECRET_MATCH = 8
+
+
+def _template_refs(env: jinja2.Environment, name: str, seen: set[str]) -> tuple[set[str], bool]:
+    """Variables template ``name`` (and what it includes) uses, and whether it calls var()."""
+    seen.add(name)
+    assert env.loader is not None  # noqa: S101 - _environment always sets a loader
+    source = env.loader.get_source(env, name)[0]
+    ast = env.parse(source)
+    names = set(jinja2.meta.find_undeclared_variables(ast))
+    dynamic = any(
+        isinstance(call.node, jinja2.nodes.Name) and call.node.name == "var"
+        for call in ast.find_all(jinja2.nodes.Call)
+    )
+    for ref in jinja2.meta.find_referenced_templates(ast):
+        if ref is None:
+            dynamic = True
+        elif ref not in seen:
+            more, more_dynamic = _template_refs(env, ref, seen)
+            names |= more
+            dynamic |= more_dynamic
+    return names, dynamic
+
+
+def _secrets_in(
+    env: jinja2.Environment, template: str, text: str, secret_values: Mapping[str, str]
+) -> set[str]:
+    """The secrets a rendered file holds: those its template places, plus clear leaks.
+
+    A secret is placed when the template names its variable, or calls ``var()`` (secrets named
+    in inventory data, e.g. external providers' keys) and the value is in the text. A value
+    in a file whose template does not place it counts only from `MIN_SECRET_MATCH` characters:
+    a short secret ("admin") also appears in ordinary text.
+    """
+    names, dynamic = _template_refs(env, template, set())
+    out = {n for n in secret_values if n in names}
+    for name, value in secret_values.items():
+        if value in text and (dynamic or len(value) >= MIN_SECRET_MATCH):
+            out.add(name)
+    return out
+
+
 def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack:
     """Render every file of ``spec`` with ``variables`` (site values + secrets).
 
@@ -787,7 +845,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
             env, f.template, variables, where=where, host=host, stack=spec.name, from_file=True
         )
         dest = str(PurePosixPath(project_dir) / f.dest)
-        holds = sorted(n for n, v in secret_values.items() if v in text)
+        holds = sorted(_secrets_in(env, f.template, text, secret_values))
         secret = f.secret or bool(holds)
         if secret and f.mode & 0o077:
             names = ", ".join(holds) or "declared secret"
@@ -868,7 +926,10 @@ def stacks_for_host(
         unknown = sorted(set(only) - set(valid))
         if unknown:
             listing = ", ".join(valid) or "(none)"
-            raise ConfigError(f"unknown stack(s) {', '.join(unknown)}; valid stacks: {listing}")
+            hints = "".join(did_you_mean(u, valid) for u in unknown)
+            raise ConfigError(
+                f"unknown stack(s) {', '.join(unknown)}{hints}; valid stacks: {listing}"
+            )
     listed = host_vars.get("stacks") or []
     if not isinstance(listed, list | tuple) or not all(isinstance(s, str) for s in listed):
         raise ConfigError(f"host {host}: 'stacks' must be a list of stack names")

@@ -15,17 +15,45 @@ import os
 import socket
 import subprocess
 
-from nornir_homehub.errors import UnsafeDestination
+from nornir_homehub.errors import ConfigError, UnsafeDestination
 
 ENV_ALLOWED = "HOMEHUB_ALLOWED_NETWORKS"
 
 
-def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
-    """Return the networks of ``HOMEHUB_ALLOWED_NETWORKS``, or None when unrestricted."""
-    raw = os.environ.get(ENV_ALLOWED, "").strip()
-    if not raw:
+def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """Parse a ``HOMEHUB_ALLOWED_NETWORKS`` value: comma-separated CIDRs; None when blank.
+
+    Raises:
+        ConfigError: a part is not a network (the message names the variable and the part).
+    """
+    if not text.strip():
         return None
-    return [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part]
+    parts = [part.strip() for part in text.split(",")]
+    nets = []
+    bad = []
+    for part in parts:
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            bad.append(part)
+    if bad or not nets:
+        shown = ", ".join(repr(b) for b in bad) or repr(text)
+        raise ConfigError(
+            f"{ENV_ALLOWED}={text!r}: {shown} is not a network; expected comma-separated "
+            "CIDRs such as 192.0.2.128/26,127.0.0.0/8"
+        )
+    return nets
+
+
+def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """Return the networks of ``HOMEHUB_ALLOWED_NETWORKS``, or None when unrestricted.
+
+    Raises:
+        ConfigError: the variable is set to something that is not a list of networks.
+    """
+    return parse_networks(os.environ.get(ENV_ALLOWED, ""))
 
 
 def resolve(hostname: str) -> str:

@@ -40,18 +40,21 @@ from typing import Any
 from nornir.core import Nornir
 
 from nornir_homehub.api import RunContext
-from nornir_homehub.errors import ConfigError
+from nornir_homehub.runbook_options import Option
+
+OPTIONS = [
+    Option("keep", int, None, "backup runs to keep per host (default: backup_keep)", minimum=1),
+    Option("fetch", str, None, "copy each run to DIR/<host>/<run>/ on the controller"),
+]
 
 
-def run(nr: Nornir, ctx: RunContext, *, keep: Any = None, fetch: Any = None, **_: Any) -> None:
+def run(
+    nr: Nornir, ctx: RunContext, *, keep: int | None = None, fetch: str | None = None, **_: Any
+) -> None:
     """Back up the data dirs of every selected host's stacks (see the module docstring)."""
     from nornir_homehub.plan.backup import run_name
     from nornir_homehub.tasks.backup import backup_host
 
-    try:
-        keep_n = int(keep) if keep not in (None, "") else None
-    except ValueError:
-        raise ConfigError(f"backup option keep={keep!r} is not a number") from None
     secrets, rendered = ctx.render_all(nr)
     selected = [name for name, stacks in rendered.items() if stacks]
     if not selected:
@@ -64,6 +67,6 @@ def run(nr: Nornir, ctx: RunContext, *, keep: Any = None, fetch: Any = None, **_
         secrets=secrets,
         run=run_name(datetime.now(UTC)),
         dry_run=ctx.dry_run,
-        keep=keep_n,
+        keep=keep,
         fetch=Path(fetch).expanduser() if fetch else None,
     )

@@ -16,6 +16,13 @@ from nornir.core import Nornir
 from nornir_homehub.api import RunContext
 from nornir_homehub.connection import open_connections
 from nornir_homehub.inventory import hosts_by_role
+from nornir_homehub.runbook_options import Option
+
+OPTIONS = [
+    Option("stacks", list, None, "only these stacks (skips the DNS stage), e.g. ollama,qdrant"),
+    Option("force", bool, False, "run compose up even when nothing changed"),
+    Option("verify", bool, True, "run the verify stage after deploying"),
+]
 
 
 def run(

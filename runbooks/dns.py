@@ -9,16 +9,39 @@ checks refuse (see `nornir_homehub.plan.zoneplan`).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import ConfigError
-from nornir_homehub.tasks.dns import check_zone, deploy_zone
+from nornir_homehub.runbook_options import Option
+from nornir_homehub.tasks.dns import DEFAULT_POLL_TIMEOUT, check_zone, deploy_zone
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
     from nornir.core.task import AggregatedResult
 
     from nornir_homehub.api import RunContext
+
+
+OPTIONS = [
+    Option("verify", bool, True, "query the dns host after the update"),
+    Option("today", dt.date, None, "date for the YYYYMMDDNN serial (default: today)"),
+    Option(
+        "poll_timeout",
+        float,
+        DEFAULT_POLL_TIMEOUT,
+        "seconds to wait for named to serve the new serial",
+        positive=True,
+    ),
+    Option("prune", bool, False, "allow replacing the values of records someone else wrote"),
+    Option(
+        "force",
+        bool,
+        False,
+        "allow what prune allows, conflicts, large changes and an unreadable zone",
+    ),
+    Option("diff", bool, False, "also show the zone file's whole-text unified diff"),
+]
 
 
 def run(

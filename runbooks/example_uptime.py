@@ -17,6 +17,7 @@ from nornir.core.task import Result, Task
 
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.connection import host_connection
+from nornir_homehub.runbook_options import Option
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
 DISK_WARN_PCT = 80.0
 DISK_FAIL_PCT = 95.0
 LOAD_WARN_PER_CPU = 2.0
+
+# What `-o` may set: `run example_uptime -o disk_warn_pct=70` (checked before any host is
+# touched; `run example_uptime --help` lists them).
+OPTIONS = [
+    Option("disk_warn_pct", float, DISK_WARN_PCT, "warn at this disk usage (%)", minimum=0),
+    Option("disk_fail_pct", float, DISK_FAIL_PCT, "fail at this disk usage (%)", minimum=0),
+]
 
 
 @dataclass(frozen=True)

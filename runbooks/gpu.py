@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.checks.gpu import check_gpu
 from nornir_homehub.facts.gpu import SMI
+from nornir_homehub.runbook_options import Option
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
 
     from nornir_homehub.api import RunContext
+
+
+OPTIONS = [Option("smi", str, SMI, "the nvidia-smi command on the hosts")]
 
 
 def run(nr: Nornir, ctx: RunContext, *, smi: str = SMI, **_: Any) -> None:

@@ -32,6 +32,16 @@ from nornir.core import Nornir
 
 from nornir_homehub.api import RunContext
 from nornir_homehub.inventory import hosts_by_role
+from nornir_homehub.runbook_options import Option
+
+OPTIONS = [
+    Option(
+        "old_dirs",
+        list,
+        None,
+        "old stack dirs to migrate from, e.g. /opt/stacks/ai (default: legacy_stack_dirs)",
+    ),
+]
 
 
 def _stage(
@@ -49,7 +59,7 @@ def _stage(
     return set(agg.failed_hosts)
 
 
-def run(nr: Nornir, ctx: RunContext, *, old_dirs: Any = None, **_: Any) -> None:
+def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: Any) -> None:
     """Migrate the selected compute, then trusted hosts (see the module docstring)."""
     from nornir_homehub.inventory import site_vars
     from nornir_homehub.tasks.deploy import deploy_stacks

@@ -16,6 +16,11 @@ from nornir.core import Nornir
 
 from nornir_homehub.api import RunContext
 from nornir_homehub.inventory import hosts_by_role, site_vars
+from nornir_homehub.runbook_options import Option
+
+OPTIONS = [
+    Option("stacks", list, None, "only these stacks' checks (skips DNS and GPU), e.g. ollama"),
+]
 
 
 def _stage(ctx: RunContext, name: str, nr: Nornir, task: Callable[..., Any], **kw: Any) -> None:

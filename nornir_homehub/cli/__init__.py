@@ -1,14 +1,18 @@
 """``python -m nornir_homehub``: a thin click layer over the library.
 
-Exit codes: 0 success, 1 a task or check failed, 2 usage or configuration error.
+Exit codes: 0 success, 1 a task or check failed, 2 usage or configuration error, 70 an
+unexpected error (a bug: one line on stderr, the traceback in a 0600 file it names), 141 when
+the reader of stdout went away (``| head``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from nornir_homehub.cli.check import check
-from nornir_homehub.cli.common import AppContext
+from nornir_homehub.cli.common import AppContext, closed_stdout, error_exit, report_bug
 from nornir_homehub.cli.dns import dns_
 from nornir_homehub.cli.exec import exec_
 from nornir_homehub.cli.history import history
@@ -20,7 +24,30 @@ from nornir_homehub.cli.site import import_ansible_, init
 from nornir_homehub.cli.verify import verify
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class HomehubGroup(click.Group):
+    """The command group: package errors exit 2/1 with one line, anything else is a bug (70)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; never let a traceback reach the terminal."""
+        from nornir_homehub.cli.common import EXIT_FAILED, EXIT_USAGE
+        from nornir_homehub.errors import ConfigError, HomehubError
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except ConfigError as exc:
+            error_exit(str(exc), EXIT_USAGE)
+        except HomehubError as exc:
+            error_exit(str(exc), EXIT_FAILED)
+        except BrokenPipeError:
+            closed_stdout()
+        except Exception as exc:  # any other exception is a bug: one line, no traceback
+            report_bug(exc)
+        return None  # pragma: no cover - error_exit and report_bug exit
+
+
+@click.group(cls=HomehubGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",

@@ -17,6 +17,7 @@ import click
 from nornir_homehub.cli.common import (
     EXIT_FAILED,
     AppContext,
+    OutputPath,
     echo_json,
     filter_option,
     handle_errors,
@@ -28,13 +29,13 @@ from nornir_homehub.cli.common import (
 report_option = click.option(
     "--report",
     "report",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath("file"),
     help="Write the JSON run report here (always also kept in the history).",
 )
 junit_option = click.option(
     "--junit",
     "junit",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath("file"),
     help="Write JUnit XML here (one testcase per check).",
 )
 if TYPE_CHECKING:
@@ -153,6 +154,12 @@ def print_checks(
         raise SystemExit(EXIT_FAILED)
 
 
+def _not_empty(option: str, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("must not be empty", param_hint=f"'{option}'")
+    return value
+
+
 @click.group("check")
 def check() -> None:
     """Verify hosts: GPU, Ollama models (one line per check, exit 1 when one fails)."""
@@ -164,7 +171,12 @@ def check() -> None:
 @junit_option
 @json_option
 @click.option(
-    "--nvidia-smi", "smi", default="nvidia-smi", show_default=True, help="nvidia-smi on the host."
+    "--nvidia-smi",
+    "smi",
+    default="nvidia-smi",
+    show_default=True,
+    callback=lambda _c, _p, v: _not_empty("--nvidia-smi", v),
+    help="nvidia-smi on the host.",
 )
 @pass_app
 @handle_errors
@@ -209,7 +221,11 @@ def check_gpu_cmd(
     help="Load each installed model (empty prompt, keep_alive 5m) before reading /api/ps.",
 )
 @click.option(
-    "--warmup-timeout", type=float, default=300.0, show_default=True, help="Seconds per model."
+    "--warmup-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds per model.",
 )
 @pass_app
 @handle_errors

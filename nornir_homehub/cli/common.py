@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +31,10 @@ R = TypeVar("R")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# An unexpected exception: a bug (sysexits' EX_SOFTWARE), never a traceback on the terminal.
+EXIT_BUG = 70
+# stdout closed by its reader: what a shell reports for a writer killed by SIGPIPE (128 + 13).
+EXIT_PIPE = 141
 
 
 @dataclass
@@ -70,6 +78,22 @@ class AppContext:
 
         return apply_filters(self.nornir(), parse_filters(filters), allow_empty=allow_empty)
 
+    def targets(self, filters: tuple[str, ...] | list[str]) -> Nornir:
+        """The selected hosts, for a command that connects to every one of them (exec, deploy).
+
+        Their known_hosts and key files are checked before any connection. (Commands that may
+        skip a host without contacting it, such as ``check gpu`` on ``gpu: null``, use
+        `select`: a host they never contact needs no key.)
+
+        Raises:
+            ConfigError: what `select` raises, or a known_hosts/key file that is missing.
+        """
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.select(filters)
+        check_connection_files(nr)
+        return nr
+
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -101,7 +125,10 @@ def error_exit(message: str, code: int) -> None:
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn package errors into a clean message and exit code (2 config, 1 others)."""
+    """Turn package errors into a clean message and exit code (2 config, 1 others).
+
+    Anything else is a bug: `report_bug` prints one line and exits `EXIT_BUG`.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -113,9 +140,138 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             error_exit(str(exc), EXIT_USAGE)
         except HomehubError as exc:
             error_exit(str(exc), EXIT_FAILED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BrokenPipeError:
+            closed_stdout()
+        except Exception as exc:  # any other exception is a bug: one line, no traceback
+            report_bug(exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper
+
+
+def _crash_dir() -> Path:
+    """Where a bug's traceback goes: the config's report folder when known, else $TMPDIR."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(AppContext) if ctx is not None else None
+    if app is not None and app._settings is not None:
+        return app._settings.report_dir
+    return Path(tempfile.gettempdir())
+
+
+def _culprit(exc: BaseException) -> str:
+    """``runbook FILE line N`` when the exception came from a runbook, else ""."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(AppContext) if ctx is not None else None
+    if app is None or app._settings is None:
+        return ""
+    books = [d.resolve() for d in app._settings.runbooks_path]
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename)
+        if path.suffix == ".py" and any(path.resolve().is_relative_to(b) for b in books):
+            return f"runbook {path} line {frame.lineno}"
+    return ""
+
+
+def save_traceback(exc: BaseException) -> Path | None:
+    """Write the redacted traceback of ``exc`` to a new 0600 file; None when none could be."""
+    text = redact("".join(traceback.format_exception(exc)))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for folder in (_crash_dir(), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"homehub-crash-{stamp}-{os.getpid()}.txt"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError:
+            continue
+        return path
+    return None
+
+
+def closed_stdout() -> None:
+    """The reader of stdout went away (``| head``): stop quietly, as a killed pipe writer."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_PIPE)
+
+
+def report_bug(exc: BaseException) -> None:
+    """Print one line about an unexpected exception and exit `EXIT_BUG` (no traceback)."""
+    where = save_traceback(exc)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    culprit = _culprit(exc)
+    what = f"unexpected error in {culprit}" if culprit else "internal error (a bug)"
+    saved = f"full traceback in {where}" if where else "the traceback could not be saved"
+    error_exit(f"{what}: {type(exc).__name__}: {first[:300]}; {saved}", EXIT_BUG)
+
+
+if TYPE_CHECKING:
+    _PathParamType = click.ParamType[Path]
+else:  # click < 8.2 (allowed by pyproject) has no generic ParamType
+    _PathParamType = click.ParamType
+
+
+class OutputPath(_PathParamType):
+    """A click type for output paths, checked when the command line is read (exit 2).
+
+    ``kind`` is ``file`` (``--report``, ``--junit``) or ``dir`` (``render --out``); see
+    `nornir_homehub.outputs`.
+    """
+
+    name = "path"
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        """Check the path; fail with a usage error naming the option and the problem."""
+        from nornir_homehub.outputs import output_dir_problem, output_file_problem
+
+        text = str(value)
+        check = output_file_problem if self.kind == "file" else output_dir_problem
+        problem = check(text)
+        if problem:
+            self.fail(problem, param, ctx)
+        return Path(text).expanduser()
+
+
+def parse_stacks(
+    app: AppContext, values: str | tuple[str, ...] | None, option: str = "--stacks"
+) -> list[str] | None:
+    """``--stacks a,b`` (repeatable) as a list of known stack names; None when not given.
+
+    Raises:
+        ConfigError: empty (an unset shell variable never means "every stack"), an empty name
+            between commas, or an unknown stack (with "did you mean" and the valid ones).
+    """
+    from nornir_homehub.errors import ConfigError
+    from nornir_homehub.problems import did_you_mean
+    from nornir_homehub.render import available_stacks
+
+    if values is None or values == ():
+        return None
+    texts = [values] if isinstance(values, str) else list(values)
+    names: list[str] = []
+    for text in texts:
+        parts = [p.strip() for p in text.split(",")]
+        if not text.strip() or any(not p for p in parts):
+            raise ConfigError(
+                f"{option} {text!r}: empty stack name; give names like ollama,qdrant "
+                "(an empty value never means every stack)"
+            )
+        names += [p for p in parts if p not in names]
+    valid = available_stacks(app.settings.stacks_dir)
+    bad = [n for n in names if n not in valid]
+    if bad:
+        hints = "".join(did_you_mean(n, valid) for n in bad)
+        listing = ", ".join(valid) or f"none (no stacks in {app.settings.stacks_dir})"
+        raise ConfigError(
+            f"{option}: unknown stack(s) {', '.join(bad)}{hints}; valid stacks: {listing}"
+        )
+    return names
 
 
 def echo_json(data: Any) -> None:

@@ -10,6 +10,7 @@ import click
 from nornir_homehub.cli.common import (
     EXIT_FAILED,
     AppContext,
+    OutputPath,
     echo_json,
     filter_option,
     handle_errors,
@@ -23,17 +24,22 @@ from nornir_homehub.cli.common import (
 @click.option(
     "--report",
     "report",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath("file"),
     help="Write the JSON run report here (always also kept in the history).",
 )
 @click.option(
     "--junit",
     "junit",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath("file"),
     help="Write JUnit XML here (one testcase per host).",
 )
 @json_option
-@click.option("--timeout", type=float, default=None, help="Seconds before the command is stopped.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds before the command is stopped.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_app
 @handle_errors
@@ -53,10 +59,13 @@ def exec_(
     ``--report``/``--junit`` and the history.
     """
     from nornir_homehub.api import exec_command
+    from nornir_homehub.errors import ConfigError
 
+    if not " ".join(command).strip():
+        raise ConfigError("exec: empty command; give it after --, e.g. exec -- docker ps")
     results = exec_command(
         " ".join(command),
-        app.select(filters),
+        app.targets(filters),
         app.settings,
         timeout=timeout,
         argv=sys.argv[1:],

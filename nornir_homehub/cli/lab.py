@@ -46,13 +46,17 @@ def lab() -> None:
 
 @lab.command("up")
 @click.option(
-    "--hosts", "total", type=int, default=0, help="Total hosts (3 base + compute-like nodes)."
+    "--hosts",
+    "total",
+    type=click.IntRange(min=3, max=48),
+    default=None,
+    help="Total hosts: the 3 base hosts + up to 45 compute-like nodes (default: as last time).",
 )
 @pass_app
 @handle_errors
-def up(app: AppContext, total: int) -> None:
+def up(app: AppContext, total: int | None) -> None:
     """Bring the lab up (harmless when it is already up)."""
-    extra = max(0, total - 3) if total else None
+    extra = total - 3 if total is not None else None
     the_lab = _lab(app, extra)
     status = the_lab.up(log=lambda m: click.echo(m, err=True))
     for h in status.hosts:

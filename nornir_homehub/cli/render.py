@@ -9,17 +9,14 @@ import click
 
 from nornir_homehub.cli.common import (
     AppContext,
+    OutputPath,
     echo_json,
     filter_option,
     handle_errors,
     json_option,
+    parse_stacks,
     pass_app,
 )
-
-
-def _split(values: tuple[str, ...]) -> list[str] | None:
-    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
-    return names or None
 
 
 @click.command("render")
@@ -27,7 +24,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     "--out",
     "out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath("dir"),
     help="Folder to write DIR/<host>/<stack>/... into (created if missing).",
 )
 @filter_option
@@ -61,6 +58,8 @@ def render(
     (``MASKED-vault_qdrant_api_key``), so ``docker compose config`` still parses the result.
     Files keep their modes (.env files 0600).
     """
+    from nornir_homehub.errors import ConfigError
+    from nornir_homehub.outputs import safe_join
     from nornir_homehub.render import (
         masked_secrets,
         render_host,
@@ -68,7 +67,7 @@ def render(
         stacks_for_host,
     )
 
-    only = _split(stacks)
+    only = parse_stacks(app, stacks)
     nr = app.select(filters)
     stacks_dir = app.settings.stacks_path
     hosts = [nr.inventory.hosts[name] for name in sorted(nr.inventory.hosts)]
@@ -92,16 +91,21 @@ def render(
         rendered = render_host(nr, host, stacks_dir, values, only)
         entries = []
         for rs in rendered:
-            base = out / host.name / rs.name
             for f in rs.files.values():
                 rel = PurePosixPath(f.path).relative_to(rs.project_dir)
-                dest = base.joinpath(*rel.parts)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if dest.exists():
-                    dest.unlink()
-                dest.touch(mode=0o600)
-                dest.write_bytes(f.content)
-                dest.chmod(f.mode)
+                # Names come from the inventory and templates: never write outside --out.
+                dest = safe_join(out, host.name, rs.name, *rel.parts)
+                try:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    if dest.exists() or dest.is_symlink():
+                        dest.unlink()
+                    dest.touch(mode=0o600)
+                    dest.write_bytes(f.content)
+                    dest.chmod(f.mode)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"render --out: cannot write {dest}: {exc.strerror}"
+                    ) from None
             entries.append(rs.to_dict())
             if not as_json:
                 for f in rs.files.values():

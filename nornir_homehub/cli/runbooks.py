@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from nornir_homehub.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     AppContext,
+    OutputPath,
     filter_option,
     handle_errors,
     json_option,
+    parse_stacks,
     pass_app,
 )
 
@@ -60,13 +63,13 @@ def host_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--report",
                 "report",
-                type=click.Path(dir_okay=False, path_type=Path),
+                type=OutputPath("file"),
                 help="Write the JSON report here (always also kept in the history).",
             ),
             click.option(
                 "--junit",
                 "junit",
-                type=click.Path(dir_okay=False, path_type=Path),
+                type=OutputPath("file"),
                 help="Write JUnit XML here.",
             ),
             json_option,
@@ -85,21 +88,35 @@ def run_runbook(
     run: RunOptions,
     options: dict[str, Any],
     before_summary: Callable[[Any], None] | None = None,
+    *,
+    cli_terms: tuple[str, ...] = (),
+    contacts_all: bool = False,
 ) -> None:
-    """Select hosts, run runbook ``name`` through `api.execute`, print, exit 0/1.
+    """Load runbook ``name``, check its options and hosts, run it through `api.execute`.
 
+    Everything that can be wrong with the input (runbook, options, filters, inventory,
+    connection files) is checked before the first connection; then print, exit 0/1.
+    ``options`` come from the CLI's own flags, ``cli_terms`` are ``-o KEY=VALUE`` strings.
     ``before_summary(report)`` prints extra lines before the summary (not with ``--json``).
+    ``contacts_all``: the runbook connects to every selected host (deploy), so their known_hosts
+    and key files are checked first too (`AppContext.targets`).
     """
-    from nornir_homehub.api import execute, load_runbook
+    from nornir_homehub.api import execute, load_runbook_spec
     from nornir_homehub.cli.output import print_run
 
-    nr = app.select(run.filters)
-    fn = load_runbook(app.settings, name)
+    book = load_runbook_spec(app.settings, name)
+    checked = book.check(options)
+    checked.update(book.parse_cli(cli_terms))
+    nr = app.targets(run.filters) if contacts_all else app.select(run.filters)
+    if any(o.name == "stacks" for o in book.options):
+        _check_stacks(app, nr, checked.get("stacks"))
+    if name == "dns" or (name in ("deploy", "rollout") and checked.get("stacks") is None):
+        _check_zone(nr)
     rep = execute(
         name,
         nr,
         app.settings,
-        lambda nr_, ctx: fn(nr_, ctx, **options),
+        lambda nr_, ctx: book.run(nr_, ctx, **checked),
         argv=sys.argv[1:],
         filters=run.filters,
         dry_run=run.dry_run,
@@ -114,9 +131,42 @@ def run_runbook(
     sys.exit(EXIT_OK if rep.ok else EXIT_FAILED)
 
 
-def split_stacks(stacks: str | None) -> list[str] | None:
-    """``--stacks a,b`` as a list (None when not given)."""
-    return [s.strip() for s in stacks.split(",") if s.strip()] if stacks else None
+def _check_stacks(app: AppContext, nr: Any, only: list[str] | None) -> None:
+    """Stack names and every selected host's template.yaml, before the run is recorded.
+
+    For the runbooks that deploy or check stacks (they declare a ``stacks`` option).
+
+    Raises:
+        ConfigError: an unknown stack (with "did you mean") or a broken template.yaml.
+    """
+    from nornir_homehub.inventory import site_vars
+    from nornir_homehub.render import stacks_for_host
+
+    if only is not None:
+        parse_stacks(app, ",".join(only))
+    for host in nr.inventory.hosts.values():
+        stacks_for_host(site_vars(nr, host), app.settings.stacks_dir, only)
+
+
+def _check_zone(nr: Any) -> None:
+    """The zone each selected dns host would serve, derived from the inventory, is valid.
+
+    Planned offline, before the run, so a broken ``dns_records`` entry is a configuration
+    error (exit 2) instead of a failed task after the dns host was contacted.
+
+    Raises:
+        ConfigError: the inventory's DNS variables or records are invalid.
+    """
+    from nornir_homehub.errors import ConfigError, PlanError
+    from nornir_homehub.inventory import hosts_by_role
+    from nornir_homehub.tasks.dns import zone_spec_for
+
+    everyone = getattr(nr.data, "all_hosts", None) or nr.inventory.hosts
+    for host in hosts_by_role(nr.inventory.hosts, "dns"):
+        try:
+            zone_spec_for(host, everyone)
+        except (ConfigError, PlanError) as exc:
+            raise ConfigError(f"host {host.name}: the zone the inventory declares: {exc}") from None
 
 
 @click.command("deploy")
@@ -132,42 +182,109 @@ def deploy(
     app: AppContext, run: RunOptions, stacks: str | None, force: bool, no_verify: bool
 ) -> None:
     """Roll out in the guide's order: DNS -> compute stacks -> trusted stacks -> verify."""
-    options = {"stacks": split_stacks(stacks), "force": force, "verify": not no_verify}
-    run_runbook(app, "deploy", run, options)
+    options = {"stacks": parse_stacks(app, stacks), "force": force, "verify": not no_verify}
+    run_runbook(app, "deploy", run, options, contacts_all=True)
 
 
-@click.command("run", context_settings={"ignore_unknown_options": True})
+class RunCommand(click.Command):
+    """``run``: its help also shows the options of the runbook named before ``--help``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Remember the runbook named on a ``--help`` command line, then parse as usual."""
+        if any(a in ("-h", "--help") for a in args):
+            ctx.meta["homehub.runbook"] = self._first_argument(args)
+        return super().parse_args(ctx, args)
+
+    def _first_argument(self, args: list[str]) -> str | None:
+        takes_value = {
+            name
+            for p in self.params
+            if isinstance(p, click.Option) and not p.is_flag and not p.count
+            for name in p.opts
+        }
+        skip = False
+        for arg in args:
+            if skip:
+                skip = False
+            elif arg.startswith("-"):
+                skip = arg in takes_value
+            else:
+                return arg
+        return None
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """After the command's help: the named runbook's options, or how to list them."""
+        super().format_epilog(ctx, formatter)
+        name = ctx.meta.get("homehub.runbook")
+        app = ctx.find_object(AppContext)
+        if not name or app is None:
+            formatter.write_paragraph()
+            formatter.write_text("Runbooks and their options: run --list")
+            return
+        from nornir_homehub.errors import ConfigError
+
+        try:
+            lines = _runbook_lines(app, name)
+        except ConfigError as exc:
+            lines = [f"(cannot show runbook {name}: {exc})"]
+        with formatter.section(f"Runbook {name}"):
+            for line in lines:
+                formatter.write_text(line)
+
+
+def _runbook_lines(app: AppContext, name: str) -> list[str]:
+    from nornir_homehub.api import load_runbook_spec
+
+    book = load_runbook_spec(app.settings, name)
+    # "Runbook ``deploy``: the guide's rollout order" -> "the guide's rollout order"
+    summary = re.sub(r"^[\w ]*runbook ``\w+``: ", "", book.summary, flags=re.IGNORECASE)
+    lines = [summary] if summary else []
+    if not book.options:
+        lines.append("options: none")
+    for o in book.options:
+        lines.append(f"-o {o.describe()}")
+    return lines
+
+
+@click.command("run", cls=RunCommand)
 @host_command_options
-@click.argument("runbook")
+@click.argument("runbook", required=False)
 @click.option(
     "-o",
     "--option",
     "opts",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Option passed to the runbook's run() (repeatable).",
+    help="Option passed to the runbook's run() (repeatable; see run NAME --help).",
 )
+@click.option("--list", "list_", is_flag=True, help="List the runbooks and their options.")
 @pass_app
 @handle_errors
-def run_(app: AppContext, run: RunOptions, runbook: str, opts: tuple[str, ...]) -> None:
-    """Run RUNBOOK from the runbooks folder (built-in or your own)."""
+def run_(
+    app: AppContext, run: RunOptions, runbook: str | None, opts: tuple[str, ...], list_: bool
+) -> None:
+    """Run RUNBOOK from the runbooks folder (built-in or your own).
+
+    Each runbook declares its options (name, type, default); an unknown -o or a value of the
+    wrong type exits 2 before any host is touched.
+    """
+    from nornir_homehub.api import available_runbooks
     from nornir_homehub.errors import ConfigError
 
-    options: dict[str, Any] = {}
-    for o in opts:
-        key, sep, value = o.partition("=")
-        if not sep:
-            raise ConfigError(f"malformed runbook option {o!r}: expected KEY=VALUE")
-        options[key.strip()] = _option_value(value)
-    run_runbook(app, runbook, run, options)
-
-
-def _option_value(text: str) -> Any:
-    """A ``-o`` value as a YAML scalar: ``false`` -> False, ``3`` -> 3, anything else a string."""
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return value if isinstance(value, bool | int | float) or value is None else text
+    if list_:
+        names = available_runbooks(app.settings)
+        if not names:
+            folders = ", ".join(str(d) for d in app.settings.runbooks_path)
+            click.echo(f"no runbooks in {folders}")
+        for name in names:
+            try:
+                lines = _runbook_lines(app, name)
+            except ConfigError as exc:
+                lines = [f"cannot be loaded: {exc}"]
+            click.echo(f"{name}: {lines[0] if lines else ''}")
+            for line in lines[1:]:
+                click.echo(f"    {line}")
+        return
+    if runbook is None:
+        raise click.UsageError("Missing argument 'RUNBOOK' (run --list shows them).")
+    run_runbook(app, runbook, run, {}, cli_terms=opts)

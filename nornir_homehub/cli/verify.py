@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
-from nornir_homehub.cli.runbooks import RunOptions, host_command_options, run_runbook, split_stacks
+from nornir_homehub.cli.common import AppContext, handle_errors, parse_stacks, pass_app
+from nornir_homehub.cli.runbooks import RunOptions, host_command_options, run_runbook
 
 if TYPE_CHECKING:
     from nornir_homehub.report import RunReport
@@ -35,7 +35,8 @@ def check_lines(report: RunReport) -> list[str]:
 @handle_errors
 def verify(app: AppContext, run: RunOptions, stacks: str | None) -> None:
     """Check DNS, containers, HTTP readiness, networks, auth, models and GPUs."""
-    run_runbook(app, "verify", run, {"stacks": split_stacks(stacks)}, before_summary=_print_checks)
+    options = {"stacks": parse_stacks(app, stacks)}
+    run_runbook(app, "verify", run, options, before_summary=_print_checks)
 
 
 def _print_checks(report: RunReport) -> None:
