@@ -119,15 +119,16 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
 
     from nornir import InitNornir
 
-    # Nornir logs "has not been run - 0 hosts selected" and similar through the root logger's
-    # last-resort handler; our commands report outcomes themselves.
-    logging.getLogger("nornir").addHandler(logging.NullHandler())
-    logging.getLogger("nornir").propagate = False
-
     from nornir_homehub.connection import register_plugins
 
     register_plugins()
     raw = dict(raw if raw is not None else read_config(path))
+    if not (raw.get("logging") or {}).get("enabled"):
+        # Nornir logs "has not been run - 0 hosts selected" and similar through the root
+        # logger's last-resort handler; our commands report outcomes themselves. (With
+        # Nornir's logging enabled it must not find a handler here, or it adds none.)
+        logging.getLogger("nornir").addHandler(logging.NullHandler())
+        logging.getLogger("nornir").propagate = False
     base = path.resolve().parent
     inv = dict(raw.get("inventory") or {})
     opts = dict(inv.get("options") or {})
