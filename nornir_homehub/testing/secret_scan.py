@@ -231,10 +231,10 @@ def scan_file(
     return hits, stats
 
 
-def _files(root: Path) -> Iterator[Path]:
-    """Regular files under ``root``, not following symlinks."""
+def _files(root: Path, skip: list[Path]) -> Iterator[Path]:
+    """Regular files under ``root``, not following symlinks, not entering ``skip``."""
     for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if (Path(folder) / d).resolve() not in skip)
         for n in sorted(names):
             p = Path(folder) / n
             try:
@@ -272,10 +272,7 @@ def scan_tree(
     for root in roots:
         if not root.exists():
             continue
-        for path in [root] if root.is_file() else _files(root):
-            resolved = path.resolve()
-            if any(resolved.is_relative_to(s) for s in skipped):
-                continue
+        for path in [root] if root.is_file() else _files(root, skipped):
             try:
                 if since is not None and path.stat().st_mtime < since:
                     continue
