@@ -59,7 +59,8 @@ def render(
 
     Without --reveal-secrets no vault password is needed: secret variables become placeholders
     (``MASKED-vault_qdrant_api_key``), so ``docker compose config`` still parses the result.
-    Files keep their modes (.env files 0600).
+    Files keep their modes (.env files 0600); with --reveal-secrets every folder under --out
+    (and --out itself when it is created) is 0700.
     """
     from nornir_homehub.render import (
         masked_secrets,
@@ -88,6 +89,10 @@ def render(
         values = masked_secrets(needed)
 
     report: dict[str, Any] = {"out": str(out), "masked": not reveal_secrets, "hosts": {}}
+    if reveal_secrets and not out.exists():
+        from nornir_homehub.report import private_dir
+
+        private_dir(out)
     for host in hosts:
         rendered = render_host(nr, host, stacks_dir, values, only)
         entries = []
@@ -95,13 +100,7 @@ def render(
             base = out / host.name / rs.name
             for f in rs.files.values():
                 rel = PurePosixPath(f.path).relative_to(rs.project_dir)
-                dest = base.joinpath(*rel.parts)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if dest.exists():
-                    dest.unlink()
-                dest.touch(mode=0o600)
-                dest.write_bytes(f.content)
-                dest.chmod(f.mode)
+                _write(base.joinpath(*rel.parts), f.content, f.mode, out, reveal_secrets)
             entries.append(rs.to_dict())
             if not as_json:
                 for f in rs.files.values():
@@ -115,3 +114,20 @@ def render(
         total = sum(len(e["files"]) for v in report["hosts"].values() for e in v)
         masked = " (secrets masked)" if not reveal_secrets else ""
         click.echo(f"rendered {total} files for {len(hosts)} host(s) into {out}{masked}")
+
+
+def _write(dest: Path, content: bytes, mode: int, out: Path, private: bool) -> None:
+    """Write one rendered file (0600 until it has its content, then ``mode``).
+
+    ``private`` (real secrets): every folder between ``out`` and the file becomes 0700.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    folder = dest.parent
+    while private and out in folder.parents:
+        folder.chmod(0o700)
+        folder = folder.parent
+    if dest.exists():
+        dest.unlink()
+    dest.touch(mode=0o600)
+    dest.write_bytes(content)
+    dest.chmod(mode)

@@ -386,6 +386,8 @@ class Lab:
                 + f". Install with: {INSTALL_HINT}"
             )
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Its key, the hosts' keys and Docker data (containers' env: the stacks' secrets).
+        self.dir.chmod(0o700)
         self._state_file().write_text(json.dumps({"extra_hosts": self.extra}))
         self._ensure_keys()
         self._ensure_bridge()
