@@ -107,6 +107,7 @@ def test_exec_redacts_typed_and_printed_secrets_everywhere(tmp_path: Path) -> No
     assert doc["command"].startswith("echo typed <secret vault_qdrant_api_key>;")
     assert doc["redaction_note"] is None
     assert "note:" not in plain.stderr
+    assert "warning: the command line holds a secret" in plain.stderr
     history = sorted((tmp_path / "cfg" / "runs").iterdir())
     assert len(history) == 2
     texts = [out, plain.stderr, as_json.stdout, report.read_text()]
