@@ -13,8 +13,9 @@ knows (raw, URL-encoded, JSON-escaped, hex, base64 at 3 alignments, wrapped over
 - files on the lab hosts outside the intended secret files (`scan_lab`, called by the lab
   fixture before it takes the lab down); skipped, saying so, when the session used no lab.
 
-Intended secret files are not searched: copies of the lab's vault and password file, and
-rendered ``.env.*`` files of mode 0600. A hit names the file, the byte offset and the secret's
+Intended secret files are not searched: copies of the lab's vault and password file, rendered
+``.env.*`` files of mode 0600, and on the lab hosts Docker's and containerd's own state (a
+container's configuration holds its environment). A hit names the file, the byte offset and the secret's
 name, never its value.
 """
 
@@ -42,6 +43,9 @@ LAB_DIR = HOMEHUB_DIR / "lab"
 LAB_LOGS = ("sshd.log", "dockerd.log", "named.log")
 # On each lab host: where files are written (stacks, data, backups, zones, temp, home, logs).
 HOST_ROOTS = ("/opt", "/srv", "/etc", "/tmp", "/var/tmp", "/var/log", "/root", "/home", "/run")
+# Docker's and containerd's state: the containers' configuration holds their environment (the
+# stacks' secrets) by design, like /var/lib/docker (not scanned either).
+HOST_STATE = ("/run/docker/", "/run/containerd/")
 HOST_MAX_FILES = 20_000
 HOST_MAX_FILE_KB = 4096
 HOST_MAX_BYTES = 256 * 1024 * 1024
@@ -252,7 +256,8 @@ def scan_lab(lab: Any) -> None:
         modes = {p: (m, low) for p, m, low in candidates}
         wanted = []
         for path, mode, _ in candidates:
-            if Path(path).name.startswith(".env.") and stat.S_IMODE(mode) == 0o600:
+            env_file = Path(path).name.startswith(".env.") and stat.S_IMODE(mode) == 0o600
+            if env_file or path.startswith(HOST_STATE):
                 _state.lab_stats.allowed += 1
             else:
                 wanted.append(path)
