@@ -374,3 +374,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         tr.write_line(f"SECRET LEAK: {hit}", red=True)
     if len(_state.hits) > 100:
         tr.write_line(f"SECRET LEAK: ... and {len(_state.hits) - 100} more", red=True)
+    if _state.hits:
+        tr.write_line("secret scan FAILED: the session fails (exit 1)", red=True)

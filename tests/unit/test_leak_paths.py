@@ -215,6 +215,7 @@ def test_a_session_with_a_planted_secret_fails_naming_file_and_offset(plant: boo
         if plant:
             assert proc.returncode == 1, out
             assert "SECRET LEAK: " in out
+            assert "secret scan FAILED: the session fails (exit 1)" in out
             assert "planted/artefact.txt: byte 33: secret vault_qdrant_api_key (raw)" in out
             assert "planted/report.json: byte 17: secret vault_qdrant_api_key (base64+1)" in out
         else:
