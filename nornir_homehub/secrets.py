@@ -1,8 +1,12 @@
 """Secrets as a type: loading (Ansible Vault or environment), holding and redacting them.
 
 A `Secret` never shows its value unless `Secret.reveal` is called; a `SecretStore` is what
-`load_secrets` returns; a `Redactor` removes every known value (and its common encodings) from
-text that leaves the process: terminal output, logs, reports, diffs and exception messages.
+`load_secrets` returns; a `Redactor` removes every known value (in every form `secret_patterns`
+lists: URL, JSON, hex, base64, wrapped over lines) from text that leaves the process: terminal
+output, logs, reports, diffs and exception messages. Text is always redacted before it is cut
+(`redact_head`, `redact_tail`). `install_log_redaction` covers the nornir, paramiko and
+nornir_homehub loggers; `scrubbed_environ` is the environment of a command run on the
+controller.
 
 Ansible Vault files (format 1.1 and 1.2, AES256) are decrypted here with ``cryptography`` so that
 Ansible is not needed at run time. Both whole-file vaults and YAML files whose values are
