@@ -65,6 +65,7 @@ class RunContext:
     dry_run: bool = False
     keep_going: bool = False
     _secrets: SecretStore | None = field(default=None, repr=False)
+    redaction_note: str | None = None
 
     def secrets(self) -> SecretStore:
         """Load the secrets once (vault + environment) and redact them everywhere from now on.
@@ -111,6 +112,8 @@ class RunContext:
         A stage with a failed host (or a failed check) is a gate: unless ``keep_going``, the
         run stops here (`StageStopped`) and the report says which stage stopped it and why.
         """
+        from nornir_homehub.secrets import redact_all
+
         with self.recorder.stage(name):
             agg = nr.with_processors([self.processor]).run(
                 task=task, name=name, on_failed=True, **kwargs
@@ -123,7 +126,9 @@ class RunContext:
                 exc = next((r.exception for r in agg[host] if r.exception is not None), None)
                 failed_checks = [c for c in _checks_of(agg[host]) if c.failed]
                 if exc is not None:
-                    first = str(exc).splitlines()[0] if str(exc) else ""
+                    # Redacted before the cut: a secret wrapped over lines is whole only here.
+                    text = redact_all(str(exc))
+                    first = text.splitlines()[0] if text else ""
                     reasons.append(f"{host}: {type(exc).__name__}: {first}")
                 elif failed_checks:
                     reasons.append(f"{host}: {len(failed_checks)} check(s) failed")
@@ -268,6 +273,11 @@ def execute(
 ) -> RunReport:
     """Run ``body(nr, ctx)`` with recording, progress and cleanup; return the finished report.
 
+    The secrets are loaded first, whatever the command, so that everything it shows or writes
+    (its own command line included) is redacted. A vault that cannot be opened is an error
+    only for a body that needs it (``ctx.secrets()``); otherwise stderr and the report (a
+    ``secrets.redaction`` warning per host) say that only the known values were redacted.
+
     The report is written to ``report_path``/``junit_path`` and the history folder even when
     ``body`` raises; a `StageStopped` is not an error here (the report says where it stopped);
     a `ConfigError` (missing secret, bad template variable) propagates after the report.
@@ -275,14 +285,25 @@ def execute(
     from nornir_homehub.connection import close_all
     from nornir_homehub.progress import ProgressProcessor
     from nornir_homehub.report import RunRecorder, recording
-    from nornir_homehub.secrets import redact_all
+    from nornir_homehub.secrets import load_secrets_for_output, redact_all
 
+    secrets, note = load_secrets_for_output(settings)
+    if note:
+        print(f"note: {redact_all(note)}", file=progress_stream or sys.stderr)
     recorder = RunRecorder(
         command, list(argv), dry_run=dry_run, filters=list(filters), redact=redact_all
     )
     processor = ProgressProcessor(progress_stream, enabled=progress, redact=redact_all)
     recorder.watch(processor)
-    ctx = RunContext(settings, recorder, processor, dry_run=dry_run, keep_going=keep_going)
+    ctx = RunContext(
+        settings,
+        recorder,
+        processor,
+        dry_run=dry_run,
+        keep_going=keep_going,
+        _secrets=secrets,
+        redaction_note=note,
+    )
     try:
         with (
             recording(
@@ -293,11 +314,31 @@ def execute(
             ),
             contextlib.suppress(StageStopped),
         ):
-            body(nr, ctx)
+            try:
+                body(nr, ctx)
+            finally:
+                if note:
+                    _note_redaction(recorder, nr, command, note)
     finally:
         close_all(nr)
     assert recorder.report is not None  # noqa: S101 - recording() always finishes the report
     return recorder.report
+
+
+def _note_redaction(recorder: RunRecorder, nr: Nornir, stage: str, note: str) -> None:
+    """Record in the report that only the known secret values were redacted (one per host)."""
+    from nornir_homehub.checks.model import Check, Layer, Status
+
+    remedy = (
+        "give the vault and its password (homehub.vault_file with vault_password_file, "
+        "HOMEHUB_VAULT_PASSWORD or HOMEHUB_VAULT_PASSWORD_FILE) so that every secret value "
+        "is redacted"
+    )
+    checks = [
+        Check("secrets.redaction", host, Layer.AUTH, Status.WARN, note, remedy)
+        for host in nr.inventory.hosts
+    ]
+    recorder.add_checks(stage, checks, "secrets")
 
 
 def _dataframe(rows: list[dict[str, Any]], what: str) -> Any:
@@ -414,6 +455,7 @@ class ExecResults:
     command: str
     rows: tuple[ExecRow, ...]
     report: RunReport
+    redaction_note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -433,11 +475,16 @@ class ExecResults:
         return len(self.rows)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{"command": ..., "run_id": ..., "hosts": [row, ...]}``."""
+        """Return ``{"command", "run_id", "hosts": [row, ...], "redaction_note"}``.
+
+        ``redaction_note`` is None when the vault was loaded (every secret redacted), else why
+        only the values known without it were.
+        """
         return {
             "command": self.command,
             "run_id": self.report.run_id,
             "hosts": [r.to_dict() for r in self.rows],
+            "redaction_note": self.redaction_note,
         }
 
     def to_dataframe(self) -> Any:
@@ -485,24 +532,33 @@ def exec_command(
     """Run a shell command on ``nr``'s hosts in parallel as stage ``exec``, with a report.
 
     A host where the command cannot run (SSH down) or exits non-zero fails alone; the others
-    finish. Output is returned as it came (the report keeps it redacted and cut).
+    finish. The output is returned whole, with every secret value the vault (and the
+    environment) holds replaced by ``<secret NAME>``: ``cat`` of a rendered ``.env`` file
+    shows its keys, not its values. When the vault cannot be opened, ``redaction_note`` says
+    so (only the values known without it are replaced).
     """
     from nornir_homehub.connection import CommandResult
+    from nornir_homehub.secrets import redact_all
     from nornir_homehub.tasks.exec import run_command
 
     rows: list[ExecRow] = []
+    notes: list[str | None] = []
 
     def body(nr_: Nornir, ctx: RunContext) -> None:
+        notes.append(ctx.redaction_note)
         agg = ctx.stage("exec", nr_, run_command, command=command, timeout=timeout)
+        r = redact_all
         for name in sorted(agg):
             res = agg[name][0]
             if isinstance(res.result, CommandResult):
                 out = res.result
-                rows.append(ExecRow(name, out.ok, out.exit_code, out.stdout, out.stderr, None))
+                rows.append(
+                    ExecRow(name, out.ok, out.exit_code, r(out.stdout), r(out.stderr), None)
+                )
             else:
                 exc = res.exception
                 error = f"{type(exc).__name__}: {exc}" if exc else str(res.result)
-                rows.append(ExecRow(name, False, None, "", "", error))
+                rows.append(ExecRow(name, False, None, "", "", r(error)))
 
     report = execute(
         "exec",
@@ -516,7 +572,7 @@ def exec_command(
         junit_path=junit_path,
         progress=progress,
     )
-    return ExecResults(command, tuple(rows), report)
+    return ExecResults(redact_all(command), tuple(rows), report, notes[0] if notes else None)
 
 
 class HomeHub:

@@ -214,11 +214,6 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
 
     from nornir import InitNornir
 
-    # Nornir logs "has not been run - 0 hosts selected" and similar through the root logger's
-    # last-resort handler; our commands report outcomes themselves.
-    logging.getLogger("nornir").addHandler(logging.NullHandler())
-    logging.getLogger("nornir").propagate = False
-
     from nornir_homehub.connection import register_plugins
     from nornir_homehub.render import available_stacks
 
@@ -226,6 +221,12 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
     raw = dict(raw if raw is not None else read_config(path))
     settings = load_settings(path, raw)
     safety.allowed_networks()  # a malformed HOMEHUB_ALLOWED_NETWORKS stops here, not per host
+    if not (raw.get("logging") or {}).get("enabled"):
+        # Nornir logs "has not been run - 0 hosts selected" and similar through the root
+        # logger's last-resort handler; our commands report outcomes themselves. (With
+        # Nornir's logging enabled it must not find a handler here, or it adds none.)
+        logging.getLogger("nornir").addHandler(logging.NullHandler())
+        logging.getLogger("nornir").propagate = False
     base = path.resolve().parent
     inv = dict(raw.get("inventory") or {})
     opts = dict(inv.get("options") or {})
@@ -238,7 +239,7 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
                 file_dirs[key] = resolved.parent
     inv.setdefault("plugin", "SimpleInventory")
     inv["options"] = opts
-    stacks = available_stacks(settings.stacks_dir) if settings.stacks_dir.is_dir() else None
+    stacks = available_stacks(settings.stacks_path)
     if inv["plugin"] == "SimpleInventory":
         _validate_simple_inventory(opts, stacks)
     nornir_cfg = {k: v for k, v in raw.items() if k != "homehub"}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub import safety
 from nornir_homehub.errors import CommandTimeout, HostKeyError, TransportError
+from nornir_homehub.secrets import redact_all, redact_tail, scrubbed_environ
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,7 +64,8 @@ class CommandResult:
 
 
 def _short(command: str, limit: int = 80) -> str:
-    first = command.strip().splitlines()[0] if command.strip() else ""
+    text = redact_all(command).strip()
+    first = text.splitlines()[0] if text else ""
     return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
@@ -117,7 +119,7 @@ class HostConnection:
             stderr=err.decode("utf-8", "replace"),
         )
         if check and not result.ok:
-            tail = (result.stderr or result.stdout).strip()[-500:]
+            tail = redact_tail((result.stderr or result.stdout).strip(), 500)
             raise TransportError(
                 f"{self.name}: `{_short(command)}` exited {code}: {tail or '(no output)'}"
             )
@@ -176,7 +178,7 @@ class HostConnection:
         if missing:
             raise TransportError(
                 f"{self.name}: batched facts {missing} returned nothing "
-                f"(exit {res.exit_code}: {res.stderr.strip()[-300:]})"
+                f"(exit {res.exit_code}: {redact_tail(res.stderr.strip(), 300)})"
             )
         return results
 
@@ -436,12 +438,16 @@ class HomehubLocal(HostConnection):
         extras: dict[str, Any] | None = None,
         configuration: Config | None = None,
     ) -> None:
-        """Nothing to open; remember the name and timeouts."""
+        """Nothing to open; remember the name, timeouts and ``env_keep`` (more env names)."""
         extras = extras or {}
         self.name = str(extras.get("inventory_name") or hostname or "localhost")
         self.command_timeout = float(extras.get("command_timeout", DEFAULT_COMMAND_TIMEOUT))
+        self.env_keep = tuple(str(n) for n in extras.get("env_keep") or ())
 
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
+        # Never the controller's environment: it may hold the vault password and
+        # HOMEHUB_SECRET_* values (and whatever else the operator exported).
+        env = scrubbed_environ(keep=getattr(self, "env_keep", ()))
         try:
             proc = subprocess.run(
                 ["sh", "-c", command],
@@ -449,6 +455,7 @@ class HomehubLocal(HostConnection):
                 capture_output=True,
                 timeout=timeout,
                 check=False,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             raise CommandTimeout(

@@ -25,6 +25,7 @@ LOCAL_PLUGIN = "homehub_local"
 INTERNAL_EXTRAS = frozenset({"inventory_name"})
 
 _IFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Kind(enum.Enum):
@@ -33,6 +34,7 @@ class Kind(enum.Enum):
     PATH = "path"  # a non-empty string: a file on the controller (~ expanded)
     SECONDS = "seconds"  # a positive number
     INTERFACE = "interface"  # a network interface name (max. 15 characters)
+    NAMES = "names"  # a list of environment variable names
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,28 @@ class ConnectionOption:
         if value is None:
             return None
         if self.kind is Kind.SECONDS:
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number or not math.isfinite(value) or value <= 0:
-                return f"must be a positive number of seconds, got {_shown(value)}"
-            return None
+            return _seconds_problem(value)
+        if self.kind is Kind.NAMES:
+            return _names_problem(value)
         if not isinstance(value, str) or not value.strip():
             what = "a file path" if self.kind is Kind.PATH else "an interface name"
             return f"must be {what} (a non-empty string), got {_shown(value)}"
         if self.kind is Kind.INTERFACE and not _IFACE_RE.match(value):
             return f"{show(value)} is not a network interface name"
         return None
+
+
+def _seconds_problem(value: Any) -> str | None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
+        return f"must be a positive number of seconds, got {_shown(value)}"
+    return None
+
+
+def _names_problem(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(v, str) and _ENV_RE.match(v) for v in value):
+        return None
+    return f"must be a list of environment variable names, got {_shown(value)}"
 
 
 def _shown(value: Any) -> str:
@@ -105,7 +119,16 @@ SSH_OPTIONS: tuple[ConnectionOption, ...] = (
     ),
 )
 
-LOCAL_OPTIONS: tuple[ConnectionOption, ...] = (_COMMAND_TIMEOUT,)
+LOCAL_OPTIONS: tuple[ConnectionOption, ...] = (
+    _COMMAND_TIMEOUT,
+    ConnectionOption(
+        "env_keep",
+        Kind.NAMES,
+        (),
+        "environment variables passed to local commands besides the scrubbed minimum "
+        "(never the vault password or HOMEHUB_SECRET_*)",
+    ),
+)
 
 OPTIONS: Mapping[str, tuple[ConnectionOption, ...]] = {
     SSH_PLUGIN: SSH_OPTIONS,

@@ -70,6 +70,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _cut(text: str) -> str:
+    # Always given redacted text: cut first, a secret's start or end would survive unredacted.
     if len(text) <= MAX_TEXT:
         return text
     return text[:MAX_TEXT] + f"... [{len(text) - MAX_TEXT} more characters cut]"
@@ -88,9 +89,9 @@ def clean(value: Any, redact: Redact = _no_redact) -> Any:  # noqa: PLR0911 - on
     if isinstance(value, Enum):
         return clean(value.value, redact)
     if isinstance(value, str):
-        return redact(_cut(value))
+        return _cut(redact(value))
     if isinstance(value, bytes):
-        return redact(_cut(value.decode("utf-8", "replace")))
+        return _cut(redact(value.decode("utf-8", "replace")))
     if isinstance(value, Mapping):
         return {redact(str(k)): clean(v, redact) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -103,7 +104,7 @@ def clean(value: Any, redact: Redact = _no_redact) -> Any:  # noqa: PLR0911 - on
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return clean(to_dict(), redact)
-    return redact(_cut(str(value)))
+    return _cut(redact(str(value)))
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def error_from_exception(exc: BaseException, redact: Redact = _no_redact) -> Err
         layer = str(Layer.SSH)
     elif getattr(exc, "layer", None) is not None:
         layer = str(clean(exc.layer))  # type: ignore[attr-defined]
-    return ErrorRecord(type=kind, message=redact(_cut(message)), layer=layer)
+    return ErrorRecord(type=kind, message=_cut(redact(message)), layer=layer)
 
 
 @dataclass(frozen=True)
@@ -779,7 +780,7 @@ class RunRecorder:
                     value.pop("checks", None)
             if res.failed:
                 message = value if isinstance(value, str) and value else "the task failed"
-                error = ErrorRecord("TaskFailed", self.redact(_cut(message)))
+                error = ErrorRecord("TaskFailed", _cut(self.redact(message)))
         name = res.name or "?"
         self._hosts[host].append(
             TaskRecord(
@@ -789,7 +790,7 @@ class RunRecorder:
                 changed=bool(res.changed),
                 failed=bool(res.failed),
                 duration_s=self._duration(res, timings),
-                diff=self.redact(_cut(str(res.diff or ""))),
+                diff=_cut(self.redact(str(res.diff or ""))),
                 result=clean(value, self.redact),
                 error=error,
             )
@@ -812,8 +813,8 @@ class RunRecorder:
                     host=c.host,
                     layer=c.layer,
                     status=c.status,
-                    evidence=r(_cut(c.evidence)),
-                    remedy=r(_cut(c.remedy)),
+                    evidence=_cut(r(c.evidence)),
+                    remedy=_cut(r(c.remedy)),
                     data=clean(c.data, r),
                     stage=stage,
                     task=r(task) if task else None,
@@ -996,10 +997,30 @@ def _write_all(
 # --- files -----------------------------------------------------------------------------------
 
 
+def private_dir(path: Path) -> Path:
+    """Create folder ``path`` and its missing parents as 0700; existing folders are not changed.
+
+    Reports, JUnit files and the history can hold secret-derived text (redacted, but still
+    the run's details): they are 0600 files, and every folder made for them is 0700. A folder
+    that already exists (the user's working directory, /tmp) keeps its mode.
+    """
+    missing: list[Path] = []
+    here = Path(path)
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)
+    return Path(path)
+
+
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -1013,6 +1034,8 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def write_report(report: RunReport, path: Path) -> Path:
     """Write the report's JSON document to ``path`` atomically (temporary file + rename).
+
+    The file is 0600; folders created for it are 0700 (`private_dir`).
 
     Raises:
         OSError: the file cannot be written.
@@ -1129,7 +1152,7 @@ def _junit_root(report: RunReport, suites: dict[str, list[ET.Element]]) -> ET.El
 
 
 def write_junit(report: RunReport, path: Path) -> Path:
-    """Write the report as JUnit XML to ``path`` atomically (see `junit_xml`).
+    """Write the report as JUnit XML to ``path`` atomically (see `junit_xml`); 0600, as reports.
 
     Raises:
         OSError: the file cannot be written.
@@ -1193,11 +1216,14 @@ def _history_name(report: RunReport) -> str:
 def save_history(report: RunReport, history_dir: Path, keep: int = HISTORY_KEEP) -> Path:
     """Keep ``report`` in the local history and drop all but the newest ``keep`` runs.
 
+    The history folder is made 0700 and each run's file 0600.
+
     Raises:
         OSError: the history folder cannot be written.
 
     """
     history_dir = Path(history_dir)
+    private_dir(history_dir).chmod(0o700)  # the history is ours alone: no other user reads it
     path = write_report(report, history_dir / _history_name(report))
     runs = sorted(p for p in history_dir.iterdir() if _HISTORY_NAME.match(p.name))
     for old in runs[: max(len(runs) - keep, 0)]:

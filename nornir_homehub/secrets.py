@@ -1,8 +1,12 @@
 """Secrets as a type: loading (Ansible Vault or environment), holding and redacting them.
 
 A `Secret` never shows its value unless `Secret.reveal` is called; a `SecretStore` is what
-`load_secrets` returns; a `Redactor` removes every known value (and its common encodings) from
-text that leaves the process: terminal output, logs, reports, diffs and exception messages.
+`load_secrets` returns; a `Redactor` removes every known value (in every form `secret_patterns`
+lists: URL, JSON, hex, base64, wrapped over lines) from text that leaves the process: terminal
+output, logs, reports, diffs and exception messages. Text is always redacted before it is cut
+(`redact_head`, `redact_tail`). `install_log_redaction` covers the nornir, paramiko and
+nornir_homehub loggers; `scrubbed_environ` is the environment of a command run on the
+controller.
 
 Ansible Vault files (format 1.1 and 1.2, AES256) are decrypted here with ``cryptography`` so that
 Ansible is not needed at run time. Both whole-file vaults and YAML files whose values are
@@ -13,15 +17,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import dataclasses
 import hmac
-import json
 import logging
 import os
 import re
 import secrets as _stdlib_secrets
 import threading
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -43,17 +47,25 @@ __all__ = [
     "ENV_PASSWORD_FILE",
     "ENV_PASSWORD_FILE_ANSIBLE",
     "ENV_SECRET_PREFIX",
+    "REDACTED_LOGGERS",
+    "SAFE_ENV",
     "RedactingFilter",
     "Redactor",
     "Secret",
     "SecretStore",
     "active_redactor",
     "decrypt_vault",
+    "install_log_redaction",
     "is_vault",
     "load_secrets",
+    "load_secrets_for_output",
     "load_vault_file",
     "redact_all",
+    "redact_head",
+    "redact_tail",
     "register_redactor",
+    "scrubbed_environ",
+    "secret_patterns",
     "unregister_redactor",
 ]
 
@@ -422,31 +434,116 @@ def load_vault_file(
 # --------------------------------------------------------------------------- Redaction
 
 
-def _b64_fragments(raw: bytes) -> Iterator[str]:
-    """Yield base64 forms of ``raw`` that appear whatever bytes surround it (3 alignments)."""
+# A line break inside a value, as a wrapped line shows it: LF or CRLF, then any indentation.
+_BREAK = re.compile(r"\r?\n[ \t]*")
+_JSON_SHORT = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+# Short base64 fragments would match ordinary text; a fragment of 8+ characters is specific.
+_MIN_B64 = 8
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 bytes of ``text``, lone surrogates (from undecodable input) included."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _any_case_hex(digits: str) -> str:
+    """Regex matching the hex ``digits`` in upper, lower or mixed case."""
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in digits)
+
+
+def _char_pattern(char: str, *, in_break: bool) -> str:
+    """Regex for one character of a value, raw or escaped as URL or JSON text would escape it.
+
+    ``in_break``: the character belongs to a line break of the value itself (newline plus the
+    indentation after it); redaction searches text with line breaks removed, so there the raw
+    character is matched by nothing.
+    """
+    alts = ["" if in_break else re.escape(char)]
+    alts.append("".join("%" + _any_case_hex(f"{b:02X}") for b in _utf8(char)))
+    if char == " ":
+        alts.append(r"\+")
+    if char in _JSON_SHORT:
+        alts.append(re.escape(_JSON_SHORT[char]))
+    code = ord(char)
+    units = (
+        [code] if code <= 0xFFFF else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + (code & 0x3FF)]
+    )
+    alts.append("".join(r"\\u" + _any_case_hex(f"{u:04X}") for u in units))
+    return "(?:" + "|".join(alts) + ")"
+
+
+def _text_pattern(value: str) -> str:
+    """Regex for ``value`` raw, URL-encoded (any case, ``+`` for space) or JSON-escaped."""
+    out = []
+    in_break = False
+    for char in value:
+        if char == "\n":
+            in_break = True
+        elif char not in " \t\r":
+            in_break = False
+        out.append(_char_pattern(char, in_break=in_break and char in "\n\r \t"))
+    return "".join(out)
+
+
+def b64_fragments(raw: bytes) -> list[str]:
+    """Base64 text that encodes ``raw`` wherever it sits in a longer blob (3 alignments).
+
+    For each of the three byte offsets modulo 3, the characters fully determined by ``raw``
+    alone; standard and URL-safe alphabets. Fragments shorter than 8 characters are left out
+    (they would match ordinary text).
+    """
+    out: list[str] = []
     for prefix in range(3):
         enc = base64.b64encode(b"\0" * prefix + raw).decode()
         start = -(-8 * prefix // 6)
         end = (8 * (prefix + len(raw))) // 6
         fragment = enc[start:end]
-        yield fragment
-        yield fragment.replace("+", "-").replace("/", "_")
-        if prefix == 0:
-            yield enc
-            yield base64.urlsafe_b64encode(raw).decode()
+        if len(fragment) >= _MIN_B64:
+            for form in (fragment, fragment.replace("+", "-").replace("/", "_")):
+                if form not in out:
+                    out.append(form)
+    return out
 
 
-def _encodings(value: str) -> set[str]:
-    forms = {value}
-    forms.add(urllib.parse.quote(value, safe=""))
-    forms.add(urllib.parse.quote_plus(value, safe=""))
-    forms.add(urllib.parse.quote(value))
-    forms.add(json.dumps(value)[1:-1])
-    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
-    # Short base64 fragments would match ordinary text; a fragment of 8+ chars is specific.
-    forms.update(f for f in _b64_fragments(value.encode()) if len(f) >= 8)
-    forms.discard("")
-    return forms
+def secret_patterns(value: str) -> list[str]:
+    """Regexes matching every form ``value`` takes in output, once line breaks are removed.
+
+    Raw; URL-encoded (upper, lower or mixed case hex; ``+`` or ``%20`` for a space);
+    JSON-escaped (short escapes and ``uXXXX`` escapes); hex of its UTF-8 bytes (any case); base64
+    at all three alignments, standard and URL-safe, with the padding that may follow. A value
+    wrapped over lines is matched by searching text with its line breaks removed (`Redactor`).
+    """
+    raw = _utf8(value)
+    patterns = [_text_pattern(value), "(?i:" + raw.hex() + ")"]
+    patterns += [re.escape(f) + "={0,2}" for f in b64_fragments(raw)]
+    return patterns
+
+
+def _unbroken(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` without line breaks, and where each kept piece starts in both texts."""
+    joined_starts = [0]
+    orig_starts = [0]
+    pieces = []
+    pos = 0
+    for m in _BREAK.finditer(text):
+        pieces.append(text[pos : m.start()])
+        pos = m.end()
+        joined_starts.append(joined_starts[-1] + len(pieces[-1]))
+        orig_starts.append(pos)
+    pieces.append(text[pos:])
+    return "".join(pieces), joined_starts, orig_starts
 
 
 _ASSIGNMENT = re.compile(
@@ -466,30 +563,34 @@ def _mask_value(value: str) -> str:
 class Redactor:
     """Replaces known secret values in text with ``<secret NAME>`` markers.
 
-    The plain value and its URL-quoted, base64 (also inside a longer base64 blob) and
-    JSON-escaped forms are replaced, longest first, so a secret that contains another is hidden
-    whole.
+    Every form `secret_patterns` lists is replaced: raw, URL-encoded (any case), JSON-escaped,
+    hex, base64 at every alignment (also inside a longer blob), and any of them wrapped over
+    lines (a line break, optionally CRLF and indented, at any position). Longer values are
+    tried first, so a secret that contains another is hidden whole. A match that spans line
+    breaks is replaced whole, breaks included.
 
     Args:
         secrets: the secrets to hide. Empty values are ignored (there is nothing to hide).
 
     """
 
-    __slots__ = ("_count", "_forms", "_pattern", "_secrets")
+    __slots__ = ("_count", "_names", "_pattern", "_secrets")
 
     def __init__(self, secrets: Iterable[Secret] = ()) -> None:
         self._secrets: tuple[Secret, ...] = tuple(secrets)
-        forms: dict[str, str] = {}
-        for secret in sorted(self._secrets, key=lambda s: s.name):
+        names: list[str] = []
+        groups: list[str] = []
+        seen: set[str] = set()
+        for secret in sorted(self._secrets, key=lambda s: (-len(s.reveal()), s.name)):
             value = secret.reveal()
-            if not value:
+            if not value or value in seen:
                 continue
-            for form in _encodings(value):
-                forms.setdefault(form, secret.name)
-        self._forms = forms
+            seen.add(value)
+            groups.append(f"(?P<s{len(names)}>{'|'.join(secret_patterns(value))})")
+            names.append(secret.name)
+        self._names = names
         self._count = len({s.name for s in self._secrets if s.reveal()})
-        ordered = sorted(forms, key=lambda f: (-len(f), f))
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._pattern = re.compile("|".join(groups)) if groups else None
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
@@ -505,11 +606,43 @@ class Redactor:
     def __bool__(self) -> bool:
         return self._pattern is not None
 
+    def _marker(self, m: re.Match[str]) -> str:
+        return f"<secret {self._names[int((m.lastgroup or 's0')[1:])]}>"
+
     def redact(self, text: str) -> str:
-        """Return ``text`` with every known secret value replaced by ``<secret NAME>``."""
+        """Return ``text`` with every form of every known secret replaced by ``<secret NAME>``."""
         if self._pattern is None or not text:
             return text
-        return self._pattern.sub(lambda m: f"<secret {self._forms[m.group(0)]}>", text)
+        if "\n" not in text:
+            return self._pattern.sub(self._marker, text)
+        joined, joined_starts, orig_starts = _unbroken(text)
+
+        def original(pos: int) -> int:
+            i = bisect.bisect_right(joined_starts, pos) - 1
+            return orig_starts[i] + pos - joined_starts[i]
+
+        out: list[str] = []
+        last = 0
+        for m in self._pattern.finditer(joined):
+            if m.end() == m.start():
+                continue
+            start, end = original(m.start()), original(m.end() - 1) + 1
+            out.append(text[last:start])
+            out.append(self._marker(m))
+            last = end
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
+
+    def head(self, text: str, limit: int) -> str:
+        """Redact ``text``, then keep its first ``limit`` characters (never cut, then redact)."""
+        return self.redact(text)[:limit]
+
+    def tail(self, text: str, limit: int) -> str:
+        """Redact ``text``, then keep its last ``limit`` characters."""
+        redacted = self.redact(text)
+        return redacted[-limit:] if limit > 0 else ""
 
     def redact_obj(self, obj: Any) -> Any:  # noqa: PLR0911 - one return per type
         """Return a copy of ``obj`` with strings redacted, walking dicts, lists, tuples and sets.
@@ -535,8 +668,8 @@ class Redactor:
             return type(obj)(self.redact_obj(v) for v in obj)
         return obj
 
-    def mask_assignments(self, text: str, keys: Iterable[str]) -> str:
-        """Mask the values of ``KEY=VALUE`` and ``key: value`` lines whose key is in ``keys``.
+    def mask_assignments(self, text: str, keys: Iterable[str] | None = None) -> str:
+        """Mask the values of ``KEY=VALUE`` and ``key: value`` lines (all, or those of ``keys``).
 
         Each masked value becomes ``<secret sha256:XXXXXXXX>`` (HMAC-SHA256 under a key made once
         per process), so in a diff of an old and a new file a changed secret shows as a changed
@@ -546,16 +679,18 @@ class Redactor:
 
         Args:
             text: the file content (an env file, compose or YAML config).
-            keys: names of the keys whose values are secret (case-sensitive).
+            keys: names of the keys whose values are secret (case-sensitive); None masks every
+                assignment (a secret env file: a key removed from the inventory is no longer
+                known as secret, but its old value still is one).
 
         Returns:
             The masked text.
 
         """
-        wanted = frozenset(keys)
+        wanted = None if keys is None else frozenset(keys)
 
         def repl(m: re.Match[str]) -> str:
-            if m.group("key") not in wanted or not m.group("value"):
+            if (wanted is not None and m.group("key") not in wanted) or not m.group("value"):
                 return m.group(0)
             value = m.group("value")
             pre = value[0] if value[0] in "\"'" else ""
@@ -565,7 +700,7 @@ class Redactor:
                 m.group("trail")
             )
 
-        masked_text = _ASSIGNMENT.sub(repl, text) if wanted else text
+        masked_text = _ASSIGNMENT.sub(repl, text) if wanted is None or wanted else text
         return self.redact(masked_text)
 
 
@@ -619,6 +754,7 @@ def register_redactor(redactor: Redactor) -> None:
         if not any(r is redactor for r in _registry):
             _registry.append(redactor)
             _combined = None
+    install_log_redaction()
 
 
 def unregister_redactor(redactor: Redactor) -> None:
@@ -641,6 +777,116 @@ def active_redactor() -> Redactor:
 def redact_all(text: str) -> str:
     """Redact ``text`` with every secret loaded in this process."""
     return active_redactor().redact(text)
+
+
+def redact_head(text: str, limit: int) -> str:
+    """Redact ``text`` with every loaded secret, then keep its first ``limit`` characters.
+
+    Text is always redacted before it is cut: cut first, the start or end of a secret would
+    survive without the rest that the redactor recognises.
+    """
+    return active_redactor().head(text, limit)
+
+
+def redact_tail(text: str, limit: int) -> str:
+    """Redact ``text`` with every loaded secret, then keep its last ``limit`` characters."""
+    return active_redactor().tail(text, limit)
+
+
+# --------------------------------------------------------------------------- logging
+
+# Loggers whose records may carry task errors, commands or remote output.
+REDACTED_LOGGERS = ("nornir", "paramiko", "nornir_homehub")
+_log_filter = RedactingFilter()
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def _redacted_namespace(name: str) -> bool:
+    return any(name == n or name.startswith(n + ".") for n in REDACTED_LOGGERS)
+
+
+def install_log_redaction() -> None:
+    """Redact every record of the nornir, paramiko and nornir_homehub loggers (idempotent).
+
+    The `RedactingFilter` is attached to those loggers and to their handlers (Nornir's own
+    log file included, once it is configured); and, because a logger's filters do not see
+    records of its child loggers (``nornir.core.task`` logs task errors), records of those
+    namespaces are redacted when they are created, through the log record factory.
+    """
+    global _factory_installed  # noqa: PLW0603 - the record factory is process-wide
+    with _factory_lock:
+        if not _factory_installed:
+            previous = logging.getLogRecordFactory()
+
+            def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+                record = previous(*args, **kwargs)
+                if _redacted_namespace(record.name):
+                    _log_filter.filter(record)
+                return record
+
+            logging.setLogRecordFactory(factory)
+            _factory_installed = True
+    for name in REDACTED_LOGGERS:
+        log = logging.getLogger(name)
+        targets: list[logging.Filterer] = [log, *log.handlers]
+        for target in targets:
+            if _log_filter not in target.filters:
+                target.addFilter(_log_filter)
+
+
+# --------------------------------------------------------------------------- environment
+
+# Variables a local command may see: what a shell and the usual tools need, nothing else.
+SAFE_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "TMPDIR",
+    "LD_LIBRARY_PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+)
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def scrubbed_environ(
+    environ: Mapping[str, str] = os.environ, keep: Iterable[str] = ()
+) -> dict[str, str]:
+    """The environment for a command run on the controller, with nothing secret in it.
+
+    Only `SAFE_ENV`, ``LC_*`` and the names in ``keep`` pass; the vault password variables and
+    ``HOMEHUB_SECRET_*`` never do (not even when named in ``keep``), nor does any variable
+    whose value holds a loaded secret.
+
+    Args:
+        environ: the controller's environment.
+        keep: more variable names to pass (the local connection's ``env_keep`` extra).
+
+    Returns:
+        The variables to give the command (``PATH`` always set).
+
+    """
+    allowed = set(SAFE_ENV) | set(keep)
+    never = {ENV_PASSWORD, ENV_PASSWORD_FILE, ENV_PASSWORD_FILE_ANSIBLE}
+    redactor = active_redactor()
+    out: dict[str, str] = {}
+    for name, value in environ.items():
+        if name in never or name.startswith(ENV_SECRET_PREFIX):
+            continue
+        if name not in allowed and not name.startswith("LC_"):
+            continue
+        if redactor.redact(value) != value:
+            continue
+        out[name] = value
+    out.setdefault("PATH", _DEFAULT_PATH)
+    return out
 
 
 # --------------------------------------------------------------------------- SecretStore
@@ -864,3 +1110,42 @@ def load_secrets(
     if register:
         register_redactor(store.redactor())
     return store
+
+
+def load_secrets_for_output(
+    settings: Settings, *, environ: Mapping[str, str] = os.environ
+) -> tuple[SecretStore | None, str | None]:
+    """Load every secret that can be loaded, so that a command's output can be redacted.
+
+    For commands that need no secret (``exec``, ``check``) a vault that cannot be opened is
+    not an error: the ``HOMEHUB_SECRET_*`` values are still registered for redaction, and the
+    returned note says that only those are redacted.
+
+    Args:
+        settings: the loaded settings.
+        environ: the environment to read.
+
+    Returns:
+        The store (None when the vault could not be opened) and a note for the user (None
+        when the vault was loaded).
+
+    """
+    vault = settings.vault_file
+    try:
+        store = load_secrets(settings, environ=environ)
+    except SecretError as exc:
+        fallback = dataclasses.replace(settings, vault_file=None)
+        load_secrets(fallback, environ=environ)
+        reason = f"the vault was not loaded ({exc})"
+        store = None
+    else:
+        if vault is None:
+            reason = "no vault is configured (homehub.vault_file)"
+        elif not vault.is_file():
+            reason = f"the vault file {_display(vault)} does not exist"
+        else:
+            return store, None
+    return store, (
+        f"{reason}: only the values known without it ({ENV_SECRET_PREFIX}* variables) are "
+        "redacted from this command's output"
+    )

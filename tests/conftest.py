@@ -20,6 +20,16 @@ from typing import Any
 import pytest
 import yaml
 
+# The session-end secret scan (tests/leak_guard.py): its hooks, the CLI output it keeps.
+from leak_guard import (  # noqa: F401 - hooks are found by name in a conftest
+    keep_output,
+    pytest_configure,
+    pytest_runtest_teardown,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    scan_lab,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
 LAB_SUBNET = ipaddress.ip_network("192.0.2.128/26")
@@ -109,6 +119,7 @@ def lab() -> Iterator[Any]:
         status = lab.up(take_over=True)
         assert status.up, status.to_dict()
         yield lab
+        scan_lab(lab)
         if not was_up and os.environ.get("HOMEHUB_KEEP_LAB") != "1":
             lab.down()
             # `lab down` must leave no namespace, bridge, mount or process of the lab.
@@ -166,7 +177,7 @@ def run_cli(
     if config is not None:
         cmd += ["--config", str(config)]
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
+    proc = subprocess.run(
         [*cmd, *args],
         capture_output=True,
         text=True,
@@ -175,6 +186,8 @@ def run_cli(
         cwd=ROOT,
         check=False,
     )
+    keep_output(proc.args, proc.stdout, proc.stderr, env)
+    return proc
 
 
 def accepted_connections(lab: Any) -> dict[str, int]:

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.errors import HomehubError, TransportError
-from nornir_homehub.facts.http import build_script, http_get, parse_response
+from nornir_homehub.facts.http import NoSafeHttpClient, build_script, http_get, parse_response
 from nornir_homehub.facts.stacks import Container, Health, parse_containers
+from nornir_homehub.secrets import redact_all, redact_head, redact_tail
 
 if TYPE_CHECKING:
     from nornir.core.task import Result, Task
@@ -114,7 +115,7 @@ class ProbeOutcome:
             "status": self.status,
             "location": self.location,
             "error": self.error,
-            "body": self.body[:300],
+            "body": redact_head(self.body, 300),
         }
 
 
@@ -132,8 +133,8 @@ class ExecOutcome:
         return {
             "command": self.command,
             "exit_code": self.exit_code,
-            "stdout": self.stdout[:300],
-            "stderr": self.stderr[:300],
+            "stdout": redact_head(self.stdout, 300),
+            "stderr": redact_head(self.stderr, 300),
         }
 
 
@@ -177,11 +178,17 @@ def docker_command() -> str:
 def http_command(url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5) -> str:
     """Shell command making a request on the host, for `run_batch`; parse with `parse_response`.
 
-    Header values go on the command line (base64): never pass a secret here.
+    Header values go on the command line (base64): never pass a secret here (`http_get`
+    keeps them off it).
     """
     blob = "".join(f"{k}: {v}\n" for k, v in (headers or {}).items()).encode()
     script = build_script(
-        url, method="GET", has_headers=bool(blob), has_body=False, timeout=timeout
+        url,
+        method="GET",
+        has_headers=bool(blob),
+        has_body=False,
+        timeout=timeout,
+        public_headers=True,
     )
     lines = f"{base64.b64encode(blob).decode()}\n\n"
     return f"printf %s {shlex.quote(lines)} | sh -c {shlex.quote(script)}"
@@ -242,7 +249,7 @@ def parse_networks(text: str) -> dict[str, dict[str, str]]:
 def parse_docker(result: CommandResult) -> DockerFacts:
     """Turn the result of `docker_command` into `DockerFacts`."""
     if result.exit_code != 0:
-        detail = (result.stderr or result.stdout).strip()[-300:]
+        detail = redact_tail((result.stderr or result.stdout).strip(), 300)
         return DockerFacts(error=detail or f"docker exited {result.exit_code}")
     try:
         return DockerFacts(parse_containers(result.stdout), parse_networks(result.stdout))
@@ -253,13 +260,15 @@ def parse_docker(result: CommandResult) -> DockerFacts:
 def parse_probe(result: CommandResult, url: str, *, where: str) -> ProbeOutcome:
     """Turn the result of `http_command`/`container_http_command` into a `ProbeOutcome`."""
     if result.exit_code != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
+        detail = redact_all((result.stderr or result.stdout).strip()).splitlines()
         return ProbeOutcome(url, error=detail[-1] if detail else f"exit {result.exit_code}")
     try:
         res = parse_response(result.stdout, where=where)
     except HomehubError as exc:
         return ProbeOutcome(url, error=str(exc).removeprefix(f"{where}: "))
-    return ProbeOutcome(url, res.status, res.text[:2000], res.headers.get("location", ""))
+    return ProbeOutcome(
+        url, res.status, redact_head(res.text, 2000), res.headers.get("location", "")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -522,7 +531,7 @@ def evaluate_fetch(
         return Check(
             check, host, Layer.NETWORK, Status.PASS, f"{where} -> answered {expect}", "", data
         )
-    err = (outcome.stderr or outcome.stdout).strip().splitlines()
+    err = redact_all((outcome.stderr or outcome.stdout).strip()).splitlines()
     detail = err[-1][:200] if err else "no output"
     return Check(
         check,
@@ -566,7 +575,7 @@ def evaluate_public(host: str, fqdn: str, outcome: ProbeOutcome, *, auth_host: s
                 host,
                 Layer.AUTH,
                 Status.PASS,
-                f"{where} -> {outcome.status} to {target[:120]}",
+                f"{where} -> {outcome.status} to {redact_head(target, 120)}",
                 "",
                 data,
             )
@@ -759,11 +768,14 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
     checks = evaluate_containers(host.name, specs, docker, stacks_root=stacks_root)
     for p in probes:
         where = f"{host.name}: GET {p.url}"
-        outcome: ProbeOutcome | None
+        outcome: ProbeOutcome | Check | None
         if p.key in res:
             outcome = parse_probe(res[p.key], p.url, where=where)
         else:
             outcome = _authenticated_probe(conn, p, docker, secrets, timeout)
+        if isinstance(outcome, Check):
+            checks.append(outcome)
+            continue
         if outcome is None:
             checks.append(
                 Check(
@@ -820,8 +832,12 @@ def _authenticated_probe(
     docker: DockerFacts,
     secrets: SecretStore | None,
     timeout: float,
-) -> ProbeOutcome | None:
-    """Run a probe carrying an API key through `http_get` (the key travels on stdin only)."""
+) -> ProbeOutcome | Check | None:
+    """Run a probe carrying an API key through `http_get` (the key travels on stdin only).
+
+    Returns a warning `Check` instead when the host has no client that keeps the key off its
+    command line (BusyBox wget only): the probe is not run.
+    """
     if secrets is None or p.probe.auth_secret is None:
         return None
     if p.probe.published:
@@ -838,6 +854,19 @@ def _authenticated_probe(
         res = http_get(
             conn, url, headers={p.probe.auth_header or "Authorization": value}, timeout=timeout
         )
+    except NoSafeHttpClient as exc:
+        return Check(
+            f"http.{p.stack.name}.{p.probe.name}",
+            conn.name,
+            Layer.HTTP,
+            Status.WARN,
+            f"{conn.name}: GET {p.url} with the {p.probe.auth_header} of {p.probe.auth_secret} "
+            f"{str(exc).removeprefix(f'{conn.name}: GET {url}: ')}: not checked",
+            exc.remedy,
+            {"stack": p.stack.name, "container": p.health.container, "url": p.url},
+        )
     except TransportError as exc:
         return ProbeOutcome(p.url, error=str(exc).removeprefix(f"{conn.name}: GET {url}: "))
-    return ProbeOutcome(p.url, res.status, res.text[:2000], res.headers.get("location", ""))
+    return ProbeOutcome(
+        p.url, res.status, redact_head(res.text, 2000), res.headers.get("location", "")
+    )

@@ -60,11 +60,13 @@ def exec_(
     """
     from nornir_homehub.api import exec_command
     from nornir_homehub.errors import ConfigError
+    from nornir_homehub.secrets import redact_all
 
-    if not " ".join(command).strip():
+    line = " ".join(command)
+    if not line.strip():
         raise ConfigError("exec: empty command; give it after --, e.g. exec -- docker ps")
     results = exec_command(
-        " ".join(command),
+        line,
         app.targets(filters),
         app.settings,
         timeout=timeout,
@@ -75,6 +77,13 @@ def exec_(
         # Progress lines only help on a terminal; piped, stdout already says it all.
         progress=not as_json and sys.stderr.isatty(),
     )
+    if redact_all(line) != line:
+        # Known only once the vault is loaded (inside exec_command): said after the run.
+        click.echo(
+            "warning: the command line holds a secret: every user of the host could read it "
+            "in the process list while it ran; give secrets on stdin or in a 0600 file instead",
+            err=True,
+        )
     if as_json:
         echo_json(results.to_dict())
     else:

@@ -56,7 +56,8 @@ def render(
 
     Without --reveal-secrets no vault password is needed: secret variables become placeholders
     (``MASKED-vault_qdrant_api_key``), so ``docker compose config`` still parses the result.
-    Files keep their modes (.env files 0600).
+    Files keep their modes (.env files 0600); with --reveal-secrets every folder under --out
+    (and --out itself when it is created) is 0700.
     """
     from nornir_homehub.errors import ConfigError
     from nornir_homehub.outputs import safe_join
@@ -87,6 +88,10 @@ def render(
         values = masked_secrets(needed)
 
     report: dict[str, Any] = {"out": str(out), "masked": not reveal_secrets, "hosts": {}}
+    if reveal_secrets and not out.exists():
+        from nornir_homehub.report import private_dir
+
+        private_dir(out)
     for host in hosts:
         rendered = render_host(nr, host, stacks_dir, values, only)
         entries = []
@@ -96,12 +101,7 @@ def render(
                 # Names come from the inventory and templates: never write outside --out.
                 dest = safe_join(out, host.name, rs.name, *rel.parts)
                 try:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    if dest.exists() or dest.is_symlink():
-                        dest.unlink()
-                    dest.touch(mode=0o600)
-                    dest.write_bytes(f.content)
-                    dest.chmod(f.mode)
+                    _write(dest, f.content, f.mode, out, reveal_secrets)
                 except OSError as exc:
                     raise ConfigError(
                         f"render --out: cannot write {dest}: {exc.strerror}"
@@ -119,3 +119,20 @@ def render(
         total = sum(len(e["files"]) for v in report["hosts"].values() for e in v)
         masked = " (secrets masked)" if not reveal_secrets else ""
         click.echo(f"rendered {total} files for {len(hosts)} host(s) into {out}{masked}")
+
+
+def _write(dest: Path, content: bytes, mode: int, out: Path, private: bool) -> None:
+    """Write one rendered file (0600 until it has its content, then ``mode``).
+
+    ``private`` (real secrets): every folder between ``out`` and the file becomes 0700.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    folder = dest.parent
+    while private and out in folder.parents:
+        folder.chmod(0o700)
+        folder = folder.parent
+    if dest.exists() or dest.is_symlink():
+        dest.unlink()
+    dest.touch(mode=0o600)
+    dest.write_bytes(content)
+    dest.chmod(mode)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import HomehubError
+from nornir_homehub.secrets import redact_head
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import HostConnection
@@ -377,7 +378,7 @@ def merge_processes(
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
-            return line.strip()[:300]
+            return redact_head(line.strip(), 300)
     return ""
 
 

@@ -1,11 +1,13 @@
 """HTTP requests made ON a host, over its existing connection (no extra SSH, no port forward).
 
-The request runs as one shell script on the host with ``curl`` when present, else BusyBox (or
-GNU) ``wget``. Every HTTP status (401, 403, 302, 500, ...) is returned as a status, not an
+The request runs as one shell script on the host with ``curl`` when present, else GNU or
+BusyBox ``wget``. Every HTTP status (401, 403, 302, 500, ...) is returned as a status, not an
 error; only "no answer at all" (refused, timeout, no tool) raises. Request headers and the
-body travel on the command's stdin, base64-framed, never on its command line, so a secret
-header value cannot appear in the host's process list, in the command string, or in an error
-message.
+body travel on the command's stdin, base64-framed, and reach the client through files in a
+0700 temporary folder (curl ``-H @file``, GNU wget ``--config file``), never on a command
+line: a secret header value cannot appear in the host's process list (``ps``), in the
+command string, or in an error message. BusyBox wget takes headers only as arguments, so a
+request with headers is not made with it at all (`NoSafeHttpClient`).
 
 Redirects: curl never follows them (the 3xx itself is returned). BusyBox wget cannot be told
 not to follow them; the first response's status and headers are returned (the 3xx), with an
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from nornir_homehub.errors import CommandTimeout, TransportError
+from nornir_homehub.secrets import redact_head, redact_tail
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import HostConnection
@@ -30,6 +33,21 @@ if TYPE_CHECKING:
 _MARK = "homehub-http"
 # curl exit codes meaning "no HTTP answer": resolve, connect, timeout, empty reply, recv error.
 _CURL_TIMEOUT = 28
+_EXIT_NO_CLIENT = 96
+_EXIT_NO_SAFE_CLIENT = 94
+
+
+class NoSafeHttpClient(TransportError):
+    """The host has no HTTP client that can send request headers off the command line.
+
+    Attributes:
+        remedy: what to install on the host.
+
+    """
+
+    def __init__(self, message: str, remedy: str) -> None:
+        super().__init__(message)
+        self.remedy = remedy
 
 
 @dataclass(frozen=True)
@@ -73,7 +91,7 @@ class HttpResponse:
         return {
             "status": self.status,
             "headers": self.headers,
-            "body": self.text[:2000],
+            "body": redact_head(self.text, 2000),
             "tool": self.tool,
         }
 
@@ -102,28 +120,54 @@ if command -v curl >/dev/null 2>&1; then
   code=$(curl -sS -X {method} -D "$t/rh" -o "$t/rb" --max-time {timeout} -w '%{{http_code}}' \
     {curl_extra} -- {url} 2>"$t/e"); rc=$?
 else
-  # BusyBox 1.35's static wget crashes on -T: bound it with timeout instead.
-  if busybox wget --help >/dev/null 2>&1; then w="busybox timeout {timeout} busybox wget -q"
-  elif command -v wget >/dev/null 2>&1; then w="wget --max-redirect=0 -T {timeout}"
-  else exit 96; fi
-  set --
-  while IFS= read -r line || [ -n "$line" ]; do set -- "$@" --header "$line"; done <"$t/h"
   tool=wget; code=000
-  $w -S -O "$t/rb" {wget_extra} "$@" {url} 2>"$t/e"; rc=$?
+{wget}
 fi
 printf 'homehub-http %s %s %s\\n' "$tool" "$rc" "$code"
 base64 -w0 <"$t/rh"; echo; base64 -w0 <"$t/rb"; echo; base64 -w0 <"$t/e"; echo
 """
 
+# No request header, or only public ones: BusyBox wget (its 1.35 static build crashes on -T:
+# bounded with timeout instead), else GNU wget; headers become --header arguments.
+_WGET_PLAIN = """\
+  if busybox wget --help >/dev/null 2>&1; then w="busybox timeout {timeout} busybox wget -q"
+  elif command -v wget >/dev/null 2>&1; then w="wget --max-redirect=0 -T {timeout}"
+  else exit 96; fi
+  set --
+  while IFS= read -r line || [ -n "$line" ]; do set -- "$@" --header "$line"; done <"$t/h"
+  $w -S -O "$t/rb" {wget_extra} "$@" {url} 2>"$t/e"; rc=$?"""
+
+# Request headers (maybe secret): only GNU wget reads them from a file (a wgetrc given with
+# --config, written by shell builtins); BusyBox wget would need them as arguments (exit 94).
+_WGET_HEADERS = """\
+  case "$(wget --version 2>/dev/null)" in
+    *"GNU Wget"*) ;;
+    *) if command -v wget >/dev/null 2>&1 || command -v busybox >/dev/null 2>&1; then
+         exit 94; fi; exit 96 ;;
+  esac
+  while IFS= read -r line || [ -n "$line" ]; do printf 'header = %s\\n' "$line"; done \
+    <"$t/h" >"$t/rc"
+  wget --config="$t/rc" --max-redirect=0 -T {timeout} -S -O "$t/rb" {wget_extra} {url} \
+    2>"$t/e"; rc=$?"""
+
 
 def build_script(
-    url: str, *, method: str, has_headers: bool, has_body: bool, timeout: float
+    url: str,
+    *,
+    method: str,
+    has_headers: bool,
+    has_body: bool,
+    timeout: float,
+    public_headers: bool = False,
 ) -> str:
     """Return the shell script that makes the request on the host (pure; no secret in it).
 
     The script reads two base64 lines on stdin (header lines, then body) and prints a marker
     line ``homehub-http TOOL RC STATUS`` followed by three base64 lines: response headers,
-    response body, the client's stderr. It exits 96 when the host has neither curl nor wget.
+    response body, the client's stderr. It exits 96 when the host has neither curl nor wget,
+    and 94 when it has headers to send but only BusyBox wget (which would put them in its
+    command line, visible to every local user). With ``public_headers`` (a ``Host`` header,
+    never a secret) any wget may take them as arguments.
     """
     curl_extra = []
     wget_extra = []
@@ -132,12 +176,17 @@ def build_script(
     if has_body:
         curl_extra.append('--data-binary @"$t/b"')
         wget_extra.append('--post-file "$t/b"')
+    seconds = max(1, round(timeout))
+    quoted = shlex.quote(url)
+    wget = (_WGET_HEADERS if has_headers and not public_headers else _WGET_PLAIN).format(
+        timeout=seconds, url=quoted, wget_extra=" ".join(wget_extra)
+    )
     return _SCRIPT.format(
         method=shlex.quote(method.upper()),
-        url=shlex.quote(url),
-        timeout=max(1, round(timeout)),
+        url=quoted,
+        timeout=seconds,
         curl_extra=" ".join(curl_extra),
-        wget_extra=" ".join(wget_extra),
+        wget=wget,
     )
 
 
@@ -223,6 +272,8 @@ def http_get(
         The response: a 401, 403, 302 or 500 is a response, not an error.
 
     Raises:
+        NoSafeHttpClient: ``headers`` were given but the host has only BusyBox wget, which
+            would take them on its command line; nothing was sent.
         TransportError: no HTTP answer (connection refused, unreachable), neither curl nor
             wget on the host, or the wget fallback asked for a method other than GET/POST.
         CommandTimeout: the server did not answer within ``timeout``.
@@ -243,11 +294,18 @@ def http_get(
     )
     stdin = base64.b64encode(header_blob) + b"\n" + base64.b64encode(body_bytes) + b"\n"
     res = conn.run(script, stdin=stdin, timeout=timeout + 15)
-    if res.exit_code == 96:
+    if res.exit_code == _EXIT_NO_CLIENT:
         raise TransportError(f"{where}: the host has neither curl nor wget")
+    if res.exit_code == _EXIT_NO_SAFE_CLIENT:
+        raise NoSafeHttpClient(
+            f"{where}: not sent: the host has no curl, and its BusyBox wget takes request "
+            "headers only on its command line, where every local user can read them (ps)",
+            f"install curl (or GNU wget) on {conn.name}: apt-get install curl",
+        )
     if res.exit_code != 0:
         raise TransportError(
-            f"{where}: HTTP client script exited {res.exit_code}: {res.stderr.strip()[-200:]}"
+            f"{where}: HTTP client script exited {res.exit_code}: "
+            f"{redact_tail(res.stderr.strip(), 200)}"
         )
     response = parse_response(res.stdout, where=where)
     if response.tool == "wget" and method.upper() not in ("GET", "POST"):

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nornir_homehub.secrets import redact_tail
+
 # The file names `docker compose` looks for in a project directory, in its order of preference.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 _WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
@@ -186,7 +188,9 @@ def parse_legacy_facts(results: Mapping[str, Any]) -> LegacyFacts:
     if cres.exit_code == 0:
         containers = parse_containers(cres.stdout)
     else:
-        docker_error = (cres.stderr or cres.stdout).strip()[-300:] or f"exit {cres.exit_code}"
+        docker_error = redact_tail((cres.stderr or cres.stdout).strip(), 300) or (
+            f"exit {cres.exit_code}"
+        )
     return LegacyFacts(
         dirs=parse_dirs(results["dirs"].stdout),
         containers=containers,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from nornir_homehub.errors import HomehubError
+from nornir_homehub.secrets import redact_head
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
 _LIBRARY_PREFIX = "registry.ollama.ai/library/"
@@ -165,10 +166,10 @@ def parse_error(text: str) -> str:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:
-        return text.strip()[:200]
+        return redact_head(text.strip(), 200)
     if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-        return str(doc["error"])[:300]
-    return text.strip()[:200]
+        return redact_head(str(doc["error"]), 300)
+    return redact_head(text.strip(), 200)
 
 
 def find_model(models: list[_M], wanted: str) -> _M | None:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nornir_homehub.secrets import redact_tail
+
 STATE_FILE = ".homehub-state.json"
 
 
@@ -205,7 +207,9 @@ def parse_stack_facts(results: Mapping[str, Any]) -> HostStackFacts:
     if cres.exit_code == 0:
         containers = parse_containers(cres.stdout)
     else:
-        docker_error = (cres.stderr or cres.stdout).strip()[-300:] or f"exit {cres.exit_code}"
+        docker_error = redact_tail((cres.stderr or cres.stdout).strip(), 300) or (
+            f"exit {cres.exit_code}"
+        )
     return HostStackFacts(
         files=parse_files(results["files"].stdout),
         dirs=parse_dirs(results["dirs"].stdout),

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from nornir_homehub.errors import LabError
+from nornir_homehub.secrets import redact_tail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -385,6 +386,8 @@ class Lab:
                 + f". Install with: {INSTALL_HINT}"
             )
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Its key, the hosts' keys and Docker data (containers' env: the stacks' secrets).
+        self.dir.chmod(0o700)
         self._state_file().write_text(json.dumps({"extra_hosts": self.extra}))
         self._ensure_keys()
         self._ensure_bridge()
@@ -629,7 +632,7 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             if out.strip():
                 return
             time.sleep(0.05)
-        log = (self.host_dir(h.name) / "sshd.log").read_text()[-800:]
+        log = redact_tail((self.host_dir(h.name) / "sshd.log").read_text(), 800)
         raise LabError(f"lab host {h.name}: nothing listens on {h.address}:{port}; sshd log: {log}")
 
     def _start_dockerd(self, h: LabHost) -> None:
@@ -654,7 +657,7 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             if not _alive(self._pid(h.name, "dockerd")):
                 break
             time.sleep(0.2)
-        tail = (self.host_dir(h.name) / "dockerd.log").read_text()[-1500:]
+        tail = redact_tail((self.host_dir(h.name) / "dockerd.log").read_text(), 1500)
         raise LabError(f"lab host {h.name}: dockerd did not become ready; log tail:\n{tail}")
 
     def _clean_docker(self, h: LabHost) -> None:

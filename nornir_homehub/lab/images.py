@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from nornir_homehub.errors import LabError
+from nornir_homehub.secrets import redact_tail
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import HostConnection
@@ -187,7 +188,7 @@ def ensure_images(conn: HostConnection, role: str) -> list[str]:
         )
         res = conn.run(command, stdin=build_context(contexts[n]), timeout=BUILD_TIMEOUT)
         if not res.ok:
-            tail = (res.stderr or res.stdout).strip()[-800:]
+            tail = redact_tail((res.stderr or res.stdout).strip(), 800)
             raise LabError(f"{conn.name}: building {image} failed (exit {res.exit_code}): {tail}")
         built.append(image)
     return built
@@ -303,5 +304,5 @@ def ensure_edge(conn: HostConnection, domain: str) -> None:
         timeout=120,
     )
     if not res.ok:
-        tail = (res.stderr or res.stdout).strip()[-800:]
+        tail = redact_tail((res.stderr or res.stdout).strip(), 800)
         raise LabError(f"{conn.name}: lab-edge did not start (exit {res.exit_code}): {tail}")

@@ -17,12 +17,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shlex
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from nornir.core.task import Result, Task
 
@@ -37,6 +38,7 @@ from nornir_homehub.plan.backup import (
     parse_sizes,
     plan_backup,
 )
+from nornir_homehub.report import private_dir
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -203,13 +205,17 @@ def fetch_run(
         TransportError: a read failed.
     """
     target = dest / plan.host / plan.run
-    target.mkdir(parents=True, exist_ok=True)
+    # The archives hold the stacks' data (Open WebUI's users, Qdrant's vectors): 0600 files in
+    # 0700 folders, as on the host; ``dest`` itself, the user's folder, keeps its mode.
+    private_dir(target)
+    for folder in (target.parent, target):
+        folder.chmod(0o700)
     out = []
     for entry in data["archives"]:
         remote = f"{plan.run_dir}/{entry['file']}"
         local = target / entry["file"]
         digest = hashlib.sha256()
-        with local.open("wb") as fh:
+        with _private_file(local) as fh:
             offset = 0
             while offset < entry["size"]:
                 # tail -c +N is 1-based; head -c bounds the chunk.
@@ -231,6 +237,14 @@ def fetch_run(
             )
         out.append(str(local))
     manifest_path = target / MANIFEST
-    manifest_path.write_text(json.dumps(data, indent=2) + "\n")
+    with _private_file(manifest_path) as fh:
+        fh.write((json.dumps(data, indent=2) + "\n").encode())
     out.append(str(manifest_path))
     return out
+
+
+def _private_file(path: Path) -> BinaryIO:
+    """Open ``path`` for writing as a 0600 file (also when it existed with another mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")

@@ -311,7 +311,7 @@ def _compose_all(
     results = conn.run_parallel(todo)
     for name, res in results.items():
         if not res.ok:
-            tail = secrets.redactor().redact((res.stderr or res.stdout).strip()[-800:])
+            tail = secrets.redactor().tail((res.stderr or res.stdout).strip(), 800)
             return TransportError(
                 f"{conn.name}: stack {name}: `{todo[name].split(' && ', 1)[-1]}` "
                 f"exited {res.exit_code}: {tail}"
@@ -396,9 +396,13 @@ def _post_deploy(conn: HostConnection, stack: RenderedStack) -> tuple[str, ...]:
 def _diffs(
     conn: HostConnection, stack: RenderedStack, plan: StackPlan, secrets: SecretStore
 ) -> str:
-    """Unified diffs of files whose content changes; secret values masked by key and value."""
+    """Unified diffs of files whose content changes; secret values masked by key and value.
+
+    In a secret file every assignment's value is masked, old and new lines alike: a key taken
+    out of the inventory (an external provider's API key) is no longer a known secret, but its
+    old value on the host still is one.
+    """
     redactor = secrets.redactor()
-    values = [secrets.get(n).reveal() for n in stack.secrets if n in secrets.names()]
     out = []
     for change in plan.do_write:
         f = stack.files[change.path]
@@ -409,8 +413,7 @@ def _diffs(
         old = (old_bytes or b"").decode("utf-8", "replace")
         new = f.content.decode("utf-8", "replace")
         if f.secret:
-            keys = _secret_keys(new, values)
-            old, new = redactor.mask_assignments(old, keys), redactor.mask_assignments(new, keys)
+            old, new = redactor.mask_assignments(old), redactor.mask_assignments(new)
         text = "".join(
             difflib.unified_diff(
                 old.splitlines(keepends=True),
@@ -421,15 +424,3 @@ def _diffs(
         )
         out.append(redactor.redact(text))
     return "".join(out)
-
-
-def _secret_keys(text: str, values: list[str]) -> set[str]:
-    """Keys of ``KEY=VALUE`` / ``key: value`` lines whose value carries a secret."""
-    keys = set()
-    for line in text.splitlines():
-        for sep in ("=", ":"):
-            key, found, value = line.partition(sep)
-            if found and key.strip() and any(v and v in value for v in values):
-                keys.add(key.strip())
-                break
-    return keys

@@ -82,6 +82,10 @@ def test_backup_archives_hashes_restart_and_retention(deployed: Any, tmp_path: P
         assert got == entry["sha256"], path
         local = fetch / "compute" / manifest["run"] / entry["file"]
         assert hashlib.sha256(local.read_bytes()).hexdigest() == entry["sha256"]
+        assert local.stat().st_mode & 0o777 == 0o600  # the data of the stacks: owner only
+    for folder in (fetch / "compute", fetch / "compute" / manifest["run"]):
+        assert folder.stat().st_mode & 0o777 == 0o700
+    assert (fetch / "compute" / manifest["run"] / "manifest.json").stat().st_mode & 0o777 == 0o600
     members = lab.host_exec(
         "compute", f"tar -tzf {run_dir}/{files['/srv/docker/qdrant/storage']['file']}"
     ).stdout.split()

@@ -1,5 +1,8 @@
 """`http_get` through a local connection: the request runs in a shell with curl, or with
-BusyBox wget when curl is not on PATH, against a small HTTP server on 127.0.0.1."""
+GNU or BusyBox wget when curl is not on PATH, against a small HTTP server on 127.0.0.1.
+
+The server looks at every process's command line while it answers (the client is still
+waiting then), so "the secret never reaches argv" is checked during the request itself."""
 
 from __future__ import annotations
 
@@ -15,9 +18,34 @@ import pytest
 
 from nornir_homehub.connection import HomehubLocal
 from nornir_homehub.errors import TransportError
-from nornir_homehub.facts.http import HttpResponse, http_get, parse_response, safe_url
+from nornir_homehub.facts.http import (
+    HttpResponse,
+    NoSafeHttpClient,
+    http_get,
+    parse_response,
+    safe_url,
+)
 
 SECRET = "sk-very-secret-value-123"
+CLIENTS = (b"curl", b"wget")
+
+
+def argv_seen() -> dict[str, list[int]]:
+    """PIDs whose command line holds the secret, and PIDs of HTTP clients, right now."""
+    leaks: list[int] = []
+    clients: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if SECRET.encode() in argv:
+            leaks.append(int(proc.name))
+        if any(argv.split(b"\0")[0].endswith(c) or b"busybox\0wget" in argv for c in CLIENTS):
+            clients.append(int(proc.name))
+    return {"leaks": leaks, "clients": clients}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -38,6 +66,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(302, b"", {"Location": "http://127.0.0.1:9/login?rd=x"})
         elif self.path == "/500":
             self._send(500, b'{"error": "boom"}', {"Content-Type": "application/json"})
+        elif self.path == "/argv":
+            self._send(200, json.dumps(argv_seen()).encode(), {"Content-Type": "application/json"})
         else:
             echo = {
                 "method": self.command,
@@ -88,33 +118,63 @@ def conn() -> RecordingLocal:
     return c
 
 
-@pytest.fixture(params=["curl", "wget"])
+@pytest.fixture(params=["curl", "gnu-wget", "busybox"])
 def tool(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run with curl on PATH, or with a PATH that only has busybox and the basics (no curl)."""
+    """Run with curl on PATH, or with a PATH without curl that has GNU wget or only BusyBox."""
     if request.param == "curl":
         if not shutil.which("curl"):
             pytest.skip("curl not installed")
         return "curl"
-    if not shutil.which("busybox"):
-        pytest.skip("busybox not installed")
+    client = "wget" if request.param == "gnu-wget" else "busybox"
+    if not shutil.which(client):
+        pytest.skip(f"{client} not installed")
     bindir = tmp_path / "nocurl"
     bindir.mkdir()
-    for name in ("sh", "mktemp", "base64", "rm", "busybox", "printf", "cat"):
+    for name in ("sh", "mktemp", "base64", "rm", "printf", "cat", client):
         found = shutil.which(name)
         assert found, name
         (bindir / name).symlink_to(found)
     monkeypatch.setenv("PATH", str(bindir))
-    return "wget"
+    return request.param
 
 
+def used(tool: str) -> str:
+    """The `HttpResponse.tool` a client fixture gives."""
+    return "curl" if tool == "curl" else "wget"
+
+
+# BusyBox wget never sends headers: test_busybox_wget_refuses_headers.
+@pytest.mark.parametrize("tool", ["curl", "gnu-wget"], indirect=True)
 def test_get_200_with_secret_header(server: str, conn: RecordingLocal, tool: str) -> None:
     res = http_get(conn, f"{server}/x", headers={"Authorization": f"Bearer {SECRET}"})
-    assert (res.status, res.tool) == (200, tool)
+    assert (res.status, res.tool) == (200, used(tool))
     assert res.json()["authorization"] == f"Bearer {SECRET}"
     assert res.headers["content-type"] == "application/json"
     # The secret travels on stdin: never in the command line.
     assert len(conn.commands) == 1
     assert SECRET not in conn.commands[0]
+
+
+@pytest.mark.parametrize("tool", ["curl", "gnu-wget"], indirect=True)
+def test_secret_header_is_in_no_process_argv_during_the_request(
+    server: str, conn: RecordingLocal, tool: str
+) -> None:
+    res = http_get(conn, f"{server}/argv", headers={"api-key": SECRET})
+    seen = res.json()
+    assert seen["clients"], "the HTTP client was not running while the server answered"
+    assert seen["leaks"] == []
+
+
+@pytest.mark.parametrize("tool", ["busybox"], indirect=True)
+def test_busybox_wget_refuses_headers(server: str, conn: RecordingLocal, tool: str) -> None:
+    with pytest.raises(NoSafeHttpClient) as info:
+        http_get(conn, f"{server}/x", headers={"api-key": SECRET})
+    assert "not sent" in str(info.value)
+    assert "command line" in str(info.value)
+    assert "install curl" in info.value.remedy
+    assert SECRET not in str(info.value)
+    # Without headers BusyBox wget is fine.
+    assert http_get(conn, f"{server}/x").tool == "wget"
 
 
 def test_post_body(server: str, conn: RecordingLocal, tool: str) -> None:
@@ -139,7 +199,8 @@ def test_no_answer_raises_without_the_secret(conn: RecordingLocal, tool: str) ->
     with pytest.raises(TransportError) as info:
         http_get(conn, "http://127.0.0.1:9/api/tags", headers={"Authorization": SECRET}, timeout=3)
     msg = str(info.value)
-    assert msg.startswith("testhost: GET http://127.0.0.1:9/api/tags: no HTTP answer")
+    expected = "not sent" if tool == "busybox" else "no HTTP answer"
+    assert msg.startswith(f"testhost: GET http://127.0.0.1:9/api/tags: {expected}")
     assert SECRET not in msg
 
 

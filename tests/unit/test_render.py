@@ -561,3 +561,25 @@ def test_render_command_unknown_stack_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2
     assert "valid stacks: litellm, ollama, openwebui, qdrant" in res.output
+
+
+def test_render_with_revealed_secrets_keeps_them_owner_only(tmp_path: Path) -> None:
+    from nornir_homehub.config import load_settings
+    from nornir_homehub.secrets import load_secrets
+
+    out = tmp_path / "revealed"
+    res = CliRunner().invoke(
+        cli, ["--config", str(LAB_CONFIG), "render", "--out", str(out), "--reveal-secrets"]
+    )
+    assert res.exit_code == 0, res.output
+    store = load_secrets(load_settings(LAB_CONFIG), environ={}, register=False)
+    values = [store.get(n).reveal().encode() for n in store.names()]
+    holders = []
+    for path in [out, *out.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        if path.is_dir():
+            assert mode == 0o700, path
+        elif any(v in path.read_bytes() for v in values):
+            holders.append(path.name)
+            assert mode == 0o600, path
+    assert sorted(holders) == [".env.litellm", ".env.openwebui", ".env.qdrant"]

@@ -23,6 +23,7 @@ from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.errors import ConfigError, TransportError
 from nornir_homehub.progress import ProgressProcessor
 from nornir_homehub.report import (
+    MAX_TEXT,
     ReportError,
     ReportSchemaError,
     RunRecorder,
@@ -33,8 +34,10 @@ from nornir_homehub.report import (
     report_schema,
     save_history,
     validate_report,
+    write_junit,
     write_report,
 )
+from nornir_homehub.secrets import SecretStore
 
 
 def _tasks(doc: dict[str, Any], host: str) -> dict[str, dict[str, Any]]:
@@ -399,3 +402,52 @@ def test_finish_is_idempotent_and_write_env_changes(tmp_path: Path) -> None:
     first = recorder.finish()
     assert recorder.finish() is first
     assert first.changed_hosts == ["trusted-1"]
+
+
+LONG_SECRET = "CutBoundarySecret0123456789abcdefXYZ"
+
+
+@pytest.mark.parametrize("before", [MAX_TEXT - 5, MAX_TEXT - 20, MAX_TEXT - 35])
+def test_fields_are_redacted_before_they_are_cut(tmp_path: Path, before: int) -> None:
+    """A secret across the cut: neither its start nor its end may survive in the report."""
+    redactor = SecretStore.from_mapping({"vault_cut": LONG_SECRET}).redactor()
+    long_text = "x" * before + LONG_SECRET + "y" * 50
+
+    def noisy(task: Task) -> Result:
+        if task.host.name == "dns-1":
+            raise TransportError(long_text)
+        return Result(host=task.host, result={"stdout": long_text}, diff=long_text, changed=True)
+
+    nr = make_nornir(tmp_path)
+    recorder = RunRecorder("exec", redact=redactor.redact)
+    with recording(recorder, report_path=tmp_path / "r.json"), recorder.stage("exec"):
+        recorder.add_result("exec", nr.run(noisy))
+        recorder.add_checks(
+            "exec", [Check("c", "trusted-1", Layer.HTTP, Status.FAIL, long_text, long_text)]
+        )
+    text = (tmp_path / "r.json").read_text()
+    for piece in (LONG_SECRET[:5], LONG_SECRET[-5:], LONG_SECRET[10:15]):
+        assert piece not in text
+    assert "more characters cut" in text
+
+
+def test_files_are_0600_in_0700_folders(tmp_path: Path) -> None:
+    report = RunRecorder("status").finish()
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    write_report(report, shared / "new" / "deeper" / "r.json")
+    write_junit(report, shared / "j" / "r.xml")
+    history = tmp_path / "runs"
+    history.mkdir(mode=0o755)
+    history.chmod(0o755)
+    saved = save_history(report, history)
+
+    def mode(p: Path) -> int:
+        return p.stat().st_mode & 0o777
+
+    assert mode(shared) == 0o755  # an existing folder is not changed
+    assert mode(shared / "new") == mode(shared / "new" / "deeper") == mode(shared / "j") == 0o700
+    assert mode(shared / "new" / "deeper" / "r.json") == mode(shared / "j" / "r.xml") == 0o600
+    assert mode(history) == 0o700  # the history folder is ours alone
+    assert mode(saved) == 0o600

@@ -25,10 +25,12 @@ from typing import Any
 
 import pytest
 import yaml
+from secret_forms import FORM_CASES, build
 
 from nornir_homehub.config import Settings, load_settings
 from nornir_homehub.errors import ConfigError, SecretError
 from nornir_homehub.secrets import (
+    REDACTED_LOGGERS,
     RedactingFilter,
     Redactor,
     Secret,
@@ -37,11 +39,16 @@ from nornir_homehub.secrets import (
     decrypt_vault,
     is_vault,
     load_secrets,
+    load_secrets_for_output,
     load_vault_file,
     redact_all,
+    redact_head,
+    redact_tail,
     register_redactor,
+    scrubbed_environ,
     unregister_redactor,
 )
+from nornir_homehub.testing.secret_scan import scan_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_CONFIG = REPO / "inventory" / "lab" / "config.yaml"
@@ -164,6 +171,13 @@ def cleanup_registry() -> Iterator[list[Redactor]]:
     yield added
     for r in added:
         unregister_redactor(r)
+
+
+def _registry_snapshot() -> list[Redactor]:
+    """Every registered redactor (a test that loads through load_secrets unregisters them)."""
+    from nornir_homehub import secrets as module
+
+    return list(module._registry)
 
 
 # --------------------------------------------------------------------------- Secret type
@@ -606,3 +620,183 @@ def test_plain_secrets_file_needs_no_password(tmp_path: Path) -> None:
     f.write_text("# values could also be !vault strings\nvault_token: plainFileToken0001\n")
     store = load_secrets(make_settings(tmp_path, f), environ={}, register=False)
     assert store.get("vault_token").reveal() == "plainFileToken0001"
+
+
+# --------------------------------------------------------------------------- every form
+
+REDACT_CASES = yaml.safe_load((CASES / "redact.yaml").read_text())
+
+
+@pytest.mark.parametrize("case", REDACT_CASES, ids=[c["id"] for c in REDACT_CASES])
+def test_redact_cases(case: dict[str, Any]) -> None:
+    redactor = SecretStore.from_mapping(case["secrets"]).redactor()
+    assert redactor.redact(case["text"]) == case["expected"]
+
+
+@pytest.mark.parametrize("case", FORM_CASES, ids=[c["id"] for c in FORM_CASES])
+def test_redact_every_form(case: dict[str, Any]) -> None:
+    text, _ = build(case)
+    redactor = SecretStore.from_mapping({"vault_x_key": case["value"]}).redactor()
+    out = redactor.redact(text)
+    assert "<secret vault_x_key>" in out
+    # The scanner searches for the concrete forms independently of the redactor's regexes.
+    assert scan_bytes(out.encode(), {"vault_x_key": case["value"]}) == []
+    assert out.startswith(case.get("before", "before text: "))
+    assert out.endswith(case.get("after", " :after text"))
+
+
+@pytest.mark.parametrize("limit", [1, 5, 20, 37, 60])
+def test_cut_never_keeps_part_of_a_secret(limit: int) -> None:
+    value = "QdrantLabKey0123456789abcdefABCDEFxyz"
+    redactor = SecretStore.from_mapping({"k": value}).redactor()
+    text = "x" * 30 + value + "y" * 30
+    # A cut anywhere inside the value: the part kept is never a piece of it.
+    for head in (redactor.head(text, 30 + limit), redactor.tail(text, 30 + limit)):
+        assert not any(value[i : i + 5] in head for i in range(len(value) - 4))
+    assert redactor.head(text, 40) == "x" * 30 + "<secret k>"
+    assert redactor.tail(text, 40) == "<secret k>" + "y" * 30
+
+
+def test_process_wide_head_and_tail(cleanup_registry: list[Redactor]) -> None:
+    value = "RegisteredTailValue0123456789"
+    r = SecretStore.from_mapping({"tail_key": value}).redactor()
+    register_redactor(r)
+    cleanup_registry.append(r)
+    text = "error: " + value + "\n" + "z" * 10
+    assert redact_tail(text, 20) == "tail_key>\n" + "z" * 10
+    assert value[-10:] not in redact_tail(text, 20)
+    assert redact_head(text, 12) == "error: <secr"
+
+
+def test_mask_every_assignment_by_default() -> None:
+    old = "TZ=UTC\nLITELLM_MASTER_KEY=sk-oldMaster000111\nOPENAI_API_KEY=sk-removedProviderKey42\n"
+    new = "TZ=UTC\nLITELLM_MASTER_KEY=sk-oldMaster000111\n"
+    r = Redactor()
+    masked_old, masked_new = r.mask_assignments(old), r.mask_assignments(new)
+    diff = "\n".join(_diff(masked_old, masked_new))
+    assert "sk-removedProviderKey42" not in masked_old + diff
+    assert re.fullmatch(r"-OPENAI_API_KEY=<secret sha256:[0-9a-f]{8}>", diff)
+    assert "TZ=<secret sha256:" in masked_new
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def test_scrubbed_environ_keeps_only_what_commands_need(
+    cleanup_registry: list[Redactor],
+) -> None:
+    r = SecretStore.from_mapping({"tok": "LoadedTokenValue987654"}).redactor()
+    register_redactor(r)
+    cleanup_registry.append(r)
+    environ = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOMEHUB_VAULT_PASSWORD": "pw-in-env-0001",
+        "HOMEHUB_VAULT_PASSWORD_FILE": "/x/pw",
+        "ANSIBLE_VAULT_PASSWORD_FILE": "/x/pw",
+        "HOMEHUB_SECRET_VAULT_QDRANT_API_KEY": "qdrant-from-env-0002",
+        "AWS_SECRET_ACCESS_KEY": "aws-0003",
+        "MY_TOOL_OPTION": "uses LoadedTokenValue987654",
+        "CUDA_VISIBLE_DEVICES": "0",
+    }
+    out = scrubbed_environ(environ, keep=["MY_TOOL_OPTION", "HOMEHUB_SECRET_VAULT_QDRANT_API_KEY"])
+    assert out == {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "CUDA_VISIBLE_DEVICES": "0",
+    }
+    assert scrubbed_environ({})["PATH"]
+
+
+def test_local_connection_runs_commands_with_a_scrubbed_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nornir_homehub.connection import HomehubLocal
+
+    monkeypatch.setenv("HOMEHUB_VAULT_PASSWORD", "local-env-password-0004")
+    monkeypatch.setenv("HOMEHUB_SECRET_EXTRA", "local-env-secret-0005")
+    monkeypatch.setenv("HOMEHUB_TEST_KEEP", "kept-0006")
+    monkeypatch.setenv("HOMEHUB_TEST_DROP", "dropped-0007")
+    conn = HomehubLocal()
+    conn.open("localhost", None, None, None, None, {"env_keep": ["HOMEHUB_TEST_KEEP"]})
+    env = conn.run("env", check=True).stdout
+    for leaked in ("local-env-password-0004", "local-env-secret-0005", "dropped-0007"):
+        assert leaked not in env
+    assert "HOMEHUB_TEST_KEEP=kept-0006" in env
+    assert f"PATH={os.environ['PATH']}" in env
+
+
+# --------------------------------------------------------------------------- logging
+
+
+def test_log_redaction_covers_child_loggers_and_nornir_handlers(
+    tmp_path: Path, cleanup_registry: list[Redactor]
+) -> None:
+    value = "LoggedByNornirTask0123456789"
+    r = SecretStore.from_mapping({"vault_k": value}).redactor()
+    register_redactor(r)  # installs the log redaction
+    cleanup_registry.append(r)
+    handler = logging.FileHandler(tmp_path / "nornir.log")
+    parent = logging.getLogger("nornir")
+    parent.addHandler(handler)
+    saved = parent.level
+    parent.setLevel(logging.DEBUG)
+    try:
+        child = logging.getLogger("nornir.core.task")
+        try:
+            raise RuntimeError(f"task failed: token {value[:9]}\n  {value[9:]}")
+        except RuntimeError:
+            child.exception("Host %r: task %r failed: %s", "h1", "t", f"header {value}")
+        logging.getLogger("paramiko.transport").warning("auth with %s", value)
+        logging.getLogger("nornir_homehub.tasks").error("%s", value.encode().hex())
+    finally:
+        parent.removeHandler(handler)
+        parent.setLevel(saved)
+        handler.close()
+    text = (tmp_path / "nornir.log").read_text()
+    assert "task failed: token <secret vault_k>" in text
+    assert "header <secret vault_k>" in text
+    assert value not in text
+    assert scan_bytes(text.encode(), {"vault_k": value}) == []
+    for name in REDACTED_LOGGERS:
+        assert any(isinstance(f, RedactingFilter) for f in logging.getLogger(name).filters)
+
+
+# --------------------------------------------------------------------------- best effort
+
+
+def test_load_for_output_without_password_is_a_note_not_an_error(
+    vaults: Vaults, tmp_path: Path, cleanup_registry: list[Redactor]
+) -> None:
+    settings = make_settings(tmp_path, vaults.v11, tmp_path / "no_pass")
+    store, note = load_secrets_for_output(
+        settings, environ={"HOMEHUB_SECRET_ENV_ONLY": "EnvOnlyValue0123456789"}
+    )
+    cleanup_registry.extend(_registry_snapshot())
+    assert store is None
+    assert note is not None
+    assert "the vault was not loaded" in note
+    assert "only the values known without it" in note
+    assert "HOMEHUB_SECRET_*" in note
+    assert redact_all("x EnvOnlyValue0123456789") == "x <secret env_only>"
+    for value in VALUES.values():
+        assert value not in note
+
+
+def test_load_for_output_with_the_vault_has_no_note(
+    vaults: Vaults, tmp_path: Path, cleanup_registry: list[Redactor]
+) -> None:
+    settings = make_settings(tmp_path, vaults.v11, vaults.password_file)
+    store, note = load_secrets_for_output(settings, environ={})
+    cleanup_registry.extend(_registry_snapshot())
+    assert note is None
+    assert store is not None
+    assert store.names() == sorted(VALUES)
+    no_vault = make_settings(tmp_path, None)
+    _, note = load_secrets_for_output(no_vault, environ={})
+    assert note is not None
+    assert note.startswith("no vault is configured")

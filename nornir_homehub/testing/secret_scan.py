@@ -1,0 +1,287 @@
+"""Find secret values in files, in every form a value can take in output.
+
+A guard for test suites and CI: after a run, search everything it produced (reports, logs,
+captured output, temporary files) for the secrets it used. It is deliberately independent of
+`nornir_homehub.secrets.Redactor`: the redactor matches regexes, this module searches for the
+concrete byte strings `secret_forms` lists, so a form the redactor misses is found here.
+
+A hit names the file, the byte offset and the secret's *name*, never its value.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import os
+import re
+import stat
+import urllib.parse
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "MIN_SECRET",
+    "Hit",
+    "ScanStats",
+    "scan_bytes",
+    "scan_file",
+    "scan_tree",
+    "secret_forms",
+]
+
+MIN_SECRET = 8
+"""Values shorter than this are not searched for (they would match ordinary text)."""
+
+MAX_FILE = 64 * 1024 * 1024
+"""Bytes read from one file (a longer file is scanned up to here and counted as cut)."""
+
+# A line break as wrapped output shows it: LF or CRLF, then any indentation.
+_BREAK = re.compile(rb"\r?\n[ \t]*")
+_PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One secret found in one place.
+
+    Attributes:
+        path: the file (with `` (gunzipped)`` when found inside its decompressed content).
+        offset: the byte offset of the match in the file (or in the decompressed stream).
+        secret: the secret's name (never its value).
+        form: how it was written: ``raw``, ``url-lower``, ``json``, ``hex``, ``base64+1``...
+
+    """
+
+    path: str
+    offset: int
+    secret: str
+    form: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: byte {self.offset}: secret {self.secret} ({self.form})"
+
+
+@dataclass
+class ScanStats:
+    """What a scan covered: files read, bytes read, files cut at `MAX_FILE`, files allowed."""
+
+    files: int = 0
+    bytes: int = 0
+    cut: int = 0
+    allowed: int = 0
+
+    def add(self, other: ScanStats) -> None:
+        """Add ``other``'s counts to these."""
+        self.files += other.files
+        self.bytes += other.bytes
+        self.cut += other.cut
+        self.allowed += other.allowed
+
+
+def secret_forms(value: str) -> dict[str, bytes]:
+    """Every byte string ``value`` can appear as in output, by form name.
+
+    Raw (UTF-8); URL-encoded (``%XX``; with ``+`` for spaces; with ``/`` kept); JSON-escaped
+    (ASCII-only and UTF-8); hex of the UTF-8 bytes; base64 of the value at each of the three
+    alignments it can have inside a longer blob (only the characters the value alone
+    determines), standard and URL-safe. Forms shorter than `MIN_SECRET` are left out;
+    identical forms are listed once. `scan_bytes` matches the ``url*`` forms whatever the case
+    of their ``%xx`` escapes and the ``hex`` form in any case.
+    """
+    raw = value.encode("utf-8", "surrogateescape")
+    candidates: list[tuple[str, str | bytes]] = [
+        ("raw", raw),
+        ("url", urllib.parse.quote(value, safe="")),
+        ("url-plus", urllib.parse.quote_plus(value, safe="")),
+        ("url-path", urllib.parse.quote(value)),
+        ("json", json.dumps(value)[1:-1]),
+        ("json-utf8", json.dumps(value, ensure_ascii=False)[1:-1]),
+        ("hex", raw.hex()),
+    ]
+    for prefix in range(3):
+        encoded = base64.b64encode(b"\0" * prefix + raw).decode()
+        start = -(-8 * prefix // 6)
+        end = (8 * (prefix + len(raw))) // 6
+        fragment = encoded[start:end]
+        candidates.append((f"base64+{prefix}", fragment))
+        candidates.append((f"base64url+{prefix}", fragment.replace("+", "-").replace("/", "_")))
+    forms: dict[str, bytes] = {}
+    seen: set[bytes] = set()
+    for name, form in candidates:
+        data = form if isinstance(form, bytes) else form.encode("utf-8", "surrogateescape")
+        if len(data) >= MIN_SECRET and data not in seen:
+            seen.add(data)
+            forms[name] = data
+    return forms
+
+
+def _joined(data: bytes) -> tuple[bytes, list[int], list[int]]:
+    """``data`` with line breaks removed, and where each kept piece starts in both."""
+    pieces: list[bytes] = []
+    joined_starts = [0]
+    orig_starts = [0]
+    pos = 0
+    for m in _BREAK.finditer(data):
+        pieces.append(data[pos : m.start()])
+        pos = m.end()
+        joined_starts.append(joined_starts[-1] + len(pieces[-1]))
+        orig_starts.append(pos)
+    pieces.append(data[pos:])
+    return b"".join(pieces), joined_starts, orig_starts
+
+
+def _find_all(haystack: bytes, needle: bytes) -> Iterator[int]:
+    at = haystack.find(needle)
+    while at >= 0:
+        yield at
+        at = haystack.find(needle, at + 1)
+
+
+def scan_bytes(data: bytes, secrets: Mapping[str, str]) -> list[tuple[int, str, str]]:
+    """Find every form of every secret in ``data``, also when wrapped over lines.
+
+    Args:
+        data: the content to search.
+        secrets: name -> value (values shorter than `MIN_SECRET` are ignored).
+
+    Returns:
+        (byte offset in ``data``, secret name, form name), sorted by offset; one entry per
+        place and secret (the first form found there).
+
+    """
+    joined, joined_starts, orig_starts = _joined(data)
+
+    def original(pos: int) -> int:
+        lo, hi = 0, len(joined_starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if joined_starts[mid] <= pos:
+                lo = mid
+            else:
+                hi = mid - 1
+        return orig_starts[lo] + pos - joined_starts[lo]
+
+    # Same-length views, so that offsets stay valid: %xx escapes upper-cased, all lower-cased.
+    views = {
+        "url": _PCT.sub(lambda m: m.group(0).upper(), joined),
+        "hex": joined.lower(),
+    }
+    found: dict[tuple[int, str], str] = {}
+    for name, value in secrets.items():
+        if len(value) < MIN_SECRET:
+            continue
+        for form, needle in secret_forms(value).items():
+            view = views.get(form.split("-")[0], joined)
+            for at in _find_all(view, needle):
+                found.setdefault((original(at), name), form)
+    return sorted((offset, name, form) for (offset, name), form in found.items())
+
+
+def _gunzipped(data: bytes, limit: int) -> bytes | None:
+    if not data.startswith(_GZIP_MAGIC):
+        return None
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+            inner: bytes = fh.read(limit)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return inner
+
+
+def scan_file(
+    path: Path, secrets: Mapping[str, str], *, start: int = 0, shown: str | None = None
+) -> tuple[list[Hit], ScanStats]:
+    """Scan one file (from byte ``start``), and the content of a gzip file as well.
+
+    Args:
+        path: the file.
+        secrets: name -> value.
+        start: first byte to read (a log's size at the start of the session).
+        shown: how to name the file in hits (default: ``path``).
+
+    Returns:
+        The hits (offsets counted from the file's first byte) and what was read.
+
+    """
+    stats = ScanStats()
+    name = shown or str(path)
+    try:
+        with path.open("rb") as fh:
+            fh.seek(start)
+            data = fh.read(MAX_FILE + 1)
+    except OSError:
+        return [], stats
+    if len(data) > MAX_FILE:
+        data = data[:MAX_FILE]
+        stats.cut += 1
+    stats.files += 1
+    stats.bytes += len(data)
+    hits = [Hit(name, start + at, s, form) for at, s, form in scan_bytes(data, secrets)]
+    inner = _gunzipped(data, MAX_FILE)
+    if inner is not None:
+        stats.bytes += len(inner)
+        hits += [
+            Hit(f"{name} (gunzipped)", at, s, form) for at, s, form in scan_bytes(inner, secrets)
+        ]
+    return hits, stats
+
+
+def _files(root: Path, skip: list[Path]) -> Iterator[Path]:
+    """Regular files under ``root``, not following symlinks, not entering ``skip``."""
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if (Path(folder) / d).resolve() not in skip)
+        for n in sorted(names):
+            p = Path(folder) / n
+            try:
+                if stat.S_ISREG(p.lstat().st_mode):
+                    yield p
+            except OSError:
+                continue
+
+
+def scan_tree(
+    roots: Iterable[Path],
+    secrets: Mapping[str, str],
+    *,
+    allowed: Callable[[Path], bool] | None = None,
+    since: float | None = None,
+    skip_dirs: Iterable[Path] = (),
+) -> tuple[list[Hit], ScanStats]:
+    """Scan every regular file under ``roots`` (symlinks are not followed).
+
+    Args:
+        roots: folders (or files) to scan; missing ones are skipped.
+        secrets: name -> value.
+        allowed: files intended to hold a secret (a vault password file, a 0600 env file):
+            counted, not scanned.
+        since: only files modified at or after this time (seconds since the epoch).
+        skip_dirs: folders not to enter (another tool's state, e.g. Docker's data dir).
+
+    Returns:
+        The hits and what was read.
+
+    """
+    hits: list[Hit] = []
+    stats = ScanStats()
+    skipped = [p.resolve() for p in skip_dirs]
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in [root] if root.is_file() else _files(root, skipped):
+            try:
+                if since is not None and path.stat().st_mtime < since:
+                    continue
+            except OSError:
+                continue
+            if allowed is not None and allowed(path):
+                stats.allowed += 1
+                continue
+            found, st = scan_file(path, secrets)
+            hits += found
+            stats.add(st)
+    return hits, stats
