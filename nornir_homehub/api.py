@@ -581,15 +581,22 @@ class HomeHub:
     Args:
         config: path of the config file (``config.yaml`` or ``inventory/lab/config.yaml``).
         filters: ``KEY=VALUE`` terms (AND), as with ``--filter``.
+        limit: an Ansible-style host pattern, as with ``--limit`` (``"srv-prod-1,trusted"``).
     """
 
-    def __init__(self, config: str | Path = "config.yaml", filters: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        config: str | Path = "config.yaml",
+        filters: Iterable[str] = (),
+        limit: str | None = None,
+    ) -> None:
         from nornir_homehub.config import load_settings, read_config
 
         self.config = Path(config)
         self._raw = read_config(self.config)
         self.settings = load_settings(self.config, self._raw)
         self.filters = tuple(filters)
+        self.pattern = limit
 
     def __repr__(self) -> str:
         flt = " AND ".join(self.filters) or "all hosts"
@@ -600,14 +607,22 @@ class HomeHub:
         new = HomeHub.__new__(HomeHub)
         new.config, new._raw, new.settings = self.config, self._raw, self.settings
         new.filters = self.filters + tuple(f"{k}={v}" for k, v in terms.items())
+        new.pattern = self.pattern
+        return new
+
+    def limit(self, pattern: str) -> HomeHub:
+        """A new `HomeHub` narrowed like Ansible's ``--limit``: ``hh.limit("trusted,!dns")``."""
+        new = self.filter()
+        new.pattern = pattern if self.pattern is None else f"{self.pattern},&{pattern}"
         return new
 
     def nornir(self) -> Nornir:
         """A Nornir object for the selected hosts (no connection opened)."""
         from nornir_homehub.config import load_nornir
-        from nornir_homehub.inventory import apply_filters, parse_filters
+        from nornir_homehub.inventory import apply_filters, apply_limit, parse_filters
 
-        return apply_filters(load_nornir(self.config, self._raw), parse_filters(self.filters))
+        nr = apply_limit(load_nornir(self.config, self._raw), self.pattern)
+        return apply_filters(nr, parse_filters(self.filters))
 
     def hosts(self) -> list[str]:
         """Names of the selected hosts."""

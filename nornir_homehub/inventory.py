@@ -5,6 +5,7 @@ All pure with respect to the network: nothing here opens a connection.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,70 @@ def apply_filters(
                 hints += hint.replace("'", f"'{f.key}=", 1) if hint else ""
         raise ConfigError(f"filter {terms} selects no host{hints}; hosts: {listing}")
     return selected
+
+
+def _limit_matches(host: Host, item: str) -> bool:
+    if item in ("all", "*"):
+        return True
+    if fnmatch.fnmatchcase(host.name, item):
+        return True
+    return any(fnmatch.fnmatchcase(g, item) for g in _group_names(host))
+
+
+def _group_names(host: Host) -> set[str]:
+    names: set[str] = set()
+    todo = list(host.groups)
+    while todo:
+        group = todo.pop()
+        if group.name not in names:
+            names.add(group.name)
+            todo.extend(group.groups)
+    return names
+
+
+def apply_limit(nr: Nornir, pattern: str | None) -> Nornir:
+    """Narrow ``nr`` the way Ansible's ``--limit`` does.
+
+    ``pattern`` lists host names or group names (``*`` globs allowed), separated by commas or
+    colons: the hosts matching any of them, then ``&item`` keeps only hosts that also match
+    ``item``, and ``!item`` drops those that match it. ``all`` is every host.
+
+    Raises:
+        ConfigError: an empty pattern, an item that matches no host or group (with a "did you
+            mean"), or a pattern that leaves no host.
+    """
+    if pattern is None:
+        return nr
+    items = [i.strip() for i in pattern.replace(":", ",").split(",")]
+    if not pattern.strip() or any(not i or i in ("!", "&") for i in items):
+        raise ConfigError(
+            f"--limit {pattern!r}: empty item; give host or group names, e.g. "
+            "--limit srv-prod-1,trusted"
+        )
+    hosts = list(nr.inventory.hosts.values())
+    known = {h.name for h in hosts} | {g for h in hosts for g in _group_names(h)}
+    for item in items:
+        bare = item.lstrip("!&")
+        if bare not in ("all", "*") and not any(_limit_matches(h, bare) for h in hosts):
+            raise ConfigError(
+                f"--limit: {bare!r} matches no host or group{did_you_mean(bare, known)}; "
+                f"hosts and groups: {', '.join(sorted(known))}"
+            )
+    wanted = [i for i in items if not i.startswith(("!", "&"))] or ["all"]
+    keep = [i[1:] for i in items if i.startswith("&")]
+    drop = [i[1:] for i in items if i.startswith("!")]
+
+    def selected(host: Host) -> bool:
+        return (
+            any(_limit_matches(host, i) for i in wanted)
+            and all(_limit_matches(host, i) for i in keep)
+            and not any(_limit_matches(host, i) for i in drop)
+        )
+
+    narrowed = nr.filter(filter_func=selected)
+    if not narrowed.inventory.hosts:
+        raise ConfigError(f"--limit {pattern!r} selects no host")
+    return narrowed
 
 
 def host_summary(host: Host) -> dict[str, Any]:

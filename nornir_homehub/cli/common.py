@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -42,6 +43,7 @@ class AppContext:
     """The click context object: the config path and lazily loaded settings and inventory."""
 
     config_path: Path
+    limit: str | None = None
     _raw: dict[str, Any] | None = field(default=None, repr=False)
     _settings: Settings | None = field(default=None, repr=False)
 
@@ -74,9 +76,10 @@ class AppContext:
         Raises:
             ConfigError: unknown key, malformed term, or nothing selected.
         """
-        from nornir_homehub.inventory import apply_filters, parse_filters
+        from nornir_homehub.inventory import apply_filters, apply_limit, parse_filters
 
-        return apply_filters(self.nornir(), parse_filters(filters), allow_empty=allow_empty)
+        nr = apply_limit(self.nornir(), self.limit)
+        return apply_filters(nr, parse_filters(filters), allow_empty=allow_empty)
 
     def targets(self, filters: tuple[str, ...] | list[str]) -> Nornir:
         """The selected hosts, for a command that connects to every one of them (exec, deploy).
@@ -97,13 +100,36 @@ class AppContext:
 
 pass_app = click.make_pass_decorator(AppContext)
 
-filter_option = click.option(
+
+def _store_limit(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    app = ctx.find_object(AppContext)
+    if value is not None and app is not None:
+        app.limit = value
+
+
+_filter = click.option(
     "--filter",
     "filters",
     multiple=True,
     metavar="KEY=VALUE",
     help="Select hosts (repeatable, AND): role=compute, name=srv-prod-1, group=dns, any data key.",
 )
+_limit = click.option(
+    "--limit",
+    "-l",
+    metavar="PATTERN",
+    expose_value=False,
+    callback=_store_limit,
+    help="Hosts or groups as Ansible's --limit takes them: srv-prod-1,trusted; "
+    "'!dns' excludes, '&compute' intersects, '*' globs. Combines with --filter (AND).",
+)
+
+
+def filter_option(fn: F) -> F:
+    """Add ``--filter KEY=VALUE`` (to the function) and ``--limit PATTERN`` (to `AppContext`)."""
+    return _filter(_limit(fn))
+
+
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print only machine-readable JSON on stdout."
 )

@@ -113,3 +113,53 @@ def test_derived_values_do_not_depend_on_the_filter() -> None:
     values = site_vars(nr, nr.inventory.hosts["lxc-prod-2"])
     assert values["ai_compute_ip"] == "10.2.0.190"
     assert values["extra_hosts"]["ollama.homehub.dk"] == "10.2.0.190"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hosts"),
+    [
+        ("srv-prod-1", ["srv-prod-1"]),
+        ("srv-prod-1,lxc-prod-2", ["lxc-prod-2", "srv-prod-1"]),
+        ("trusted:dns", ["lxc-prod-2", "ns-prod-PLACEHOLDER"]),
+        ("all,!dns", ["lxc-prod-2", "srv-prod-1"]),
+        ("*-prod-*,&compute", ["srv-prod-1"]),
+        ("all", ["lxc-prod-2", "ns-prod-PLACEHOLDER", "srv-prod-1"]),
+    ],
+)
+def test_limit_as_ansible_users_type_it(
+    no_network: list[Any], pattern: str, hosts: list[str]
+) -> None:
+    res = invoke("inventory", "--limit", pattern, "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(h["name"] for h in json.loads(res.output)["hosts"]) == hosts
+
+
+def test_limit_and_filter_combine(no_network: list[Any]) -> None:
+    res = invoke("inventory", "-l", "trusted,compute", "--filter", "role=compute", "--json")
+    assert res.exit_code == 0, res.output
+    assert [h["name"] for h in json.loads(res.output)["hosts"]] == ["srv-prod-1"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("srv-prod-2", "'srv-prod-2' matches no host or group (did you mean 'srv-prod-1'?)"),
+        ("", "empty item"),
+        ("trusted,,dns", "empty item"),
+        ("trusted,&dns", "selects no host"),
+    ],
+)
+def test_bad_limits_exit_2(no_network: list[Any], pattern: str, message: str) -> None:
+    res = invoke("inventory", "--limit", pattern)
+    assert res.exit_code == 2, res.output
+    assert message in res.stderr
+    assert no_network == []
+
+
+def test_homehub_limit(no_network: list[Any]) -> None:
+    from nornir_homehub import HomeHub
+
+    hh = HomeHub(PROD)
+    assert hh.limit("trusted,compute").hosts() == ["lxc-prod-2", "srv-prod-1"]
+    assert hh.limit("trusted,compute").limit("compute").hosts() == ["srv-prod-1"]
+    assert hh.limit("all,!dns").filter(role="trusted").hosts() == ["lxc-prod-2"]
