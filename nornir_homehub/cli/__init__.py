@@ -82,5 +82,13 @@ cli.add_command(import_ansible_)
 
 
 def main() -> None:
-    """Console entry point."""
-    cli(prog_name="python -m nornir_homehub")
+    """Console entry point (``homehub`` and ``python -m nornir_homehub``).
+
+    Shell completion is click's, through ``_HOMEHUB_COMPLETE=bash_source homehub`` (or
+    ``zsh_source``); the variable name is fixed so that it does not depend on how we were run.
+    """
+    import sys
+    from pathlib import Path
+
+    prog = "homehub" if Path(sys.argv[0]).name == "homehub" else "python -m nornir_homehub"
+    cli(prog_name=prog, complete_var="_HOMEHUB_COMPLETE")

@@ -163,3 +163,31 @@ def test_homehub_limit(no_network: list[Any]) -> None:
     assert hh.limit("trusted,compute").hosts() == ["lxc-prod-2", "srv-prod-1"]
     assert hh.limit("trusted,compute").limit("compute").hosts() == ["srv-prod-1"]
     assert hh.limit("all,!dns").filter(role="trusted").hosts() == ["lxc-prod-2"]
+
+
+@pytest.mark.parametrize(
+    ("words", "cword", "expected"),
+    [("homehub lab ", "2", {"up", "down", "status"}), ("homehub dep", "1", {"deploy"})],
+)
+def test_bash_completion_of_the_homehub_script(words: str, cword: str, expected: set[str]) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    script = shutil.which("homehub", path=str(Path(sys.executable).parent)) or "homehub"
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "COMP_WORDS": words,
+        "COMP_CWORD": cword,
+        "_HOMEHUB_COMPLETE": "bash_complete",
+    }
+    out = subprocess.run([script], env=env, capture_output=True, text=True, check=False).stdout
+    assert {line.split(",", 1)[1] for line in out.splitlines()} == expected
+    source = subprocess.run(
+        [script],
+        env={**env, "_HOMEHUB_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert "complete -o nosort -F _homehub_completion homehub" in source
