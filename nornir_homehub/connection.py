@@ -116,9 +116,10 @@ def render_upload_script(
 ) -> str:
     """The POSIX shell script that installs stdin at ``path`` only when it arrived whole.
 
-    Pure: builds text, runs nothing. The script writes stdin to ``tmp`` (077 umask), checks
-    its length and sha256 against ``size``/``sha256``, applies ``mode`` and owner/group,
-    fsyncs it, renames it onto ``path`` with ``mv -fT`` and fsyncs the folder. Any failure,
+    Pure: builds text, runs nothing. The script creates the folder when missing (with the
+    login's umask), writes stdin to ``tmp`` (077 umask), checks its length and sha256 against
+    ``size``/``sha256``, applies ``mode`` and owner/group, fsyncs it, renames it onto
+    ``path`` with ``mv -fT`` and fsyncs the folder. Any failure,
     a signal or a closed channel (``cat`` then sees an early EOF and the length check fails)
     removes ``tmp`` and exits 86 with a message on stderr. Temporary files of ``path`` left
     by a shell that was killed outright are removed first.
@@ -139,11 +140,13 @@ def render_upload_script(
     q = shlex.quote
     stale = f'"$d"/{q("." + base + ".homehub-")}*'
     lines = [
-        "umask 077",
         f"p={q(path)}; t={q(tmp)}; d={q(parent or '/')}",
         f'fail() {{ rm -f -- "$t"; echo "upload of $p failed: $1" >&2; exit {_UPLOAD_FAILED}; }}',
         f"trap 'rm -f -- \"$t\"; exit {_UPLOAD_FAILED}' HUP INT TERM PIPE",
+        # The folder gets the login's umask (named must read /etc/bind/zones); only the
+        # temporary file is private.
         'mkdir -p -- "$d" || fail "cannot create $d"',
+        "umask 077",
         f'for f in {stale}; do [ -e "$f" ] && rm -f -- "$f"; done',
         'cat > "$t" || fail "cannot write $t"',
         'n=$(stat -c %s -- "$t") || fail "cannot stat $t"',

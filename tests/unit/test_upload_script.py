@@ -84,7 +84,7 @@ def test_upload_script(case_file: Path, shell: str, tmp_path: Path) -> None:
         group=case.get("group"),
     )
     res = subprocess.run(
-        [*argv, "-c", script],
+        [*argv, "-c", f"umask 022\n{script}"],  # sshd's login umask
         input=_payload(case, content),
         capture_output=True,
         env=env,
@@ -104,6 +104,10 @@ def test_upload_script(case_file: Path, shell: str, tmp_path: Path) -> None:
         assert (path.stat().st_mode & 0o777) == 0o640
     elif expect["file"] == "dir":
         assert sorted(p.name for p in path.iterdir()) == ["keep"]
+    if "folder_mode" in expect:
+        # A folder the upload creates gets the login's umask, not the temporary file's 077
+        # (named could not read /etc/bind/zones when it did).
+        assert (folder.stat().st_mode & 0o777) == int(expect["folder_mode"], 8)
     # Never a temporary file left behind, whatever happened.
     assert sorted(p.name for p in folder.iterdir()) == [name]
 
