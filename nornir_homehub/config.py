@@ -175,7 +175,7 @@ def _merge_connection_extras(nr: Nornir, file_dirs: dict[str, Path], base: Path)
     """Merge extras defaults -> groups -> host; resolve paths against the file naming them."""
     from nornir.core.inventory import ConnectionOptions
 
-    from nornir_homehub.connection import LOCAL_PLUGIN, SSH_PLUGIN
+    from nornir_homehub.connection import LOCAL_PLUGIN, SSH_PLUGIN, check_extras
 
     defaults = nr.inventory.defaults
     for host in nr.inventory.hosts.values():
@@ -196,6 +196,7 @@ def _merge_connection_extras(nr: Nornir, file_dirs: dict[str, Path], base: Path)
                     is_path = key in _PATH_EXTRAS and value
                     extras[key] = str(_resolve(where, value)) if is_path else value
             extras["inventory_name"] = host.name
+            check_extras(host.name, extras)
             own = host.connection_options.get(plugin)
             host.connection_options[plugin] = ConnectionOptions(
                 hostname=own.hostname if own else None,

@@ -140,6 +140,8 @@ def render_upload_script(
     q = shlex.quote
     stale = f'"$d"/{q("." + base + ".homehub-")}*'
     lines = [
+        # The first line names the command in errors ("connection lost during `...`").
+        "# upload of " + path.replace("\n", "?") + f" ({size} bytes)",
         f"p={q(path)}; t={q(tmp)}; d={q(parent or '/')}",
         f'fail() {{ rm -f -- "$t"; echo "upload of $p failed: $1" >&2; exit {_UPLOAD_FAILED}; }}',
         f"trap 'rm -f -- \"$t\"; exit {_UPLOAD_FAILED}' HUP INT TERM PIPE",
@@ -263,13 +265,19 @@ class HostConnection:
             fields = line.split(" ")
             if len(fields) != 4 or not fields[0].isdigit():
                 continue
-            idx, code, out, err = int(fields[0]), int(fields[1]), fields[2], fields[3]
+            try:
+                idx, code = int(fields[0]), int(fields[1])
+                out, err = base64.b64decode(fields[2]), base64.b64decode(fields[3])
+            except ValueError:
+                continue  # a garbled line: its fact is reported missing below
+            if idx >= len(names):
+                continue
             name = names[idx]
             results[name] = CommandResult(
                 command=commands[name],
                 exit_code=code,
-                stdout=base64.b64decode(out).decode("utf-8", "replace"),
-                stderr=base64.b64decode(err).decode("utf-8", "replace"),
+                stdout=out.decode("utf-8", "replace"),
+                stderr=err.decode("utf-8", "replace"),
             )
         missing = [n for n in names if n not in results]
         if missing:
@@ -475,12 +483,10 @@ class HomehubSSH(HostConnection):
 
     def _timeouts(self, extras: Mapping[str, Any]) -> tuple[float, float]:
         """Read the timeout extras; return the keepalive interval and timeout."""
-        self.connect_timeout = _seconds(extras, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, self)
-        self.command_timeout = _seconds(extras, "command_timeout", DEFAULT_COMMAND_TIMEOUT, self)
-        interval = _seconds(
-            extras, "keepalive_interval", DEFAULT_KEEPALIVE_INTERVAL, self, zero=True
-        )
-        return interval, _seconds(extras, "keepalive_timeout", DEFAULT_KEEPALIVE_TIMEOUT, self)
+        self.connect_timeout = _seconds(extras, "connect_timeout", self.name)
+        self.command_timeout = _seconds(extras, "command_timeout", self.name)
+        interval = _seconds(extras, "keepalive_interval", self.name)
+        return interval, _seconds(extras, "keepalive_timeout", self.name)
 
     # -- commands ----------------------------------------------------------------------------
     def _transport(self) -> paramiko.Transport:
@@ -711,18 +717,36 @@ class _Keepalive:
         self._stop.set()
 
 
-def _seconds(
-    extras: Mapping[str, Any], key: str, default: float, conn: HostConnection, *, zero: bool = False
-) -> float:
+# Connection extras in seconds: default, and whether 0 (off) is allowed.
+_SECONDS_EXTRAS = {
+    "connect_timeout": (DEFAULT_CONNECT_TIMEOUT, False),
+    "command_timeout": (DEFAULT_COMMAND_TIMEOUT, False),
+    "keepalive_interval": (DEFAULT_KEEPALIVE_INTERVAL, True),
+    "keepalive_timeout": (DEFAULT_KEEPALIVE_TIMEOUT, False),
+}
+
+
+def check_extras(host: str, extras: Mapping[str, Any]) -> None:
+    """Check the connection extras given in seconds (the inventory loader calls this).
+
+    Raises:
+        ConfigError: one is not a number, or is negative (or 0 where 0 means nothing).
+    """
+    for key in _SECONDS_EXTRAS:
+        _seconds(extras, key, host)
+
+
+def _seconds(extras: Mapping[str, Any], key: str, host: str) -> float:
     """A connection extra in seconds; `ConfigError` naming the host and key when it is not."""
+    default, zero = _SECONDS_EXTRAS[key]
     raw = extras.get(key, default)
     try:
         value = float(raw)
     except (TypeError, ValueError):
         value = -1.0
     if value < 0 or (value == 0 and not zero) or isinstance(raw, bool):
-        need = "a number of seconds >= 0" if zero else "a positive number of seconds"
-        raise ConfigError(f"{conn.name}: connection extra {key}={raw!r} must be {need}")
+        need = "a number of seconds >= 0 (0: off)" if zero else "a positive number of seconds"
+        raise ConfigError(f"{host}: connection extra {key}={raw!r} must be {need}")
     return value
 
 
@@ -751,7 +775,7 @@ class HomehubLocal(HostConnection):
         """Nothing to open; remember the name and timeouts."""
         extras = extras or {}
         self.name = str(extras.get("inventory_name") or hostname or "localhost")
-        self.command_timeout = float(extras.get("command_timeout", DEFAULT_COMMAND_TIMEOUT))
+        self.command_timeout = _seconds(extras, "command_timeout", self.name)
 
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
         try:
