@@ -538,6 +538,9 @@ class Lab:
             self._stop_host(h)
         _run(["ip", "netns", "add", h.netns])
         veth = _veth(h.name)
+        if Path(f"/sys/class/net/{veth}").exists():
+            # Left by a lab whose namespace outlived `ip netns del` (a process still held it).
+            _run(["ip", "link", "del", veth], check=False)
         _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns])
         _run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
         _run(["ip", "-n", h.netns, "addr", "add", f"{h.address}/{SUBNET.prefixlen}", "dev", "eth0"])

@@ -230,9 +230,12 @@ def step_tree_alive(lab: Any) -> list[str]:
 
 
 def end_step_tree(lab: Any) -> None:
-    """Cleanup: end a probe step left running on the host (by the PIDs it recorded)."""
+    """Cleanup: end a probe step left running on the host (by the PIDs it recorded).
+
+    The first PID is the step's login shell, which leads the process group of the session.
+    """
     for pid in step_tree_alive(lab):
-        lab.host_exec("compute", f"kill -KILL {pid} 2>/dev/null; true")
+        lab.host_exec("compute", f"kill -KILL -{pid} {pid} 2>/dev/null; true")
     lab.host_exec("compute", f"rm -f {STEP_PIDS}")
 
 
