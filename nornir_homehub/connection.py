@@ -206,7 +206,9 @@ class HostConnection:
             The exit code and both output streams, decoded as UTF-8 (invalid bytes replaced).
 
         Raises:
-            CommandTimeout: the command ran past ``timeout``.
+            CommandTimeout: the command ran past ``timeout`` (its process group on the host
+                was ended first).
+            ConnectionLost: the connection died (closed, reset, keepalives unanswered).
             TransportError: the channel failed, or ``check`` and a non-zero exit code.
         """
         self.commands_run += 1
