@@ -330,7 +330,7 @@ def _merge_connection_extras(nr: Nornir, file_dirs: dict[str, Path], base: Path)
     """Merge extras defaults -> groups -> host; resolve paths against the file naming them."""
     from nornir.core.inventory import ConnectionOptions
 
-    from nornir_homehub.connection import LOCAL_PLUGIN, SSH_PLUGIN
+    from nornir_homehub.connection_options import LOCAL_PLUGIN, SSH_PLUGIN
 
     defaults = nr.inventory.defaults
     for host in nr.inventory.hosts.values():

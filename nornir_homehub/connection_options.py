@@ -33,6 +33,7 @@ class Kind(enum.Enum):
 
     PATH = "path"  # a non-empty string: a file on the controller (~ expanded)
     SECONDS = "seconds"  # a positive number
+    SECONDS_OR_OFF = "seconds or 0"  # a number >= 0, 0 turning the feature off
     INTERFACE = "interface"  # a network interface name (max. 15 characters)
     NAMES = "names"  # a list of environment variable names
 
@@ -57,8 +58,8 @@ class ConnectionOption:
         """Why ``value`` is not valid for this option, or None when it is."""
         if value is None:
             return None
-        if self.kind is Kind.SECONDS:
-            return _seconds_problem(value)
+        if self.kind in (Kind.SECONDS, Kind.SECONDS_OR_OFF):
+            return _seconds_problem(value, zero_ok=self.kind is Kind.SECONDS_OR_OFF)
         if self.kind is Kind.NAMES:
             return _names_problem(value)
         if not isinstance(value, str) or not value.strip():
@@ -69,10 +70,11 @@ class ConnectionOption:
         return None
 
 
-def _seconds_problem(value: Any) -> str | None:
+def _seconds_problem(value: Any, *, zero_ok: bool) -> str | None:
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value <= 0:
-        return f"must be a positive number of seconds, got {_shown(value)}"
+    if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        need = "a number of seconds >= 0 (0: off)" if zero_ok else "a positive number of seconds"
+        return f"must be {need}, got {_shown(value)}"
     return None
 
 
@@ -111,6 +113,18 @@ SSH_OPTIONS: tuple[ConnectionOption, ...] = (
     ),
     ConnectionOption("connect_timeout", Kind.SECONDS, 10.0, "seconds to connect and authenticate"),
     _COMMAND_TIMEOUT,
+    ConnectionOption(
+        "keepalive_interval",
+        Kind.SECONDS_OR_OFF,
+        5.0,
+        "seconds between SSH keepalives the server must answer (0: none)",
+    ),
+    ConnectionOption(
+        "keepalive_timeout",
+        Kind.SECONDS,
+        15.0,
+        "seconds a keepalive may stay unanswered before the connection counts as lost",
+    ),
     ConnectionOption(
         "lab_bridge",
         Kind.INTERFACE,

@@ -31,6 +31,10 @@ class CommandTimeout(TransportError):
     """A remote command ran past its timeout."""
 
 
+class ConnectionLost(TransportError):
+    """An established SSH connection died: closed, reset, or its keepalives went unanswered."""
+
+
 class UnsafeDestination(TransportError):
     """A connection to an address outside the allowed networks was refused before it was made."""
 

@@ -175,6 +175,49 @@ def _stop_pid(pid: int, timeout: float = 15.0) -> None:
         time.sleep(0.1)
 
 
+_IMPAIR_TAG = "homehub-lab-impair"
+
+
+def _veth(name: str) -> str:
+    """The bridge side of a host's veth pair."""
+    return f"hv-{name}"[:15]
+
+
+def _loss_rule(way: str, loss_pct: float) -> list[str]:
+    return [
+        way,
+        "eth0",
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        f"{loss_pct / 100:.4f}",
+        "-m",
+        "comment",
+        "--comment",
+        _IMPAIR_TAG,
+        "-j",
+        "DROP",
+    ]
+
+
+def _children(pid: int, comm: str) -> list[int]:
+    """PIDs of ``pid``'s children whose command name is ``comm``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        if name == comm and int(stat.rsplit(")", 1)[-1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
@@ -497,7 +540,10 @@ class Lab:
             # A namespace without its sshd (crashed host): start clean.
             self._stop_host(h)
         _run(["ip", "netns", "add", h.netns])
-        veth = f"hv-{h.name}"[:15]
+        veth = _veth(h.name)
+        if Path(f"/sys/class/net/{veth}").exists():
+            # Left by a lab whose namespace outlived `ip netns del` (a process still held it).
+            _run(["ip", "link", "del", veth], check=False)
         _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns])
         _run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
         _run(["ip", "-n", h.netns, "addr", "add", f"{h.address}/{SUBNET.prefixlen}", "dev", "eth0"])
@@ -589,6 +635,58 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
         )
         self._wait_port(h, 22)
         return True
+
+    # -- faults, for the fault suite (each undone by its counterpart) ----------------------
+    def kill_sshd(self, name: str) -> list[int]:
+        """SIGKILL a host's sshd and each session process it forked: sshd crashes mid-session.
+
+        The sessions' shells are left as a crash leaves them (their stdin reaches EOF).
+        `start_sshd` brings sshd back. Returns the PIDs killed.
+        """
+        listener = self._pid(name, "sshd")
+        if listener is None or not _alive(listener):
+            return []
+        killed = [*_children(listener, "sshd"), listener]
+        for pid in killed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in killed:
+            _reap(pid)
+        return killed
+
+    def link_down(self, name: str) -> None:
+        """Cut a host off the bridge (its veth's bridge side down): packets vanish silently."""
+        _run(["ip", "link", "set", _veth(name), "down"])
+
+    def link_up(self, name: str) -> None:
+        """Put a host back on the bridge after `link_down`."""
+        _run(["ip", "link", "set", _veth(name), "up"])
+
+    def impair_link(self, name: str, *, rate_kbit: int = 1000, loss_pct: float = 10.0) -> None:
+        """Make a host's link slow and lossy, both ways, until `clear_link`.
+
+        This kernel has no ``sch_netem`` (no ``tc ... netem delay/loss``), so: ``tbf`` caps the
+        rate (queueing delay under load) on both ends of the veth, and iptables' ``statistic``
+        match drops ``loss_pct`` percent of the host's packets in and out (inside the host's
+        own network namespace).
+        """
+        tbf = ["root", "tbf", "rate", f"{rate_kbit}kbit", "burst", "32kb", "latency", "400ms"]
+        _run(["tc", "qdisc", "replace", "dev", _veth(name), *tbf])
+        ns = ["ip", "netns", "exec", f"{NS_PREFIX}{name}"]
+        _run([*ns, "tc", "qdisc", "replace", "dev", "eth0", *tbf])
+        for chain, way in (("INPUT", "-i"), ("OUTPUT", "-o")):
+            _run([*ns, "iptables", "-w", "-I", chain, *_loss_rule(way, loss_pct)])
+
+    def clear_link(self, name: str) -> None:
+        """Undo `impair_link` and `link_down` (harmless when neither is in place)."""
+        _run(["tc", "qdisc", "del", "dev", _veth(name), "root"], check=False)
+        ns = ["ip", "netns", "exec", f"{NS_PREFIX}{name}"]
+        _run([*ns, "tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
+        rules = _run([*ns, "iptables", "-w", "-S"], check=False).stdout.splitlines()
+        for rule in rules:
+            if _IMPAIR_TAG in rule and rule.startswith("-A "):
+                _run([*ns, "iptables", "-w", "-D", *rule.split()[1:]], check=False)
+        self.link_up(name)
 
     def _spawn(self, name: str, what: str, args: list[str]) -> int:
         """Start a long-running lab process (sshd, dockerd, named), logging to ``<what>.log``.

@@ -38,7 +38,8 @@ import dns.rdatatype
 
 from nornir_homehub import safety
 from nornir_homehub.checks.model import Check, Layer, Status
-from nornir_homehub.connection import SSH_PLUGIN, host_connection
+from nornir_homehub.connection import host_connection
+from nornir_homehub.connection_options import SSH_PLUGIN
 from nornir_homehub.errors import CheckFailed, PlanError
 from nornir_homehub.facts.dns import (
     NAMED_CONF_LOCAL,
@@ -336,7 +337,9 @@ def _install_stanza(conn: HostConnection, host: str, new_conf: str, existed: boo
     q = shlex.quote(NAMED_CONF_LOCAL)
     bak = shlex.quote(NAMED_CONF_LOCAL + ".bak")
     if existed:
-        conn.run(f"cp -p -- {q} {bak}", check=True)
+        # Copy, then rename: an interrupted copy never replaces the last good backup.
+        part = shlex.quote(NAMED_CONF_LOCAL + ".bak.part")
+        conn.run(f"cp -p -- {q} {part} && mv -fT -- {part} {bak}", check=True)
     conn.put_file(
         NAMED_CONF_LOCAL, new_conf.encode(), mode=0o644, owner=ZONE_OWNER, group=ZONE_GROUP
     )
@@ -549,9 +552,10 @@ def _apply(
             raise
     if candidate:
         q = shlex.quote(plan.zone_file)
+        bak, part = shlex.quote(plan.zone_file + ".bak"), shlex.quote(plan.zone_file + ".bak.part")
         conn.run(
-            f"if [ -e {q} ]; then cp -p -- {q} {shlex.quote(plan.zone_file + '.bak')}; fi && "
-            f"mv -f -- {shlex.quote(candidate)} {q}",
+            f"if [ -e {q} ]; then cp -p -- {q} {part} && mv -fT -- {part} {bak}; fi && "
+            f"mv -fT -- {shlex.quote(candidate)} {q}",
             check=True,
         )
     else:

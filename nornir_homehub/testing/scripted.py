@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nornir_homehub.connection import SSH_PLUGIN, HostConnection
+from nornir_homehub.connection import HostConnection
+from nornir_homehub.connection_options import SSH_PLUGIN
 from nornir_homehub.errors import CommandTimeout, TransportError
 
 Match = Literal["exact", "prefix", "contains", "regex"]

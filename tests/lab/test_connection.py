@@ -14,7 +14,12 @@ from conftest import LAB_CONFIG, accepted_connections, copy_lab_inventory, run_c
 
 from nornir_homehub.config import load_nornir
 from nornir_homehub.connection import HomehubSSH, close_all, host_connection
-from nornir_homehub.errors import HostKeyError, TransportError, UnsafeDestination
+from nornir_homehub.errors import (
+    CommandTimeout,
+    HostKeyError,
+    TransportError,
+    UnsafeDestination,
+)
 
 
 def _open(lab: Any, name: str, **extras: Any) -> HomehubSSH:
@@ -58,13 +63,27 @@ def test_exit_codes_and_both_streams_beyond_channel_window(lab: Any) -> None:
         conn.close()
 
 
-def test_command_timeout(lab: Any) -> None:
+def test_command_timeout_ends_the_remote_process_tree(lab: Any) -> None:
     conn = _open(lab, "compute")
+    pids = "/tmp/homehub-timeout.pids"
     try:
-        with pytest.raises(TransportError, match="timed out"):
-            conn.run("sleep 30", timeout=1)
+        with pytest.raises(CommandTimeout, match=r"compute: .* timed out after 1s") as exc:
+            conn.run(
+                f"echo $$ > {pids}; sh -c 'echo $$ >> {pids}; sleep 300 & echo $! >> {pids}; wait'",
+                timeout=1,
+            )
+        assert "process group" in str(exc.value) and "was ended" in str(exc.value)
+        tree = conn.run(f"cat {pids}").stdout.split()
+        assert len(tree) == 3  # login shell, inner sh, its background sleep
+        # Nothing of it runs on the host any more (a zombie waiting for its reaper is ended).
+        alive = conn.run(
+            f"for p in {' '.join(tree)}; do s=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | "
+            'cut -d\' \' -f1); [ -n "$s" ] && [ "$s" != Z ] && echo $p; done; true'
+        )
+        assert alive.stdout.split() == []
         assert conn.run("echo still-usable").stdout == "still-usable\n"
     finally:
+        conn.run(f"rm -f {pids}")
         conn.close()
 
 

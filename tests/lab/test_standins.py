@@ -18,7 +18,8 @@ import pytest
 from conftest import LAB_CONFIG
 
 from nornir_homehub.config import load_nornir
-from nornir_homehub.connection import SSH_PLUGIN, HostConnection, close_all
+from nornir_homehub.connection import HostConnection, close_all
+from nornir_homehub.connection_options import SSH_PLUGIN
 from nornir_homehub.lab.images import (
     HASH_LABEL,
     LAB_AUTH_COOKIE,
