@@ -6,6 +6,7 @@ The tests run in order on one module-scoped lab state (each builds on the previo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -204,9 +205,10 @@ def test_unhealthy_stack_fails_with_its_last_log_lines(clean: Any, lab_copy: Pat
         )
         assert res.returncode == 1
         out = " ".join(res.stdout.split())  # the summary wraps long messages
-        assert "container qdrant is" in out
+        # It exits at once; its restart policy restarts it: either is seen first.
+        assert re.search(r"container qdrant (is (exited|restarting)|restarted \d+ time)", out), out
         assert "qdrant-test: storage is corrupted" in out
-        assert "CheckFailed" in out
+        assert "StackFailed" in out and "[container]" in out
     finally:
         assert cli("deploy", "--no-verify", "--filter", "role=compute").returncode == 0
     assert "qdrant" in containers(lab, "compute")
