@@ -21,7 +21,7 @@ from nornir_homehub.facts.legacy import (
     mounts_inside,
     parse_dirs,
 )
-from nornir_homehub.plan.migrate import plan_migration
+from nornir_homehub.plan.migrate import UnsafeOldDir, plan_migration
 from nornir_homehub.render import RenderedDir, RenderedStack
 
 CASES = sorted((Path(__file__).parent / "cases" / "plan_migrate").glob("*.yaml"))
@@ -49,7 +49,9 @@ def new_stack(name: str) -> RenderedStack:
 def facts(case: dict[str, Any]) -> LegacyFacts:
     return LegacyFacts(
         dirs=tuple(
-            LegacyDir(d["path"], d["exists"], tuple(d.get("compose_files", ())))
+            LegacyDir(
+                d["path"], d["exists"], tuple(d.get("compose_files", ())), d.get("empty", False)
+            )
             for d in case["dirs"]
         ),
         containers=tuple(
@@ -76,8 +78,11 @@ def test_plan_migration(path: Path) -> None:
         "compute", facts(case), stacks, data_root="/srv/docker", stacks_root="/opt/stacks"
     )
     if "error" in want:
-        with pytest.raises(PlanError, match="compute: .*" + re.escape(want["error"])):
+        # `refused`: the old dir is unsafe to remove; the runbook stops with exit 2.
+        kind = UnsafeOldDir if want.get("refused") else PlanError
+        with pytest.raises(kind, match="compute: .*" + re.escape(want["error"])) as exc:
             run()
+        assert isinstance(exc.value, UnsafeOldDir) is bool(want.get("refused"))
         return
     plan = run()
     assert [s.project for s in plan.stop] == want["stop"]
