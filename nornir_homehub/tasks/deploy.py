@@ -14,6 +14,7 @@ that deploy applied, so the next run knows what the containers really run with.
 from __future__ import annotations
 
 import difflib
+import posixpath
 import shlex
 import time
 from collections.abc import Collection, Mapping
@@ -26,7 +27,7 @@ from nornir.core.task import Result, Task
 from nornir_homehub.checks import edge
 from nornir_homehub.checks.model import Layer
 from nornir_homehub.connection import HostConnection, host_connection
-from nornir_homehub.errors import CheckFailed, TransportError
+from nornir_homehub.errors import CheckFailed, HomehubError, TransportError
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
 from nornir_homehub.facts.stacks import (
     STATE_FILE,
@@ -173,6 +174,23 @@ def _deploy(
         if sub.changed and not dry_run:
             touched.append(stack)
             plans_by_stack[stack.name] = (stack, sub[0].result.plan)
+    # Containers this run does not touch but that are still starting (a host or engine just
+    # restarted): converging means waiting for them too, without calling them changed.
+    starting = [
+        s
+        for s in rendered
+        if s not in touched
+        and any(c.health is Health.STARTING for c in facts.project_containers(s.project))
+    ]
+    if starting and not dry_run:
+        task.run(
+            task=wait_starting,
+            name="wait for starting containers",
+            stacks=starting,
+            secrets=secrets,
+            wait_timeout=timeout,
+            before=facts.containers,
+        )
     if touched:
         task.run(
             task=finish_stacks,
@@ -268,7 +286,10 @@ def deploy_one_stack(
     for change in plan.do_write:
         f = stack.files[change.path]
         if change.content_changed:
-            conn.put_file(f.path, f.content, mode=f.mode)
+            try:
+                conn.put_file(f.path, f.content, mode=f.mode)
+            except TransportError as exc:
+                raise _write_failure(conn, stack, f.path, exc) from None
         else:
             conn.run(f"chmod {f.mode:o} {shlex.quote(f.path)}", check=True)
         applied.append(f"file {f.path} ({change.reason})")
@@ -284,6 +305,28 @@ def deploy_one_stack(
         diff=diff,
         changed=True,
     )
+
+
+def _write_failure(
+    conn: HostConnection, stack: RenderedStack, path: str, exc: TransportError
+) -> HomehubError:
+    """Classify a failed upload.
+
+    The host still answers but could not write (disk full, read-only): the stack's failure,
+    with the free space where the file goes. The host does not answer: the transport error.
+    """
+    where = shlex.quote(posixpath.dirname(path) or "/")
+    try:
+        res = conn.run(
+            f'p={where}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -Pk "$p" | tail -n 1',
+            timeout=15,
+        )
+    except TransportError:
+        return exc
+    fields = res.stdout.split()
+    space = f"; {fields[3]} KiB free on {fields[5]}" if res.ok and len(fields) >= 6 else ""
+    detail = str(exc).removeprefix(f"{conn.name}: ")
+    return StackFailed(f"{conn.name}: stack {stack.name}: cannot write {path}: {detail}{space}")
 
 
 def finish_stacks(
@@ -354,6 +397,30 @@ def finish_stacks(
             + " | ".join(str(f).removeprefix(f"{conn.name}: ") for f in ordered)
         )
     return Result(host=task.host, result=done, changed=ran)
+
+
+def wait_starting(
+    task: Task,
+    *,
+    stacks: list[RenderedStack],
+    secrets: SecretStore,
+    wait_timeout: float,
+    before: tuple[Container, ...] = (),
+) -> Result:
+    """Wait until the containers of unchanged stacks that were still starting are ready.
+
+    Returns:
+        Result with ``result`` = {stack: containers}, ``changed`` False (nothing was changed).
+
+    Raises:
+        StackFailed: a container did not become ready (or crashed) within ``wait_timeout``.
+    """
+    conn = host_connection(task)
+    ready, failed = wait_ready(conn, stacks, wait_timeout, secrets, before=before)
+    first = next((failed[s.name] for s in stacks if s.name in failed), None)
+    if first is not None:
+        raise first
+    return Result(host=task.host, result=ready, changed=False)
 
 
 def converge_edge(task: Task, *, routes: list[edge.Route], timeout: float) -> Result:
