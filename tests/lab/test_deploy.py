@@ -29,17 +29,18 @@ def cli(*args: str, config: Path = LAB_CONFIG, env: dict[str, str] | None = None
 
 
 def containers(lab: Any, host: str) -> dict[str, tuple[str, str]]:
-    """Container name -> (id, started_at) of compose containers on a lab host."""
-    out = lab.host_exec(
-        host,
-        "ids=$(docker ps -aq --filter label=com.docker.compose.project); "
-        "[ -z \"$ids\" ] && echo '[]' || docker inspect $ids",
-    ).stdout
-    return {
-        c["Name"].lstrip("/"): (c["Id"], c["State"]["StartedAt"])
-        for c in json.loads(out)
-        if c["State"]["Status"] == "running"
-    }
+    """Container name -> (id, started_at) of running compose containers on a lab host.
+
+    Read with the package's own Docker fact, so the lab also checks its inspect template.
+    """
+    from nornir_homehub.connection import CommandResult
+    from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
+
+    cmd = containers_command(label=PROJECT_LABEL)
+    res = lab.host_exec(host, cmd)
+    docker = parse_containers(CommandResult(cmd, res.returncode, res.stdout, res.stderr))
+    assert docker.error is None, docker.error
+    return {c.name: (c.id, c.started_at) for c in docker.containers if c.state == "running"}
 
 
 def secret_values() -> list[str]:

@@ -37,17 +37,15 @@ services:
 
 
 def projects(lab: Any, host: str) -> dict[str, tuple[str, str]]:
-    """Container name -> (compose project, id) on a lab host."""
-    out = lab.host_exec(
-        host, "ids=$(docker ps -aq); [ -z \"$ids\" ] && echo '[]' || docker inspect $ids"
-    ).stdout
-    return {
-        c["Name"].lstrip("/"): (
-            (c["Config"]["Labels"] or {}).get("com.docker.compose.project", ""),
-            c["Id"],
-        )
-        for c in json.loads(out)
-    }
+    """Container name -> (compose project, id) on a lab host (the package's Docker fact)."""
+    from nornir_homehub.connection import CommandResult
+    from nornir_homehub.facts.docker import containers_command, parse_containers
+
+    cmd = containers_command()
+    res = lab.host_exec(host, cmd)
+    docker = parse_containers(CommandResult(cmd, res.returncode, res.stdout, res.stderr))
+    assert docker.error is None, docker.error
+    return {c.name: (c.project, c.id) for c in docker.containers}
 
 
 @pytest.fixture(scope="module")

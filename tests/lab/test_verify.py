@@ -197,6 +197,17 @@ def wait_route(lab: Any, fqdn: str, timeout: float = 90) -> None:
     pytest.fail(f"{fqdn} was not routed again")
 
 
+def wait_router_gone(lab: Any, fqdn: str, timeout: float = 60) -> None:
+    """Wait (bounded) until Traefik's API lists no router for ``fqdn``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        res = lab.host_exec("trusted", "curl -sf http://127.0.0.1:8080/api/http/routers")
+        if res.returncode == 0 and f"`{fqdn}`" not in res.stdout:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"Traefik still routes {fqdn}")
+
+
 def _settle(lab_copy: Path, **values: Any) -> None:
     defaults = lab_copy.parent / "defaults.yaml"
     doc = yaml.safe_load(defaults.read_text())
@@ -212,6 +223,9 @@ def test_a_route_that_is_not_there_is_diagnosed_from_traefiks_api(
     _settle(lab_copy, edge_settle_timeout=2)
     try:
         assert lab.host_exec("trusted", "docker stop open-webui").returncode == 0
+        # Traefik keeps serving a stopped container's router until it applied the change
+        # (about 2 s): wait until its API no longer lists the router.
+        wait_router_gone(lab, "chat.homehub.test")
         code, report, _ = verify("--stacks", "openwebui", config=lab_copy)
         assert code == 1
         chat = next(c for c in report["checks"] if c["name"] == "auth.chat")
