@@ -206,6 +206,7 @@ def _deploy(
             r
             for stack, plan in plans_by_stack.values()
             if plan.action is not ComposeAction.NONE
+            if stack.compose_file in stack.files
             for r in edge.routes_from_compose(
                 stack.files[stack.compose_file].content.decode("utf-8", "replace"),
                 stack=stack.name,
