@@ -395,8 +395,8 @@ class Sample:
 def run_nornir(t: Target, lab: Any) -> tuple[Run, int, int, dict[str, float]]:
     """Deploy with nornir_homehub; returns the run, file bytes sent, stacks changed, stages.
 
-    File bytes: the report's ``bytes_uploaded`` per host (this includes the ~100-byte state
-    record nornir_homehub writes per changed stack).
+    File bytes: the report's ``bytes_uploaded`` per host (this includes the state record
+    nornir_homehub writes per changed stack: a few hundred bytes, one hash per file).
     """
     report = STATE / "nornir-report.json"
     report.unlink(missing_ok=True)

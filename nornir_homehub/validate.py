@@ -528,6 +528,13 @@ def _check_data(
 # failing a task after the host was contacted.
 _DATA_NAME_LISTS = ("ollama_models", "public_services", "internal_services", "backup_stop")
 _DATA_PATHS = ("data_root", "stacks_root", "backup_dir")
+# Seconds the deploy and verify waits read: key -> may it be 0?
+_DATA_SECONDS = {
+    "deploy_wait_timeout": False,
+    "deploy_stable_window": True,
+    "edge_wait_timeout": False,
+    "edge_settle_timeout": True,
+}
 
 
 def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
@@ -538,6 +545,7 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
         value = data.get(key)
         if value is not None and (not isinstance(value, str) or not value.startswith("/")):
             c.add([*keys, key], f"must be an absolute path, got {show(value)}")
+    _check_waits(c, keys, data)
     keep = data.get("backup_keep")
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
         c.add([*keys, "backup_keep"], f"must be a whole number of at least 1, got {show(keep)}")
@@ -560,6 +568,21 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
             GpuThresholds.from_data("", data["gpu_thresholds"])
         except ConfigError as exc:
             c.add([*keys, "gpu_thresholds"], str(exc).removeprefix(": "))
+
+
+def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    """The deploy and verify waits (seconds) and Traefik's API address."""
+    for key, zero_ok in _DATA_SECONDS.items():
+        value = data.get(key)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and (not number or value < 0 or (value == 0 and not zero_ok)):
+            need = "a number of seconds >= 0" if zero_ok else "a positive number of seconds"
+            c.add([*keys, key], f"must be {need}, got {show(value)}")
+    api = data.get("traefik_api_url")
+    if api is not None and (
+        not isinstance(api, str) or not api.startswith(("http://", "https://"))
+    ):
+        c.add([*keys, "traefik_api_url"], f"must be an http(s) URL or null, got {show(api)}")
 
 
 def _check_group_cycles(c: _Checker, groups: Mapping[Any, Any]) -> None:

@@ -13,10 +13,14 @@ deploys), each stage a gate::
     verify <role>         the stack checks + every kept data dir still there
     remove old <role>     rm -rf of the old dirs the plan marks (never under data_root)
 
-A failed deploy or verify keeps the old directory and stops with a ``keep old <role>`` stage
-whose error names the rollback: ``docker compose down`` in the new stack dirs, then
-``docker compose up -d`` in the old one. ``--dry-run`` runs only the plan stages: the report
-shows each host's plan and what the deploy of the new stacks would do; nothing changes.
+Every host is planned (both roles) before any host changes. An old dir that must not be
+removed (a system directory, the data root, a new stack's dir, or a directory that does not
+hold the old compose project: no compose file there and no container ran from it) refuses the
+whole run with exit 2 before anything is stopped or removed. A failed deploy or verify keeps
+the old directory and stops with a ``keep old <role>`` stage whose error names the rollback:
+``docker compose down`` in the new stack dirs, then ``docker compose up -d`` in the old one.
+``--dry-run`` runs only the plan stages: the report shows each host's plan and what the deploy
+of the new stacks would do; nothing changes.
 
 Options: ``old_dirs`` (``-o old_dirs=/opt/stacks/ai-compute``, comma-separated; default: the
 inventory's ``legacy_stack_dirs`` for the host's role). DNS is not touched: run ``deploy``
@@ -30,7 +34,8 @@ from typing import Any
 
 from nornir.core import Nornir
 
-from nornir_homehub.api import RunContext
+from nornir_homehub.api import RunContext, StageStopped
+from nornir_homehub.errors import ConfigError
 from nornir_homehub.inventory import hosts_by_role
 from nornir_homehub.runbook_options import Option
 
@@ -62,6 +67,7 @@ def _stage(
 def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: Any) -> None:
     """Migrate the selected compute, then trusted hosts (see the module docstring)."""
     from nornir_homehub.inventory import site_vars
+    from nornir_homehub.plan.migrate import UnsafeOldDir
     from nornir_homehub.tasks.deploy import deploy_stacks
     from nornir_homehub.tasks.migrate import (
         keep_legacy,
@@ -84,21 +90,37 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: 
         for h in hosts.values()
     }
 
+    # Plan every host of both roles first: a refused old dir stops the run before any change.
+    plans: dict[str, Any] = {}
+    planned: dict[str, list[str]] = {}
+    refused: list[str] = []
+    plan_failures: list[tuple[str, str]] = []  # (stage, "host: Error: message")
     for role in ("compute", "trusted"):
         selected = [h.name for h in hosts_by_role(hosts, role) if rendered.get(h.name)]
         if not selected:
             continue
-        agg = ctx.stage(
-            f"migrate plan {role}",
-            nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
-            plan_migrate,
-            old_dirs=dirs,
-            rendered=rendered,
-        )
-        if ctx.dry_run:
-            continue
-        plans = {h: agg[h][0].result for h in selected if not agg[h].failed}
-        ok = [h for h in selected if h in plans]
+        stage = f"migrate plan {role}"
+        agg = _plan_stage(ctx, stage, nr, selected, plan_migrate, old_dirs=dirs, rendered=rendered)
+        for h in selected:
+            exc = next((r.exception for r in agg[h] if r.exception is not None), None)
+            if not agg[h].failed:
+                plans[h] = agg[h][0].result
+            elif isinstance(exc, UnsafeOldDir):
+                refused.append(str(exc))
+            else:
+                plan_failures.append((stage, f"{h}: {type(exc).__name__}: {exc}"))
+        planned[role] = [h for h in selected if h in plans]
+    if refused:
+        raise ConfigError("migrate refused, nothing was changed on any host: " + "; ".join(refused))
+    if plan_failures and not ctx.keep_going:
+        stage = plan_failures[0][0]
+        reason = "; ".join(why for _stage_name, why in plan_failures)
+        ctx.recorder.stop(stage, reason)
+        raise StageStopped(f"stage {stage} failed: {reason}")
+    if ctx.dry_run:
+        return
+
+    for role, ok in planned.items():
         failed = _stage(
             ctx, f"stop old {role}", nr, [h for h in ok if plans[h].stop], stop_legacy, plans=plans
         )
@@ -141,3 +163,15 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: 
                 plans=plans,
                 why="deploy or verify of the new stacks failed",
             )
+
+
+def _plan_stage(
+    ctx: RunContext, name: str, nr: Nornir, hosts: list[str], task: Callable[..., Any], **kw: Any
+) -> Any:
+    """Run a plan stage without stopping (the caller decides); return its AggregatedResult."""
+    keep = ctx.keep_going
+    ctx.keep_going = True
+    try:
+        return ctx.stage(name, nr.filter(filter_func=lambda h: h.name in hosts), task, **kw)
+    finally:
+        ctx.keep_going = keep

@@ -14,17 +14,19 @@ Troubleshooting remedy when it is not passing.
 from __future__ import annotations
 
 import base64
-import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nornir_homehub.checks import edge
+from nornir_homehub.checks.edge import REMEDY_AUTH_OPEN, REMEDY_OUTPOST
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.errors import HomehubError, TransportError
+from nornir_homehub.facts.docker import containers_command, parse_containers
 from nornir_homehub.facts.http import NoSafeHttpClient, build_script, http_get, parse_response
-from nornir_homehub.facts.stacks import Container, Health, parse_containers
-from nornir_homehub.secrets import redact_all, redact_head, redact_tail
+from nornir_homehub.facts.stacks import Container, Health, stack_containers
+from nornir_homehub.secrets import redact_all, redact_head
 
 if TYPE_CHECKING:
     from nornir.core.task import Result, Task
@@ -37,8 +39,8 @@ DEFAULT_STACKS_ROOT = "/opt/stacks"
 FRONTEND_NETWORK = "frontend"
 OUTPOST_HINT = "outpost"
 EXEC_TIMEOUT = 10
-# Paths requested without credentials on the public names: the guide's "Public Access" list.
-PUBLIC_PATHS = {"openai": "/v1/models"}
+PUBLIC_PATHS = edge.PUBLIC_PATHS
+__all__ = ["REMEDY_AUTH_OPEN", "REMEDY_OUTPOST"]  # re-exported: the edge module owns them
 
 REMEDY_CONTAINER = (
     "Start the stack: `cd {project_dir} && docker compose up -d` on {host} (or "
@@ -75,17 +77,6 @@ REMEDY_OLLAMA_API = (
     "above, extra_hosts workaround), that ollama runs on the compute host "
     "(`docker ps | grep ollama`) and that port 11434 is published and reachable from the "
     "trusted host"
-)
-REMEDY_AUTH_OPEN = (
-    "{url} answers {status} WITHOUT credentials: the router does not use the forward-auth "
-    "middleware; check the stack's label `traefik.http.routers.*.middlewares=authentik@docker` "
-    "and redeploy the stack; see Authentik Middleware Not Found"
-)
-REMEDY_OUTPOST = (
-    "Authentik Middleware Not Found: 1. check the outpost is healthy: "
-    "`docker ps | grep outpost`; 2. verify the outpost is on the `{network}` network "
-    "(`docker network inspect {network}`); 3. check Traefik's logs: `docker logs traefik`; "
-    "4. restart Traefik if needed: `docker restart traefik`"
 )
 
 
@@ -143,7 +134,7 @@ class DockerFacts:
     """Every container on a host and the networks each is attached to.
 
     Attributes:
-        containers: every container (compose-managed or not), as `parse_containers` reads it.
+        containers: every container (compose-managed or not), as `parse_docker` reads it.
         networks: container name -> network name -> the container's address there.
         error: why Docker Engine could not be asked (None when it answered).
 
@@ -168,11 +159,8 @@ class DockerFacts:
 # Commands (pure)
 # ---------------------------------------------------------------------------------------------
 def docker_command() -> str:
-    """Shell command printing ``docker inspect`` JSON of every container (``[]`` for none)."""
-    return (
-        "ids=$(docker ps -aq) || exit 90; "
-        "if [ -z \"$ids\" ]; then echo '[]'; else docker inspect $ids; fi"
-    )
+    """Shell command listing every container (`facts.docker.containers_command`)."""
+    return containers_command()
 
 
 def http_command(url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5) -> str:
@@ -236,25 +224,18 @@ def fetch_command(container: str, url: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Parsers (pure)
 # ---------------------------------------------------------------------------------------------
-def parse_networks(text: str) -> dict[str, dict[str, str]]:
-    """Container name -> network name -> address, from ``docker inspect`` JSON."""
-    out: dict[str, dict[str, str]] = {}
-    for item in json.loads(text or "[]"):
-        name = str(item.get("Name", "")).lstrip("/")
-        nets = ((item.get("NetworkSettings") or {}).get("Networks")) or {}
-        out[name] = {str(n): str((v or {}).get("IPAddress") or "") for n, v in nets.items()}
-    return out
-
-
 def parse_docker(result: CommandResult) -> DockerFacts:
-    """Turn the result of `docker_command` into `DockerFacts`."""
-    if result.exit_code != 0:
-        detail = redact_tail((result.stderr or result.stdout).strip(), 300)
-        return DockerFacts(error=detail or f"docker exited {result.exit_code}")
-    try:
-        return DockerFacts(parse_containers(result.stdout), parse_networks(result.stdout))
-    except (ValueError, TypeError, AttributeError) as exc:
-        return DockerFacts(error=f"unreadable docker inspect output: {exc}")
+    """Turn the result of `docker_command` into `DockerFacts`.
+
+    A container that vanished between listing and inspecting is simply not there; an error
+    message never carries the inspect output (other containers' details).
+    """
+    docker = parse_containers(result)
+    if docker.error is not None:
+        return DockerFacts(error=docker.error)
+    return DockerFacts(
+        stack_containers(docker), {c.name: dict(c.networks) for c in docker.containers}
+    )
 
 
 def parse_probe(result: CommandResult, url: str, *, where: str) -> ProbeOutcome:
@@ -532,7 +513,7 @@ def evaluate_fetch(
             check, host, Layer.NETWORK, Status.PASS, f"{where} -> answered {expect}", "", data
         )
     err = redact_all((outcome.stderr or outcome.stdout).strip()).splitlines()
-    detail = err[-1][:200] if err else "no output"
+    detail = redact_head(err[-1], 200) if err else "no output"
     return Check(
         check,
         host,
@@ -544,69 +525,27 @@ def evaluate_fetch(
     )
 
 
-def evaluate_public(host: str, fqdn: str, outcome: ProbeOutcome, *, auth_host: str) -> Check:
+def evaluate_public(
+    host: str,
+    fqdn: str,
+    outcome: ProbeOutcome,
+    *,
+    auth_host: str,
+    view: edge.TraefikView | None = None,
+    outpost_ready: bool | None = None,
+) -> Check:
     """``auth.<public name>``: without credentials the route answers 302 to the auth host or 401.
 
-    A 200 means the route is open to anyone: a failure, as is any other answer (404/500: the
-    router or its middleware is missing).
+    A 200 means the route is open to anyone: a failure, as is any other answer. The cause of a
+    failure comes from Traefik's API when ``view`` is given (router missing, middleware missing,
+    no healthy server), else from the answer and ``outpost_ready`` (`edge.diagnose`).
     """
-    check = f"auth.{fqdn.split('.', maxsplit=1)[0]}"
-    data = {"name": fqdn, "auth_host": auth_host, **outcome.to_dict()}
-    where = f"{host}: GET {outcome.url} (no credentials)"
-    remedy = REMEDY_OUTPOST.format(network=FRONTEND_NETWORK)
-    if outcome.error:
-        return Check(
-            check,
-            host,
-            Layer.AUTH,
-            Status.FAIL,
-            f"{where}: Traefik did not answer: {outcome.error}",
-            "Check Traefik runs on the trusted host: `docker ps | grep traefik`, "
-            "`docker logs traefik`",
-            data,
-        )
-    if outcome.status == 401:
-        return Check(check, host, Layer.AUTH, Status.PASS, f"{where} -> 401", "", data)
-    if outcome.status in (301, 302, 303, 307, 308):
-        target = outcome.location
-        if auth_host in target:
-            return Check(
-                check,
-                host,
-                Layer.AUTH,
-                Status.PASS,
-                f"{where} -> {outcome.status} to {redact_head(target, 120)}",
-                "",
-                data,
-            )
-        return Check(
-            check,
-            host,
-            Layer.AUTH,
-            Status.FAIL,
-            f"{where} -> {outcome.status} to {target or '(no Location)'}, not to {auth_host}",
-            remedy,
-            data,
-        )
-    if 200 <= outcome.status < 300:
-        return Check(
-            check,
-            host,
-            Layer.AUTH,
-            Status.FAIL,
-            f"{where} -> {outcome.status}: open without authentication",
-            REMEDY_AUTH_OPEN.format(url=outcome.url, status=outcome.status),
-            data,
-        )
-    return Check(
-        check,
-        host,
-        Layer.AUTH,
-        Status.FAIL,
-        f"{where} -> {outcome.status}, expected 302 to {auth_host} or 401",
-        remedy,
-        data,
+    short = fqdn.split(".", maxsplit=1)[0]
+    route = edge.Route(fqdn, PUBLIC_PATHS.get(short, "/"))
+    diagnosis = edge.diagnose(
+        route, outcome, auth_host=auth_host, view=view, outpost_ready=outpost_ready
     )
+    return edge.route_check(host, route, diagnosis)
 
 
 def evaluate_outpost(
@@ -670,18 +609,6 @@ class _Probe:
         if self.probe.published:
             return f"http://127.0.0.1:{self.probe.port}{self.probe.path}"
         return f"http://<{self.health.container}>:{self.probe.port}{self.probe.path}"
-
-
-def _edge(variables: Mapping[str, Any], public: str) -> tuple[str, dict[str, str]]:
-    """URL and headers of the unauthenticated request for ``public`` through Traefik."""
-    domain = str(variables.get("domain", ""))
-    fqdn = f"{public}.{domain}"
-    path = PUBLIC_PATHS.get(public, "/")
-    if variables.get("traefik_certresolver"):
-        # TLS: ask the real name so the certificate matches (the host resolves it via the zone).
-        return f"https://{fqdn}{path}", {}
-    base = str(variables.get("traefik_probe_url") or "http://127.0.0.1:80")
-    return f"{base.rstrip('/')}{path}", {"Host": fqdn}
 
 
 def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence reads best
@@ -757,9 +684,12 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
         if ollama_url:
             cmds[f"fetch:{c}"] = fetch_command(c, ollama_url)
     publics = [str(s) for s in variables.get("public_services") or []] if trusted else []
-    edges = {pub: _edge(variables, pub) for pub in publics}
-    for pub, (url, headers) in edges.items():
-        cmds[f"edge:{pub}"] = http_command(url, headers=headers, timeout=timeout)
+    routes = [edge.public_route(domain, pub) for pub in publics]
+    edge_urls = {}
+    for i, route in enumerate(routes):
+        url, headers = edge.edge_request(variables, route)
+        cmds[f"edge:{i}"] = http_command(url, headers=headers, timeout=timeout)
+        edge_urls[route] = (f"edge:{i}", url)
 
     conn = host_connection(task)
     res = conn.run_batch(cmds, timeout=timeout * 3 + EXEC_TIMEOUT * 2 + 30)
@@ -816,14 +746,48 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
             ex = ExecOutcome(r.command, r.exit_code, r.stdout, r.stderr) if r and running else None
             checks.append(evaluate_fetch(host.name, c, ollama_url, ex))
     if trusted:
-        auth_host = f"auth.{domain}"
-        for pub, (url, _) in edges.items():
-            outcome = parse_probe(res[f"edge:{pub}"], url, where=f"{host.name}: GET {url}")
-            checks.append(
-                evaluate_public(host.name, f"{pub}.{domain}", outcome, auth_host=auth_host)
-            )
-        checks.append(evaluate_outpost(host.name, docker))
+        checks += _edge_checks(conn, host.name, variables, routes, edge_urls, res, docker)
     return Result(host=host, result=checks, failed=any(c.failed for c in checks), changed=False)
+
+
+def _edge_checks(
+    conn: HostConnection,
+    host: str,
+    variables: Mapping[str, Any],
+    routes: list[edge.Route],
+    urls: Mapping[edge.Route, tuple[str, str]],
+    res: Mapping[str, CommandResult],
+    docker: DockerFacts,
+) -> list[Check]:
+    """``auth.<public name>`` for each route, after a bounded settle window, and ``auth.outpost``.
+
+    A route that is not served yet is asked again until ``edge_settle_timeout`` (Traefik adds a
+    container's routers a few seconds after it turns healthy); what is still wrong then is
+    diagnosed from Traefik's API when ``traefik_api_url`` is set.
+    """
+    domain = str(variables.get("domain", ""))
+    first = {
+        r: parse_probe(res[key], url, where=f"{host}: GET {url}") for r, (key, url) in urls.items()
+    }
+    outpost = [evaluate_outpost(host, docker)]
+
+    def outpost_ready() -> bool | None:
+        # Asked only for routes still wrong after the window: the outpost as it is now.
+        outpost[0] = evaluate_outpost(host, parse_docker(conn.run(docker_command())))
+        return outpost[0].status is Status.PASS
+
+    settle = float(variables.get("edge_settle_timeout") or edge.DEFAULT_EDGE_SETTLE)
+    results = edge.settle_routes(
+        conn,
+        routes,
+        variables,
+        timeout=settle,
+        auth_host=f"auth.{domain}",
+        first=first,
+        outpost_ready=outpost_ready,
+    )
+    checks = [edge.route_check(host, r, *results[r]) for r in routes]
+    return [*checks, outpost[0]]
 
 
 def _authenticated_probe(

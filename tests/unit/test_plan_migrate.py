@@ -9,16 +9,19 @@ from typing import Any
 import pytest
 import yaml
 
+from nornir_homehub.connection import CommandResult
 from nornir_homehub.errors import PlanError
+from nornir_homehub.facts.docker import ContainerFact, MountFact, inspect_line, parse_containers
 from nornir_homehub.facts.legacy import (
     LegacyContainer,
     LegacyDir,
     LegacyFacts,
     Mount,
-    parse_containers,
+    legacy_containers,
+    mounts_inside,
     parse_dirs,
 )
-from nornir_homehub.plan.migrate import plan_migration
+from nornir_homehub.plan.migrate import UnsafeOldDir, plan_migration
 from nornir_homehub.render import RenderedDir, RenderedStack
 
 CASES = sorted((Path(__file__).parent / "cases" / "plan_migrate").glob("*.yaml"))
@@ -46,7 +49,9 @@ def new_stack(name: str) -> RenderedStack:
 def facts(case: dict[str, Any]) -> LegacyFacts:
     return LegacyFacts(
         dirs=tuple(
-            LegacyDir(d["path"], d["exists"], tuple(d.get("compose_files", ())))
+            LegacyDir(
+                d["path"], d["exists"], tuple(d.get("compose_files", ())), d.get("empty", False)
+            )
             for d in case["dirs"]
         ),
         containers=tuple(
@@ -73,8 +78,11 @@ def test_plan_migration(path: Path) -> None:
         "compute", facts(case), stacks, data_root="/srv/docker", stacks_root="/opt/stacks"
     )
     if "error" in want:
-        with pytest.raises(PlanError, match="compute: .*" + re.escape(want["error"])):
+        # `refused`: the old dir is unsafe to remove; the runbook stops with exit 2.
+        kind = UnsafeOldDir if want.get("refused") else PlanError
+        with pytest.raises(kind, match="compute: .*" + re.escape(want["error"])) as exc:
             run()
+        assert isinstance(exc.value, UnsafeOldDir) is bool(want.get("refused"))
         return
     plan = run()
     assert [s.project for s in plan.stop] == want["stop"]
@@ -100,17 +108,42 @@ def test_plan_migration(path: Path) -> None:
 
 
 def test_parsers() -> None:
-    dirs = parse_dirs("DIR /opt/stacks/ai\nFILE /opt/stacks/ai compose.yaml\nMISSING /opt/x\n")
+    dirs = parse_dirs(
+        "DIR /opt/stacks/ai\nFILE /opt/stacks/ai compose.yaml\nMISSING /opt/x\n"
+        "DIR /opt/empty\nEMPTY /opt/empty\n"
+    )
     assert dirs == (
         LegacyDir("/opt/stacks/ai", True, ("compose.yaml",)),
         LegacyDir("/opt/x", False),
+        LegacyDir("/opt/empty", True, (), empty=True),
     )
-    inspect = (
-        '[{"Name": "/qdrant", "State": {"Status": "running"}, "Config": {"Labels": '
-        '{"com.docker.compose.project": "ai", "com.docker.compose.project.working_dir": '
-        '"/opt/stacks/ai"}}, "Mounts": [{"Type": "bind", "Source": "/srv/docker/q", '
-        '"Destination": "/q"}, {"Type": "volume", "Name": "v1", "Destination": "/v"}]}]'
+    fact = ContainerFact(
+        id="a" * 64,
+        name="qdrant",
+        state="running",
+        exit_code=0,
+        started_at="",
+        health=None,
+        restart_count=0,
+        image="qdrant/qdrant",
+        project="ai",
+        service="qdrant",
+        working_dir="/opt/stacks/ai",
+        mounts=(MountFact("bind", "/srv/docker/q", "/q"), MountFact("volume", "v1", "/v")),
     )
-    (c,) = parse_containers(inspect)
+    docker = parse_containers(CommandResult("docker", 0, inspect_line(fact) + "\n", ""))
+    (c,) = legacy_containers(docker)
     assert (c.name, c.project, c.working_dir) == ("qdrant", "ai", "/opt/stacks/ai")
     assert c.mounts == (Mount("bind", "/srv/docker/q", "/q"), Mount("volume", "v1", "/v"))
+    inside = LegacyContainer(
+        "x",
+        "ai",
+        "/opt/stacks/ai",
+        "running",
+        (
+            Mount("bind", "/opt/stacks/ai/data", "/d"),
+            Mount("bind", "/opt/stacks/aix/data", "/e"),
+            Mount("volume", "/opt/stacks/ai/v", "/v"),
+        ),
+    )
+    assert mounts_inside([inside], ["/opt/stacks/ai/"]) == ["/opt/stacks/ai/data"]

@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from nornir_homehub.errors import PlanError
-from nornir_homehub.facts.stacks import Container, Health, HostStackFacts, RemoteDir, RemoteFile
+from nornir_homehub.facts.stacks import (
+    Container,
+    Health,
+    HostStackFacts,
+    RemoteDir,
+    RemoteFile,
+    StackState,
+)
 from nornir_homehub.plan.stacks import ComposeAction, plan_stack
 from nornir_homehub.render import RenderedDir, RenderedFile, RenderedStack
 
@@ -80,12 +87,33 @@ def _facts(case: dict[str, Any], stack: RenderedStack) -> HostStackFacts:
         )
         for i, c in enumerate(case["containers"])
     )
-    states = {}
-    if case.get("state") == "same":
-        states[PROJECT] = stack.config_hash
-    elif case.get("state") == "other":
-        states[PROJECT] = "0" * 64
-    return HostStackFacts(files=files, dirs=dirs, containers=containers, states=states)
+    return HostStackFacts(
+        files=files, dirs=dirs, containers=containers, states=_states(case.get("state"), stack)
+    )
+
+
+def _states(spec: Any, stack: RenderedStack) -> dict[str, StackState]:
+    """``state``: absent (no record), ``same``, ``{file: old}`` (per-file record with those
+    files different), ``legacy-same`` / ``legacy-other`` (an older version's record: a config
+    hash only, equal or not)."""
+    applied = {p: f.sha256 for p, f in stack.files.items()}
+    if spec is None:
+        return {}
+    if spec == "legacy-same":
+        return {PROJECT: StackState(stack.config_hash)}
+    if spec == "legacy-other":
+        return {PROJECT: StackState("0" * 64)}
+    if isinstance(spec, dict):
+        for rel, what in spec.items():
+            assert what in ("old", "absent"), what
+            path = f"{PROJECT}/{rel}"
+            if what == "old":
+                applied[path] = hashlib.sha256(b"old").hexdigest()
+            else:
+                del applied[path]
+    else:
+        assert spec == "same", spec
+    return {PROJECT: StackState(stack.config_hash if spec == "same" else "1" * 64, applied)}
 
 
 @pytest.mark.parametrize("path", CASES, ids=[c.stem for c in CASES])
@@ -112,4 +140,4 @@ def test_plan_stack(path: Path) -> None:
 
 
 def test_plan_cases_exist() -> None:
-    assert len(CASES) >= 11
+    assert len(CASES) >= 16

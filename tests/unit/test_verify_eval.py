@@ -37,6 +37,7 @@ from nornir_homehub.checks.stacks import (
     parse_probe,
 )
 from nornir_homehub.connection import CommandResult
+from nornir_homehub.facts.docker import ContainerFact, inspect_line
 from nornir_homehub.render import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,32 +46,26 @@ CASES = sorted((Path(__file__).parent / "cases" / "verify").glob("*.yaml"))
 
 
 def inspect_json(containers: list[dict[str, Any]]) -> str:
-    """``docker inspect`` output (the fields verify reads, shaped as Docker Engine prints them)."""
-    items = []
-    for i, c in enumerate(containers):
-        state: dict[str, Any] = {"Status": c["state"], "StartedAt": "2025-10-13T10:00:00Z"}
-        if c.get("health"):
-            state["Health"] = {"Status": c["health"], "FailingStreak": 0, "Log": []}
-        nets = {
-            n: {"IPAddress": f"172.18.0.{i + 2}", "Aliases": [c["name"]]}
-            for n in c.get("networks", [])
-        }
-        items.append(
-            {
-                "Id": f"{i:064x}",
-                "Name": "/" + c["name"],
-                "State": state,
-                "Config": {
-                    "Image": f"example/{c['service']}:1",
-                    "Labels": {
-                        "com.docker.compose.project": c["project"],
-                        "com.docker.compose.service": c["service"],
-                    },
-                },
-                "NetworkSettings": {"Networks": nets},
-            }
+    """What `facts.docker.containers_command` prints for ``containers`` (one JSON line each)."""
+    return "\n".join(
+        inspect_line(
+            ContainerFact(
+                id=f"{i:064x}",
+                name=c["name"],
+                state=c["state"],
+                exit_code=0,
+                started_at="2025-10-13T10:00:00Z",
+                health=c.get("health"),
+                restart_count=0,
+                image=f"example/{c['service']}:1",
+                project=c["project"],
+                service=c["service"],
+                working_dir="",
+                networks=dict.fromkeys(c.get("networks", []), f"172.18.0.{i + 2}"),
+            )
         )
-    return json.dumps(items, indent=4)
+        for i, c in enumerate(containers)
+    )
 
 
 def docker_facts(case: dict[str, Any]) -> DockerFacts:

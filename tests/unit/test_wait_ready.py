@@ -1,0 +1,155 @@
+"""`tasks.deploy.wait_ready`: what counts as ready, and which container states fail at once.
+
+The host is a scripted test double (a `HostConnection` whose every command answers from a
+script, like fabric's ``testing`` Command records): each poll's container listing is the next
+entry of the script, in the one-JSON-line-per-container format `facts.docker` reads. The real
+engine is exercised by the lab tests (tests/lab/test_faults_deploy.py: crash-loop, dockerd).
+The stable window is 0 here: nothing depends on timing.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+from nornir_homehub.connection import HostConnection
+from nornir_homehub.facts.docker import ContainerFact, inspect_line
+from nornir_homehub.facts.stacks import Container, Health
+from nornir_homehub.render import HttpProbe, RenderedStack, ServiceHealth
+from nornir_homehub.secrets import SecretStore
+from nornir_homehub.tasks.deploy import StackFailed, wait_ready
+
+KEY = "wait-ready-test-key-81"
+
+
+class Scripted(HostConnection):
+    """Answers `docker inspect` from ``polls`` (one entry per poll), probes and logs fixed."""
+
+    def __init__(self, polls: list[list[ContainerFact]], probe_status: int = 200) -> None:
+        super().__init__()
+        self.name = "compute"
+        self.polls: Iterator[list[ContainerFact]] = iter(polls)
+        self.last: list[ContainerFact] = []
+        self.probe_status = probe_status
+        self.probes: list[str] = []
+
+    def _exec(self, command: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
+        if "docker inspect --type container" in command:
+            self.last = next(self.polls, self.last)
+            return 0, "\n".join(inspect_line(c) for c in self.last).encode(), b""
+        if command.startswith("docker logs"):
+            return 0, f"qdrant: crashed, key {KEY}\n".encode(), b""
+        if "homehub-http" in command:
+            self.probes.append(command)
+            head = base64.b64encode(f"HTTP/1.1 {self.probe_status} X\r\n\r\n".encode()).decode()
+            body = base64.b64encode(b"all shards are ready").decode()
+            out = f"homehub-http curl 0 {self.probe_status}\n{head}\n{body}\n\n"
+            return 0, out.encode(), b""
+        raise AssertionError(f"unexpected command: {command}")
+
+
+def stack(*, healthcheck: bool = False) -> RenderedStack:
+    probe = HttpProbe(
+        "readyz",
+        6333,
+        "/readyz",
+        200,
+        published=True,
+        auth_header="api-key",
+        auth_secret="vault_qdrant_api_key",
+    )
+    return RenderedStack(
+        name="qdrant",
+        host="compute",
+        role="compute",
+        project="qdrant",
+        project_dir="/opt/stacks/qdrant",
+        compose_file="/opt/stacks/qdrant/compose.yaml",
+        files={},
+        data_dirs=(),
+        services=("qdrant",),
+        containers={"qdrant": "qdrant"},
+        post_deploy=(),
+        health=(ServiceHealth("qdrant", "qdrant", healthcheck, (probe,)),),
+        secrets=("vault_qdrant_api_key",),
+    )
+
+
+def qdrant(**kw: object) -> ContainerFact:
+    values: dict[str, object] = {
+        "id": "q" * 64,
+        "name": "qdrant",
+        "state": "running",
+        "exit_code": 0,
+        "started_at": "2026-12-01T07:30:37Z",
+        "health": None,
+        "restart_count": 0,
+        "image": "qdrant/qdrant:v1.15.5",
+        "project": "qdrant",
+        "service": "qdrant",
+        "working_dir": "/opt/stacks/qdrant",
+        "networks": {"qdrant_default": "172.18.0.2"},
+    }
+    values.update(kw)
+    return ContainerFact(**values)  # type: ignore[arg-type]
+
+
+SECRETS = SecretStore.from_mapping({"vault_qdrant_api_key": KEY})
+
+
+def test_without_a_healthcheck_ready_means_answering_the_probe() -> None:
+    conn = Scripted([[qdrant()]])
+    ready, failed = wait_ready(conn, [stack()], 30, SECRETS)
+    assert failed == {} and ready["qdrant"][0]["name"] == "qdrant"
+    assert len(conn.probes) == 1 and "127.0.0.1:6333/readyz" in conn.probes[0]
+    assert KEY not in conn.probes[0]  # the key travels on stdin, never in the command
+
+
+def test_a_probe_that_does_not_answer_200_is_not_ready() -> None:
+    conn = Scripted([[qdrant()]], probe_status=401)
+    ready, failed = wait_ready(conn, [stack()], 0.5, SECRETS)
+    assert ready == {}
+    msg = str(failed["qdrant"])
+    assert "not ready after" in msg and "probe readyz" in msg and "401, expected 200" in msg
+    assert KEY not in msg  # the log line carried the key: redacted
+
+
+def test_a_restart_by_the_engine_fails_at_once() -> None:
+    before = Container("q" * 64, "qdrant", "qdrant", "qdrant", "running", Health.NONE, "", "x", 0)
+    conn = Scripted([[qdrant(restart_count=1, exit_code=1)]])
+    ready, failed = wait_ready(conn, [stack()], 300, SECRETS, before=(before,))
+    assert ready == {} and isinstance(failed["qdrant"], StackFailed)
+    msg = str(failed["qdrant"])
+    assert "container qdrant restarted 1 time(s) since the deploy started" in msg
+    assert "last exit code 1" in msg and "qdrant: crashed" in msg and KEY not in msg
+    assert failed["qdrant"].layer == "container"
+
+
+def test_restarts_before_the_deploy_do_not_count() -> None:
+    # The same container (same id) had restarted twice long ago: only new restarts count.
+    before = Container("q" * 64, "qdrant", "qdrant", "qdrant", "running", Health.NONE, "", "x", 2)
+    conn = Scripted([[qdrant(restart_count=2)]])
+    ready, failed = wait_ready(conn, [stack()], 30, SECRETS, before=(before,))
+    assert failed == {} and "qdrant" in ready
+
+
+def test_exited_restarting_and_unhealthy_fail_at_once() -> None:
+    for fact, words in [
+        (qdrant(state="exited", exit_code=3), "is exited (exit code 3)"),
+        (qdrant(state="restarting", exit_code=1), "is restarting (exit code 1)"),
+        (qdrant(health="unhealthy"), "is unhealthy"),
+    ]:
+        ready, failed = wait_ready(Scripted([[fact]]), [stack(healthcheck=True)], 300, SECRETS)
+        assert ready == {} and words in str(failed["qdrant"]), (words, failed)
+
+
+def test_a_container_with_a_healthcheck_waits_for_healthy() -> None:
+    conn = Scripted([[qdrant(health="starting")], [qdrant(health="healthy")]])
+    ready, failed = wait_ready(conn, [stack(healthcheck=True)], 30, SECRETS)
+    assert failed == {} and ready["qdrant"][0]["health"] == "healthy"
+    assert conn.probes == []  # Docker's healthcheck decides; no probe needed
+
+
+def test_no_container_in_time() -> None:
+    ready, failed = wait_ready(Scripted([[]]), [stack()], 0.5, SECRETS)
+    assert ready == {} and "no container for qdrant after" in str(failed["qdrant"])
