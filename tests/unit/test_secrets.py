@@ -175,9 +175,9 @@ def cleanup_registry() -> Iterator[list[Redactor]]:
 
 def _registry_snapshot() -> list[Redactor]:
     """Every registered redactor (a test that loads through load_secrets unregisters them)."""
-    from nornir_homehub import secrets as module
+    from nornir_homehub.secrets import registry
 
-    return list(module._registry)
+    return list(registry._registry)
 
 
 # --------------------------------------------------------------------------- Secret type
