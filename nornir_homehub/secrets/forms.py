@@ -1,14 +1,25 @@
-"""The forms a secret value takes in output: regexes for each, and text without line breaks."""
+"""The forms a secret value takes in output, and text searched with its line breaks removed.
+
+One place for what the redactor (`secret_patterns`, regexes) and the leak scanner
+(`nornir_homehub.testing.secret_scan`, concrete byte strings) both need: the base64 text of a
+value at each alignment (`base64_forms`) and text without its line breaks, with positions
+mapped back (`Unbroken`). The tests encode every form a third way (tests/unit/secret_forms.py),
+so a mistake here fails their cases.
+"""
 
 from __future__ import annotations
 
 import base64
+import bisect
 import re
+from dataclasses import dataclass
+from typing import AnyStr, Generic
 
-__all__ = ["b64_fragments", "secret_patterns"]
+__all__ = ["Unbroken", "b64_fragments", "base64_forms", "secret_patterns", "unbroken"]
 
 # A line break inside a value, as a wrapped line shows it: LF or CRLF, then any indentation.
 _BREAK = re.compile(r"\r?\n[ \t]*")
+_BREAK_BYTES = re.compile(rb"\r?\n[ \t]*")
 _JSON_SHORT = {
     '"': '\\"',
     "\\": "\\\\",
@@ -70,23 +81,34 @@ def _text_pattern(value: str) -> str:
     return "".join(out)
 
 
-def b64_fragments(raw: bytes) -> list[str]:
-    """Base64 text that encodes ``raw`` wherever it sits in a longer blob (3 alignments).
+def base64_forms(raw: bytes) -> list[tuple[str, str]]:
+    """Base64 text that encodes ``raw`` wherever it sits in a longer blob, by form name.
 
-    For each of the three byte offsets modulo 3, the characters fully determined by ``raw``
-    alone; standard and URL-safe alphabets. Fragments shorter than 8 characters are left out
-    (they would match ordinary text).
+    For each of the three byte offsets modulo 3 (``base64+0`` .. ``base64+2``), the characters
+    fully determined by ``raw`` alone, in the standard alphabet and the URL-safe one
+    (``base64url+N``). Short or repeated fragments are kept: callers filter.
     """
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     for prefix in range(3):
         enc = base64.b64encode(b"\0" * prefix + raw).decode()
         start = -(-8 * prefix // 6)
         end = (8 * (prefix + len(raw))) // 6
         fragment = enc[start:end]
-        if len(fragment) >= _MIN_B64:
-            for form in (fragment, fragment.replace("+", "-").replace("/", "_")):
-                if form not in out:
-                    out.append(form)
+        out.append((f"base64+{prefix}", fragment))
+        out.append((f"base64url+{prefix}", fragment.replace("+", "-").replace("/", "_")))
+    return out
+
+
+def b64_fragments(raw: bytes) -> list[str]:
+    """Base64 text that encodes ``raw`` wherever it sits in a longer blob (3 alignments).
+
+    The distinct `base64_forms` of ``raw``, standard and URL-safe. Fragments shorter than 8
+    characters are left out (they would match ordinary text).
+    """
+    out: list[str] = []
+    for _name, form in base64_forms(raw):
+        if len(form) >= _MIN_B64 and form not in out:
+            out.append(form)
     return out
 
 
@@ -104,16 +126,38 @@ def secret_patterns(value: str) -> list[str]:
     return patterns
 
 
-def _unbroken(text: str) -> tuple[str, list[int], list[int]]:
-    """``text`` without line breaks, and where each kept piece starts in both texts."""
+@dataclass(frozen=True)
+class Unbroken(Generic[AnyStr]):
+    """Text (str or bytes) with its line breaks removed, and the way back to the original.
+
+    Attributes:
+        text: the text without line breaks (a value wrapped over lines is whole again).
+        joined_starts: where each kept piece starts in ``text``.
+        orig_starts: where the same piece starts in the original.
+
+    """
+
+    text: AnyStr
+    joined_starts: list[int]
+    orig_starts: list[int]
+
+    def original(self, pos: int) -> int:
+        """The position in the original text of position ``pos`` of `text`."""
+        i = bisect.bisect_right(self.joined_starts, pos) - 1
+        return self.orig_starts[i] + pos - self.joined_starts[i]
+
+
+def unbroken(text: AnyStr) -> Unbroken[AnyStr]:
+    """``text`` without its line breaks (LF or CRLF and the indentation after them)."""
+    breaks = _BREAK_BYTES if isinstance(text, bytes) else _BREAK
     joined_starts = [0]
     orig_starts = [0]
-    pieces = []
+    pieces: list[AnyStr] = []
     pos = 0
-    for m in _BREAK.finditer(text):
+    for m in breaks.finditer(text):
         pieces.append(text[pos : m.start()])
         pos = m.end()
         joined_starts.append(joined_starts[-1] + len(pieces[-1]))
         orig_starts.append(pos)
     pieces.append(text[pos:])
-    return "".join(pieces), joined_starts, orig_starts
+    return Unbroken(text[:0].join(pieces), joined_starts, orig_starts)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import bisect
 import hmac
 import re
 import secrets as _stdlib_secrets
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
-from nornir_homehub.secrets.forms import _unbroken, secret_patterns
+from nornir_homehub.secrets.forms import secret_patterns, unbroken
 from nornir_homehub.secrets.secret import Secret
 
 __all__ = ["Redactor"]
@@ -87,18 +86,13 @@ class Redactor:
             return text
         if "\n" not in text:
             return self._pattern.sub(self._marker, text)
-        joined, joined_starts, orig_starts = _unbroken(text)
-
-        def original(pos: int) -> int:
-            i = bisect.bisect_right(joined_starts, pos) - 1
-            return orig_starts[i] + pos - joined_starts[i]
-
+        joined = unbroken(text)
         out: list[str] = []
         last = 0
-        for m in self._pattern.finditer(joined):
+        for m in self._pattern.finditer(joined.text):
             if m.end() == m.start():
                 continue
-            start, end = original(m.start()), original(m.end() - 1) + 1
+            start, end = joined.original(m.start()), joined.original(m.end() - 1) + 1
             out.append(text[last:start])
             out.append(self._marker(m))
             last = end

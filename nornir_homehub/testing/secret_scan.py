@@ -1,16 +1,17 @@
 """Find secret values in files, in every form a value can take in output.
 
 A guard for test suites and CI: after a run, search everything it produced (reports, logs,
-captured output, temporary files) for the secrets it used. It is deliberately independent of
+captured output, temporary files) for the secrets it used. It does not use
 `nornir_homehub.secrets.Redactor`: the redactor matches regexes, this module searches for the
-concrete byte strings `secret_forms` lists, so a form the redactor misses is found here.
+concrete byte strings `secret_forms` lists, so a form the redactor's regexes miss is found
+here. Both take the base64 forms and the removal of line breaks from
+`nornir_homehub.secrets.forms` (the tests encode every form a third way).
 
 A hit names the file, the byte offset and the secret's *name*, never its value.
 """
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
 import json
@@ -22,6 +23,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from nornir_homehub.secrets.forms import base64_forms, unbroken
 
 __all__ = [
     "MIN_SECRET",
@@ -39,8 +42,6 @@ MIN_SECRET = 8
 MAX_FILE = 64 * 1024 * 1024
 """Bytes read from one file (a longer file is scanned up to here and counted as cut)."""
 
-# A line break as wrapped output shows it: LF or CRLF, then any indentation.
-_BREAK = re.compile(rb"\r?\n[ \t]*")
 _PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -103,13 +104,7 @@ def secret_forms(value: str) -> dict[str, bytes]:
         ("json-utf8", json.dumps(value, ensure_ascii=False)[1:-1]),
         ("hex", raw.hex()),
     ]
-    for prefix in range(3):
-        encoded = base64.b64encode(b"\0" * prefix + raw).decode()
-        start = -(-8 * prefix // 6)
-        end = (8 * (prefix + len(raw))) // 6
-        fragment = encoded[start:end]
-        candidates.append((f"base64+{prefix}", fragment))
-        candidates.append((f"base64url+{prefix}", fragment.replace("+", "-").replace("/", "_")))
+    candidates += base64_forms(raw)
     forms: dict[str, bytes] = {}
     seen: set[bytes] = set()
     for name, form in candidates:
@@ -118,21 +113,6 @@ def secret_forms(value: str) -> dict[str, bytes]:
             seen.add(data)
             forms[name] = data
     return forms
-
-
-def _joined(data: bytes) -> tuple[bytes, list[int], list[int]]:
-    """``data`` with line breaks removed, and where each kept piece starts in both."""
-    pieces: list[bytes] = []
-    joined_starts = [0]
-    orig_starts = [0]
-    pos = 0
-    for m in _BREAK.finditer(data):
-        pieces.append(data[pos : m.start()])
-        pos = m.end()
-        joined_starts.append(joined_starts[-1] + len(pieces[-1]))
-        orig_starts.append(pos)
-    pieces.append(data[pos:])
-    return b"".join(pieces), joined_starts, orig_starts
 
 
 def _find_all(haystack: bytes, needle: bytes) -> Iterator[int]:
@@ -154,31 +134,20 @@ def scan_bytes(data: bytes, secrets: Mapping[str, str]) -> list[tuple[int, str, 
         place and secret (the first form found there).
 
     """
-    joined, joined_starts, orig_starts = _joined(data)
-
-    def original(pos: int) -> int:
-        lo, hi = 0, len(joined_starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if joined_starts[mid] <= pos:
-                lo = mid
-            else:
-                hi = mid - 1
-        return orig_starts[lo] + pos - joined_starts[lo]
-
+    joined = unbroken(data)
     # Same-length views, so that offsets stay valid: %xx escapes upper-cased, all lower-cased.
     views = {
-        "url": _PCT.sub(lambda m: m.group(0).upper(), joined),
-        "hex": joined.lower(),
+        "url": _PCT.sub(lambda m: m.group(0).upper(), joined.text),
+        "hex": joined.text.lower(),
     }
     found: dict[tuple[int, str], str] = {}
     for name, value in secrets.items():
         if len(value) < MIN_SECRET:
             continue
         for form, needle in secret_forms(value).items():
-            view = views.get(form.split("-")[0], joined)
+            view = views.get(form.split("-")[0], joined.text)
             for at in _find_all(view, needle):
-                found.setdefault((original(at), name), form)
+                found.setdefault((joined.original(at), name), form)
     return sorted((offset, name, form) for (offset, name), form in found.items())
 
 
