@@ -215,7 +215,7 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
     from nornir import InitNornir
 
     from nornir_homehub.connection import register_plugins
-    from nornir_homehub.render import available_stacks
+    from nornir_homehub.stackspec import available_stacks
 
     register_plugins()
     raw = dict(raw if raw is not None else read_config(path))

@@ -11,7 +11,8 @@ from conftest import LAB_CONFIG, ROOT
 from nornir_homehub.config import load_nornir
 from nornir_homehub.errors import ConfigError, SecretError
 from nornir_homehub.inventory import site_vars
-from nornir_homehub.render import load_stack, render_stack, secret_names, stacks_for_host
+from nornir_homehub.render import render_stack, stacks_for_host
+from nornir_homehub.stackspec import load_stack, secret_names
 
 STACKS = ROOT / "stacks"
 SECRETS = {"vault_litellm_master_key": "sk-Master-1", "vault_openai_api_key": "sk-OpenAI-9"}

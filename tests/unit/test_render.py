@@ -20,13 +20,12 @@ from nornir_homehub.inventory import site_vars
 from nornir_homehub.render import (
     RenderedStack,
     env_value,
-    load_stack,
     masked_secrets,
     render_host,
     render_stack,
-    secret_names,
     stacks_for_host,
 )
+from nornir_homehub.stackspec import load_stack, secret_names
 
 PROD_CONFIG = ROOT / "config.yaml"
 STACKS = ROOT / "stacks"

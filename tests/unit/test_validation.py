@@ -261,7 +261,8 @@ def _qdrant_vars(**secret: str) -> dict[str, Any]:
 
 
 def test_a_short_secret_in_ordinary_text_does_not_make_a_file_secret() -> None:
-    from nornir_homehub.render import load_stack, render_stack
+    from nornir_homehub.render import render_stack
+    from nornir_homehub.stackspec import load_stack
 
     # "qdrant" also appears in compose.yaml (service and container name): not a placement.
     rs = render_stack(
@@ -274,7 +275,8 @@ def test_a_short_secret_in_ordinary_text_does_not_make_a_file_secret() -> None:
 
 
 def test_a_long_secret_leaking_into_a_world_readable_file_is_refused() -> None:
-    from nornir_homehub.render import load_stack, render_stack
+    from nornir_homehub.render import render_stack
+    from nornir_homehub.stackspec import load_stack
 
     value = "Leaked-Secret-Value-7"
     variables = _qdrant_vars(vault_qdrant_api_key=value)
