@@ -1,0 +1,103 @@
+"""Checks of a host's, group's or the defaults' ``data:``: role, stacks and the site values.
+
+Site values the tasks read (paths, waits, lists of names, backup settings, GPU thresholds) are
+checked here, so a wrong shape stops the run at load instead of failing a task after the host
+was contacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nornir_homehub.problems import show, unknown
+from nornir_homehub.validate.rules import _Checker, address_problem
+
+__all__ = ["CONNECTION_KINDS", "KNOWN_ROLES"]
+
+# How runbooks and checks use roles: trusted (LiteLLM, Open WebUI, Traefik), compute (Ollama,
+# Qdrant, GPU), dns (BIND9), node (extra compute-like hosts deployed with compute).
+KNOWN_ROLES = ("compute", "dns", "node", "trusted")
+CONNECTION_KINDS = ("local", "ssh")
+
+
+def _check_data(
+    c: _Checker, keys: list[object], data: Mapping[Any, Any], stacks: Sequence[str] | None
+) -> None:
+    if "role" in data and data["role"] not in KNOWN_ROLES:
+        c.add([*keys, "role"], unknown("role", data["role"], KNOWN_ROLES))
+    if "stacks" in data:
+        listed = c.str_list([*keys, "stacks"], data["stacks"])
+        for i, stack in enumerate(listed or []):
+            if stacks is not None and stack not in stacks:
+                c.add([*keys, "stacks", i], unknown("stack", stack, stacks))
+    if data.get("connection") is not None and data["connection"] not in CONNECTION_KINDS:
+        c.add(
+            [*keys, "connection"],
+            f"must be {' or '.join(CONNECTION_KINDS)}, got {show(data['connection'])}",
+        )
+    for key in ("fqdn", "domain"):
+        if data.get(key) is not None:
+            c.check([*keys, key], address_problem(data[key]))
+    _check_site_values(c, keys, data)
+
+
+# Site values the tasks read, checked here so a wrong shape stops the run at load instead of
+# failing a task after the host was contacted.
+_DATA_NAME_LISTS = ("ollama_models", "public_services", "internal_services", "backup_stop")
+_DATA_PATHS = ("data_root", "stacks_root", "backup_dir")
+# Seconds the deploy and verify waits read: key -> may it be 0?
+_DATA_SECONDS = {
+    "deploy_wait_timeout": False,
+    "deploy_stable_window": True,
+    "edge_wait_timeout": False,
+    "edge_settle_timeout": True,
+}
+
+
+def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    for key in _DATA_NAME_LISTS:
+        if key in data:
+            c.str_list([*keys, key], data[key])
+    for key in _DATA_PATHS:
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or not value.startswith("/")):
+            c.add([*keys, key], f"must be an absolute path, got {show(value)}")
+    _check_waits(c, keys, data)
+    keep = data.get("backup_keep")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        c.add([*keys, "backup_keep"], f"must be a whole number of at least 1, got {show(keep)}")
+    legacy = data.get("legacy_stack_dirs")
+    if legacy is not None:
+        table = c.mapping([*keys, "legacy_stack_dirs"], legacy, "legacy_stack_dirs")
+        for role, dirs in (table or {}).items():
+            where = [*keys, "legacy_stack_dirs", role]
+            if role not in KNOWN_ROLES:
+                c.add(where, unknown("role", role, KNOWN_ROLES))
+            elif not isinstance(dirs, list) or not all(
+                isinstance(d, str) and d.startswith("/") for d in dirs
+            ):
+                c.add(where, "must be a list of absolute paths")
+    if data.get("gpu_thresholds") is not None:
+        from nornir_homehub.checks.gpu import GpuThresholds
+        from nornir_homehub.errors import ConfigError
+
+        try:
+            GpuThresholds.from_data("", data["gpu_thresholds"])
+        except ConfigError as exc:
+            c.add([*keys, "gpu_thresholds"], str(exc).removeprefix(": "))
+
+
+def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    """The deploy and verify waits (seconds) and Traefik's API address."""
+    for key, zero_ok in _DATA_SECONDS.items():
+        value = data.get(key)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and (not number or value < 0 or (value == 0 and not zero_ok)):
+            need = "a number of seconds >= 0" if zero_ok else "a positive number of seconds"
+            c.add([*keys, key], f"must be {need}, got {show(value)}")
+    api = data.get("traefik_api_url")
+    if api is not None and (
+        not isinstance(api, str) or not api.startswith(("http://", "https://"))
+    ):
+        c.add([*keys, "traefik_api_url"], f"must be an http(s) URL or null, got {show(api)}")
