@@ -215,6 +215,7 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
     from nornir import InitNornir
 
     from nornir_homehub.connection import register_plugins
+    from nornir_homehub.inventory import keep_all_hosts
     from nornir_homehub.stackspec import available_stacks
 
     register_plugins()
@@ -257,7 +258,7 @@ def load_nornir(path: Path, raw: dict[str, Any] | None = None) -> Nornir:
     if inv["plugin"] != "SimpleInventory":
         _validate_loaded_inventory(nr, str(inv["plugin"]), stacks)
     _merge_connection_extras(nr, file_dirs, base)
-    nr.data = _state_with_inventory(nr)
+    keep_all_hosts(nr)
     return nr
 
 
@@ -308,22 +309,6 @@ def _validate_loaded_inventory(nr: Nornir, plugin: str, stacks: list[str] | None
 def _resolve_path(folder: Path, value: str) -> Path:
     resolved = _resolve(folder, value)
     return resolved if resolved is not None else folder
-
-
-def _state_with_inventory(nr: Nornir) -> Any:
-    """Nornir's shared state plus the unfiltered hosts.
-
-    Values derived from the whole inventory (the compute host's address for a trusted host's
-    extra_hosts) must not depend on ``--filter``; filtered Nornir objects share ``data``.
-    """
-    from nornir.core.state import GlobalState
-
-    class HomehubState(GlobalState):
-        __slots__ = ("all_hosts",)
-
-    state = HomehubState(dry_run=nr.data.dry_run, failed_hosts=nr.data.failed_hosts)
-    state.all_hosts = dict(nr.inventory.hosts)  # type: ignore[attr-defined]
-    return state
 
 
 def _merge_connection_extras(nr: Nornir, file_dirs: dict[str, Path], base: Path) -> None:

@@ -1,6 +1,8 @@
 """Inventory helpers: ``--filter KEY=VALUE`` selection, host listing and derived site values.
 
-All pure with respect to the network: nothing here opens a connection.
+`all_hosts` is the one way to the whole inventory while ``nr`` is narrowed by ``--filter`` or
+``--limit`` (`keep_all_hosts` records it when the inventory is loaded). All pure with respect
+to the network: nothing here opens a connection.
 """
 
 from __future__ import annotations
@@ -202,6 +204,47 @@ def apply_limit(nr: Nornir, pattern: str | None) -> Nornir:
     return narrowed
 
 
+def keep_all_hosts(nr: Nornir) -> None:
+    """Record ``nr``'s hosts as the whole inventory, for `all_hosts` (call before any filter).
+
+    Values derived from the whole inventory (the compute host's address for a trusted host's
+    extra_hosts, the zone's records) must not depend on ``--filter``; filtered Nornir objects
+    share ``data``, so every copy ``nr.filter`` makes finds the hosts recorded here.
+    """
+    from nornir.core.state import GlobalState
+
+    class HomehubState(GlobalState):
+        __slots__ = ("all_hosts",)
+
+    state = HomehubState(dry_run=nr.data.dry_run, failed_hosts=nr.data.failed_hosts)
+    state.all_hosts = dict(nr.inventory.hosts)  # type: ignore[attr-defined]
+    nr.data = state
+
+
+def all_hosts(nr: Nornir, *, reload: bool = False) -> Mapping[str, Host]:
+    """Every host of the inventory ``nr`` was loaded from, even when ``nr`` is filtered.
+
+    The hosts `keep_all_hosts` recorded (`config.load_nornir` and
+    `nornir_homehub.testing.scripted_nornir` do). Without that record: with ``reload`` the
+    inventory plugin is loaded again (files only, no connection), else, or when that fails,
+    ``nr``'s own hosts.
+    """
+    every: Mapping[str, Host] | None = getattr(nr.data, "all_hosts", None)
+    if every:
+        return every
+    if reload:
+        from nornir.core.plugins.inventory import InventoryPluginRegister
+
+        cfg = nr.config.inventory
+        try:
+            plugin = InventoryPluginRegister.get_plugin(cfg.plugin)
+            hosts: Mapping[str, Host] = plugin(**(cfg.options or {})).load().hosts
+        except Exception:  # any failure of the plugin: fall back to the hosts at hand
+            return nr.inventory.hosts
+        return hosts
+    return nr.inventory.hosts
+
+
 def host_summary(host: Host) -> dict[str, Any]:
     """Name, role, address and groups of a host, as listed by ``inventory``."""
     return {
@@ -233,10 +276,9 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
     values: dict[str, Any] = dict(host.items())
     values["inventory_hostname"] = host.name
     values["host_address"] = host.hostname
-    # The whole inventory, even when ``nr`` is filtered (see config._state_with_inventory).
-    all_hosts = getattr(nr.data, "all_hosts", None) or nr.inventory.hosts
-    compute = hosts_by_role(all_hosts, "compute")
-    trusted = hosts_by_role(all_hosts, "trusted")
+    every = all_hosts(nr)
+    compute = hosts_by_role(every, "compute")
+    trusted = hosts_by_role(every, "trusted")
     domain = values.get("domain", "")
     if compute:
         values["ai_compute_ip"] = compute[0].hostname

@@ -289,7 +289,7 @@ def init_site(
         raise ConfigError(f"--domain {domain!r} is not a DNS domain (e.g. homehub.example)")
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConfigError(f"{directory} exists and is not an empty folder; init writes a new site")
-    all_hosts = site_hosts(hosts)
+    chosen = site_hosts(hosts)
     from nornir_homehub.secrets import encrypt_vault
 
     generated = password_file is None
@@ -316,7 +316,7 @@ def init_site(
             directory / "config.yaml",
             CONFIG_YAML.format(vault_file="inventory/vault.yml", password_file=password_ref),
         ),
-        _write(directory / "inventory" / "hosts.yaml", hosts_yaml(all_hosts, domain)),
+        _write(directory / "inventory" / "hosts.yaml", hosts_yaml(chosen, domain)),
         _write(directory / "inventory" / "groups.yaml", GROUPS_YAML),
         _write(
             directory / "inventory" / "defaults.yaml",

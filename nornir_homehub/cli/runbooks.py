@@ -158,10 +158,10 @@ def _check_zone(nr: Any) -> None:
         ConfigError: the inventory's DNS variables or records are invalid.
     """
     from nornir_homehub.errors import ConfigError, PlanError
-    from nornir_homehub.inventory import hosts_by_role
+    from nornir_homehub.inventory import all_hosts, hosts_by_role
     from nornir_homehub.tasks.dns import zone_spec_for
 
-    everyone = getattr(nr.data, "all_hosts", None) or nr.inventory.hosts
+    everyone = all_hosts(nr)
     for host in hosts_by_role(nr.inventory.hosts, "dns"):
         try:
             zone_spec_for(host, everyone)

@@ -178,19 +178,9 @@ def inventory_hosts(task: Task) -> Mapping[str, Host]:
     connection); when that is not possible the task's own hosts are used (a missing
     trusted/compute host is then a `PlanError`, not a silently smaller zone).
     """
-    from nornir.core.plugins.inventory import InventoryPluginRegister
+    from nornir_homehub.inventory import all_hosts
 
-    every: Mapping[str, Host] | None = getattr(task.nornir.data, "all_hosts", None)
-    if every:
-        return every
-
-    cfg = task.nornir.config.inventory
-    try:
-        plugin = InventoryPluginRegister.get_plugin(cfg.plugin)
-        hosts: Mapping[str, Host] = plugin(**(cfg.options or {})).load().hosts
-    except Exception:
-        return task.nornir.inventory.hosts
-    return hosts
+    return all_hosts(task.nornir, reload=True)
 
 
 def zone_spec_for(host: Host, hosts: Mapping[str, Host]) -> ZoneSpec:

@@ -201,7 +201,7 @@ def scripted_nornir(
     from nornir.core.inventory import Defaults, Group, Groups, Host, Hosts, Inventory, ParentGroups
     from nornir.plugins.runners import SerialRunner
 
-    from nornir_homehub.config import _state_with_inventory
+    from nornir_homehub.inventory import keep_all_hosts
 
     groups = Groups()
     built = Hosts()
@@ -216,7 +216,7 @@ def scripted_nornir(
         )
     inventory = Inventory(hosts=built, groups=groups, defaults=Defaults(data=dict(defaults or {})))
     nr = Nornir(inventory=inventory, runner=SerialRunner())
-    nr.data = _state_with_inventory(nr)
+    keep_all_hosts(nr)
     for name, (_data, conn) in hosts.items():
         nr.inventory.hosts[name].connections[SSH_PLUGIN] = conn  # type: ignore[assignment]
     return nr
