@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
+from nornir_homehub.defaults import VAULT_PASSWORD_FILE
 from nornir_homehub.errors import ConfigError
-from nornir_homehub.scaffold import DEFAULTS_YAML, GROUPS_YAML, PASSWORD_FILE, ROLES
+from nornir_homehub.scaffold import GROUPS_YAML, ROLES, defaults_yaml
 
 _VAULT_HEADER = "$ANSIBLE_VAULT"
 _VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
@@ -325,9 +326,7 @@ def host_roles(
 
 
 def _site_defaults() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load(
-        DEFAULTS_YAML.format(domain="example.invalid", timezone="UTC")
-    )
+    doc: dict[str, Any] = yaml.safe_load(defaults_yaml("example.invalid", "UTC"))
     return doc
 
 
@@ -505,7 +504,7 @@ def import_ansible(
         ConfigError: unreadable inventory, a host with two roles, no host with a role, or
             ``out`` not empty.
     """
-    from nornir_homehub.scaffold import CONFIG_YAML, GITIGNORE, _write
+    from nornir_homehub.scaffold import _write, config_yaml, gitignore
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not an empty folder; import writes a new site")
@@ -523,13 +522,11 @@ def import_ansible(
     out.chmod(0o700)
     refs = [_rel(v, out) for v in vaults] + (["inventory/vault.yml"] if site.inline else [])
     vault_ref = json.dumps(refs) if len(refs) > 1 else (refs[0] if refs else "inventory/vault.yml")
-    password_ref = _rel(password_file, out) if password_file else PASSWORD_FILE
+    password_ref = _rel(password_file, out) if password_file else VAULT_PASSWORD_FILE
     header = (
         f"# Imported from the Ansible inventory {inventory.resolve()} by homehub import-ansible.\n"
     )
-    _write(
-        out / "config.yaml", CONFIG_YAML.format(vault_file=vault_ref, password_file=password_ref)
-    )
+    _write(out / "config.yaml", config_yaml(vault_file=vault_ref, password_file=password_ref))
     _write(
         out / "inventory" / "hosts.yaml",
         header + yaml.safe_dump(site.hosts, sort_keys=False, default_flow_style=False),
@@ -541,7 +538,7 @@ def import_ansible(
     )
     if site.inline:
         _write(out / "inventory" / "vault.yml", _inline_vault_text(site.inline), 0o600)
-    _write(out / ".gitignore", GITIGNORE.format(password_file=PASSWORD_FILE))
+    _write(out / ".gitignore", gitignore())
     return ImportResult(
         directory=out,
         hosts=dict(host_role),

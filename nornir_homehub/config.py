@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub import safety
 from nornir_homehub.connection_options import PATH_EXTRAS
+from nornir_homehub.defaults import DEFAULT_CONFIG, DEFAULT_HISTORY_DIR, DEFAULT_REPORT_DIR
 from nornir_homehub.errors import ConfigError
 from nornir_homehub.problems import Problems
 from nornir_homehub.validate import InventoryDocs, check_config, check_inventory
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from nornir.core import Nornir
 
 ENV_CONFIG = "HOMEHUB_CONFIG"
-DEFAULT_CONFIG = "config.yaml"
 
 
 @dataclass(frozen=True)
@@ -192,8 +192,8 @@ def load_settings(path: Path, raw: dict[str, Any] | None = None) -> Settings:
         runbooks_dir=req("runbooks_dir", builtin.runbooks_dir()),
         vault_file=vault_paths[0] if vault_paths else None,
         vault_password_file=_resolve(base, hh.pop("vault_password_file", None)),
-        report_dir=req("report_dir", ".homehub/reports"),
-        history_dir=req("history_dir", ".homehub/runs"),
+        report_dir=req("report_dir", DEFAULT_REPORT_DIR),
+        history_dir=req("history_dir", DEFAULT_HISTORY_DIR),
         lab_dir=_resolve(base, hh.pop("lab_dir", None)),
         extra=hh,
         more_vault_files=tuple(vault_paths[1:]),

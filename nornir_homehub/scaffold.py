@@ -16,6 +16,16 @@ from pathlib import Path
 
 import yaml
 
+from nornir_homehub.defaults import (
+    DEFAULT_BACKUP_DIR,
+    DEFAULT_DATA_ROOT,
+    DEFAULT_HISTORY_DIR,
+    DEFAULT_REPORT_DIR,
+    DEFAULT_STACKS_ROOT,
+    DEFAULT_ZONE_DIR,
+    STATE_DIR,
+    VAULT_PASSWORD_FILE,
+)
 from nornir_homehub.errors import ConfigError
 
 ROLES = ("trusted", "compute", "dns")
@@ -38,7 +48,6 @@ SITE_SECRETS: Mapping[str, str] = {
     "vault_litellm_master_key": "sk-",
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-PASSWORD_FILE = ".vault_pass"  # noqa: S105 - a file name, not a password
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 CONFIG_YAML = """\
@@ -58,8 +67,8 @@ logging:
 homehub:
   vault_file: {vault_file}
   vault_password_file: {password_file}
-  report_dir: .homehub/reports
-  history_dir: .homehub/runs
+  report_dir: {report_dir}
+  history_dir: {history_dir}
   # Your own stacks and runbooks add to the built-in ones (a same-named one overrides it):
   # stacks_dir: stacks
   # runbooks_dir: runbooks
@@ -84,8 +93,8 @@ DEFAULTS_YAML = """\
 username: root
 data:
   domain: {domain}
-  data_root: /srv/docker
-  stacks_root: /opt/stacks
+  data_root: {data_root}
+  stacks_root: {stacks_root}
   timezone: {timezone}
   # Names served through Traefik on the trusted host (CNAME -> trusted host).
   public_services: [chat, openai]
@@ -95,7 +104,7 @@ data:
   dns_zone: null
   dns_ttl: 3600
   dns_soa_contact: hostmaster
-  dns_zone_dir: /etc/bind/zones
+  dns_zone_dir: {zone_dir}
   dns_records: []
   dns_absent: []
   # Pinned images: change a tag here and `deploy` recreates exactly that stack.
@@ -109,7 +118,7 @@ data:
   traefik_entrypoint: websecure
   traefik_certresolver: letsencrypt
   legacy_stack_dirs: {{}}
-  backup_dir: /srv/backups/homehub
+  backup_dir: {backup_dir}
   backup_keep: 7
   backup_stop: [qdrant, openwebui]
   litellm_external_models: []
@@ -142,7 +151,7 @@ GPU_BLOCK = """\
 GITIGNORE = """\
 # Never commit the vault password; the vault itself is encrypted and safe to commit.
 {password_file}
-.homehub/
+{state_dir}/
 render-out/
 """
 
@@ -166,6 +175,33 @@ homehub --config config.yaml deploy --dry-run          # exact diffs, changes no
 homehub --config config.yaml deploy                    # DNS -> compute -> trusted -> verify
 ```
 """
+
+
+def config_yaml(vault_file: str, password_file: str) -> str:
+    """The text of a new site's config.yaml, naming its vault and vault password files."""
+    return CONFIG_YAML.format(
+        vault_file=vault_file,
+        password_file=password_file,
+        report_dir=DEFAULT_REPORT_DIR,
+        history_dir=DEFAULT_HISTORY_DIR,
+    )
+
+
+def defaults_yaml(domain: str, timezone: str) -> str:
+    """The commented text of a new site's defaults.yaml (the site values every host shares)."""
+    return DEFAULTS_YAML.format(
+        domain=domain,
+        timezone=timezone,
+        data_root=DEFAULT_DATA_ROOT,
+        stacks_root=DEFAULT_STACKS_ROOT,
+        zone_dir=DEFAULT_ZONE_DIR,
+        backup_dir=DEFAULT_BACKUP_DIR,
+    )
+
+
+def gitignore() -> str:
+    """The text of a new site's .gitignore: the vault password file and the run state."""
+    return GITIGNORE.format(password_file=VAULT_PASSWORD_FILE, state_dir=STATE_DIR)
 
 
 @dataclass(frozen=True)
@@ -303,27 +339,27 @@ def init_site(
         password_ref = str(password_file.resolve())
     else:
         password = _stdlib_secrets.token_urlsafe(32)
-        password_ref = PASSWORD_FILE
+        password_ref = VAULT_PASSWORD_FILE
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     values = generate_secrets()
     vault_text = encrypt_vault(yaml.safe_dump(values, sort_keys=True).encode(), password)
     written = []
     if generated:
-        written.append(_write(directory / PASSWORD_FILE, password + "\n", 0o600))
+        written.append(_write(directory / VAULT_PASSWORD_FILE, password + "\n", 0o600))
     written += [
         _write(
             directory / "config.yaml",
-            CONFIG_YAML.format(vault_file="inventory/vault.yml", password_file=password_ref),
+            config_yaml(vault_file="inventory/vault.yml", password_file=password_ref),
         ),
         _write(directory / "inventory" / "hosts.yaml", hosts_yaml(chosen, domain)),
         _write(directory / "inventory" / "groups.yaml", GROUPS_YAML),
         _write(
             directory / "inventory" / "defaults.yaml",
-            DEFAULTS_YAML.format(domain=domain, timezone=timezone),
+            defaults_yaml(domain, timezone),
         ),
         _write(directory / "inventory" / "vault.yml", vault_text, 0o600),
-        _write(directory / ".gitignore", GITIGNORE.format(password_file=PASSWORD_FILE)),
+        _write(directory / ".gitignore", gitignore()),
         _write(
             directory / "README.md",
             README.format(

@@ -11,11 +11,10 @@ are plain template variables (``vault_*``); a rendered file that contains one is
 
 from __future__ import annotations
 
+from nornir_homehub.defaults import DEFAULT_DATA_ROOT, DEFAULT_STACKS_ROOT
 from nornir_homehub.render.jinja import env_value
 from nornir_homehub.render.output import PostDeployStep, RenderedDir, RenderedFile, RenderedStack
 from nornir_homehub.render.stack import (
-    DEFAULT_DATA_ROOT,
-    DEFAULT_STACKS_ROOT,
     MASK_PREFIX,
     MIN_SECRET_MATCH,
     masked_secrets,

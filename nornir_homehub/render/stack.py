@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import yaml
 
+from nornir_homehub.defaults import DEFAULT_DATA_ROOT, DEFAULT_STACKS_ROOT
 from nornir_homehub.errors import ConfigError, SecretError
 from nornir_homehub.problems import did_you_mean
 from nornir_homehub.render.jinja import _environment, _render_text, _template_refs
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["masked_secrets", "render_host", "render_stack", "stacks_for_host"]
 
-DEFAULT_STACKS_ROOT = "/opt/stacks"
-DEFAULT_DATA_ROOT = "/srv/docker"
 MASK_PREFIX = "MASKED-"
 
 
