@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from nornir_homehub.checks import edge
 from nornir_homehub.checks.edge import REMEDY_AUTH_OPEN, REMEDY_OUTPOST
 from nornir_homehub.checks.model import Check, Layer, Status
+from nornir_homehub.defaults import DEFAULT_STACKS_ROOT
 from nornir_homehub.errors import HomehubError, TransportError
 from nornir_homehub.facts.docker import containers_command, parse_containers
 from nornir_homehub.facts.http import NoSafeHttpClient, build_script, http_get, parse_response
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from nornir_homehub.render import HttpProbe, ServiceHealth, StacksPath, StackSpec
     from nornir_homehub.secrets import SecretStore
 
-DEFAULT_STACKS_ROOT = "/opt/stacks"
 FRONTEND_NETWORK = "frontend"
 OUTPOST_HINT = "outpost"
 EXEC_TIMEOUT = 10

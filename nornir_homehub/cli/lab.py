@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, json_option, pass_app
+from nornir_homehub.defaults import DEFAULT_LAB_DIR
 
 if TYPE_CHECKING:
     from nornir_homehub.lab import Lab
@@ -31,7 +32,7 @@ def _lab(app: AppContext, extra: int | None = None) -> Lab:
     lab_dir = settings.lab_dir
     if lab_dir.resolve().is_relative_to(Path(nornir_homehub.__file__).resolve().parent):
         # An installed package is never written to: the lab's state goes below the cwd.
-        lab_dir = Path.cwd() / ".homehub" / "lab"
+        lab_dir = Path.cwd() / DEFAULT_LAB_DIR
     raw = read_config(path)
     host_file = Path(raw["inventory"]["options"]["host_file"])
     if not host_file.is_absolute():

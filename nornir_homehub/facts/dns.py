@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nornir_homehub.defaults import DEFAULT_NAMED_DIRECTORY, NAMED_CONF_LOCAL
 from nornir_homehub.errors import TransportError
-from nornir_homehub.plan.zonefile import DEFAULT_NAMED_DIRECTORY
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import CommandResult
 
-NAMED_CONF_LOCAL = "/etc/bind/named.conf.local"
 _MISSING = 44  # exit code of the "file does not exist" branch
 
 

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
 from nornir_homehub.facts.docker import DockerContainers, containers_command, parse_containers
 
-STATE_FILE = ".homehub-state.json"
 STATE_VERSION = 2
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from nornir_homehub.defaults import DEFAULT_LAB_LOCK_FILE, LAB_OWNER_FILE
 from nornir_homehub.errors import LabError
 from nornir_homehub.secrets import redact_tail
 
@@ -60,8 +61,8 @@ REQUIRED_COMMANDS = {
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The bridge and namespace names are machine-wide, so there is one lab per machine whichever
 # checkout started it: the lock serialises its users, the owner file names the lab folder.
-LOCK_FILE = Path(os.environ.get("HOMEHUB_LAB_LOCK", "/run/lock/nornir-homehub-lab.lock"))
-OWNER_FILE = Path("/run/nornir-homehub-lab.owner")
+LOCK_FILE = Path(os.environ.get("HOMEHUB_LAB_LOCK", DEFAULT_LAB_LOCK_FILE))
+OWNER_FILE = Path(LAB_OWNER_FILE)
 INSTALL_HINT = "bash scripts/setup.sh  (apt packages + pip install -e '.[lab,test]')"
 
 

@@ -28,12 +28,12 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
+from nornir_homehub.defaults import DEFAULT_ZONE_DIR, ZONE_STATE_FILE
+from nornir_homehub.defaults import NAMED_CONF_LOCAL as DEFAULT_NAMED_CONF_LOCAL
 from nornir_homehub.errors import ConfigError, PlanError
 
 DEFAULT_TTL = 3600
-DEFAULT_ZONE_DIR = "/etc/bind/zones"
 DEFAULT_CONTACT = "hostmaster"
-DEFAULT_NAMED_CONF_LOCAL = "/etc/bind/named.conf.local"
 # RFC 1912 section 2.2 style timers for a small primary-only zone.
 DEFAULT_SOA_TIMERS: Mapping[str, int] = {
     "refresh": 3600,
@@ -150,7 +150,7 @@ class ZoneSpec:
     def state_file(self) -> str:
         """Path of the state file beside the zone file (which records are managed)."""
         folder, _, base = self.zone_file.rpartition("/")
-        return f"{folder}/.{base}.managed.json"
+        return f"{folder}/" + ZONE_STATE_FILE.format(zone_file=base)
 
     @property
     def origin(self) -> dns.name.Name:

@@ -28,11 +28,11 @@ import dns.rdatatype
 import dns.ttl
 import dns.zone
 
+from nornir_homehub.defaults import DEFAULT_NAMED_DIRECTORY
 from nornir_homehub.errors import PlanError
 
 # Debian's bind9 `options { directory "/var/cache/bind"; }`: where named (and so $INCLUDE
 # with a relative path) resolves relative file names.
-DEFAULT_NAMED_DIRECTORY = "/var/cache/bind"
 MAX_INCLUDE_DEPTH = 5
 _SEPARATORS = ' \t\r\n;()"'
 

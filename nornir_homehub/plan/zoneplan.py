@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.checks.model import Layer
+from nornir_homehub.defaults import DEFAULT_NAMED_DIRECTORY
 from nornir_homehub.errors import PlanError
 from nornir_homehub.plan.serial import next_serial, serial_date, serial_gt, serial_max
 from nornir_homehub.plan.zone import (
@@ -63,7 +64,6 @@ from nornir_homehub.plan.zone import (
     render_zone,
 )
 from nornir_homehub.plan.zonefile import (
-    DEFAULT_NAMED_DIRECTORY,
     Located,
     NewRecord,
     ZoneEdit,

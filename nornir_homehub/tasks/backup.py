@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from nornir.core.task import Result, Task
 
 from nornir_homehub.connection import HostConnection, host_connection
+from nornir_homehub.defaults import DEFAULT_BACKUP_DIR, DEFAULT_DATA_ROOT
 from nornir_homehub.errors import CheckFailed, TransportError
 from nornir_homehub.plan.backup import (
     MANIFEST,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack
     from nornir_homehub.secrets import SecretStore
 
-DEFAULT_BACKUP_DIR = "/srv/backups/homehub"
 DEFAULT_KEEP = 7
 FETCH_CHUNK = 8 * 1024 * 1024
 ARCHIVE_TIMEOUT = 3600.0
@@ -106,7 +106,7 @@ def backup_host(
     """
     stacks = list(rendered.get(task.host.name, ()))
     backup_dir = str(task.host.get("backup_dir") or DEFAULT_BACKUP_DIR)
-    data_root = str(task.host.get("data_root") or "/srv/docker")
+    data_root = str(task.host.get("data_root") or DEFAULT_DATA_ROOT)
     keep_n = int(keep if keep is not None else task.host.get("backup_keep") or DEFAULT_KEEP)
     stop = task.host.get("backup_stop") or []
     conn = host_connection(task)

@@ -26,10 +26,10 @@ from nornir.core.task import Result, Task
 from nornir_homehub.checks import edge
 from nornir_homehub.checks.model import Layer
 from nornir_homehub.connection import HostConnection, host_connection
+from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
 from nornir_homehub.errors import CheckFailed, HomehubError, TransportError
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
 from nornir_homehub.facts.stacks import (
-    STATE_FILE,
     Container,
     Health,
     HostStackFacts,

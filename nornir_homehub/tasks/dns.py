@@ -40,9 +40,9 @@ from nornir_homehub import safety
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.connection import host_connection
 from nornir_homehub.connection_options import SSH_PLUGIN
+from nornir_homehub.defaults import NAMED_CONF_LOCAL
 from nornir_homehub.errors import CheckFailed, PlanError
 from nornir_homehub.facts.dns import (
-    NAMED_CONF_LOCAL,
     DnsFacts,
     dns_fact_commands,
     include_fact_commands,

@@ -25,6 +25,7 @@ from nornir.core.task import Result, Task
 
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.connection import host_connection
+from nornir_homehub.defaults import DEFAULT_DATA_ROOT, DEFAULT_STACKS_ROOT
 from nornir_homehub.errors import CheckFailed, PlanError
 from nornir_homehub.facts.docker import parse_containers
 from nornir_homehub.facts.legacy import (
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack, StacksPath
     from nornir_homehub.secrets import SecretStore
 
-DEFAULT_DATA_ROOT = "/srv/docker"
-DEFAULT_STACKS_ROOT = "/opt/stacks"
 _LEGACY = "legacy:"
 
 
