@@ -18,32 +18,13 @@ from typing import Any
 import yaml
 
 from nornir_homehub.errors import ConfigError
+from nornir_homehub.secrets.vault import AnsibleYamlLoader, InlineVault
 
 __all__ = ["AnsibleInventory", "Group", "InlineVault", "read_inventory"]
 
 _VAULT_HEADER = "$ANSIBLE_VAULT"
 _VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 _RANGE_RE = re.compile(r"\[(\d+):(\d+)\]")
-
-
-class InlineVault(str):
-    """An inline ``!vault |`` value, kept as its ciphertext."""
-
-    __slots__ = ()
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps ``!vault`` values as ciphertext and reads ``!unsafe`` as text."""
-
-
-_Loader.add_constructor(
-    "!vault",
-    lambda loader, node: InlineVault(loader.construct_scalar(node)),  # type: ignore[arg-type]
-)
-_Loader.add_constructor(
-    "!unsafe",
-    lambda loader, node: str(loader.construct_scalar(node)),  # type: ignore[arg-type]
-)
 
 
 @dataclass
@@ -129,7 +110,7 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=AnsibleYamlLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -235,7 +216,7 @@ def _parse_inventory_file(inv: AnsibleInventory, inv_file: Path) -> None:
     doc: Any = None
     if inv_file.suffix in (".yml", ".yaml", ".json") or not text.lstrip().startswith("["):
         try:
-            doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+            doc = yaml.load(text, Loader=AnsibleYamlLoader)  # noqa: S506 - SafeLoader subclass
         except yaml.YAMLError as exc:
             if inv_file.suffix in (".yml", ".yaml", ".json"):
                 mark = getattr(exc, "problem_mark", None)

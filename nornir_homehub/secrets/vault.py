@@ -24,7 +24,14 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from nornir_homehub.errors import SecretError
 from nornir_homehub.secrets.secret import Secret
 
-__all__ = ["decrypt_vault", "encrypt_vault", "is_vault", "load_vault_file"]
+__all__ = [
+    "AnsibleYamlLoader",
+    "InlineVault",
+    "decrypt_vault",
+    "encrypt_vault",
+    "is_vault",
+    "load_vault_file",
+]
 
 # The package's logger, as before the split into modules.
 logger = logging.getLogger(__package__)
@@ -159,37 +166,31 @@ def encrypt_vault(plaintext: bytes, password: str | bytes | Secret) -> str:
     return "\n".join([f"{_VAULT_MAGIC};1.1;AES256", *lines]) + "\n"
 
 
-class _InlineVault:
-    """A ``!vault |`` value found while loading YAML, decrypted after loading."""
+class InlineVault(str):
+    """An inline ``!vault |`` value read from YAML: its ciphertext (`decrypt_vault` opens it)."""
 
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return "<inline vault>"
+    __slots__ = ()
 
 
-class _VaultYamlLoader(yaml.SafeLoader):
-    """SafeLoader that understands Ansible's ``!vault`` and ``!unsafe`` tags."""
+class AnsibleYamlLoader(yaml.SafeLoader):
+    """SafeLoader that reads Ansible's ``!vault`` (as `InlineVault`) and ``!unsafe`` tags."""
 
 
-def _construct_vault(loader: yaml.SafeLoader, node: yaml.Node) -> _InlineVault:
-    return _InlineVault(str(loader.construct_scalar(node)))  # type: ignore[arg-type]
+def _construct_vault(loader: yaml.SafeLoader, node: yaml.Node) -> InlineVault:
+    return InlineVault(str(loader.construct_scalar(node)))  # type: ignore[arg-type]
 
 
 def _construct_unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> str:
     return str(loader.construct_scalar(node))  # type: ignore[arg-type]
 
 
-_VaultYamlLoader.add_constructor("!vault", _construct_vault)
-_VaultYamlLoader.add_constructor("!unsafe", _construct_unsafe)
+AnsibleYamlLoader.add_constructor("!vault", _construct_vault)
+AnsibleYamlLoader.add_constructor("!unsafe", _construct_unsafe)
 
 
 def _load_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=_VaultYamlLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=AnsibleYamlLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         # The YAML error text quotes the document, which here holds secrets: keep only the place.
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -229,12 +230,12 @@ def _parse_vault_mapping(
     for key, raw in doc.items():
         name = str(key)
         value: Any = raw
-        if isinstance(raw, _InlineVault):
+        if isinstance(raw, InlineVault):
             if password is None:
                 raise SecretError(
                     f"{source}: {name!r} is vault-encrypted but no password was given"
                 )
-            plain = decrypt_vault(raw.text, password(), source=f"{source} (key {name!r})")
+            plain = decrypt_vault(raw, password(), source=f"{source} (key {name!r})")
             value = plain.decode("utf-8", "surrogateescape")
         scalar = _scalar(value, name, source)
         if scalar is not None:
