@@ -6,6 +6,12 @@ Every message names what is wrong: the host, file, variable or record involved. 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nornir_homehub.problems import Problem
+
 
 class HomehubError(Exception):
     """Base class of every error nornir_homehub raises on purpose."""
@@ -49,3 +55,20 @@ class CheckFailed(HomehubError):
 
 class LabError(HomehubError):
     """The local lab cannot be brought up, down or used."""
+
+
+# --------------------------------------------------------------------------- secrets, stack specs,
+# config and inventory validation, the Ansible import
+
+
+class InvalidConfig(ConfigError):
+    """One or more configuration problems (exit 2); ``problems`` lists them all."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        if len(self.problems) == 1:
+            text = str(self.problems[0])
+        else:
+            lines = "\n".join(f"  {p}" for p in self.problems)
+            text = f"{len(self.problems)} problems in the configuration:\n{lines}"
+        super().__init__(text)

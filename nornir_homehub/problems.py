@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nornir_homehub.errors import ConfigError
+from nornir_homehub.errors import InvalidConfig
 
 # A bad value is quoted in messages up to this many characters.
 _SHOW_CHARS = 60
@@ -36,19 +36,6 @@ class Problem:
 
     def __str__(self) -> str:
         return ": ".join(p for p in (self.where, self.key, self.message) if p)
-
-
-class InvalidConfig(ConfigError):
-    """One or more configuration problems (exit 2); ``problems`` lists them all."""
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems = tuple(problems)
-        if len(self.problems) == 1:
-            text = str(self.problems[0])
-        else:
-            lines = "\n".join(f"  {p}" for p in self.problems)
-            text = f"{len(self.problems)} problems in the configuration:\n{lines}"
-        super().__init__(text)
 
 
 class Problems:
