@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
-from nornir_homehub.problems import Problems, show, type_name, unknown
-from nornir_homehub.validate.rules import _Checker
+from nornir_homehub.problems import Problems, type_name, unknown
+from nornir_homehub.validate.rules import _Checker, count_problem
 from nornir_homehub.yamlfile import YamlDoc
 
 __all__ = [
@@ -134,13 +134,26 @@ def _check_core_section(c: _Checker, core: dict[Any, Any] | None) -> None:
         )
 
 
+# What a plugin is -> its entry point group and how to tell a code-registered one.
+_PLUGIN_KINDS: Mapping[str, tuple[str, Callable[[Any], bool]]] = {
+    "inventory plugin": ("nornir.plugins.inventory", _is_inventory),
+    "runner plugin": ("nornir.plugins.runners", _is_runner),
+    "transform function": ("nornir.plugins.transform_function", _is_function),
+}
+
+
+def _check_plugin(c: _Checker, keys: list[object], name: object, what: str) -> None:
+    """``name`` (at ``keys``) is a registered plugin of the kind ``what``."""
+    valid = registered(*_PLUGIN_KINDS[what])
+    if not isinstance(name, str) or name not in valid:
+        c.add(keys, unknown(what, name, valid))
+
+
 def _check_inventory_section(c: _Checker, inv: dict[Any, Any] | None) -> None:
     if inv is None:
         return
     plugin = inv.get("plugin", "SimpleInventory")
-    valid = registered("nornir.plugins.inventory", _is_inventory)
-    if not isinstance(plugin, str) or plugin not in valid:
-        c.add(["inventory", "plugin"], unknown("inventory plugin", plugin, valid))
+    _check_plugin(c, ["inventory", "plugin"], plugin, "inventory plugin")
     options = c.mapping(["inventory", "options"], inv.get("options"), "inventory options")
     if options is not None and plugin == "SimpleInventory":
         c.known_keys(["inventory", "options"], options, SIMPLE_INVENTORY_OPTIONS)
@@ -149,12 +162,7 @@ def _check_inventory_section(c: _Checker, inv: dict[Any, Any] | None) -> None:
                 c.text(["inventory", "options", key], options[key], optional=False)
     function = inv.get("transform_function")
     if function not in (None, ""):
-        valid_fn = registered("nornir.plugins.transform_function", _is_function)
-        if not isinstance(function, str) or function not in valid_fn:
-            c.add(
-                ["inventory", "transform_function"],
-                unknown("transform function", function, valid_fn),
-            )
+        _check_plugin(c, ["inventory", "transform_function"], function, "transform function")
     c.mapping(
         ["inventory", "transform_function_options"],
         inv.get("transform_function_options"),
@@ -166,21 +174,14 @@ def _check_runner_section(c: _Checker, runner: dict[Any, Any] | None) -> None:
     if runner is None:
         return
     plugin = runner.get("plugin", "threaded")
-    valid = registered("nornir.plugins.runners", _is_runner)
-    if not isinstance(plugin, str) or plugin not in valid:
-        c.add(["runner", "plugin"], unknown("runner plugin", plugin, valid))
+    _check_plugin(c, ["runner", "plugin"], plugin, "runner plugin")
     options = c.mapping(["runner", "options"], runner.get("options"), "runner options")
     if options is None:
         return
     if plugin == "threaded":
         c.known_keys(["runner", "options"], options, ("num_workers",))
         workers = options.get("num_workers")
-        if workers is not None and (
-            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-        ):
-            c.add(
-                ["runner", "options", "num_workers"],
-                f"must be a whole number of at least 1, got {show(workers)}",
-            )
+        if workers is not None:
+            c.check(["runner", "options", "num_workers"], count_problem(workers))
     elif plugin == "serial":
         c.known_keys(["runner", "options"], options, ())

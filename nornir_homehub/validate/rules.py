@@ -15,7 +15,7 @@ from typing import Any
 from nornir_homehub.problems import Problems, show, type_name, unknown
 from nornir_homehub.yamlfile import YamlDoc
 
-__all__ = ["address_problem", "name_problem", "port_problem"]
+__all__ = ["address_problem", "count_problem", "name_problem", "port_problem"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -74,6 +74,13 @@ def port_problem(value: object) -> str | None:
         return f"must be a port number 1-65535, got {got}"
     if not 1 <= value <= 65535:
         return f"port {value} is out of range (1-65535)"
+    return None
+
+
+def count_problem(value: object) -> str | None:
+    """Why ``value`` is not a whole number of at least 1 (workers, backups to keep), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return f"must be a whole number of at least 1, got {show(value)}"
     return None
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nornir_homehub.problems import show, unknown
-from nornir_homehub.validate.rules import _Checker, address_problem
+from nornir_homehub.validate.rules import _Checker, address_problem, count_problem
 
 __all__ = ["CONNECTION_KINDS", "KNOWN_ROLES"]
 
@@ -64,9 +64,8 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
         if value is not None and (not isinstance(value, str) or not value.startswith("/")):
             c.add([*keys, key], f"must be an absolute path, got {show(value)}")
     _check_waits(c, keys, data)
-    keep = data.get("backup_keep")
-    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-        c.add([*keys, "backup_keep"], f"must be a whole number of at least 1, got {show(keep)}")
+    if data.get("backup_keep") is not None:
+        c.check([*keys, "backup_keep"], count_problem(data["backup_keep"]))
     legacy = data.get("legacy_stack_dirs")
     if legacy is not None:
         table = c.mapping([*keys, "legacy_stack_dirs"], legacy, "legacy_stack_dirs")
