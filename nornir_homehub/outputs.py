@@ -87,10 +87,7 @@ def check_output_file(text: str, what: str) -> Path:
     Raises:
         ConfigError: empty, a folder, under a file, or not writable.
     """
-    problem = output_file_problem(text)
-    if problem:
-        raise ConfigError(f"{what}: {problem}")
-    return Path(text).expanduser()
+    return _checked(text, what, output_file_problem(text))
 
 
 def check_output_dir(text: str, what: str) -> Path:
@@ -99,7 +96,10 @@ def check_output_dir(text: str, what: str) -> Path:
     Raises:
         ConfigError: empty, a file, under a file, or not writable.
     """
-    problem = output_dir_problem(text)
+    return _checked(text, what, output_dir_problem(text))
+
+
+def _checked(text: str, what: str, problem: str | None) -> Path:
     if problem:
         raise ConfigError(f"{what}: {problem}")
     return Path(text).expanduser()

@@ -177,31 +177,31 @@ homehub --config config.yaml deploy                    # DNS -> compute -> trust
 """
 
 
+# The default paths the templates name (`nornir_homehub.defaults`).
+_PATHS = {
+    "report_dir": DEFAULT_REPORT_DIR,
+    "history_dir": DEFAULT_HISTORY_DIR,
+    "state_dir": STATE_DIR,
+    "data_root": DEFAULT_DATA_ROOT,
+    "stacks_root": DEFAULT_STACKS_ROOT,
+    "zone_dir": DEFAULT_ZONE_DIR,
+    "backup_dir": DEFAULT_BACKUP_DIR,
+}
+
+
 def config_yaml(vault_file: str, password_file: str) -> str:
     """The text of a new site's config.yaml, naming its vault and vault password files."""
-    return CONFIG_YAML.format(
-        vault_file=vault_file,
-        password_file=password_file,
-        report_dir=DEFAULT_REPORT_DIR,
-        history_dir=DEFAULT_HISTORY_DIR,
-    )
+    return CONFIG_YAML.format(**_PATHS, vault_file=vault_file, password_file=password_file)
 
 
 def defaults_yaml(domain: str, timezone: str) -> str:
     """The commented text of a new site's defaults.yaml (the site values every host shares)."""
-    return DEFAULTS_YAML.format(
-        domain=domain,
-        timezone=timezone,
-        data_root=DEFAULT_DATA_ROOT,
-        stacks_root=DEFAULT_STACKS_ROOT,
-        zone_dir=DEFAULT_ZONE_DIR,
-        backup_dir=DEFAULT_BACKUP_DIR,
-    )
+    return DEFAULTS_YAML.format(**_PATHS, domain=domain, timezone=timezone)
 
 
 def gitignore() -> str:
     """The text of a new site's .gitignore: the vault password file and the run state."""
-    return GITIGNORE.format(password_file=VAULT_PASSWORD_FILE, state_dir=STATE_DIR)
+    return GITIGNORE.format(**_PATHS, password_file=VAULT_PASSWORD_FILE)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,13 +50,8 @@ class RenderedDir:
     mode: int
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "path": self.path,
-            "owner": self.owner,
-            "group": self.group,
-            "mode": f"{self.mode:04o}",
-        }
+        """Return a JSON-ready dict (the mode as octal text, ``"0755"``)."""
+        return dataclasses.asdict(self) | {"mode": f"{self.mode:04o}"}
 
 
 @dataclass(frozen=True)
@@ -70,13 +66,7 @@ class PostDeployStep:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "name": self.name,
-            "service": self.service,
-            "command": self.command,
-            "unless": self.unless,
-            "timeout": self.timeout,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

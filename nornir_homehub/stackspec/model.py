@@ -7,6 +7,7 @@ Pure: `nornir_homehub.stackspec.loader` builds these from the YAML.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,13 +40,8 @@ class DataDirSpec:
     mode: int = 0o755
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "path": self.path,
-            "owner": self.owner,
-            "group": self.group,
-            "mode": f"{self.mode:04o}",
-        }
+        """Return a JSON-ready dict (the mode as octal text, ``"0755"``)."""
+        return dataclasses.asdict(self) | {"mode": f"{self.mode:04o}"}
 
 
 @dataclass(frozen=True)
@@ -106,17 +102,7 @@ class HttpProbe:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (the secret's name only, never its value)."""
-        return {
-            "name": self.name,
-            "port": self.port,
-            "path": self.path,
-            "status": self.status,
-            "body_contains": self.body_contains,
-            "published": self.published,
-            "auth_header": self.auth_header,
-            "auth_prefix": self.auth_prefix,
-            "auth_secret": self.auth_secret,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
