@@ -5,6 +5,9 @@ vaults and inline ``!vault`` values. Nothing is decrypted to be written again: w
 are referenced from the new config, inline ``!vault`` blobs are copied verbatim into the new
 site's ``inventory/vault.yml``. Groups map to roles (a group named like a role, or
 ``--role GROUP=ROLE``); Ansible's connection variables become the inventory's own fields.
+
+Modules: `reader` (reading the Ansible inventory and its vars files), `site` (roles, building
+and writing the new site).
 """
 
 from __future__ import annotations

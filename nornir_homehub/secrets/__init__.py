@@ -11,6 +11,12 @@ controller.
 Ansible Vault files (format 1.1 and 1.2, AES256) are decrypted here with ``cryptography`` so that
 Ansible is not needed at run time. Both whole-file vaults and YAML files whose values are
 ``!vault |`` strings (inline vault) are read.
+
+Modules: `secret` (the `Secret` type), `vault` (Ansible Vault crypto and vault files), `forms`
+(the forms a value takes in output), `redact` (the `Redactor`), `registry` (the process-wide
+redactors: `redact_all`, `redact_head`, `redact_tail`), `logs` (log redaction), `store`
+(`SecretStore`, `load_secrets`, the password lookup, `scrubbed_environ`). Every public name is
+importable from ``nornir_homehub.secrets``.
 """
 
 from __future__ import annotations

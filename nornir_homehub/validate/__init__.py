@@ -11,6 +11,10 @@ together. What is checked:
   digits, ``-``, ``_``, ``.``), the known keys of each entry, addresses that are IPs or DNS
   names, ports 1-65535, groups that exist (no cycles), every host with a known role, stacks
   that exist, connection plugins and their extras (`connection_options`).
+
+Modules: `config` (config.yaml's sections), `inventory` (hosts, groups, defaults; the SSH
+files before connecting), `site_values` (a ``data:`` mapping: role, stacks, site values),
+`rules` (single values: names, addresses, ports, counts; the checker that places problems).
 """
 
 from __future__ import annotations
