@@ -149,12 +149,20 @@ def _check_plugin(c: _Checker, keys: list[object], name: object, what: str) -> N
         c.add(keys, unknown(what, name, valid))
 
 
+def _plugin_and_options(
+    c: _Checker, section: str, body: dict[Any, Any], default: str
+) -> tuple[object, dict[Any, Any] | None]:
+    """The ``plugin`` of an inventory or runner section, checked, and its ``options`` mapping."""
+    plugin = body.get("plugin", default)
+    _check_plugin(c, [section, "plugin"], plugin, f"{section} plugin")
+    options = c.mapping([section, "options"], body.get("options"), f"{section} options")
+    return plugin, options
+
+
 def _check_inventory_section(c: _Checker, inv: dict[Any, Any] | None) -> None:
     if inv is None:
         return
-    plugin = inv.get("plugin", "SimpleInventory")
-    _check_plugin(c, ["inventory", "plugin"], plugin, "inventory plugin")
-    options = c.mapping(["inventory", "options"], inv.get("options"), "inventory options")
+    plugin, options = _plugin_and_options(c, "inventory", inv, "SimpleInventory")
     if options is not None and plugin == "SimpleInventory":
         c.known_keys(["inventory", "options"], options, SIMPLE_INVENTORY_OPTIONS)
         for key in SIMPLE_INVENTORY_OPTIONS:
@@ -173,9 +181,7 @@ def _check_inventory_section(c: _Checker, inv: dict[Any, Any] | None) -> None:
 def _check_runner_section(c: _Checker, runner: dict[Any, Any] | None) -> None:
     if runner is None:
         return
-    plugin = runner.get("plugin", "threaded")
-    _check_plugin(c, ["runner", "plugin"], plugin, "runner plugin")
-    options = c.mapping(["runner", "options"], runner.get("options"), "runner options")
+    plugin, options = _plugin_and_options(c, "runner", runner, "threaded")
     if options is None:
         return
     if plugin == "threaded":
