@@ -62,13 +62,10 @@ class FileSpec:
     secret: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "template": self.template,
-            "dest": self.dest,
+        """Return a JSON-ready dict (the mode as octal text)."""
+        return dataclasses.asdict(self) | {
             "mode": f"{self.mode:04o}",
             "restarts": list(self.restarts),
-            "secret": self.secret,
         }
 
 
@@ -120,12 +117,7 @@ class ServiceHealth:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "service": self.service,
-            "container": self.container,
-            "healthcheck": self.healthcheck,
-            "http": [p.to_dict() for p in self.http],
-        }
+        return dataclasses.asdict(self) | {"http": [p.to_dict() for p in self.http]}
 
 
 @dataclass(frozen=True)
