@@ -17,18 +17,18 @@ timeout has its whole remote process group ended over a second channel before
 `CommandTimeout` is raised. An upload checks length and sha256 on the host, fsyncs and renames
 only a complete file (see `render_upload_script`).
 
-Modules: `base` (`HostConnection`: run, batched facts, read and atomic upload; `CommandResult`),
-`upload` (the host-side upload script), `ssh` (the paramiko plugin), `keepalive`, `local` (the
-plugin for commands on the controller) and `plugins` (registration, the shared connection of a
-Nornir host).
+Modules: `base` (`HostConnection`: run, batched facts, read and atomic upload), `result`
+(`CommandResult`), `batch` (the framing of batched facts), `upload` (the host-side upload
+script), `ssh` (the paramiko plugin), `keepalive`, `local` (the plugin for commands on the
+controller) and `plugins` (registration, the shared connection of a Nornir host).
 """
 
 from nornir_homehub.connection.base import (
     DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
-    CommandResult,
     HostConnection,
 )
+from nornir_homehub.connection.batch import parse_batch, render_batch
 from nornir_homehub.connection.local import HomehubLocal
 from nornir_homehub.connection.plugins import (
     close_all,
@@ -36,6 +36,7 @@ from nornir_homehub.connection.plugins import (
     open_connections,
     register_plugins,
 )
+from nornir_homehub.connection.result import CommandResult
 from nornir_homehub.connection.ssh import HomehubSSH
 from nornir_homehub.connection.upload import render_upload_script
 
@@ -49,6 +50,8 @@ __all__ = [
     "close_all",
     "host_connection",
     "open_connections",
+    "parse_batch",
     "register_plugins",
+    "render_batch",
     "render_upload_script",
 ]

@@ -7,14 +7,15 @@ one round trip, file reads and atomic uploads.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import shlex
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nornir_homehub.codes import EXIT_MISSING
+from nornir_homehub.connection.batch import parse_batch, render_batch
+from nornir_homehub.connection.result import CommandResult
 from nornir_homehub.connection.upload import render_upload_script
 from nornir_homehub.connection_options import LOCAL_OPTIONS, SSH_OPTIONS, Kind
 from nornir_homehub.errors import ConfigError, TransportError
@@ -28,29 +29,6 @@ DEFAULT_CONNECT_TIMEOUT = float(_OPTION["connect_timeout"].default)
 DEFAULT_COMMAND_TIMEOUT = float(_OPTION["command_timeout"].default)
 # SIGTERM, then SIGKILL after this many seconds, for the process group of a timed-out command.
 KILL_GRACE = 2.0
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """Outcome of one remote command."""
-
-    command: str
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        """True when the command exited 0."""
-        return self.exit_code == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "exit_code": self.exit_code,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-        }
 
 
 def short_command(command: str, limit: int = 80) -> str:
@@ -140,40 +118,10 @@ class HostConnection:
         """
         if not commands:
             return {}
-        names = list(commands)
-        parts = ["t=$(mktemp -d) || exit 97", "trap 'rm -rf \"$t\"' EXIT"]
-        for i, name in enumerate(names):
-            run = f'( {commands[name]}\n) >"$t/o{i}" 2>"$t/e{i}" </dev/null'
-            parts.append(f"{run} & p{i}=$!" if parallel else f"{run}; r{i}=$?")
-        for i in range(len(names)):
-            if parallel:
-                parts.append(f"wait $p{i}; r{i}=$?")
-            parts.append(
-                f"printf '%s %s ' {i} \"$r{i}\"; base64 -w0 <\"$t/o{i}\"; printf ' '; "
-                f"base64 -w0 <\"$t/e{i}\"; printf '\\n'"
-            )
-        script = "\n".join(parts)
+        script = render_batch(commands, parallel=parallel)
         res = self.run(f"sh -c {shlex.quote(script)}", timeout=timeout)
-        results: dict[str, CommandResult] = {}
-        for line in res.stdout.splitlines():
-            fields = line.split(" ")
-            if len(fields) != 4 or not fields[0].isdigit():
-                continue
-            try:
-                idx, code = int(fields[0]), int(fields[1])
-                out, err = base64.b64decode(fields[2]), base64.b64decode(fields[3])
-            except ValueError:
-                continue  # a garbled line: its fact is reported missing below
-            if idx >= len(names):
-                continue
-            name = names[idx]
-            results[name] = CommandResult(
-                command=commands[name],
-                exit_code=code,
-                stdout=out.decode("utf-8", "replace"),
-                stderr=err.decode("utf-8", "replace"),
-            )
-        missing = [n for n in names if n not in results]
+        results = parse_batch(res.stdout, commands)
+        missing = [n for n in commands if n not in results]
         if missing:
             raise TransportError(
                 f"{self.name}: batched facts {missing} returned nothing "
@@ -191,10 +139,12 @@ class HostConnection:
         """Return the content of a remote file, or None when it does not exist."""
         q = shlex.quote(path)
         code, out, err = self._exec(
-            f"if [ -e {q} ]; then cat -- {q}; else exit 44; fi", None, self.command_timeout
+            f"if [ -e {q} ]; then cat -- {q}; else exit {EXIT_MISSING}; fi",
+            None,
+            self.command_timeout,
         )
         self.commands_run += 1
-        if code == 44:
+        if code == EXIT_MISSING:
             return None
         if code != 0:
             raise TransportError(f"{self.name}: cannot read {path}: {err.decode(errors='replace')}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 
-_UPLOAD_FAILED = 86
+from nornir_homehub.codes import EXIT_UPLOAD_FAILED
 
 
 def render_upload_script(
@@ -28,10 +28,10 @@ def render_upload_script(
     Pure: builds text, runs nothing. The script creates the folder when missing (with the
     login's umask), writes stdin to ``tmp`` (077 umask), checks its length and sha256 against
     ``size``/``sha256``, applies ``mode`` and owner/group, fsyncs it, renames it onto
-    ``path`` with ``mv -fT`` and fsyncs the folder. Any failure,
-    a signal or a closed channel (``cat`` then sees an early EOF and the length check fails)
-    removes ``tmp`` and exits 86 with a message on stderr. Temporary files of ``path`` left
-    by a shell that was killed outright are removed first.
+    ``path`` with ``mv -fT`` and fsyncs the folder. Any failure, a signal or a closed channel
+    (``cat`` then sees an early EOF and the length check fails) removes ``tmp`` and exits
+    `EXIT_UPLOAD_FAILED` (86) with a message on stderr. Temporary files of ``path`` left by a
+    shell that was killed outright are removed first.
 
     Args:
         path: the file to install.
@@ -48,12 +48,13 @@ def render_upload_script(
     parent, base = os.path.split(path)
     q = shlex.quote
     stale = f'"$d"/{q("." + base + ".homehub-")}*'
+    failed = EXIT_UPLOAD_FAILED
     lines = [
         # The first line names the command in errors ("connection lost during `...`").
         "# upload of " + path.replace("\n", "?") + f" ({size} bytes)",
         f"p={q(path)}; t={q(tmp)}; d={q(parent or '/')}",
-        f'fail() {{ rm -f -- "$t"; echo "upload of $p failed: $1" >&2; exit {_UPLOAD_FAILED}; }}',
-        f"trap 'rm -f -- \"$t\"; exit {_UPLOAD_FAILED}' HUP INT TERM PIPE",
+        f'fail() {{ rm -f -- "$t"; echo "upload of $p failed: $1" >&2; exit {failed}; }}',
+        f"trap 'rm -f -- \"$t\"; exit {failed}' HUP INT TERM PIPE",
         # The folder gets the login's umask (named must read /etc/bind/zones); only the
         # temporary file is private.
         'mkdir -p -- "$d" || fail "cannot create $d"',

@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from nornir_homehub.codes import EXIT_NO_DOCKER
 from nornir_homehub.secrets import redact_head
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
-EXIT_NO_DOCKER = 90  # `docker ps` itself failed: the engine does not answer
 
 _VANISHED = ("No such container", "No such object")
 
