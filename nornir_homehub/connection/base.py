@@ -11,7 +11,7 @@ import hashlib
 import os
 import shlex
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from nornir_homehub.codes import EXIT_MISSING
 from nornir_homehub.connection.batch import parse_batch, render_batch
@@ -23,6 +23,8 @@ from nornir_homehub.secrets import redact_all, redact_tail
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from nornir.core.configuration import Config
 
 _OPTION = {o.name: o for o in (*SSH_OPTIONS, *LOCAL_OPTIONS)}
 DEFAULT_CONNECT_TIMEOUT = float(_OPTION["connect_timeout"].default)
@@ -50,6 +52,38 @@ class HostConnection:
         self.command_timeout = DEFAULT_COMMAND_TIMEOUT
         self.bytes_uploaded = 0
         self.commands_run = 0
+
+    @property
+    def connection(self) -> Self:
+        """The established connection: this object (Nornir's connection slot protocol)."""
+        return self
+
+    def open(
+        self,
+        hostname: str | None,
+        username: str | None,
+        password: str | None,
+        port: int | None,
+        platform: str | None,
+        extras: dict[str, Any] | None = None,
+        configuration: Config | None = None,
+    ) -> None:
+        """Open the connection (Nornir's connection plugin protocol; the plugin's `_open`).
+
+        ``extras`` are the inventory's connection extras (``connection_options.<plugin>``);
+        ``platform`` and ``configuration`` are not used.
+        """
+        self._open(hostname, username, password, port, dict(extras or {}))
+
+    def _open(
+        self,
+        hostname: str | None,
+        username: str | None,
+        password: str | None,
+        port: int | None,
+        extras: dict[str, Any],
+    ) -> None:
+        raise NotImplementedError
 
     # -- the one primitive -------------------------------------------------------------
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:

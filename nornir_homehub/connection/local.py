@@ -6,14 +6,11 @@ import contextlib
 import os
 import signal
 import subprocess
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nornir_homehub.connection.base import KILL_GRACE, HostConnection, option_seconds, short_command
 from nornir_homehub.errors import CommandTimeout, TransportError
 from nornir_homehub.secrets import scrubbed_environ
-
-if TYPE_CHECKING:
-    from nornir.core.configuration import Config
 
 
 class HomehubLocal(HostConnection):
@@ -23,23 +20,15 @@ class HomehubLocal(HostConnection):
     `HomehubSSH`; commands run with ``sh -c``.
     """
 
-    @property
-    def connection(self) -> HomehubLocal:
-        """The established connection (this object)."""
-        return self
-
-    def open(
+    def _open(
         self,
         hostname: str | None,
         username: str | None,
         password: str | None,
         port: int | None,
-        platform: str | None,
-        extras: dict[str, Any] | None = None,
-        configuration: Config | None = None,
+        extras: dict[str, Any],
     ) -> None:
         """Nothing to open; remember the name, timeouts and ``env_keep`` (more env names)."""
-        extras = extras or {}
         self.name = str(extras.get("inventory_name") or hostname or "localhost")
         self.command_timeout = option_seconds(extras, "command_timeout", self.name)
         self.env_keep = tuple(str(n) for n in extras.get("env_keep") or ())

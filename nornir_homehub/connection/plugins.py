@@ -34,11 +34,6 @@ class _Unreachable(HostConnection):
         self.name = name
         self.error = error
 
-    @property
-    def connection(self) -> _Unreachable:
-        """The placeholder itself (Nornir's connection slot protocol)."""
-        return self
-
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
         raise type(self.error)(str(self.error))
 
@@ -56,7 +51,7 @@ def open_connections(nr: Any) -> None:
         try:
             host_connection(task)
         except TransportError as exc:
-            task.host.connections[_plugin(task)] = _Unreachable(task.host.name, exc)  # type: ignore[assignment]
+            task.host.connections[_plugin(task)] = _Unreachable(task.host.name, exc)
         return Result(host=task.host)
 
     nr.run(task=_open, name="connect", on_failed=True)

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import paramiko
-    from nornir.core.configuration import Config
 
 # paramiko logs each dead connection with a traceback; without a handler Python's last-resort
 # handler would print it on stderr. Our errors carry the cause; configured logging still gets it.
@@ -85,20 +84,13 @@ class HomehubSSH(HostConnection):
         self._marker = f"homehub-pgid-{secrets.token_hex(6)}"
         self._marker_re = re.compile(rf"{self._marker} (\d+)\n".encode())
 
-    @property
-    def connection(self) -> HomehubSSH:
-        """The established connection (this object)."""
-        return self
-
-    def open(
+    def _open(
         self,
         hostname: str | None,
         username: str | None,
         password: str | None,
         port: int | None,
-        platform: str | None,
-        extras: dict[str, Any] | None = None,
-        configuration: Config | None = None,
+        extras: dict[str, Any],
     ) -> None:
         """Connect and authenticate; verify the host key against known_hosts.
 
@@ -111,7 +103,6 @@ class HomehubSSH(HostConnection):
         """
         import paramiko
 
-        extras = dict(extras or {})
         if not hostname:
             raise TransportError("host without a hostname/address in the inventory")
         self.name = str(extras.get("inventory_name") or hostname)
