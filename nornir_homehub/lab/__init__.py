@@ -10,6 +10,12 @@ State lives in the lab folder (``homehub.lab_dir`` of ``inventory/lab/config.yam
 keys, known_hosts, per-host sshd config/host key/logs/PIDs and the Docker data dirs (kept by
 ``down`` as an image cache; ``down --purge`` removes the folder). Only processes the lab started
 or that live inside its namespaces are ended, always by PID.
+
+`Lab` (``facade``) is the way in; its parts: ``model`` (hosts, addresses, status),
+``namespaces`` (bridge, network namespaces, each host's root), ``daemons`` (sshd, dockerd,
+named), ``processes`` (PID files, spawn, stop by PID), ``inventory`` (the lab's generated
+inventory and config), ``machine`` (prerequisites, the machine-wide lock and owner), ``faults``
+(fault injection for the fault suite) and ``images`` (stand-in images, the lab's edge).
 """
 
 from nornir_homehub.lab.facade import Lab
@@ -37,7 +43,7 @@ from nornir_homehub.lab.model import (
     LabHost,
     LabStatus,
 )
-from nornir_homehub.lab.processes import _alive, _stop_pid
+from nornir_homehub.lab.processes import HostProcesses, alive, stop_pid
 
 __all__ = [
     "BRIDGE",
@@ -52,15 +58,16 @@ __all__ = [
     "OWNER_FILE",
     "REQUIRED_COMMANDS",
     "SUBNET",
+    "HostProcesses",
     "HostStatus",
     "Lab",
     "LabHost",
     "LabStatus",
-    "_alive",
-    "_stop_pid",
+    "alive",
     "compose_binary",
     "lab_lock",
     "lab_owner",
     "missing_prerequisites",
     "read_lab_hosts",
+    "stop_pid",
 ]

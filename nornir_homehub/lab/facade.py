@@ -1,22 +1,28 @@
-"""The `Lab` class: bring the lab up and down, report its status, drive its hosts."""
+"""The `Lab` class: bring the lab up and down, report its status, drive its hosts.
+
+What it does is spelled out in the modules beside it: `namespaces` (bridge, network
+namespaces, each host's own root), `daemons` (sshd, dockerd, named), `processes` (PIDs, spawn,
+stop), `inventory` (the generated inventory and config), `faults` (fault injection) and
+`images` (the stand-in images and the lab's edge).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import LabError
-from nornir_homehub.lab.faults import IMPAIR_TAG, loss_rule, veth_name
-from nornir_homehub.lab.inventory import read_lab_hosts
+from nornir_homehub.lab import daemons, faults, namespaces
+from nornir_homehub.lab.inventory import (
+    extra_nodes,
+    lab_domain,
+    read_lab_hosts,
+    write_inventory,
+    write_known_hosts,
+)
 from nornir_homehub.lab.machine import (
     INSTALL_HINT,
     OWNER_FILE,
@@ -24,22 +30,16 @@ from nornir_homehub.lab.machine import (
     lab_owner,
     missing_prerequisites,
 )
-from nornir_homehub.lab.model import (
-    BRIDGE,
-    BRIDGE_ADDR,
-    DOCKER_BIP,
-    DOCKER_POOL,
-    EXTRA_FIRST,
-    NS_PREFIX,
-    SUBNET,
-    HostStatus,
-    LabHost,
-    LabStatus,
-)
-from nornir_homehub.lab.processes import _alive, _children, _reap, _run, _stop_pid
-from nornir_homehub.secrets import redact_tail
+from nornir_homehub.lab.model import BRIDGE, HostStatus, LabHost, LabStatus
+from nornir_homehub.lab.processes import DAEMONS, HostProcesses, alive, run, stop_pid
 
-_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+if TYPE_CHECKING:
+    import subprocess
+
+
+def _placeholder(name: str) -> LabHost:
+    """A host known only by its folder (a node being removed): entered by its PIDs, never SSH."""
+    return LabHost(name, "0.0.0.0", "node")  # noqa: S104 - never connected
 
 
 class Lab:
@@ -66,11 +66,7 @@ class Lab:
     @property
     def hosts(self) -> list[LabHost]:
         """Base hosts plus extra nodes."""
-        extra = [
-            LabHost(f"node{i:02d}", str(SUBNET.network_address + EXTRA_FIRST - 128 + i - 1), "node")
-            for i in range(1, self.extra + 1)
-        ]
-        return self.base_hosts + extra
+        return self.base_hosts + extra_nodes(self.extra)
 
     @property
     def key_file(self) -> Path:
@@ -87,18 +83,26 @@ class Lab:
         """Generated inventory covering base hosts and extra nodes (``lab up --hosts N``)."""
         return self.dir / "inventory"
 
+    @property
+    def config_file(self) -> Path:
+        """The lab's own config, written by ``up``: every path in it absolute, extra nodes in.
+
+        It works wherever nornir_homehub is installed (a wheel carries the lab inventory but
+        must not be written to): ``homehub --config <lab dir>/inventory/config.yaml deploy``.
+        """
+        return self.inventory_dir / "config.yaml"
+
     def host_dir(self, name: str) -> Path:
         """Per-host state folder."""
         return self.dir / "hosts" / name
 
-    def _pid(self, name: str, what: str) -> int | None:
-        try:
-            return int((self.host_dir(name) / f"{what}.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
+    def processes(self, name: str) -> HostProcesses:
+        """The daemons the lab started for host ``name`` (their PID files and logs)."""
+        return HostProcesses(name, self.host_dir(name))
 
-    def _save_pid(self, name: str, what: str, pid: int) -> None:
-        (self.host_dir(name) / f"{what}.pid").write_text(f"{pid}\n")
+    def pid(self, name: str, what: str) -> int | None:
+        """The recorded PID of a host's ``sshd``, ``dockerd`` or ``named`` (None when none)."""
+        return self.processes(name).pid(what)
 
     def _state_file(self) -> Path:
         return self.dir / "state.json"
@@ -110,39 +114,36 @@ class Lab:
             return {}
         return data
 
+    def _host(self, name: str) -> LabHost:
+        return next(x for x in self.hosts if x.name == name)
+
     # -- status ------------------------------------------------------------------------------
-    def _bridge_present(self) -> bool:
-        return Path(f"/sys/class/net/{BRIDGE}").exists()
-
-    def _netns_exists(self, host: LabHost) -> bool:
-        return Path(f"/run/netns/{host.netns}").exists()
-
     def status(self) -> LabStatus:
         """Report bridge, namespaces and processes (no connection is made)."""
         hosts = []
         for h in self.hosts:
-            d = self.host_dir(h.name)
-            sshd = self._pid(h.name, "sshd")
-            up = self._netns_exists(h) and _alive(sshd)
+            procs = self.processes(h.name)
+            sshd = procs.pid("sshd")
+            up = namespaces.netns_exists(h) and alive(sshd)
             st = HostStatus(
                 name=h.name,
                 address=h.address,
                 role=h.role,
                 state="up" if up else "down",
-                sshd_pid=sshd if _alive(sshd) else None,
-                sshd_log=str(d / "sshd.log"),
+                sshd_pid=sshd if alive(sshd) else None,
+                sshd_log=str(procs.log("sshd")),
             )
             if h.docker:
-                dpid = self._pid(h.name, "dockerd")
-                st.dockerd_pid = dpid if _alive(dpid) else None
-                st.dockerd_log = str(d / "dockerd.log")
+                dpid = procs.pid("dockerd")
+                st.dockerd_pid = dpid if alive(dpid) else None
+                st.dockerd_log = str(procs.log("dockerd"))
                 if st.dockerd_pid is None:
                     st.state = "down" if not up else "degraded"
             if h.role == "dns":
-                npid = self._pid(h.name, "named")
-                st.named_pid = npid if _alive(npid) else None
+                npid = procs.pid("named")
+                st.named_pid = npid if alive(npid) else None
             hosts.append(st)
-        bridge = self._bridge_present()
+        bridge = namespaces.bridge_present()
         return LabStatus(
             up=bridge and all(h.state == "up" for h in hosts),
             lab_dir=str(self.dir),
@@ -150,6 +151,32 @@ class Lab:
             bridge_present=bridge,
             hosts=hosts,
         )
+
+    def leftovers(self) -> list[str]:
+        """What of the lab still exists on this machine (empty after a clean ``down``)."""
+        found = []
+        for h in self.hosts:
+            if namespaces.netns_exists(h):
+                found.append(f"network namespace {h.netns}")
+            for what in DAEMONS:
+                pid = self.pid(h.name, what)
+                if alive(pid):
+                    found.append(f"{what} of {h.name} (pid {pid})")
+        if namespaces.bridge_present():
+            found.append(f"bridge {BRIDGE}")
+        mounts = Path("/proc/self/mountinfo").read_text()
+        if str(self.dir) in mounts:
+            found.append(f"mounts under {self.dir}")
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    net = os.readlink(entry / "ns" / "net")
+                    cmd = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if str(self.dir).encode() in cmd and net:
+                    found.append(f"process {entry.name} using {self.dir}")
+        return found
 
     # -- up ------------------------------------------------------------------------------------
     def up(self, log: Any = None, *, take_over: bool = False) -> LabStatus:
@@ -178,33 +205,44 @@ class Lab:
         self.dir.chmod(0o700)
         self._state_file().write_text(json.dumps({"extra_hosts": self.extra}))
         self._ensure_keys()
-        self._ensure_bridge()
+        namespaces.ensure_bridge()
         OWNER_FILE.write_text(f"{self.dir.resolve()}\n")
         self._remove_unwanted_hosts(say)
         started = []
         for h in self.hosts:
-            if self._netns_exists(h) and _alive(self._pid(h.name, "sshd")):
+            if namespaces.netns_exists(h) and self.processes(h.name).running("sshd"):
                 continue
-            if self._netns_exists(h) and self.start_sshd(h.name):
+            if namespaces.netns_exists(h) and self.start_sshd(h.name):
                 say(f"host {h.name}: sshd restarted")
                 continue
             self._start_host(h)
             started.append(h)
             say(f"host {h.name} ({h.address}) started")
-        self._write_known_hosts()
-        self._write_inventory()
+        write_known_hosts(
+            self.known_hosts,
+            [(h, self.host_dir(h.name) / "ssh_host_ed25519_key.pub") for h in self.hosts],
+        )
+        write_inventory(
+            self.hosts_file,
+            self.inventory_dir,
+            extra=self.hosts[len(self.base_hosts) :],
+            lab_dir=self.dir,
+            known_hosts=self.known_hosts,
+            key_file=self.key_file,
+        )
         for h in self.hosts:
-            self._wait_port(h, 22)
+            daemons.wait_port(h, self.processes(h.name), 22)
         for h in self.hosts:
-            if h.docker and not _alive(self._pid(h.name, "dockerd")):
-                self._start_dockerd(h)
+            if h.docker and not self.processes(h.name).running("dockerd"):
+                daemons.start_dockerd(self.processes(h.name))
         for h in self.hosts:
+            procs = self.processes(h.name)
             if h.docker:
-                self._wait_docker(h)
+                daemons.wait_docker(procs)
                 if h in started:
-                    self._clean_docker(h)
-            if h.role == "dns" and not _alive(self._pid(h.name, "named")):
-                self._start_named(h)
+                    daemons.clean_docker(procs)
+            if h.role == "dns" and not procs.running("named"):
+                daemons.start_named(procs)
                 say(f"named started on {h.name}")
         self._provision(say)
         return self.status()
@@ -227,362 +265,30 @@ class Lab:
         wanted = {h.name for h in self.hosts}
         hosts_root = self.dir / "hosts"
         for d in sorted(hosts_root.iterdir()) if hosts_root.is_dir() else []:
-            if d.name not in wanted and self._pid(d.name, "sshd"):
-                self._stop_host(LabHost(d.name, "0.0.0.0", "node"))  # noqa: S104 - never connected
+            if d.name not in wanted and self.pid(d.name, "sshd"):
+                self._stop_host(_placeholder(d.name))
                 say(f"host {d.name} removed (lab shrinks to {len(wanted)} hosts)")
 
     def _ensure_keys(self) -> None:
         keys = self.key_file.parent
         keys.mkdir(parents=True, exist_ok=True)
         if not self.key_file.exists():
-            _run(
-                [
-                    "ssh-keygen",
-                    "-q",
-                    "-t",
-                    "ed25519",
-                    "-N",
-                    "",
-                    "-C",
-                    "homehub-lab",
-                    "-f",
-                    str(self.key_file),
-                ]
-            )
+            keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homehub-lab"]
+            run([*keygen, "-f", str(self.key_file)])
         pub = self.key_file.with_suffix(".pub").read_text()
         (keys / "authorized_keys").write_text(pub)
-
-    def _ensure_bridge(self) -> None:
-        if not self._bridge_present():
-            _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-            _run(["ip", "addr", "add", BRIDGE_ADDR, "dev", BRIDGE])
-        _run(["ip", "link", "set", BRIDGE, "up"])
 
     def _start_host(self, h: LabHost) -> None:
         d = self.host_dir(h.name)
         for sub in ("ovl", "merged", "docker-data"):
             (d / sub).mkdir(parents=True, exist_ok=True)
-        hostkey = d / "ssh_host_ed25519_key"
-        if not hostkey.exists():
-            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", h.name, "-f", str(hostkey)])
         keys = self.key_file.parent
-        (d / "sshd_config").write_text(
-            f"ListenAddress {h.address}:22\n"
-            f"HostKey {hostkey}\n"
-            "PidFile none\n"
-            f"AuthorizedKeysFile {keys}/authorized_keys\n"
-            "PermitRootLogin prohibit-password\n"
-            "PasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\n"
-            "UsePAM no\n"
-            "StrictModes no\n"
-            "UseDNS no\n"
-            "MaxSessions 16\n"
-            "MaxStartups 64:30:128\n"
-            "Subsystem sftp internal-sftp\n"
-        )
-        if self._netns_exists(h):
+        daemons.write_sshd_config(h, d, keys)
+        if namespaces.netns_exists(h):
             # A namespace without its sshd (crashed host): start clean.
             self._stop_host(h)
-        _run(["ip", "netns", "add", h.netns])
-        veth = veth_name(h.name)
-        if Path(f"/sys/class/net/{veth}").exists():
-            # Left by a lab whose namespace outlived `ip netns del` (a process still held it).
-            _run(["ip", "link", "del", veth], check=False)
-        _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns])
-        _run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
-        _run(["ip", "-n", h.netns, "addr", "add", f"{h.address}/{SUBNET.prefixlen}", "dev", "eth0"])
-        _run(["ip", "-n", h.netns, "link", "set", "eth0", "up"])
-        _run(["ip", "-n", h.netns, "link", "set", "lo", "up"])
-        # The new veth has a new MAC: a neighbour entry left from an earlier host at this
-        # address would send the first packets to the old MAC until it times out (~5 s).
-        _run(["ip", "neigh", "flush", "to", h.address, "dev", BRIDGE], check=False)
-        compose = compose_binary()
-        m = d / "merged"
-        script = f"""
-set -e
-hostname {h.name}
-mount -t tmpfs -o size=1g,mode=755 hh-{h.name} {d}/ovl
-mkdir -p {d}/ovl/upper {d}/ovl/work
-mount -t overlay overlay -o lowerdir=/,upperdir={d}/ovl/upper,workdir={d}/ovl/work {m}
-mount -t proc proc {m}/proc
-mount --rbind /dev {m}/dev
-mount --rbind /sys {m}/sys
-mount -t tmpfs -o mode=755 tmpfs {m}/run
-mkdir -p {m}/run/sshd {m}/var/lib/docker {m}/usr/libexec/docker/cli-plugins {m}{keys}
-mount --bind {d}/docker-data {m}/var/lib/docker
-mount --bind {keys} {m}{keys}
-touch {m}/usr/libexec/docker/cli-plugins/docker-compose
-mount --bind -o ro {compose} {m}/usr/libexec/docker/cli-plugins/docker-compose
-echo {h.name} > {m}/etc/hostname
-printf '127.0.0.1 localhost\\n{h.address} {h.name}\\n' > {m}/etc/hosts
-printf 'export PATH=%s\\n' {_PATH} > {m}/root/.bashrc
-rm -f {m}/root/.profile {m}/root/.bash_profile
-cd {m} && mkdir -p .oldroot && pivot_root . .oldroot && cd /
-umount -l /.oldroot && rmdir /.oldroot
-exec /usr/sbin/sshd -D -e -f {d}/sshd_config
-"""
-        self._spawn(
-            h.name,
-            "sshd",
-            [
-                "nsenter",
-                f"--net=/run/netns/{h.netns}",
-                "unshare",
-                "--uts",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-            ],
-        )
-
-    def stop_sshd(self, name: str) -> None:
-        """Stop only the sshd of a lab host (the host's engines keep running): an SSH outage."""
-        pid = self._pid(name, "sshd")
-        if pid:
-            _stop_pid(pid)
-
-    def start_sshd(self, name: str) -> bool:
-        """Start sshd again inside a host whose namespaces are still held by dockerd or named.
-
-        Returns:
-            False when no process of the host is left to enter (the host must be recreated).
-        """
-        h = next(x for x in self.hosts if x.name == name)
-        anchor = next(
-            (p for p in (self._pid(name, "dockerd"), self._pid(name, "named")) if _alive(p)), None
-        )
-        if anchor is None:
-            return False
-        d = self.host_dir(name)
-        self._spawn(
-            name,
-            "sshd",
-            [
-                "nsenter",
-                "-t",
-                str(anchor),
-                "-n",
-                "-u",
-                "-m",
-                "-r",
-                "-w",
-                "--",
-                "/usr/sbin/sshd",
-                "-D",
-                "-e",
-                "-f",
-                str(d / "sshd_config"),
-            ],
-        )
-        self._wait_port(h, 22)
-        return True
-
-    # -- faults, for the fault suite (each undone by its counterpart) ----------------------
-    def kill_sshd(self, name: str) -> list[int]:
-        """SIGKILL a host's sshd and each session process it forked: sshd crashes mid-session.
-
-        The sessions' shells are left as a crash leaves them (their stdin reaches EOF).
-        `start_sshd` brings sshd back. Returns the PIDs killed.
-        """
-        listener = self._pid(name, "sshd")
-        if listener is None or not _alive(listener):
-            return []
-        killed = [*_children(listener, "sshd"), listener]
-        for pid in killed:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for pid in killed:
-            _reap(pid)
-        return killed
-
-    def link_down(self, name: str) -> None:
-        """Cut a host off the bridge (its veth's bridge side down): packets vanish silently."""
-        _run(["ip", "link", "set", veth_name(name), "down"])
-
-    def link_up(self, name: str) -> None:
-        """Put a host back on the bridge after `link_down`."""
-        _run(["ip", "link", "set", veth_name(name), "up"])
-
-    def impair_link(self, name: str, *, rate_kbit: int = 1000, loss_pct: float = 10.0) -> None:
-        """Make a host's link slow and lossy, both ways, until `clear_link`.
-
-        This kernel has no ``sch_netem`` (no ``tc ... netem delay/loss``), so: ``tbf`` caps the
-        rate (queueing delay under load) on both ends of the veth, and iptables' ``statistic``
-        match drops ``loss_pct`` percent of the host's packets in and out (inside the host's
-        own network namespace).
-        """
-        tbf = ["root", "tbf", "rate", f"{rate_kbit}kbit", "burst", "32kb", "latency", "400ms"]
-        _run(["tc", "qdisc", "replace", "dev", veth_name(name), *tbf])
-        ns = ["ip", "netns", "exec", f"{NS_PREFIX}{name}"]
-        _run([*ns, "tc", "qdisc", "replace", "dev", "eth0", *tbf])
-        for chain, way in (("INPUT", "-i"), ("OUTPUT", "-o")):
-            _run([*ns, "iptables", "-w", "-I", chain, *loss_rule(way, loss_pct)])
-
-    def clear_link(self, name: str) -> None:
-        """Undo `impair_link` and `link_down` (harmless when neither is in place)."""
-        _run(["tc", "qdisc", "del", "dev", veth_name(name), "root"], check=False)
-        ns = ["ip", "netns", "exec", f"{NS_PREFIX}{name}"]
-        _run([*ns, "tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
-        rules = _run([*ns, "iptables", "-w", "-S"], check=False).stdout.splitlines()
-        for rule in rules:
-            if IMPAIR_TAG in rule and rule.startswith("-A "):
-                _run([*ns, "iptables", "-w", "-D", *rule.split()[1:]], check=False)
-        self.link_up(name)
-
-    def _spawn(self, name: str, what: str, args: list[str]) -> int:
-        """Start a long-running lab process (sshd, dockerd, named), logging to ``<what>.log``.
-
-        Its PID is recorded in ``<what>.pid``: teardown ends exactly the processes started here.
-        """
-        d = self.host_dir(name)
-        with (d / f"{what}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-        self._save_pid(name, what, proc.pid)
-        return proc.pid
-
-    def _nsenter(self, h: LabHost) -> list[str]:
-        pid = next(
-            (p for p in (self._pid(h.name, w) for w in ("sshd", "dockerd", "named")) if _alive(p)),
-            None,
-        )
-        if not _alive(pid):
-            raise LabError(f"lab host {h.name} is not running")
-        return ["nsenter", "-t", str(pid), "-n", "-u", "-m", "-r", "-w", "--"]
-
-    def host_exec(
-        self, name: str, command: str, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a shell command inside a lab host's namespaces (lab plumbing, not SSH)."""
-        h = next((x for x in self.hosts if x.name == name), None)
-        if h is None and not self._pid(name, "sshd"):
-            raise LabError(f"no lab host {name}")
-        # A node beyond the wanted count (being removed) is still entered by its PIDs.
-        target = h or LabHost(name, "0.0.0.0", "node")  # noqa: S104 - never connected
-        return _run([*self._nsenter(target), "sh", "-c", command], check=False, timeout=timeout)
-
-    def _wait_port(self, h: LabHost, port: int, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            out = _run(
-                ["ip", "netns", "exec", h.netns, "ss", "-Hltn", f"sport = :{port}"], check=False
-            ).stdout
-            if out.strip():
-                return
-            time.sleep(0.05)
-        log = redact_tail((self.host_dir(h.name) / "sshd.log").read_text(), 800)
-        raise LabError(f"lab host {h.name}: nothing listens on {h.address}:{port}; sshd log: {log}")
-
-    def _start_dockerd(self, h: LabHost) -> None:
-        self._spawn(
-            h.name,
-            "dockerd",
-            [
-                *self._nsenter(h),
-                "dockerd",
-                "--iptables=true",
-                "--ip6tables=false",
-                f"--bip={DOCKER_BIP}",
-                f"--default-address-pool=base={DOCKER_POOL},size=29",
-            ],
-        )
-
-    def _wait_docker(self, h: LabHost, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.host_exec(h.name, "docker info --format '{{.ServerVersion}}'").returncode == 0:
-                return
-            if not _alive(self._pid(h.name, "dockerd")):
-                break
-            time.sleep(0.2)
-        tail = redact_tail((self.host_dir(h.name) / "dockerd.log").read_text(), 1500)
-        raise LabError(f"lab host {h.name}: dockerd did not become ready; log tail:\n{tail}")
-
-    def _clean_docker(self, h: LabHost) -> None:
-        """A freshly started host has no containers, networks or volumes (images are a cache)."""
-        self.host_exec(
-            h.name,
-            'ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f $ids >/dev/null; '
-            "docker network prune -f >/dev/null; docker volume prune -af >/dev/null 2>&1 || "
-            "docker volume prune -f >/dev/null",
-            timeout=120,
-        )
-
-    def _start_named(self, h: LabHost) -> None:
-        prep = self.host_exec(
-            h.name, "mkdir -p /run/named && chown bind:bind /run/named && named-checkconf"
-        )
-        if prep.returncode != 0:
-            raise LabError(f"lab host {h.name}: cannot prepare named: {prep.stderr.strip()}")
-        d = self.host_dir(h.name)
-        self._spawn(
-            h.name,
-            "named",
-            [*self._nsenter(h), "/usr/sbin/named", "-f", "-u", "bind", "-n", "1"],
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.host_exec(h.name, "rndc status >/dev/null 2>&1").returncode == 0:
-                return
-            time.sleep(0.1)
-        raise LabError(
-            f"lab host {h.name}: named did not answer rndc status; see {d / 'named.log'}"
-        )
-
-    def _write_known_hosts(self) -> None:
-        lines = []
-        for h in self.hosts:
-            pub = (self.host_dir(h.name) / "ssh_host_ed25519_key.pub").read_text().split()
-            lines.append(f"{h.address} {pub[0]} {pub[1]}")
-        self.known_hosts.write_text("\n".join(lines) + "\n")
-
-    @property
-    def config_file(self) -> Path:
-        """The lab's own config, written by ``up``: every path in it absolute, extra nodes in.
-
-        It works wherever nornir_homehub is installed (a wheel carries the lab inventory but
-        must not be written to): ``homehub --config <lab dir>/inventory/config.yaml deploy``.
-        """
-        return self.inventory_dir / "config.yaml"
-
-    def _write_inventory(self) -> None:
-        """Write `config_file` and its inventory (extra nodes of ``lab up --hosts N`` too)."""
-        inv = self.inventory_dir
-        inv.mkdir(parents=True, exist_ok=True)
-        hosts = yaml.safe_load(self.hosts_file.read_text()) or {}
-        for h in self.hosts[len(self.base_hosts) :]:
-            hosts[h.name] = {
-                "hostname": h.address,
-                "groups": ["node"],
-                "data": {"role": "node", "fqdn": f"{h.name}.lab", "gpu": None},
-            }
-        (inv / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
-        src = self.hosts_file.parent
-        defaults = yaml.safe_load((src / "defaults.yaml").read_text()) or {}
-        extras = defaults["connection_options"]["homehub_ssh"]["extras"]
-        extras["known_hosts"] = str(self.known_hosts)
-        extras["key_file"] = str(self.key_file)
-        (inv / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
-        cfg = yaml.safe_load((src / "config.yaml").read_text())
-        cfg["inventory"]["options"] = {
-            "host_file": str(inv / "hosts.yaml"),
-            "group_file": str(src / "groups.yaml"),
-            "defaults_file": str(inv / "defaults.yaml"),
-        }
-        hh = cfg.setdefault("homehub", {})
-        for key in ("vault_file", "vault_password_file", "stacks_dir", "runbooks_dir"):
-            if isinstance(hh.get(key), str) and not Path(hh[key]).is_absolute():
-                hh[key] = str((src / hh[key]).resolve())
-        # State next to the lab's own folder, wherever the lab's inventory came from.
-        hh["lab_dir"] = str(self.dir)
-        hh["report_dir"] = str(self.dir.parent / "reports")
-        hh["history_dir"] = str(self.dir.parent / "runs")
-        self.config_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        namespaces.create_network(h)
+        self.processes(h.name).spawn("sshd", namespaces.root_command(h, d, keys, compose_binary()))
 
     def _provision(self, say: Any) -> None:
         """Build the stand-in images and start the lab's edge (Traefik + auth stand-in)."""
@@ -601,15 +307,12 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
                 if built:
                     say(f"{h.name}: built {', '.join(built)}")
                 if h.role == "trusted":
-                    images.ensure_edge(conn, self._domain())
+                    images.ensure_edge(conn, lab_domain(self.hosts_file))
                     say(f"{h.name}: lab edge (Traefik + auth stand-in) up")
             finally:
                 conn.close()
 
-    def _domain(self) -> str:
-        defaults = yaml.safe_load((self.hosts_file.parent / "defaults.yaml").read_text()) or {}
-        return str((defaults.get("data") or {}).get("domain", "homehub.test"))
-
+    # -- using the hosts -----------------------------------------------------------------------
     def connect(self, h: LabHost, conn: Any) -> Any:
         """Open ``conn`` (a HomehubSSH) to a lab host with the lab's key and known_hosts."""
         conn.open(
@@ -629,6 +332,76 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             },
         )
         return conn
+
+    def host_exec(
+        self, name: str, command: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a shell command inside a lab host's namespaces (lab plumbing, not SSH)."""
+        if not any(x.name == name for x in self.hosts) and not self.pid(name, "sshd"):
+            raise LabError(f"no lab host {name}")
+        # A node beyond the wanted count (being removed) is still entered by its PIDs.
+        return self.processes(name).exec(command, timeout=timeout)
+
+    # -- daemons, stopped and started again (the fault suite) -----------------------------------
+    def stop_sshd(self, name: str) -> None:
+        """Stop only the sshd of a lab host (the host's engines keep running): an SSH outage."""
+        self.processes(name).stop("sshd")
+
+    def start_sshd(self, name: str) -> bool:
+        """Start sshd again inside a host whose namespaces are still held by dockerd or named.
+
+        Returns:
+            False when no process of the host is left to enter (the host must be recreated).
+        """
+        procs = self.processes(name)
+        if not daemons.restart_sshd(procs):
+            return False
+        daemons.wait_port(self._host(name), procs, 22)
+        return True
+
+    def stop_dockerd(self, name: str, timeout: float = 20.0) -> int | None:
+        """Stop a host's Docker Engine by its PID (containers stay); return that PID."""
+        return self.processes(name).stop("dockerd", timeout=timeout)
+
+    def start_dockerd(self, name: str) -> None:
+        """Start a host's Docker Engine again, as ``lab up`` does, and wait until it answers.
+
+        Harmless when it runs. Raises `LabError` when it does not become ready.
+        """
+        procs = self.processes(name)
+        if procs.running("dockerd"):
+            return
+        daemons.start_dockerd(procs)
+        daemons.wait_docker(procs)
+
+    def start_named(self, name: str) -> None:
+        """Start named on a dns host, as ``lab up`` does, and wait until ``rndc status`` answers."""
+        daemons.start_named(self.processes(name))
+
+    # -- faults (each undone by its counterpart; see `faults`) ---------------------------------
+    def kill_sshd(self, name: str) -> list[int]:
+        """SIGKILL a host's sshd and each session process it forked: sshd crashes mid-session.
+
+        The sessions' shells are left as a crash leaves them (their stdin reaches EOF).
+        `start_sshd` brings sshd back. Returns the PIDs killed.
+        """
+        return faults.kill_sshd(self.processes(name))
+
+    def link_down(self, name: str) -> None:
+        """Cut a host off the bridge (its veth's bridge side down): packets vanish silently."""
+        faults.link_down(name)
+
+    def link_up(self, name: str) -> None:
+        """Put a host back on the bridge after `link_down`."""
+        faults.link_up(name)
+
+    def impair_link(self, name: str, *, rate_kbit: int = 1000, loss_pct: float = 10.0) -> None:
+        """Make a host's link slow and lossy, both ways, until `clear_link` (see `faults`)."""
+        faults.impair_link(name, rate_kbit=rate_kbit, loss_pct=loss_pct)
+
+    def clear_link(self, name: str) -> None:
+        """Undo `impair_link` and `link_down` (harmless when neither is in place)."""
+        faults.clear_link(name)
 
     # -- down --------------------------------------------------------------------------------
     def down(self, purge: bool = False) -> None:
@@ -650,89 +423,22 @@ exec /usr/sbin/sshd -D -e -f {d}/sshd_config
             known |= {p.name for p in hosts_root.iterdir() if p.is_dir()}
         by_name = {h.name: h for h in self.hosts}
         for name in sorted(known):
-            h = by_name.get(name) or LabHost(name, "0.0.0.0", "node")  # noqa: S104 - placeholder, never used to connect
-            self._stop_host(h)
-        if self._bridge_present():
-            _run(["ip", "link", "del", BRIDGE], check=False)
+            self._stop_host(by_name.get(name) or _placeholder(name))
+        namespaces.remove_bridge()
         OWNER_FILE.unlink(missing_ok=True)
         if self._state_file().exists():
             self._state_file().write_text(json.dumps({"extra_hosts": 0}))
         if purge and self.dir.exists():
             shutil.rmtree(self.dir)
 
-    def leftovers(self) -> list[str]:
-        """What of the lab still exists on this machine (empty after a clean ``down``)."""
-        found = []
-        for h in self.hosts:
-            if self._netns_exists(h):
-                found.append(f"network namespace {h.netns}")
-            for what in ("sshd", "dockerd", "named"):
-                pid = self._pid(h.name, what)
-                if _alive(pid):
-                    found.append(f"{what} of {h.name} (pid {pid})")
-        if self._bridge_present():
-            found.append(f"bridge {BRIDGE}")
-        mounts = Path("/proc/self/mountinfo").read_text()
-        if str(self.dir) in mounts:
-            found.append(f"mounts under {self.dir}")
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    net = os.readlink(entry / "ns" / "net")
-                    cmd = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if str(self.dir).encode() in cmd and net:
-                    found.append(f"process {entry.name} using {self.dir}")
-        return found
-
     def _stop_host(self, h: LabHost) -> None:
-        sshd = self._pid(h.name, "sshd")
-        if h.docker or self._pid(h.name, "dockerd"):
-            if _alive(sshd) and _alive(self._pid(h.name, "dockerd")):
-                # Containers go first so that nothing is left holding the docker data dir.
-                self.host_exec(
-                    h.name,
-                    'ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f $ids >/dev/null',
-                    timeout=120,
-                )
-            dpid = self._pid(h.name, "dockerd")
-            if dpid:
-                _stop_pid(dpid, timeout=20)
-        for what in ("named",):
-            pid = self._pid(h.name, what)
-            if pid:
-                _stop_pid(pid)
+        procs = self.processes(h.name)
+        if h.docker or procs.pid("dockerd"):
+            daemons.stop_docker(procs)
+        procs.stop("named")
         # Anything else living in the host's namespaces (started over SSH by tests or users).
-        for pid in self._namespace_pids(h, sshd):
-            _stop_pid(pid, timeout=5)
-        if sshd:
-            _stop_pid(sshd)
-        if self._netns_exists(h):
-            _run(["ip", "netns", "del", h.netns], check=False)
-        d = self.host_dir(h.name)
-        for what in ("sshd", "dockerd", "named"):
-            (d / f"{what}.pid").unlink(missing_ok=True)
-
-    def _namespace_pids(self, h: LabHost, sshd: int | None) -> list[int]:
-        pids: set[int] = set()
-        if self._netns_exists(h):
-            out = _run(["ip", "netns", "pids", h.netns], check=False).stdout.split()
-            pids.update(int(p) for p in out if p.isdigit())
-        if _alive(sshd):
-            try:
-                mnt = os.readlink(f"/proc/{sshd}/ns/mnt")
-            except OSError:
-                mnt = ""
-            if mnt:
-                for entry in Path("/proc").iterdir():
-                    if not entry.name.isdigit():
-                        continue
-                    try:
-                        if os.readlink(entry / "ns" / "mnt") == mnt:
-                            pids.add(int(entry.name))
-                    except OSError:
-                        continue
-        pids.discard(sshd or -1)
-        pids.discard(os.getpid())
-        return sorted(pids)
+        for pid in namespaces.namespace_pids(h, procs):
+            stop_pid(pid, timeout=5)
+        procs.stop("sshd")
+        namespaces.delete_netns(h)
+        procs.forget()
