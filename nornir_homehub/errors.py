@@ -6,6 +6,8 @@ Every message names what is wrong: the host, file, variable or record involved. 
 
 from __future__ import annotations
 
+from nornir_homehub.checks.model import Layer
+
 
 class HomehubError(Exception):
     """Base class of every error nornir_homehub raises on purpose."""
@@ -49,3 +51,20 @@ class CheckFailed(HomehubError):
 
 class LabError(HomehubError):
     """The local lab cannot be brought up, down or used."""
+
+
+# -- transport, lab, and the deploy, backup and migrate tasks -----------------------------------
+
+
+class StackFailed(CheckFailed):
+    """A stack did not come up (layer container).
+
+    Docker Engine not usable, compose failed, a container not ready or not stable, or a
+    post-deploy step failed.
+    """
+
+    layer = Layer.CONTAINER
+
+
+class UnsafeOldDir(PlanError):
+    """An old stack dir that must not be removed: the run is refused before any host changes."""

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from nornir_homehub.connection import CommandResult
-from nornir_homehub.errors import PlanError
+from nornir_homehub.errors import PlanError, UnsafeOldDir
 from nornir_homehub.facts.docker import ContainerFact, MountFact, inspect_line, parse_containers
 from nornir_homehub.facts.legacy import (
     LegacyContainer,
@@ -21,7 +21,7 @@ from nornir_homehub.facts.legacy import (
     mounts_inside,
     parse_dirs,
 )
-from nornir_homehub.plan.migrate import UnsafeOldDir, plan_migration
+from nornir_homehub.plan.migrate import plan_migration
 from nornir_homehub.render import RenderedDir, RenderedStack
 
 CASES = sorted((Path(__file__).parent / "cases" / "plan_migrate").glob("*.yaml"))
