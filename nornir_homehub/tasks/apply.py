@@ -1,16 +1,18 @@
-"""Apply changed stacks on a host: Docker Compose for all of them at once, then the steps.
+"""Apply a stack's plan on a host: its dirs and files, Docker Compose, the post-deploy steps.
 
-`compose_command` turns a stack's plan into its compose command; `compose_all` runs those of
+`apply_files` creates the data dirs and uploads the files a plan names (atomic uploads);
+`compose_command` turns the plan into its compose command and `compose_all` runs those of
 every changed stack side by side in one round trip; `run_post_deploy` runs a stack's
 post-deploy steps (each skipped when its ``unless`` check exits 0).
 """
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from typing import TYPE_CHECKING
 
-from nornir_homehub.errors import StackFailed
+from nornir_homehub.errors import HomehubError, StackFailed, TransportError
 from nornir_homehub.plan.stacks import ComposeAction
 
 if TYPE_CHECKING:
@@ -18,6 +20,59 @@ if TYPE_CHECKING:
     from nornir_homehub.plan.stacks import StackPlan
     from nornir_homehub.render import RenderedStack
     from nornir_homehub.secrets import SecretStore
+
+
+def apply_files(conn: HostConnection, stack: RenderedStack, plan: StackPlan) -> list[str]:
+    """Create or fix the plan's data dirs, upload (or chmod) its files; say what was done.
+
+    Raises:
+        StackFailed: a file cannot be written while the host still answers (disk full,
+            read-only), with the free space where it goes.
+        TransportError: the host stopped answering (the upload's own error).
+    """
+    applied: list[str] = []
+    if plan.do_dirs:
+        by_path = {d.path: d for d in stack.data_dirs}
+        cmds = [
+            f"install -d -m {by_path[p].mode:o} -o {shlex.quote(by_path[p].owner)} "
+            f"-g {shlex.quote(by_path[p].group)} {shlex.quote(p)}"
+            for p, _ in plan.do_dirs
+        ]
+        conn.run(" && ".join(cmds), check=True)
+        applied += [f"dir {p} ({r})" for p, r in plan.do_dirs]
+    for change in plan.do_write:
+        f = stack.files[change.path]
+        if change.content_changed:
+            try:
+                conn.put_file(f.path, f.content, mode=f.mode)
+            except TransportError as exc:
+                raise _write_failure(conn, stack, f.path, exc) from None
+        else:
+            conn.run(f"chmod {f.mode:o} {shlex.quote(f.path)}", check=True)
+        applied.append(f"file {f.path} ({change.reason})")
+    return applied
+
+
+def _write_failure(
+    conn: HostConnection, stack: RenderedStack, path: str, exc: TransportError
+) -> HomehubError:
+    """Classify a failed upload.
+
+    The host still answers but could not write (disk full, read-only): the stack's failure,
+    with the free space where the file goes. The host does not answer: the transport error.
+    """
+    where = shlex.quote(posixpath.dirname(path) or "/")
+    try:
+        res = conn.run(
+            f'p={where}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -Pk "$p" | tail -n 1',
+            timeout=15,
+        )
+    except TransportError:
+        return exc
+    fields = res.stdout.split()
+    space = f"; {fields[3]} KiB free on {fields[5]}" if res.ok and len(fields) >= 6 else ""
+    detail = str(exc).removeprefix(f"{conn.name}: ")
+    return StackFailed(f"{conn.name}: stack {stack.name}: cannot write {path}: {detail}{space}")
 
 
 def compose_command(stack: RenderedStack, plan: StackPlan) -> str | None:

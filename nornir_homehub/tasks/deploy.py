@@ -9,13 +9,14 @@ the steps, the state records) and, when a routed service was (re)created, ``edge
 A stack's state record is written only once its compose run, health wait (healthy, and still
 so after the stable window) and post-deploy steps succeeded; it holds the hash of every file
 that deploy applied, so the next run knows what the containers really run with.
+
+What runs on the host lives beside this module: `tasks.apply` (dirs, files, compose, the
+post-deploy steps) and `tasks.health` (the readiness wait and its HTTP probes).
 """
 
 from __future__ import annotations
 
 import difflib
-import posixpath
-import shlex
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from nornir.core.task import Result, Task
 
 from nornir_homehub.checks import edge
 from nornir_homehub.connection import HostConnection, host_connection
-from nornir_homehub.errors import HomehubError, StackFailed, TransportError
+from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.stacks import (
     STATE_FILE,
     Container,
@@ -35,7 +36,7 @@ from nornir_homehub.facts.stacks import (
     stack_fact_commands,
 )
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
-from nornir_homehub.tasks.apply import compose_all, run_post_deploy
+from nornir_homehub.tasks.apply import apply_files, compose_all, run_post_deploy
 from nornir_homehub.tasks.health import wait_ready
 
 if TYPE_CHECKING:
@@ -257,27 +258,7 @@ def deploy_one_stack(
             host=task.host, result=StackOutcome(plan, dry_run), diff=diff, changed=plan.changed
         )
 
-    applied: list[str] = []
-    if plan.do_dirs:
-        by_path = {d.path: d for d in stack.data_dirs}
-        cmds = [
-            f"install -d -m {by_path[p].mode:o} -o {shlex.quote(by_path[p].owner)} "
-            f"-g {shlex.quote(by_path[p].group)} {shlex.quote(p)}"
-            for p, _ in plan.do_dirs
-        ]
-        conn.run(" && ".join(cmds), check=True)
-        applied += [f"dir {p} ({r})" for p, r in plan.do_dirs]
-    for change in plan.do_write:
-        f = stack.files[change.path]
-        if change.content_changed:
-            try:
-                conn.put_file(f.path, f.content, mode=f.mode)
-            except TransportError as exc:
-                raise _write_failure(conn, stack, f.path, exc) from None
-        else:
-            conn.run(f"chmod {f.mode:o} {shlex.quote(f.path)}", check=True)
-        applied.append(f"file {f.path} ({change.reason})")
-
+    applied = apply_files(conn, stack, plan)
     # Compose itself runs in `finish_stacks`, for all changed stacks of the host at once.
     if plan.action is ComposeAction.UP:
         applied.append("compose up -d")
@@ -289,28 +270,6 @@ def deploy_one_stack(
         diff=diff,
         changed=True,
     )
-
-
-def _write_failure(
-    conn: HostConnection, stack: RenderedStack, path: str, exc: TransportError
-) -> HomehubError:
-    """Classify a failed upload.
-
-    The host still answers but could not write (disk full, read-only): the stack's failure,
-    with the free space where the file goes. The host does not answer: the transport error.
-    """
-    where = shlex.quote(posixpath.dirname(path) or "/")
-    try:
-        res = conn.run(
-            f'p={where}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -Pk "$p" | tail -n 1',
-            timeout=15,
-        )
-    except TransportError:
-        return exc
-    fields = res.stdout.split()
-    space = f"; {fields[3]} KiB free on {fields[5]}" if res.ok and len(fields) >= 6 else ""
-    detail = str(exc).removeprefix(f"{conn.name}: ")
-    return StackFailed(f"{conn.name}: stack {stack.name}: cannot write {path}: {detail}{space}")
 
 
 def finish_stacks(
