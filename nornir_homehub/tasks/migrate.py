@@ -25,8 +25,8 @@ from nornir.core.task import Result, Task
 
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.connection import host_connection
-from nornir_homehub.errors import CheckFailed, PlanError
-from nornir_homehub.facts.docker import parse_containers
+from nornir_homehub.errors import CheckFailed, PlanError, TransportError
+from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
 from nornir_homehub.facts.legacy import (
     dir_mounts_command,
     legacy_containers,
@@ -158,9 +158,15 @@ def stop_legacy(task: Task, *, plans: Mapping[str, MigrationPlan]) -> Result:
             f"else cd /; fi && docker compose -p {project} down --remove-orphans"
         )
         conn.run(cmd, check=True, timeout=300)
-        left = conn.run(
-            f"docker ps -aq --filter label=com.docker.compose.project={project}", check=True
-        ).stdout.split()
+        docker = parse_containers(
+            conn.run(containers_command(label=f"{PROJECT_LABEL}={stop.project}"))
+        )
+        if docker.error:
+            raise TransportError(
+                f"{task.host.name}: cannot list the containers of compose project "
+                f"{stop.project}: {docker.error}"
+            )
+        left = docker.containers
         if left:
             raise CheckFailed(
                 f"{task.host.name}: compose project {stop.project} in {stop.directory} still "
