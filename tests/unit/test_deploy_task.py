@@ -1,7 +1,7 @@
 """`deploy_stacks` end to end through the scripted connection double, without the lab.
 
 The stacks are the built-in ollama and qdrant stacks rendered from the real templates with the
-lab inventory (test secrets). The host answers each command from a script: the fact batch,
+lab inventory (a test secret; `compute_double`). The host answers each command from a script: the fact batch,
 ``install -d``, Compose, the container listing of the health wait, Qdrant's readiness probe,
 Ollama's model step. Every upload lands in the double's filesystem with its mode, so the
 tests assert what a user would find on the host: the files and their modes, the compose
@@ -10,104 +10,30 @@ commands run, the state records, and on a no-op, nothing uploaded and nothing ru
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
-from conftest import LAB_CONFIG, ROOT
+from compute_double import (
+    HOST_DATA,
+    KEY,
+    PULL,
+    RUNNING,
+    SECRETS,
+    STACKS,
+    RecordingHost,
+    compute_stacks,
+    fact_batch,
+    probe_answer,
+)
 from nornir.core.task import AggregatedResult
 
-from nornir_homehub.config import load_nornir
 from nornir_homehub.errors import StackFailed
-from nornir_homehub.facts.docker import (
-    PROJECT_LABEL,
-    ContainerFact,
-    containers_command,
-    inspect_line,
-)
-from nornir_homehub.facts.stacks import STATE_FILE, render_state, stack_fact_commands
-from nornir_homehub.render import RenderedStack, render_host
-from nornir_homehub.secrets import SecretStore
+from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command
+from nornir_homehub.facts.stacks import STATE_FILE, render_state
+from nornir_homehub.render import RenderedStack
 from nornir_homehub.tasks.apply import compose_command
 from nornir_homehub.tasks.deploy import deploy_stacks, gather_stack_facts
 from nornir_homehub.testing import Command, ScriptedHost, scripted_nornir
-
-STACKS = ROOT / "stacks"
-KEY = "deploy-double-qdrant-key-5c1e"  # a test value, not a lab secret
-SECRETS = SecretStore.from_mapping({"vault_qdrant_api_key": KEY})
-PULL = "docker exec ollama ollama pull qwen2.5-coder:14b"
-HOST_DATA: dict[str, Any] = {
-    "role": "compute",
-    # Nothing here depends on timing: ready at the first poll counts as stable.
-    "deploy_stable_window": 0,
-    "deploy_wait_timeout": 30,
-}
-
-
-class RecordingHost(ScriptedHost):
-    """The double, with each upload also noted in ``ran`` (to check the order of events)."""
-
-    def put_file(
-        self,
-        path: str,
-        content: bytes,
-        *,
-        mode: int = 0o644,
-        owner: str | None = None,
-        group: str | None = None,
-    ) -> None:
-        self.ran.append(f"<upload {path} {mode:o}>")
-        super().put_file(path, content, mode=mode, owner=owner, group=group)
-
-
-def _stacks() -> list[RenderedStack]:
-    nr = load_nornir(LAB_CONFIG)
-    values = {"vault_qdrant_api_key": KEY}
-    return render_host(nr, nr.inventory.hosts["compute"], STACKS, values, only=["ollama", "qdrant"])
-
-
-def _batch(stacks: list[RenderedStack]) -> dict[str, str]:
-    """The fact batch the deploy sends (the same builder `gather_stack_facts` uses)."""
-    return stack_fact_commands(
-        [p for s in stacks for p in s.files],
-        [d.path for s in stacks for d in s.data_dirs],
-        [s.project_dir for s in stacks],
-        {
-            f"{s.name}:{i}": st.unless
-            for s in stacks
-            for i, st in enumerate(s.post_deploy)
-            if st.unless
-        },
-    )
-
-
-def _container(name: str, health: str | None) -> ContainerFact:
-    return ContainerFact(
-        id=name[0] * 64,
-        name=name,
-        state="running",
-        exit_code=0,
-        started_at="2026-12-01T09:01:24Z",
-        health=health,
-        restart_count=0,
-        image=f"homehub-standin/{name}:lab",
-        project=name,
-        service=name,
-        working_dir=f"/opt/stacks/{name}",
-        networks={f"{name}_default": "192.0.2.74"},
-    )
-
-
-RUNNING = "\n".join(
-    inspect_line(c) for c in (_container("ollama", "healthy"), _container("qdrant", None))
-)
-
-
-def _probe_answer(status: int) -> str:
-    """What the host-side HTTP script prints for one request (see facts.http)."""
-    head = base64.b64encode(f"HTTP/1.1 {status} OK\r\n\r\n".encode()).decode()
-    body = base64.b64encode(b"all shards are ready").decode()
-    return f"homehub-http curl 0 {status}\n{head}\n{body}\n\n"
 
 
 def _run(host: ScriptedHost, stacks: list[RenderedStack], **kw: Any) -> AggregatedResult:
@@ -124,7 +50,7 @@ def _run(host: ScriptedHost, stacks: list[RenderedStack], **kw: Any) -> Aggregat
 def _first_deploy_script(
     stacks: list[RenderedStack], *, qdrant_compose_exit: int = 0
 ) -> list[Command]:
-    batch = _batch(stacks)
+    batch = fact_batch(stacks)
     ollama, qdrant = stacks
     missing = "".join(f"{p} MISSING\n" for s in stacks for p in s.files)
     dirs = "".join(f"{d.path} MISSING\n" for s in stacks for d in s.data_dirs)
@@ -144,13 +70,13 @@ def _first_deploy_script(
             err="Error response from daemon: pull access denied for qdrant/qdrant\n",
         ),
         Command(containers_command(label=PROJECT_LABEL), out=RUNNING),
-        Command("homehub-http request", match="contains", out=_probe_answer(200)),
+        Command("homehub-http request", match="contains", out=probe_answer(200)),
         Command(PULL),
     ]
 
 
 def test_first_deploy_uploads_every_file_with_its_mode_runs_compose_and_records_state() -> None:
-    stacks = _stacks()
+    stacks = compute_stacks()
     host = RecordingHost("compute", _first_deploy_script(stacks))
     agg = _run(host, stacks)
     assert not agg.failed, agg["compute"][0].exception
@@ -185,8 +111,8 @@ def test_first_deploy_uploads_every_file_with_its_mode_runs_compose_and_records_
 
 
 def test_a_no_op_uploads_nothing_and_runs_only_the_facts() -> None:
-    stacks = _stacks()
-    batch = _batch(stacks)
+    stacks = compute_stacks()
+    batch = fact_batch(stacks)
     files = "".join(
         f"{p} {f.mode:o} root root {f.sha256}\n" for s in stacks for p, f in s.files.items()
     )
@@ -220,7 +146,7 @@ def test_a_no_op_uploads_nothing_and_runs_only_the_facts() -> None:
 
 
 def test_a_dry_run_shows_the_diffs_and_changes_nothing() -> None:
-    stacks = _stacks()
+    stacks = compute_stacks()
     script = _first_deploy_script(stacks)[:5]  # the facts only
     host = RecordingHost("compute", script)
     agg = _run(host, stacks, dry_run=True)
@@ -234,7 +160,7 @@ def test_a_dry_run_shows_the_diffs_and_changes_nothing() -> None:
 
 def test_a_failed_compose_fails_its_stack_and_leaves_it_without_a_state_record() -> None:
     """ollama converges; qdrant's compose fails: no state record, so the next run retries it."""
-    stacks = _stacks()
+    stacks = compute_stacks()
     host = RecordingHost("compute", _first_deploy_script(stacks, qdrant_compose_exit=1))
     agg = _run(host, stacks)
     assert agg.failed
@@ -250,7 +176,7 @@ def test_a_failed_compose_fails_its_stack_and_leaves_it_without_a_state_record()
 
 
 def test_the_fact_batch_is_one_round_trip() -> None:
-    stacks = _stacks()
+    stacks = compute_stacks()
     script = _first_deploy_script(stacks)[:5]
     host = ScriptedHost("compute", script)
     facts = gather_stack_facts(host, stacks)
