@@ -11,6 +11,7 @@ import hashlib
 import os
 import shlex
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 from nornir_homehub.codes import EXIT_MISSING
@@ -31,6 +32,16 @@ DEFAULT_CONNECT_TIMEOUT = float(_OPTION["connect_timeout"].default)
 DEFAULT_COMMAND_TIMEOUT = float(_OPTION["command_timeout"].default)
 # SIGTERM, then SIGKILL after this many seconds, for the process group of a timed-out command.
 KILL_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a connection plugin connects, and as whom (the inventory host's own fields)."""
+
+    hostname: str | None
+    username: str | None
+    password: str | None
+    port: int | None
 
 
 def short_command(command: str, limit: int = 80) -> str:
@@ -73,16 +84,9 @@ class HostConnection:
         ``extras`` are the inventory's connection extras (``connection_options.<plugin>``);
         ``platform`` and ``configuration`` are not used.
         """
-        self._open(hostname, username, password, port, dict(extras or {}))
+        self._open(Endpoint(hostname, username, password, port), dict(extras or {}))
 
-    def _open(
-        self,
-        hostname: str | None,
-        username: str | None,
-        password: str | None,
-        port: int | None,
-        extras: dict[str, Any],
-    ) -> None:
+    def _open(self, target: Endpoint, extras: dict[str, Any]) -> None:
         raise NotImplementedError
 
     # -- the one primitive -------------------------------------------------------------

@@ -8,7 +8,13 @@ import signal
 import subprocess
 from typing import Any
 
-from nornir_homehub.connection.base import KILL_GRACE, HostConnection, option_seconds, short_command
+from nornir_homehub.connection.base import (
+    KILL_GRACE,
+    Endpoint,
+    HostConnection,
+    option_seconds,
+    short_command,
+)
 from nornir_homehub.errors import CommandTimeout, TransportError
 from nornir_homehub.secrets import scrubbed_environ
 
@@ -20,16 +26,9 @@ class HomehubLocal(HostConnection):
     `HomehubSSH`; commands run with ``sh -c``.
     """
 
-    def _open(
-        self,
-        hostname: str | None,
-        username: str | None,
-        password: str | None,
-        port: int | None,
-        extras: dict[str, Any],
-    ) -> None:
+    def _open(self, target: Endpoint, extras: dict[str, Any]) -> None:
         """Nothing to open; remember the name, timeouts and ``env_keep`` (more env names)."""
-        self.name = str(extras.get("inventory_name") or hostname or "localhost")
+        self.name = str(extras.get("inventory_name") or target.hostname or "localhost")
         self.command_timeout = option_seconds(extras, "command_timeout", self.name)
         self.env_keep = tuple(str(n) for n in extras.get("env_keep") or ())
 

@@ -22,6 +22,7 @@ from nornir_homehub import safety
 from nornir_homehub.connection.base import (
     DEFAULT_CONNECT_TIMEOUT,
     KILL_GRACE,
+    Endpoint,
     HostConnection,
     option_seconds,
     short_command,
@@ -84,14 +85,7 @@ class HomehubSSH(HostConnection):
         self._marker = f"homehub-pgid-{secrets.token_hex(6)}"
         self._marker_re = re.compile(rf"{self._marker} (\d+)\n".encode())
 
-    def _open(
-        self,
-        hostname: str | None,
-        username: str | None,
-        password: str | None,
-        port: int | None,
-        extras: dict[str, Any],
-    ) -> None:
+    def _open(self, target: Endpoint, extras: dict[str, Any]) -> None:
         """Connect and authenticate; verify the host key against known_hosts.
 
         Raises:
@@ -103,6 +97,7 @@ class HomehubSSH(HostConnection):
         """
         import paramiko
 
+        hostname = target.hostname
         if not hostname:
             raise TransportError("host without a hostname/address in the inventory")
         self.name = str(extras.get("inventory_name") or hostname)
@@ -116,8 +111,8 @@ class HomehubSSH(HostConnection):
                     f"{self.name}: cannot read ssh config {cfg_path}: {exc}"
                 ) from None
         address = str(ssh_cfg.get("hostname", hostname))
-        port = int(port or ssh_cfg.get("port", 22))
-        username = username or ssh_cfg.get("user") or "root"
+        port = int(target.port or ssh_cfg.get("port", 22))
+        username = target.username or ssh_cfg.get("user") or "root"
         key_file = extras.get("key_file") or (ssh_cfg.get("identityfile") or [None])[0]
         known_hosts = Path(str(extras.get("known_hosts", "~/.ssh/known_hosts"))).expanduser()
         interval, patience = self._timeouts(extras)
@@ -141,7 +136,7 @@ class HomehubSSH(HostConnection):
                 hostname=ip,
                 port=port,
                 username=username,
-                password=password or None,
+                password=target.password or None,
                 key_filename=str(Path(str(key_file)).expanduser()) if key_file else None,
                 timeout=self.connect_timeout,
                 banner_timeout=self.connect_timeout,

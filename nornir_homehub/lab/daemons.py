@@ -6,12 +6,11 @@ bounded poll; a daemon that does not come up is a `LabError` carrying its log's 
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from nornir_homehub.errors import LabError
 from nornir_homehub.lab.model import DOCKER_BIP, DOCKER_POOL
-from nornir_homehub.lab.processes import run
+from nornir_homehub.lab.processes import poll, run
 from nornir_homehub.secrets import redact_tail
 
 if TYPE_CHECKING:
@@ -74,14 +73,9 @@ def wait_port(h: LabHost, procs: HostProcesses, port: int, timeout: float = 10) 
     Raises:
         LabError: nothing listens after ``timeout`` seconds (with the sshd log's tail).
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = run(
-            ["ip", "netns", "exec", h.netns, "ss", "-Hltn", f"sport = :{port}"], check=False
-        ).stdout
-        if out.strip():
-            return
-        time.sleep(0.05)
+    listen = ["ip", "netns", "exec", h.netns, "ss", "-Hltn", f"sport = :{port}"]
+    if poll(lambda: bool(run(listen, check=False).stdout.strip()), timeout, 0.05):
+        return
     log = redact_tail(procs.log("sshd").read_text(), 800)
     raise LabError(f"lab host {h.name}: nothing listens on {h.address}:{port}; sshd log: {log}")
 
@@ -108,13 +102,14 @@ def wait_docker(procs: HostProcesses, timeout: float = 60) -> None:
     Raises:
         LabError: it did not answer within ``timeout`` seconds or dockerd died (log tail).
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if procs.exec("docker info --format '{{.ServerVersion}}'").returncode == 0:
-            return
-        if not procs.running("dockerd"):
-            break
-        time.sleep(0.2)
+    info = "docker info --format '{{.ServerVersion}}'"
+    if poll(
+        lambda: procs.exec(info).returncode == 0,
+        timeout,
+        0.2,
+        alive=lambda: procs.running("dockerd"),
+    ):
+        return
     tail = redact_tail(procs.log("dockerd").read_text(), 1500)
     raise LabError(f"lab host {procs.name}: dockerd did not become ready; log tail:\n{tail}")
 
@@ -147,11 +142,8 @@ def start_named(procs: HostProcesses) -> None:
     if prep.returncode != 0:
         raise LabError(f"lab host {procs.name}: cannot prepare named: {prep.stderr.strip()}")
     procs.spawn("named", [*procs.nsenter(), "/usr/sbin/named", "-f", "-u", "bind", "-n", "1"])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if procs.exec("rndc status >/dev/null 2>&1").returncode == 0:
-            return
-        time.sleep(0.1)
+    if poll(lambda: procs.exec("rndc status >/dev/null 2>&1").returncode == 0, 20, 0.1):
+        return
     raise LabError(
         f"lab host {procs.name}: named did not answer rndc status; see {procs.log('named')}"
     )

@@ -313,8 +313,11 @@ class Lab:
                 conn.close()
 
     # -- using the hosts -----------------------------------------------------------------------
-    def connect(self, h: LabHost, conn: Any) -> Any:
-        """Open ``conn`` (a HomehubSSH) to a lab host with the lab's key and known_hosts."""
+    def connect(self, h: LabHost, conn: Any, **extras: Any) -> Any:
+        """Open ``conn`` (a HomehubSSH) to a lab host with the lab's key and known_hosts.
+
+        ``extras`` add to or replace the connection extras (timeouts, keepalives).
+        """
         conn.open(
             hostname=h.address,
             username="root",
@@ -329,6 +332,7 @@ class Lab:
                 "inventory_name": h.name,
                 "connect_timeout": 5,
                 "command_timeout": 600,
+                **extras,
             },
         )
         return conn

@@ -13,8 +13,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nornir_homehub.errors import LabError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # The lab's long-running processes per host, each with ``<what>.pid`` and ``<what>.log``.
 DAEMONS = ("sshd", "dockerd", "named")
@@ -97,6 +101,27 @@ def reap(pid: int) -> None:
     """Collect ``pid``'s exit status when it is our child (so it does not stay a zombie)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def poll(
+    ready: Callable[[], bool],
+    timeout: float,
+    interval: float,
+    *,
+    alive: Callable[[], bool] | None = None,
+) -> bool:
+    """Ask ``ready`` every ``interval`` seconds until it says yes (True).
+
+    False when ``timeout`` seconds pass first, or ``alive`` says the process waited for died.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        if alive is not None and not alive():
+            return False
+        time.sleep(interval)
+    return False
 
 
 def pids_sharing_mounts(anchor: int | None) -> set[int]:

@@ -33,7 +33,7 @@ from nornir_homehub.facts.stacks import (
     HostStackFacts,
     parse_stack_facts,
     render_state,
-    stack_fact_commands,
+    stack_fact_batch,
 )
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
 from nornir_homehub.tasks.apply import apply_files, compose_all, run_post_deploy
@@ -217,18 +217,7 @@ def _deploy(
 
 def gather_stack_facts(conn: HostConnection, rendered: list[RenderedStack]) -> HostStackFacts:
     """One round trip: file hashes/modes, data dirs, deploy states, containers, step checks."""
-    files = [p for s in rendered for p in s.files]
-    dirs = [d.path for s in rendered for d in s.data_dirs]
-    unless = {
-        f"{s.name}:{i}": step.unless
-        for s in rendered
-        for i, step in enumerate(s.post_deploy)
-        if step.unless
-    }
-    results = conn.run_batch(
-        stack_fact_commands(files, dirs, [s.project_dir for s in rendered], unless)
-    )
-    return parse_stack_facts(results)
+    return parse_stack_facts(conn.run_batch(stack_fact_batch(rendered)))
 
 
 def deploy_one_stack(

@@ -15,8 +15,7 @@ from conftest import LAB_CONFIG, ROOT
 
 from nornir_homehub.config import load_nornir
 from nornir_homehub.facts.docker import ContainerFact, MountFact, inspect_line
-from nornir_homehub.facts.stacks import stack_fact_commands
-from nornir_homehub.render import RenderedStack, render_host
+from nornir_homehub.render import RenderedDir, RenderedStack, render_host
 from nornir_homehub.secrets import SecretStore
 from nornir_homehub.testing import ScriptedHost
 
@@ -36,17 +35,9 @@ HOST_DATA: dict[str, Any] = {
 class RecordingHost(ScriptedHost):
     """The double, with each upload also noted in ``ran`` (to check the order of events)."""
 
-    def put_file(
-        self,
-        path: str,
-        content: bytes,
-        *,
-        mode: int = 0o644,
-        owner: str | None = None,
-        group: str | None = None,
-    ) -> None:
-        self.ran.append(f"<upload {path} {mode:o}>")
-        super().put_file(path, content, mode=mode, owner=owner, group=group)
+    def put_file(self, path: str, content: bytes, **kw: Any) -> None:
+        self.ran.append(f"<upload {path} {kw.get('mode', 0o644):o}>")
+        super().put_file(path, content, **kw)
 
 
 def compute_stacks() -> list[RenderedStack]:
@@ -56,18 +47,22 @@ def compute_stacks() -> list[RenderedStack]:
     return render_host(nr, nr.inventory.hosts["compute"], STACKS, values, only=["ollama", "qdrant"])
 
 
-def fact_batch(stacks: list[RenderedStack]) -> dict[str, str]:
-    """The deploy's fact batch for ``stacks`` (the builder `gather_stack_facts` uses)."""
-    return stack_fact_commands(
-        [p for s in stacks for p in s.files],
-        [d.path for s in stacks for d in s.data_dirs],
-        [s.project_dir for s in stacks],
-        {
-            f"{s.name}:{i}": st.unless
-            for s in stacks
-            for i, st in enumerate(s.post_deploy)
-            if st.unless
-        },
+def bare_stack(name: str, *dirs: str) -> RenderedStack:
+    """A compute stack with no files: one service, its container and ``dirs`` as data dirs."""
+    return RenderedStack(
+        name=name,
+        host="compute",
+        role="compute",
+        project=name,
+        project_dir=f"/opt/stacks/{name}",
+        compose_file=f"/opt/stacks/{name}/compose.yaml",
+        files={},
+        data_dirs=tuple(RenderedDir(d, "root", "root", 0o750) for d in dirs),
+        services=(name,),
+        containers={name: name},
+        post_deploy=(),
+        health=(),
+        secrets=(),
     )
 
 

@@ -22,14 +22,13 @@ from compute_double import (
     STACKS,
     RecordingHost,
     compute_stacks,
-    fact_batch,
     probe_answer,
 )
 from nornir.core.task import AggregatedResult
 
 from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command
-from nornir_homehub.facts.stacks import STATE_FILE, render_state
+from nornir_homehub.facts.stacks import STATE_FILE, render_state, stack_fact_batch
 from nornir_homehub.render import RenderedStack
 from nornir_homehub.tasks.apply import compose_command
 from nornir_homehub.tasks.deploy import deploy_stacks, gather_stack_facts
@@ -50,7 +49,7 @@ def _run(host: ScriptedHost, stacks: list[RenderedStack], **kw: Any) -> Aggregat
 def _first_deploy_script(
     stacks: list[RenderedStack], *, qdrant_compose_exit: int = 0
 ) -> list[Command]:
-    batch = fact_batch(stacks)
+    batch = stack_fact_batch(stacks)
     ollama, qdrant = stacks
     missing = "".join(f"{p} MISSING\n" for s in stacks for p in s.files)
     dirs = "".join(f"{d.path} MISSING\n" for s in stacks for d in s.data_dirs)
@@ -112,7 +111,7 @@ def test_first_deploy_uploads_every_file_with_its_mode_runs_compose_and_records_
 
 def test_a_no_op_uploads_nothing_and_runs_only_the_facts() -> None:
     stacks = compute_stacks()
-    batch = fact_batch(stacks)
+    batch = stack_fact_batch(stacks)
     files = "".join(
         f"{p} {f.mode:o} root root {f.sha256}\n" for s in stacks for p, f in s.files.items()
     )

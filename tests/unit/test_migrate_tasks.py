@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from compute_double import HOST_DATA, compute_stacks, container, fact_batch, listing
+from compute_double import HOST_DATA, compute_stacks, container, listing
 from nornir.core.task import AggregatedResult
 
 from nornir_homehub.errors import CheckFailed
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command
 from nornir_homehub.facts.legacy import legacy_fact_commands
+from nornir_homehub.facts.stacks import stack_fact_batch
 from nornir_homehub.plan.migrate import MigrationPlan
 from nornir_homehub.tasks.migrate import keep_legacy, plan_migrate, remove_legacy, stop_legacy
 from nornir_homehub.testing import Command, ScriptedHost, scripted_nornir
@@ -41,7 +42,7 @@ def _run(host: ScriptedHost, task: Any, **kw: Any) -> AggregatedResult:
 
 def _plan_script() -> list[Command]:
     stacks = compute_stacks()
-    batch = fact_batch(stacks)
+    batch = stack_fact_batch(stacks)
     legacy = legacy_fact_commands([OLD], "/srv/docker")
     return [
         Command(batch["files"], out="".join(f"{p} MISSING\n" for s in stacks for p in s.files)),
