@@ -9,7 +9,6 @@ stop), `inventory` (the generated inventory and config), `faults` (fault injecti
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +27,11 @@ from nornir_homehub.lab.machine import (
     OWNER_FILE,
     compose_binary,
     lab_owner,
+    leftovers,
     missing_prerequisites,
 )
 from nornir_homehub.lab.model import BRIDGE, HostStatus, LabHost, LabStatus
-from nornir_homehub.lab.processes import DAEMONS, HostProcesses, alive, run, stop_pid
+from nornir_homehub.lab.processes import HostProcesses, alive, run, stop_pid
 
 if TYPE_CHECKING:
     import subprocess
@@ -154,29 +154,7 @@ class Lab:
 
     def leftovers(self) -> list[str]:
         """What of the lab still exists on this machine (empty after a clean ``down``)."""
-        found = []
-        for h in self.hosts:
-            if namespaces.netns_exists(h):
-                found.append(f"network namespace {h.netns}")
-            for what in DAEMONS:
-                pid = self.pid(h.name, what)
-                if alive(pid):
-                    found.append(f"{what} of {h.name} (pid {pid})")
-        if namespaces.bridge_present():
-            found.append(f"bridge {BRIDGE}")
-        mounts = Path("/proc/self/mountinfo").read_text()
-        if str(self.dir) in mounts:
-            found.append(f"mounts under {self.dir}")
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    net = os.readlink(entry / "ns" / "net")
-                    cmd = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if str(self.dir).encode() in cmd and net:
-                    found.append(f"process {entry.name} using {self.dir}")
-        return found
+        return leftovers(self.dir, [(h, self.processes(h.name)) for h in self.hosts])
 
     # -- up ------------------------------------------------------------------------------------
     def up(self, log: Any = None, *, take_over: bool = False) -> LabStatus:

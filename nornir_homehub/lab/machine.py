@@ -1,4 +1,4 @@
-"""What the lab needs of this machine and holds on it: prerequisites, the lock, the owner."""
+"""What the lab needs of this machine and holds on it: prerequisites, lock, owner, leftovers."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.lab.model import BRIDGE
+from nornir_homehub.lab.namespaces import bridge_present, netns_exists
+from nornir_homehub.lab.processes import DAEMONS, alive
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
+
+    from nornir_homehub.lab.model import LabHost
+    from nornir_homehub.lab.processes import HostProcesses
 
 REQUIRED_COMMANDS = {
     "ip": "iproute2",
@@ -86,6 +91,37 @@ def lab_owner() -> Path | None:
         text = OWNER_FILE.read_text().strip()
     except OSError:
         return None
-    if not text or not Path(f"/sys/class/net/{BRIDGE}").exists():
+    if not text or not bridge_present():
         return None
     return Path(text)
+
+
+def leftovers(lab_dir: Path, hosts: Iterable[tuple[LabHost, HostProcesses]]) -> list[str]:
+    """What of the lab in ``lab_dir`` still exists on this machine (empty after ``down``).
+
+    Its hosts' network namespaces and daemons, the bridge, mounts under the lab folder, and any
+    process whose command line names the folder.
+    """
+    found = []
+    for h, procs in hosts:
+        if netns_exists(h):
+            found.append(f"network namespace {h.netns}")
+        for what in DAEMONS:
+            pid = procs.pid(what)
+            if alive(pid):
+                found.append(f"{what} of {h.name} (pid {pid})")
+    if bridge_present():
+        found.append(f"bridge {BRIDGE}")
+    mounts = Path("/proc/self/mountinfo").read_text()
+    if str(lab_dir) in mounts:
+        found.append(f"mounts under {lab_dir}")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                net = os.readlink(entry / "ns" / "net")
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(lab_dir).encode() in cmd and net:
+                found.append(f"process {entry.name} using {lab_dir}")
+    return found
