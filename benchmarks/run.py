@@ -127,15 +127,15 @@ def reset_hosts(lab: Any, names: list[str]) -> None:
 def ensure_qdrant_image(lab: Any, names: list[str]) -> None:
     """Build the qdrant stand-in on lab nodes that lack it (kept in their docker data dirs)."""
     from nornir_homehub.connection import HomehubSSH
+    from nornir_homehub.facts.docker import image_label_command
     from nornir_homehub.lab import images
 
     files = images.context_files("qdrant")
     digest = images.context_hash(files)
     image = images.image_name("qdrant")
-    fmt = "{{ index .Config.Labels " + f'"{images.HASH_LABEL}"' + " }}"
 
     def one(name: str) -> None:
-        have = lab.host_exec(name, f"docker image inspect --format '{fmt}' {image}").stdout
+        have = lab.host_exec(name, image_label_command(image, images.HASH_LABEL)).stdout
         if have.strip() == digest:
             return
         host = next(h for h in lab.hosts if h.name == name)

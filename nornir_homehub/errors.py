@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nornir_homehub.problems import Problem
+from nornir_homehub.checks.model import Layer
 
 
 class HomehubError(Exception):
@@ -72,3 +73,20 @@ class InvalidConfig(ConfigError):
             lines = "\n".join(f"  {p}" for p in self.problems)
             text = f"{len(self.problems)} problems in the configuration:\n{lines}"
         super().__init__(text)
+
+
+# -- transport, lab, and the deploy, backup and migrate tasks -----------------------------------
+
+
+class StackFailed(CheckFailed):
+    """A stack did not come up (layer container).
+
+    Docker Engine not usable, compose failed, a container not ready or not stable, or a
+    post-deploy step failed.
+    """
+
+    layer = Layer.CONTAINER
+
+
+class UnsafeOldDir(PlanError):
+    """An old stack dir that must not be removed: the run is refused before any host changes."""

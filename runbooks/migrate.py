@@ -66,8 +66,8 @@ def _stage(
 
 def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: Any) -> None:
     """Migrate the selected compute, then trusted hosts (see the module docstring)."""
+    from nornir_homehub.errors import UnsafeOldDir
     from nornir_homehub.inventory import site_vars
-    from nornir_homehub.plan.migrate import UnsafeOldDir
     from nornir_homehub.tasks.deploy import deploy_stacks
     from nornir_homehub.tasks.migrate import (
         keep_legacy,

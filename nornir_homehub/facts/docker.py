@@ -2,7 +2,8 @@
 
 Deploy (facts and health wait), verify, migrate and the lab all ask the same question ("which
 containers are there, in which state"), so they share `containers_command` and
-`parse_containers`. Two properties matter more than brevity:
+`parse_containers`; the lab's image labels and network gateway are asked here too. Two
+properties matter more than brevity:
 
 - **No race fails a run.** ``docker ps -aq`` and ``docker inspect $ids`` are two calls; a
   container removed in between (Compose recreating one, another tool cleaning up) makes
@@ -22,12 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from nornir_homehub.codes import EXIT_NO_DOCKER
 from nornir_homehub.secrets import redact_head
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
-EXIT_NO_DOCKER = 90  # `docker ps` itself failed: the engine does not answer
 
 _VANISHED = ("No such container", "No such object")
 
@@ -71,6 +72,10 @@ class MountFact:
     kind: str  # "bind", "volume", "tmpfs", ...
     source: str  # host path (bind) or volume name (volume)
     destination: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"kind": self.kind, "source": self.source, "destination": self.destination}
 
 
 @dataclass(frozen=True)
@@ -216,3 +221,26 @@ def inspect_line(container: ContainerFact) -> str:
             ],
         }
     )
+
+
+# -- images and networks (the lab's stand-in images and edge network) ---------------------------
+def image_label_command(image: str, label: str) -> str:
+    """Shell command printing ``image``'s ``label``; parse with `parse_image_label`."""
+    fmt = "{{ index .Config.Labels " + f'"{label}"' + " }}"
+    return f"docker image inspect --format {shlex.quote(fmt)} {shlex.quote(image)}"
+
+
+def parse_image_label(result: _Output) -> str:
+    """The label value `image_label_command` printed; "" when there is no such image."""
+    return result.stdout.strip() if result.exit_code == 0 else ""
+
+
+def network_gateway_command(network: str) -> str:
+    """Shell command printing the gateway addresses of ``network``; see `parse_gateway`."""
+    fmt = "{{range .IPAM.Config}}{{.Gateway}} {{end}}"
+    return f"docker network inspect -f {shlex.quote(fmt)} {shlex.quote(network)}"
+
+
+def parse_gateway(result: _Output) -> str:
+    """The network's first gateway address; "" when it has none or does not exist."""
+    return next(iter(result.stdout.split()), "") if result.exit_code == 0 else ""

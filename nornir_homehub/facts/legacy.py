@@ -16,7 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nornir_homehub.facts.docker import DockerContainers, containers_command, parse_containers
+from nornir_homehub.facts.docker import (
+    DockerContainers,
+    MountFact,
+    containers_command,
+    parse_containers,
+)
 
 # The file names `docker compose` looks for in a project directory, in its order of preference.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -41,17 +46,8 @@ class LegacyDir:
         }
 
 
-@dataclass(frozen=True)
-class Mount:
-    """A container mount: a bind mount's host path or a named volume."""
-
-    kind: str  # "bind", "volume", "tmpfs", ...
-    source: str  # host path (bind) or volume name (volume)
-    destination: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"kind": self.kind, "source": self.source, "destination": self.destination}
+# A container mount (a bind mount's host path or a named volume): the Docker fact's own type.
+Mount = MountFact
 
 
 @dataclass(frozen=True)
@@ -163,7 +159,7 @@ def legacy_containers(docker: DockerContainers) -> tuple[LegacyContainer, ...]:
             project=c.project,
             working_dir=c.working_dir,
             state=c.state,
-            mounts=tuple(Mount(m.kind, m.source, m.destination) for m in c.mounts),
+            mounts=c.mounts,
         )
         for c in docker.containers
     )

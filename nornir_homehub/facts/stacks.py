@@ -17,10 +17,13 @@ import json
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
 from nornir_homehub.facts.docker import DockerContainers, containers_command, parse_containers
+
+if TYPE_CHECKING:
+    from nornir_homehub.render import RenderedStack
 
 STATE_VERSION = 2
 
@@ -175,6 +178,26 @@ def stack_fact_commands(
     for key, command in (unless or {}).items():
         cmds[f"unless:{key}"] = command
     return cmds
+
+
+def stack_fact_batch(stacks: Iterable[RenderedStack]) -> dict[str, str]:
+    """The fact batch of ``stacks`` (`stack_fact_commands` for what they hold).
+
+    Their files, data dirs and state records, the containers, and each post-deploy step's
+    ``unless`` check under ``<stack>:<step index>``.
+    """
+    stacks = list(stacks)
+    return stack_fact_commands(
+        [p for s in stacks for p in s.files],
+        [d.path for s in stacks for d in s.data_dirs],
+        [s.project_dir for s in stacks],
+        {
+            f"{s.name}:{i}": step.unless
+            for s in stacks
+            for i, step in enumerate(s.post_deploy)
+            if step.unless
+        },
+    )
 
 
 def parse_files(text: str) -> dict[str, RemoteFile]:

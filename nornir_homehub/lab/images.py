@@ -28,6 +28,12 @@ from typing import TYPE_CHECKING
 import yaml
 
 from nornir_homehub.errors import LabError
+from nornir_homehub.facts.docker import (
+    image_label_command,
+    network_gateway_command,
+    parse_gateway,
+    parse_image_label,
+)
 from nornir_homehub.secrets import redact_tail
 
 if TYPE_CHECKING:
@@ -155,11 +161,6 @@ def build_context(files: list[ContextFile]) -> bytes:
     return buf.getvalue()
 
 
-def _inspect_command(image: str) -> str:
-    fmt = "{{ index .Config.Labels " + f'"{HASH_LABEL}"' + " }}"
-    return f"docker image inspect --format {shlex.quote(fmt)} {shlex.quote(image)}"
-
-
 def ensure_images(conn: HostConnection, role: str) -> list[str]:
     """Build on the host every lab image its role needs, skipping those already up to date.
 
@@ -179,11 +180,11 @@ def ensure_images(conn: HostConnection, role: str) -> list[str]:
     names = ROLE_IMAGES[role]
     contexts = {n: context_files(n) for n in names}
     hashes = {n: context_hash(files) for n, files in contexts.items()}
-    current = conn.run_batch({n: _inspect_command(image_name(n)) for n in names})
+    current = conn.run_batch({n: image_label_command(image_name(n), HASH_LABEL) for n in names})
     built: list[str] = []
     for n in names:
         image = image_name(n)
-        have = current[n].stdout.strip() if current[n].ok else ""
+        have = parse_image_label(current[n])
         if have == hashes[n]:
             continue
         command = (
@@ -321,9 +322,7 @@ def ensure_edge(conn: HostConnection, domain: str) -> None:
         raise LabError(
             f"{conn.name}: cannot create network {FRONTEND_NETWORK}: {res.stderr.strip()}"
         )
-    fmt = "{{range .IPAM.Config}}{{.Gateway}} {{end}}"
-    res = conn.run(f"docker network inspect -f {shlex.quote(fmt)} {net}")
-    gateway = next(iter(res.stdout.split()), "") if res.ok else ""
+    gateway = parse_gateway(conn.run(network_gateway_command(FRONTEND_NETWORK)))
     if not gateway:
         raise LabError(f"{conn.name}: network {FRONTEND_NETWORK} has no gateway address")
     conn.put_file(EDGE_COMPOSE, render_edge_compose(domain, gateway).encode(), mode=0o644)

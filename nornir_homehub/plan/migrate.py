@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nornir_homehub.errors import PlanError
+from nornir_homehub.errors import PlanError, UnsafeOldDir
 from nornir_homehub.facts.legacy import COMPOSE_FILE_NAMES
 
 # Directories no migration may ever remove, whatever they hold (and everything above them).
@@ -45,10 +45,6 @@ PROTECTED_DIRS = (
     "/var/lib",
     "/var/lib/docker",
 )
-
-
-class UnsafeOldDir(PlanError):
-    """An old stack dir that must not be removed: the run is refused before any host changes."""
 
 
 if TYPE_CHECKING:

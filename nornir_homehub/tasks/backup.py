@@ -151,7 +151,7 @@ def _archive(
     secrets: SecretStore,
     wait_timeout: float,
 ) -> dict[str, Any]:
-    from nornir_homehub.tasks.deploy import wait_healthy
+    from nornir_homehub.tasks.health import wait_healthy
 
     run_dir = shlex.quote(plan.run_dir)
     conn.run(f"install -d -m 700 {shlex.quote(plan.backup_dir)} {run_dir}", check=True)

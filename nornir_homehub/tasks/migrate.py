@@ -26,8 +26,8 @@ from nornir.core.task import Result, Task
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.connection import host_connection
 from nornir_homehub.defaults import DEFAULT_DATA_ROOT, DEFAULT_STACKS_ROOT
-from nornir_homehub.errors import CheckFailed, PlanError
-from nornir_homehub.facts.docker import parse_containers
+from nornir_homehub.errors import CheckFailed, PlanError, TransportError
+from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
 from nornir_homehub.facts.legacy import (
     dir_mounts_command,
     legacy_containers,
@@ -36,7 +36,7 @@ from nornir_homehub.facts.legacy import (
     parse_data,
     parse_legacy_facts,
 )
-from nornir_homehub.facts.stacks import parse_stack_facts, stack_fact_commands
+from nornir_homehub.facts.stacks import parse_stack_facts, stack_fact_batch
 from nornir_homehub.plan.migrate import MigrationPlan, check_old_dir, plan_migration
 from nornir_homehub.plan.stacks import ComposeAction, plan_stack
 
@@ -79,17 +79,7 @@ def plan_migrate(
     data_root, stacks_root = _roots(task)
     dirs = list(old_dirs.get(task.host.name, ()))
     stacks = list(rendered.get(task.host.name, ()))
-    batch = stack_fact_commands(
-        [p for s in stacks for p in s.files],
-        [d.path for s in stacks for d in s.data_dirs],
-        [s.project_dir for s in stacks],
-        {
-            f"{s.name}:{i}": step.unless
-            for s in stacks
-            for i, step in enumerate(s.post_deploy)
-            if step.unless
-        },
-    )
+    batch = stack_fact_batch(stacks)
     batch.update(
         {
             _LEGACY + k: v
@@ -157,9 +147,15 @@ def stop_legacy(task: Task, *, plans: Mapping[str, MigrationPlan]) -> Result:
             f"else cd /; fi && docker compose -p {project} down --remove-orphans"
         )
         conn.run(cmd, check=True, timeout=300)
-        left = conn.run(
-            f"docker ps -aq --filter label=com.docker.compose.project={project}", check=True
-        ).stdout.split()
+        docker = parse_containers(
+            conn.run(containers_command(label=f"{PROJECT_LABEL}={stop.project}"))
+        )
+        if docker.error:
+            raise TransportError(
+                f"{task.host.name}: cannot list the containers of compose project "
+                f"{stop.project}: {docker.error}"
+            )
+        left = docker.containers
         if left:
             raise CheckFailed(
                 f"{task.host.name}: compose project {stop.project} in {stop.directory} still "
@@ -184,32 +180,27 @@ def _data_checks(task: Task, plan: MigrationPlan) -> list[Check]:
     for k in plan.data:
         before = "?" if k.files is None else str(k.files)
         if k.path in now:
-            checks.append(
-                Check(
-                    name=f"data.{k.path}",
-                    host=task.host.name,
-                    layer=Layer.CONTAINER,
-                    status=Status.PASS,
-                    evidence=f"{k.path} kept: {before} files before, {now[k.path]} now",
-                    data={"path": k.path, "before": k.files, "now": now[k.path]},
-                )
-            )
+            status, remedy = Status.PASS, ""
+            evidence = f"{k.path} kept: {before} files before, {now[k.path]} now"
         else:
-            checks.append(
-                Check(
-                    name=f"data.{k.path}",
-                    host=task.host.name,
-                    layer=Layer.CONTAINER,
-                    status=Status.FAIL,
-                    evidence=f"{k.path} is gone after the migration ({before} files before)",
-                    remedy=(
-                        f"restore {k.path} from a backup (`python -m nornir_homehub run backup`"
-                        f" archives under the backup dir); data under {data_root} is never "
-                        "removed by migrate: check what else touched it"
-                    ),
-                    data={"path": k.path, "before": k.files, "now": None},
-                )
+            status = Status.FAIL
+            evidence = f"{k.path} is gone after the migration ({before} files before)"
+            remedy = (
+                f"restore {k.path} from a backup (`python -m nornir_homehub run backup`"
+                f" archives under the backup dir); data under {data_root} is never "
+                "removed by migrate: check what else touched it"
             )
+        checks.append(
+            Check(
+                name=f"data.{k.path}",
+                host=task.host.name,
+                layer=Layer.CONTAINER,
+                status=status,
+                evidence=evidence,
+                remedy=remedy,
+                data={"path": k.path, "before": k.files, "now": now.get(k.path)},
+            )
+        )
     return checks
 
 

@@ -218,5 +218,5 @@ def scripted_nornir(
     nr = Nornir(inventory=inventory, runner=SerialRunner())
     keep_all_hosts(nr)
     for name, (_data, conn) in hosts.items():
-        nr.inventory.hosts[name].connections[SSH_PLUGIN] = conn  # type: ignore[assignment]
+        nr.inventory.hosts[name].connections[SSH_PLUGIN] = conn
     return nr

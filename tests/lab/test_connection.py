@@ -13,7 +13,12 @@ import yaml
 from conftest import LAB_CONFIG, accepted_connections, copy_lab_inventory, run_cli
 
 from nornir_homehub.config import load_nornir
-from nornir_homehub.connection import HomehubSSH, close_all, host_connection
+from nornir_homehub.connection import (
+    DEFAULT_COMMAND_TIMEOUT,
+    HomehubSSH,
+    close_all,
+    host_connection,
+)
 from nornir_homehub.errors import (
     CommandTimeout,
     HostKeyError,
@@ -24,23 +29,9 @@ from nornir_homehub.errors import (
 
 def _open(lab: Any, name: str, **extras: Any) -> HomehubSSH:
     h = next(x for x in lab.hosts if x.name == name)
-    conn = HomehubSSH()
-    base = {
-        "known_hosts": str(lab.known_hosts),
-        "key_file": str(lab.key_file),
-        "ssh_config": "/dev/null",
-        "lab_bridge": "hhbr0",
-        "inventory_name": name,
-        "connect_timeout": 5,
-    }
-    conn.open(
-        hostname=h.address,
-        username="root",
-        password=None,
-        port=22,
-        platform=None,
-        extras={**base, **extras},
-    )
+    # The lab's own extras, with the plugin's default command timeout.
+    extras = {"command_timeout": DEFAULT_COMMAND_TIMEOUT, **extras}
+    conn: HomehubSSH = lab.connect(h, HomehubSSH(), **extras)
     return conn
 
 

@@ -31,7 +31,6 @@ import pytest
 import yaml
 from conftest import LAB_CONFIG, ROOT, run_cli
 
-from nornir_homehub.lab import _alive, _stop_pid
 from nornir_homehub.report import validate_report
 
 SECRET_ENV = "HOMEHUB_SECRET_VAULT_WEBUI_SECRET_KEY"
@@ -177,18 +176,13 @@ def _remove_wrapper(lab: Any, name: str) -> None:
 
 
 def _stop_dockerd(lab: Any, name: str) -> None:
-    pid = lab._pid(name, "dockerd")
+    pid = lab.stop_dockerd(name, timeout=30)
     assert pid, "the lab's dockerd pid file is missing"
-    _stop_pid(pid, timeout=30)
 
 
 def _start_dockerd(lab: Any, name: str) -> None:
     """Start the host's dockerd again (as `lab up` does), unless it already runs."""
-    if _alive(lab._pid(name, "dockerd")):
-        return
-    h = next(x for x in lab.hosts if x.name == name)
-    lab._start_dockerd(h)
-    lab._wait_docker(h)
+    lab.start_dockerd(name)
 
 
 FILL = (

@@ -1,7 +1,7 @@
 """Fault suite, DNS: named stopped on the dns host (docs/reliability.md).
 
 The fault is real: named is stopped by the PID in the lab's pid file, and started again
-with the lab's own start-up (`Lab._start_named`). The test asserts what issue 10 asks of every
+with the lab's own start-up (`Lab.start_named`). The test asserts what issue 10 asks of every
 fault: (a) the exit code and the report's failing host, layer and reason (with a remedy that
 names named and rndc); (b) nothing partial: the zone file is the old one, still valid, and the
 state file still describes it; (c) the other hosts are unaffected (the DNS stage is the first
@@ -58,7 +58,7 @@ def _stop_named(lab: Any) -> int:
 
 
 def _start_named(lab: Any) -> None:
-    lab._start_named(next(h for h in lab.hosts if h.name == "dns"))
+    lab.start_named("dns")
 
 
 def _others(lab: Any) -> dict[str, str]:

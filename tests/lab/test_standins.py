@@ -211,16 +211,16 @@ def test_qdrant_standin_requires_the_api_key(
 _started: dict[str, int] = {}
 
 
+def _started_once(conn: HostConnection, standin: str, port: int, env: str) -> int:
+    """The stand-in's container ``hh-test-<standin>``, started on first use; its host port."""
+    if standin not in _started:
+        name = f"hh-test-{standin}"
+        _started[standin] = run_container(conn, name, image_name(standin), port, env)
+    return _started[standin]
+
+
 def _qdrant(conn: HostConnection) -> int:
-    if "qdrant" not in _started:
-        _started["qdrant"] = run_container(
-            conn,
-            "hh-test-qdrant",
-            image_name("qdrant"),
-            6333,
-            "-e QDRANT__SERVICE__API_KEY=lab-qdrant-key",
-        )
-    return _started["qdrant"]
+    return _started_once(conn, "qdrant", 6333, "-e QDRANT__SERVICE__API_KEY=lab-qdrant-key")
 
 
 # -- LiteLLM ---------------------------------------------------------------------------------
@@ -316,14 +316,9 @@ def test_authentik_standin_forward_auth(
     hosts: dict[str, HostConnection], headers: dict[str, str], status: int
 ) -> None:
     conn = hosts["trusted"]
-    if "authentik" not in _started:
-        _started["authentik"] = run_container(
-            conn,
-            "hh-test-authentik",
-            image_name("authentik"),
-            9000,
-            f"-e AUTH_DOMAIN=homehub.test -e AUTH_TOKEN={LAB_AUTH_TOKEN}",
-        )
+    port = _started_once(
+        conn, "authentik", 9000, f"-e AUTH_DOMAIN=homehub.test -e AUTH_TOKEN={LAB_AUTH_TOKEN}"
+    )
     forwarded = {
         "X-Forwarded-Proto": "http",
         "X-Forwarded-Host": "chat.homehub.test",
@@ -331,7 +326,7 @@ def test_authentik_standin_forward_auth(
     }
     res = http(
         conn,
-        _started["authentik"],
+        port,
         "/outpost.goauthentik.io/auth/traefik",
         headers={**forwarded, **headers},
     )

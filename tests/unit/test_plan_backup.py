@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from compute_double import bare_stack
 
 from nornir_homehub.errors import PlanError
 from nornir_homehub.plan.backup import (
@@ -14,25 +15,6 @@ from nornir_homehub.plan.backup import (
     plan_retention,
     run_name,
 )
-from nornir_homehub.render import RenderedDir, RenderedStack
-
-
-def stack(name: str, *dirs: str) -> RenderedStack:
-    return RenderedStack(
-        name=name,
-        host="compute",
-        role="compute",
-        project=name,
-        project_dir=f"/opt/stacks/{name}",
-        compose_file=f"/opt/stacks/{name}/compose.yaml",
-        files={},
-        data_dirs=tuple(RenderedDir(d, "root", "root", 0o750) for d in dirs),
-        services=(name,),
-        containers={name: name},
-        post_deploy=(),
-        health=(),
-        secrets=(),
-    )
 
 
 @pytest.mark.parametrize(
@@ -71,7 +53,10 @@ def test_keep_below_one_is_refused() -> None:
 def test_plan_archives_each_existing_data_dir_and_stops_listed_stacks() -> None:
     plan = plan_backup(
         "compute",
-        [stack("ollama", "/srv/docker/ollama/data"), stack("qdrant", "/srv/docker/qdrant/storage")],
+        [
+            bare_stack("ollama", "/srv/docker/ollama/data"),
+            bare_stack("qdrant", "/srv/docker/qdrant/storage"),
+        ],
         backup_dir="/srv/backups/homehub",
         data_root="/srv/docker",
         run="20250102T000000Z",

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
+from compute_double import bare_stack
 
 from nornir_homehub.connection import CommandResult
-from nornir_homehub.errors import PlanError
+from nornir_homehub.errors import PlanError, UnsafeOldDir
 from nornir_homehub.facts.docker import ContainerFact, MountFact, inspect_line, parse_containers
 from nornir_homehub.facts.legacy import (
     LegacyContainer,
@@ -21,29 +22,10 @@ from nornir_homehub.facts.legacy import (
     mounts_inside,
     parse_dirs,
 )
-from nornir_homehub.plan.migrate import UnsafeOldDir, plan_migration
-from nornir_homehub.render import RenderedDir, RenderedStack
+from nornir_homehub.plan.migrate import plan_migration
 
 CASES = sorted((Path(__file__).parent / "cases" / "plan_migrate").glob("*.yaml"))
 DATA = {"ollama": "/srv/docker/ollama/data", "qdrant": "/srv/docker/qdrant/storage"}
-
-
-def new_stack(name: str) -> RenderedStack:
-    return RenderedStack(
-        name=name,
-        host="compute",
-        role="compute",
-        project=name,
-        project_dir=f"/opt/stacks/{name}",
-        compose_file=f"/opt/stacks/{name}/compose.yaml",
-        files={},
-        data_dirs=(RenderedDir(DATA[name], "root", "root", 0o750),),
-        services=(name,),
-        containers={name: name},
-        post_deploy=(),
-        health=(),
-        secrets=(),
-    )
 
 
 def facts(case: dict[str, Any]) -> LegacyFacts:
@@ -73,7 +55,7 @@ def facts(case: dict[str, Any]) -> LegacyFacts:
 def test_plan_migration(path: Path) -> None:
     case = yaml.safe_load(path.read_text())
     want = case["expect"]
-    stacks = [new_stack("ollama"), new_stack("qdrant")]
+    stacks = [bare_stack("ollama", DATA["ollama"]), bare_stack("qdrant", DATA["qdrant"])]
     run = lambda: plan_migration(  # noqa: E731 - one call, two uses
         "compute", facts(case), stacks, data_root="/srv/docker", stacks_root="/opt/stacks"
     )

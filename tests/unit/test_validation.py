@@ -114,7 +114,7 @@ def test_every_extra_connection_py_reads_is_declared() -> None:
     # be refused at load (and a declared key it ignores would be a silent no-op).
     from nornir_homehub.connection_options import INTERNAL_EXTRAS, LOCAL_OPTIONS, SSH_OPTIONS
 
-    source = (ROOT / "nornir_homehub" / "connection.py").read_text()
+    source = "".join(p.read_text() for p in (ROOT / "nornir_homehub" / "connection").glob("*.py"))
     read = set(re.findall(r"extras(?:\.get\(|\[)\"(\w+)\"", source))
     declared = {o.name for o in SSH_OPTIONS + LOCAL_OPTIONS} | INTERNAL_EXTRAS
     assert read, "no extras found: the pattern no longer matches connection.py"

@@ -1,4 +1,4 @@
-"""`tasks.deploy.wait_ready`: what counts as ready, and which container states fail at once.
+"""`tasks.health.wait_ready`: what counts as ready, and which container states fail at once.
 
 The host is a scripted test double (a `HostConnection` whose every command answers from a
 script, like fabric's ``testing`` Command records): each poll's container listing is the next
@@ -13,11 +13,12 @@ import base64
 from collections.abc import Iterator
 
 from nornir_homehub.connection import HostConnection
+from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.docker import ContainerFact, inspect_line
 from nornir_homehub.facts.stacks import Container, Health
 from nornir_homehub.render import HttpProbe, RenderedStack, ServiceHealth
 from nornir_homehub.secrets import SecretStore
-from nornir_homehub.tasks.deploy import StackFailed, wait_ready
+from nornir_homehub.tasks.health import wait_ready
 
 KEY = "wait-ready-test-key-81"
 

@@ -1,0 +1,76 @@
+"""The lab's hosts and addresses, and what `Lab.status` reports about them."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+BRIDGE = "hhbr0"
+BRIDGE_ADDR = "192.0.2.129/26"
+SUBNET = ipaddress.ip_network("192.0.2.128/26")
+NS_PREFIX = "hh-"
+EXTRA_FIRST = 141  # extra nodes (lab up --hosts N) get 192.0.2.141 and up
+DOCKER_ROLES = {"trusted", "compute", "node"}
+# Inside every host's own network namespace (invisible elsewhere): docker0 and compose networks.
+DOCKER_BIP = "192.0.2.17/28"
+DOCKER_POOL = "192.0.2.64/26"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One lab host as the inventory declares it."""
+
+    name: str
+    address: str
+    role: str
+
+    @property
+    def netns(self) -> str:
+        """The network namespace name."""
+        return f"{NS_PREFIX}{self.name}"
+
+    @property
+    def docker(self) -> bool:
+        """True when the host runs a Docker Engine."""
+        return self.role in DOCKER_ROLES
+
+
+@dataclass
+class HostStatus:
+    """What `Lab.status` reports for one host."""
+
+    name: str
+    address: str
+    role: str
+    state: str
+    sshd_pid: int | None
+    sshd_log: str
+    dockerd_pid: int | None = None
+    dockerd_log: str | None = None
+    named_pid: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class LabStatus:
+    """The lab as a whole."""
+
+    up: bool
+    lab_dir: str
+    bridge: str
+    bridge_present: bool
+    hosts: list[HostStatus] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "up": self.up,
+            "lab_dir": self.lab_dir,
+            "bridge": self.bridge,
+            "bridge_present": self.bridge_present,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }

@@ -1,0 +1,239 @@
+"""Wait until a host's stacks run ready: healthy, or answering their HTTP probes, and stable.
+
+`wait_ready` polls one container listing per round (the shared Docker fact) for all stacks at
+once. Ready means running and healthy; for a container without a Docker healthcheck, running
+and answering the template's HTTP probes (``health.http`` in template.yaml). A container that
+exits, restarts or turns unhealthy fails its stack at once, with its last log lines (redacted).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nornir_homehub.errors import StackFailed, TransportError
+from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
+from nornir_homehub.facts.stacks import Container, Health, stack_containers
+
+if TYPE_CHECKING:
+    from nornir_homehub.checks.stacks import ProbeOutcome
+    from nornir_homehub.connection import HostConnection
+    from nornir_homehub.facts.docker import ContainerFact
+    from nornir_homehub.render import HttpProbe, RenderedStack, ServiceHealth
+    from nornir_homehub.secrets import SecretStore
+
+POLL = 0.5
+ENGINE_ERRORS = 6  # consecutive polls without an answer from Docker Engine end the wait
+
+
+@dataclass
+class _Watch:
+    """One service being waited for: the container seen last, since when it counts as ready."""
+
+    container: Container | None = None
+    ready_since: float | None = None
+    detail: str = "no container yet"
+
+
+def wait_healthy(
+    conn: HostConnection, stacks: list[RenderedStack], timeout: float, secrets: SecretStore
+) -> tuple[dict[str, list[dict[str, Any]]], StackFailed | None]:
+    """`wait_ready` without a stable window; returns the first stack's failure (or None)."""
+    ready, failed = wait_ready(conn, stacks, timeout, secrets)
+    return ready, next((failed[s.name] for s in stacks if s.name in failed), None)
+
+
+def wait_ready(
+    conn: HostConnection,
+    stacks: list[RenderedStack],
+    timeout: float,
+    secrets: SecretStore,
+    *,
+    before: tuple[Container, ...] = (),
+    stable: float = 0.0,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, StackFailed]]:
+    """Poll until every service of ``stacks`` is ready and stayed so for ``stable`` seconds.
+
+    Ready means running and healthy; for a container without a Docker healthcheck, running and
+    answering the template's HTTP probes (``health.http`` in template.yaml). One listing of the
+    containers per poll covers all stacks. A container that exited, is restarting, turned
+    unhealthy or was restarted by the engine (its restart count grew since ``before``, or since
+    it was created) fails its stack at once; the others keep their full ``timeout``.
+
+    Returns:
+        (stack name -> container dicts for the stacks that became ready, stack name -> failure
+        for those that did not).
+    """
+    deadline = time.monotonic() + timeout
+    baseline = {c.id: c.restart_count for c in before}
+    health = {(s.name, h.service): h for s in stacks for h in s.health}
+    watch = {(s.name, svc): _Watch() for s in stacks for svc in s.services}
+    ready: dict[str, list[dict[str, Any]]] = {}
+    failed: dict[str, StackFailed] = {}
+    engine_error = ""
+    errors = 0
+    while True:
+        docker = parse_containers(conn.run(containers_command(label=PROJECT_LABEL)))
+        engine_error = docker.error or ""
+        errors = errors + 1 if engine_error else 0
+        facts = {c.id: c for c in docker.containers}
+        found = stack_containers(docker)
+        now = time.monotonic()
+        for stack in stacks:
+            if stack.name in ready or stack.name in failed:
+                continue
+            by_service = {c.service: c for c in found if c.project == stack.project}
+            for svc in stack.services:
+                w = watch[(stack.name, svc)]
+                c = by_service.get(svc)
+                if c is not None and (w.container is None or w.container.id != c.id):
+                    w.ready_since = None  # a new container: readiness starts over
+                w.container = c
+                crash = _crash(c, baseline) if c is not None else None
+                if c is not None and crash is not None:
+                    failed[stack.name] = _health_failure(conn, stack, c, crash, secrets)
+                    break
+                ok, w.detail = _ready(conn, c, health.get((stack.name, svc)), facts, secrets)
+                if not ok:
+                    w.ready_since = None
+                elif w.ready_since is None:
+                    w.ready_since = now
+            if stack.name in failed:
+                continue
+            states = [watch[(stack.name, svc)] for svc in stack.services]
+            if all(w.ready_since is not None and now - w.ready_since >= stable for w in states):
+                ready[stack.name] = [w.container.to_dict() for w in states if w.container]
+            elif now > deadline or errors >= ENGINE_ERRORS:
+                failed[stack.name] = _timeout_failure(
+                    conn, stack, watch, timeout, stable, engine_error, secrets
+                )
+        if len(ready) + len(failed) == len(stacks):
+            return ready, failed
+        time.sleep(POLL)
+
+
+def _crash(c: Container, baseline: dict[str, int]) -> str | None:
+    """Why ``c`` counts as crashed (restarted by the engine, exited, unhealthy), else None."""
+    restarts = c.restart_count - baseline.get(c.id, 0)
+    if restarts > 0:
+        return (
+            f"restarted {restarts} time(s) since the deploy started (state {c.state}, "
+            f"last exit code {c.exit_code})"
+        )
+    if c.state in ("exited", "dead", "restarting"):
+        return f"is {c.state} (exit code {c.exit_code})"
+    if c.health is Health.UNHEALTHY:
+        return "is unhealthy"
+    return None
+
+
+def _ready(  # noqa: PLR0911 - one return per state reads best
+    conn: HostConnection,
+    c: Container | None,
+    spec: ServiceHealth | None,
+    facts: dict[str, ContainerFact],
+    secrets: SecretStore,
+) -> tuple[bool, str]:
+    """Whether ``c`` counts as ready now, and what was seen."""
+    if c is None:
+        return False, "no container yet"
+    if not c.running:
+        return False, f"container {c.name} is {c.state}"
+    if c.health is Health.HEALTHY:
+        return True, f"container {c.name} is running, healthy"
+    if c.health is Health.STARTING:
+        return False, f"container {c.name} is running, health starting"
+    # No Docker healthcheck: healthy means answering the template's HTTP probes.
+    if spec is None or not spec.http:
+        return True, f"container {c.name} is running (no healthcheck, no probe)"
+    for probe in spec.http:
+        outcome = _probe(conn, spec, probe, facts.get(c.id), secrets)
+        if (
+            outcome.error
+            or outcome.status != probe.status
+            or (probe.body_contains is not None and probe.body_contains not in outcome.body)
+        ):
+            seen = outcome.error or f"{outcome.status}, expected {probe.status}"
+            return False, f"container {c.name} is running; probe {probe.name} {outcome.url}: {seen}"
+    names = ", ".join(p.name for p in spec.http)
+    return True, f"container {c.name} is running and answers its probes ({names})"
+
+
+def _probe(
+    conn: HostConnection,
+    spec: ServiceHealth,
+    probe: HttpProbe,
+    fact: ContainerFact | None,
+    secrets: SecretStore,
+    timeout: float = 5,
+) -> ProbeOutcome:
+    """Ask one template probe, from the host (published port or the container's address)."""
+    from nornir_homehub.checks.stacks import ProbeOutcome, http_command, parse_probe
+    from nornir_homehub.facts.http import http_get
+
+    if probe.published:
+        url = f"http://127.0.0.1:{probe.port}{probe.path}"
+    else:
+        addr = next((a for a in (fact.networks.values() if fact else ()) if a), "")
+        if not addr:
+            return ProbeOutcome(
+                f"http://<{spec.container}>:{probe.port}{probe.path}", error="no address"
+            )
+        url = f"http://{addr}:{probe.port}{probe.path}"
+    if probe.auth_secret is None:
+        return parse_probe(conn.run(http_command(url, timeout=timeout)), url, where=conn.name)
+    value = probe.auth_prefix + secrets.get(probe.auth_secret).reveal()
+    try:
+        res = http_get(
+            conn, url, headers={probe.auth_header or "Authorization": value}, timeout=timeout
+        )
+    except TransportError as exc:
+        return ProbeOutcome(url, error=str(exc).removeprefix(f"{conn.name}: GET {url}: "))
+    body = secrets.redactor().head(res.text, 2000)
+    return ProbeOutcome(url, res.status, body, res.headers.get("location", ""))
+
+
+def _logs(conn: HostConnection, container: str, secrets: SecretStore) -> str:
+    logs = conn.run(f"docker logs --tail 20 {shlex.quote(container)} 2>&1").stdout
+    return secrets.redactor().redact(logs.rstrip())
+
+
+def _health_failure(
+    conn: HostConnection, stack: RenderedStack, c: Container, why: str, secrets: SecretStore
+) -> StackFailed:
+    return StackFailed(
+        f"{conn.name}: stack {stack.name}: container {c.name} {why} after up; last log lines:\n"
+        + _logs(conn, c.name, secrets)
+    )
+
+
+def _timeout_failure(
+    conn: HostConnection,
+    stack: RenderedStack,
+    watch: dict[tuple[str, str], _Watch],
+    timeout: float,
+    stable: float,
+    engine_error: str,
+    secrets: SecretStore,
+) -> StackFailed:
+    states = [(svc, watch[(stack.name, svc)]) for svc in stack.services]
+    if engine_error:
+        return StackFailed(
+            f"{conn.name}: stack {stack.name}: Docker Engine stopped answering while waiting "
+            f"({engine_error})"
+        )
+    missing = [svc for svc, w in states if w.container is None]
+    if missing:
+        return StackFailed(
+            f"{conn.name}: stack {stack.name}: no container for {', '.join(missing)} "
+            f"after {timeout:.0f}s"
+        )
+    w = next((w for _, w in states if w.ready_since is None), states[0][1])
+    assert w.container is not None  # noqa: S101 - missing ones were handled above
+    what = w.detail if w.ready_since is None else f"{w.detail}, not yet for {stable:.0f}s"
+    return StackFailed(
+        f"{conn.name}: stack {stack.name}: not ready after {timeout:.0f}s: {what} "
+        f"(health {w.container.health}); last log lines:\n" + _logs(conn, w.container.name, secrets)
+    )
