@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from nornir_homehub.checks.model import Check, Layer, Status
-from nornir_homehub.errors import CheckFailed, HomehubError
+from nornir_homehub.errors import EdgeNotConverged, HomehubError
 from nornir_homehub.facts.http import parse_response
 from nornir_homehub.secrets import redact_head
 
@@ -132,14 +132,6 @@ _LAYER = {
     EdgeCause.WRONG_REDIRECT: Layer.AUTH,
     EdgeCause.NO_HEALTHY_SERVER: Layer.CONTAINER,
 }
-
-
-class EdgeNotConverged(CheckFailed):
-    """A route through Traefik did not answer as expected within the wait (layer: the cause's)."""
-
-    def __init__(self, message: str, layer: Layer) -> None:
-        super().__init__(message)
-        self.layer = layer
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.checks.model import Check, Layer, Status
-from nornir_homehub.errors import TransportError
+from nornir_homehub.errors import OllamaParseError, TransportError
 from nornir_homehub.facts.ollama import (
     DEFAULT_BASE_URL,
     InstalledModel,
     LoadedModel,
-    OllamaParseError,
     Placement,
     find_model,
     parse_error,

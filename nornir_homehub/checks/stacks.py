@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from nornir_homehub.checks import edge
 from nornir_homehub.checks.edge import REMEDY_AUTH_OPEN, REMEDY_OUTPOST
 from nornir_homehub.checks.model import Check, Layer, Status
-from nornir_homehub.errors import HomehubError, TransportError
+from nornir_homehub.errors import HomehubError, NoSafeHttpClient, TransportError
 from nornir_homehub.facts.docker import containers_command, parse_containers
-from nornir_homehub.facts.http import NoSafeHttpClient, build_script, http_get, parse_response
+from nornir_homehub.facts.http import build_script, http_get, parse_response
 from nornir_homehub.facts.stacks import Container, Health, stack_containers
 from nornir_homehub.secrets import redact_all, redact_head
 

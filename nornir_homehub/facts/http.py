@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nornir_homehub.errors import CommandTimeout, TransportError
+from nornir_homehub.errors import CommandTimeout, NoSafeHttpClient, TransportError
 from nornir_homehub.secrets import redact_head, redact_tail
 
 if TYPE_CHECKING:
@@ -35,19 +35,6 @@ _MARK = "homehub-http"
 _CURL_TIMEOUT = 28
 _EXIT_NO_CLIENT = 96
 _EXIT_NO_SAFE_CLIENT = 94
-
-
-class NoSafeHttpClient(TransportError):
-    """The host has no HTTP client that can send request headers off the command line.
-
-    Attributes:
-        remedy: what to install on the host.
-
-    """
-
-    def __init__(self, message: str, remedy: str) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
 @dataclass(frozen=True)

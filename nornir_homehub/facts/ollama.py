@@ -10,15 +10,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from nornir_homehub.errors import HomehubError
+from nornir_homehub.errors import OllamaParseError
 from nornir_homehub.secrets import redact_head
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
 _LIBRARY_PREFIX = "registry.ollama.ai/library/"
-
-
-class OllamaParseError(HomehubError):
-    """An Ollama API answer that is not the documented JSON."""
 
 
 class Placement(enum.StrEnum):

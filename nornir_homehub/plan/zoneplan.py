@@ -49,8 +49,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nornir_homehub.checks.model import Layer
-from nornir_homehub.errors import PlanError
+from nornir_homehub.errors import PlanError, ZonePlanError
 from nornir_homehub.plan.serial import next_serial, serial_date, serial_gt, serial_max
 from nornir_homehub.plan.zone import (
     HEADER,
@@ -88,16 +87,6 @@ FORCE = "--force"
 # Types that may sit beside a CNAME (RFC 2181 10.1, RFC 4035): never a conflict.
 _BESIDE_CNAME = frozenset({"RRSIG", "NSEC", "NSEC3", "KEY"})
 _SERIAL_FALLBACK = re.compile(r"\bSOA\b[^(]*\(\s*(\d+)", re.IGNORECASE)
-
-
-class ZonePlanError(PlanError):
-    """A zone cannot be planned or edited (the message names the file, line or record)."""
-
-    layer = Layer.DNS
-
-
-class UnsafeZonePlan(ZonePlanError):
-    """The plan needs a flag (``--prune``/``--force``) or an inventory change: nothing changed."""
 
 
 class Action(enum.StrEnum):

@@ -40,7 +40,13 @@ from nornir_homehub import safety
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.connection import host_connection
 from nornir_homehub.connection_options import SSH_PLUGIN
-from nornir_homehub.errors import CheckFailed, PlanError
+from nornir_homehub.errors import (
+    CheckFailed,
+    NamedNotRunning,
+    PlanError,
+    UnsafeZonePlan,
+    ZoneRejected,
+)
 from nornir_homehub.facts.dns import (
     NAMED_CONF_LOCAL,
     DnsFacts,
@@ -51,7 +57,7 @@ from nornir_homehub.facts.dns import (
 )
 from nornir_homehub.plan.zone import HostEntry, ZoneSpec, plan_stanza, zone_spec_from_inventory
 from nornir_homehub.plan.zonefile import MAX_INCLUDE_DEPTH, parse_zone_file
-from nornir_homehub.plan.zoneplan import UnsafeZonePlan, ZonePlan, plan_zone
+from nornir_homehub.plan.zoneplan import ZonePlan, plan_zone
 
 if TYPE_CHECKING:
     from nornir.core.inventory import Host
@@ -65,18 +71,6 @@ ZONE_GROUP = "bind"  # Debian's bind9 runs named as bind; /etc/bind is root:bind
 DEFAULT_POLL_TIMEOUT = 20.0
 DEFAULT_QUERY_TIMEOUT = 2.0
 REMEDY_DEPLOY = "run `python -m nornir_homehub dns` (add --dry-run to see the change first)"
-
-
-class NamedNotRunning(CheckFailed):
-    """named does not answer on its control channel: nothing was changed (layer dns)."""
-
-    layer = Layer.DNS
-
-
-class ZoneRejected(PlanError):
-    """named-checkzone or named-checkconf refused the candidate: nothing was replaced."""
-
-    layer = Layer.DNS
 
 
 @dataclass(frozen=True)

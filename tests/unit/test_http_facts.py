@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 
 from nornir_homehub.connection import HomehubLocal
-from nornir_homehub.errors import TransportError
+from nornir_homehub.errors import NoSafeHttpClient, TransportError
 from nornir_homehub.facts.http import (
     HttpResponse,
-    NoSafeHttpClient,
     http_get,
     parse_response,
     safe_url,
