@@ -39,8 +39,8 @@ def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: An
     """Verify dns -> stacks -> models -> gpu on the selected hosts (``stacks`` narrows)."""
     from nornir_homehub.checks.gpu import check_gpu
     from nornir_homehub.checks.ollama import check_ollama
-    from nornir_homehub.checks.stacks import verify_stacks
     from nornir_homehub.tasks.dns import verify_zone
+    from nornir_homehub.tasks.verify import verify_stacks
 
     settings = ctx.settings
     hosts = nr.inventory.hosts

@@ -36,8 +36,8 @@ from nornir_homehub.facts.http import parse_response
 from nornir_homehub.secrets import redact_head
 
 if TYPE_CHECKING:
-    from nornir_homehub.checks.stacks import ProbeOutcome
     from nornir_homehub.connection import HostConnection
+    from nornir_homehub.facts.http import ProbeOutcome
 
 DEFAULT_EDGE_WAIT = 60.0  # inventory edge_wait_timeout: deploy waits this long for its routes
 DEFAULT_EDGE_SETTLE = 30.0  # inventory edge_settle_timeout: verify's settle window
@@ -266,7 +266,7 @@ def api_url(variables: Mapping[str, Any]) -> str | None:
 
 def traefik_api_commands(base: str, timeout: float = 5) -> dict[str, str]:
     """Shell commands reading Traefik's routers, middlewares and services (for `run_batch`)."""
-    from nornir_homehub.checks.stacks import http_command
+    from nornir_homehub.facts.http import http_command
 
     return {
         f"traefik:{what}": http_command(f"{base}/api/http/{what}?per_page=1000", timeout=timeout)
@@ -494,7 +494,7 @@ def probe_routes(
     Returns:
         route -> outcome, and the API view (None when not asked or not configured).
     """
-    from nornir_homehub.checks.stacks import http_command, parse_probe
+    from nornir_homehub.facts.http import http_command, parse_probe
 
     cmds: dict[str, str] = {}
     urls: dict[str, str] = {}

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nornir_homehub.errors import CommandTimeout, NoSafeHttpClient, TransportError
-from nornir_homehub.secrets import redact_head, redact_tail
+from nornir_homehub.errors import CommandTimeout, HomehubError, NoSafeHttpClient, TransportError
+from nornir_homehub.secrets import redact_all, redact_head, redact_tail
 
 if TYPE_CHECKING:
-    from nornir_homehub.connection import HostConnection
+    from nornir_homehub.connection import CommandResult, HostConnection
 
 _MARK = "homehub-http"
 # curl exit codes meaning "no HTTP answer": resolve, connect, timeout, empty reply, recv error.
@@ -298,3 +298,91 @@ def http_get(
     if response.tool == "wget" and method.upper() not in ("GET", "POST"):
         raise TransportError(f"{where}: wget cannot send {method.upper()}; install curl")
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests batched with other commands (`run_batch`), and what a probe saw
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What one HTTP request saw: a status (0 when there was no HTTP answer) or an error.
+
+    Attributes:
+        url: the URL requested (no credentials in it).
+        status: the HTTP status, 0 when there was no answer.
+        body: the response body as text (cut at 2000 characters).
+        location: the ``Location`` response header, empty when absent.
+        error: why there was no answer (refused, timeout, no address), empty otherwise.
+
+    """
+
+    url: str
+    status: int = 0
+    body: str = ""
+    location: str = ""
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "url": self.url,
+            "status": self.status,
+            "location": self.location,
+            "error": self.error,
+            "body": redact_head(self.body, 300),
+        }
+
+
+def http_command(url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5) -> str:
+    """Shell command making a request on the host, for `run_batch`; parse with `parse_probe`.
+
+    Header values go on the command line (base64): never pass a secret here (`http_get`
+    keeps them off it).
+    """
+    blob = "".join(f"{k}: {v}\n" for k, v in (headers or {}).items()).encode()
+    script = build_script(
+        url,
+        method="GET",
+        has_headers=bool(blob),
+        has_body=False,
+        timeout=timeout,
+        public_headers=True,
+    )
+    lines = f"{base64.b64encode(blob).decode()}\n\n"
+    return f"printf %s {shlex.quote(lines)} | sh -c {shlex.quote(script)}"
+
+
+def container_http_command(container: str, port: int, path: str, *, timeout: float = 5) -> str:
+    """Shell command requesting ``http://<container address>:port/path`` from the host.
+
+    An unpublished port is reached on the container's address (the host is on every bridge
+    network it creates), so the probe does not depend on the tools inside the image. Exits 95
+    when the container has no address (not running).
+    """
+    marker = "homehub-container-address"
+    url = f"http://{marker}:{port}{path}"
+    script = build_script(url, method="GET", has_headers=False, has_body=False, timeout=timeout)
+    # The URL sits in the script either bare or single-quoted: expand the address either way.
+    quoted = shlex.quote(url) != url
+    script = script.replace(marker, "'\"$addr\"'" if quoted else '"$addr"')
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    return (
+        f"addr=$(docker inspect -f {shlex.quote(fmt)} {shlex.quote(container)} 2>/dev/null "
+        "| awk '{print $1}'); "
+        f"[ -n \"$addr\" ] || {{ echo 'container {container} has no address' >&2; exit 95; }}; "
+        f"export addr; printf '\\n\\n' | sh -c {shlex.quote(script)}"
+    )
+
+
+def parse_probe(result: CommandResult, url: str, *, where: str) -> ProbeOutcome:
+    """Turn the result of `http_command`/`container_http_command` into a `ProbeOutcome`."""
+    if result.exit_code != 0:
+        detail = redact_all((result.stderr or result.stdout).strip()).splitlines()
+        return ProbeOutcome(url, error=detail[-1] if detail else f"exit {result.exit_code}")
+    try:
+        res = parse_response(result.stdout, where=where)
+    except HomehubError as exc:
+        return ProbeOutcome(url, error=str(exc).removeprefix(f"{where}: "))
+    return ProbeOutcome(
+        url, res.status, redact_head(res.text, 2000), res.headers.get("location", "")
+    )

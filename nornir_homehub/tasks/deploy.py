@@ -41,8 +41,8 @@ from nornir_homehub.facts.stacks import (
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
 
 if TYPE_CHECKING:
-    from nornir_homehub.checks.stacks import ProbeOutcome
     from nornir_homehub.facts.docker import ContainerFact
+    from nornir_homehub.facts.http import ProbeOutcome
     from nornir_homehub.render import HttpProbe, RenderedStack, ServiceHealth, StacksPath
     from nornir_homehub.secrets import SecretStore
 
@@ -634,8 +634,7 @@ def _probe(
     timeout: float = 5,
 ) -> ProbeOutcome:
     """Ask one template probe, from the host (published port or the container's address)."""
-    from nornir_homehub.checks.stacks import ProbeOutcome, http_command, parse_probe
-    from nornir_homehub.facts.http import http_get
+    from nornir_homehub.facts.http import ProbeOutcome, http_command, http_get, parse_probe
 
     if probe.published:
         url = f"http://127.0.0.1:{probe.port}{probe.path}"

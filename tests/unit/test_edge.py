@@ -34,8 +34,8 @@ from nornir_homehub.checks.edge import (
     routes_from_compose,
     traefik_api_commands,
 )
-from nornir_homehub.checks.stacks import ProbeOutcome
 from nornir_homehub.connection import CommandResult
+from nornir_homehub.facts.http import ProbeOutcome
 from nornir_homehub.render import render_host
 
 ROOT = Path(__file__).resolve().parents[2]

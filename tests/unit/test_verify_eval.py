@@ -22,22 +22,22 @@ import yaml
 
 from nornir_homehub.checks.model import Check
 from nornir_homehub.checks.stacks import (
-    DockerFacts,
-    ExecOutcome,
-    ProbeOutcome,
-    container_http_command,
     evaluate_containers,
     evaluate_fetch,
     evaluate_outpost,
     evaluate_probe,
     evaluate_public,
     evaluate_resolution,
-    http_command,
-    parse_docker,
-    parse_probe,
 )
 from nornir_homehub.connection import CommandResult
+from nornir_homehub.facts.containers import DockerFacts, ExecOutcome, parse_docker
 from nornir_homehub.facts.docker import ContainerFact, inspect_line
+from nornir_homehub.facts.http import (
+    ProbeOutcome,
+    container_http_command,
+    http_command,
+    parse_probe,
+)
 from nornir_homehub.render import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
