@@ -14,6 +14,7 @@ from nornir_homehub.checks import edge
 from nornir_homehub.checks.edge import REMEDY_AUTH_OPEN, REMEDY_OUTPOST
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.facts.stacks import Health
+from nornir_homehub.facts.traefik import PUBLIC_PATHS, Route, TraefikView
 from nornir_homehub.secrets import redact_all, redact_head
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 DEFAULT_STACKS_ROOT = "/opt/stacks"
 FRONTEND_NETWORK = "frontend"
 OUTPOST_HINT = "outpost"
-PUBLIC_PATHS = edge.PUBLIC_PATHS
 __all__ = ["REMEDY_AUTH_OPEN", "REMEDY_OUTPOST"]  # re-exported: the edge module owns them
 
 REMEDY_CONTAINER = (
@@ -341,7 +341,7 @@ def evaluate_public(
     outcome: ProbeOutcome,
     *,
     auth_host: str,
-    view: edge.TraefikView | None = None,
+    view: TraefikView | None = None,
     outpost_ready: bool | None = None,
 ) -> Check:
     """``auth.<public name>``: without credentials the route answers 302 to the auth host or 401.
@@ -351,7 +351,7 @@ def evaluate_public(
     no healthy server), else from the answer and ``outpost_ready`` (`edge.diagnose`).
     """
     short = fqdn.split(".", maxsplit=1)[0]
-    route = edge.Route(fqdn, PUBLIC_PATHS.get(short, "/"))
+    route = Route(fqdn, PUBLIC_PATHS.get(short, "/"))
     diagnosis = edge.diagnose(
         route, outcome, auth_host=auth_host, view=view, outpost_ready=outpost_ready
     )

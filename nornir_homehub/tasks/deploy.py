@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from nornir.core.task import Result, Task
 
-from nornir_homehub.checks import edge
 from nornir_homehub.checks.model import Layer
 from nornir_homehub.connection import HostConnection, host_connection
 from nornir_homehub.errors import CheckFailed, HomehubError, TransportError
@@ -39,6 +38,7 @@ from nornir_homehub.facts.stacks import (
     stack_fact_commands,
 )
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
+from nornir_homehub.tasks import edge
 
 if TYPE_CHECKING:
     from nornir_homehub.facts.docker import ContainerFact

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nornir_homehub.checks import edge
+from nornir_homehub.checks.edge import route_check
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.checks.stacks import (
     DEFAULT_STACKS_ROOT,
@@ -43,7 +43,9 @@ from nornir_homehub.facts.http import (
     http_get,
     parse_probe,
 )
+from nornir_homehub.facts.traefik import Route, edge_request, public_route
 from nornir_homehub.secrets import redact_head
+from nornir_homehub.tasks.edge import DEFAULT_EDGE_SETTLE, settle_routes
 
 if TYPE_CHECKING:
     from nornir.core.task import Result, Task
@@ -140,10 +142,10 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
         if ollama_url:
             cmds[f"fetch:{c}"] = fetch_command(c, ollama_url)
     publics = [str(s) for s in variables.get("public_services") or []] if trusted else []
-    routes = [edge.public_route(domain, pub) for pub in publics]
+    routes = [public_route(domain, pub) for pub in publics]
     edge_urls = {}
     for i, route in enumerate(routes):
-        url, headers = edge.edge_request(variables, route)
+        url, headers = edge_request(variables, route)
         cmds[f"edge:{i}"] = http_command(url, headers=headers, timeout=timeout)
         edge_urls[route] = (f"edge:{i}", url)
 
@@ -210,8 +212,8 @@ def _edge_checks(
     conn: HostConnection,
     host: str,
     variables: Mapping[str, Any],
-    routes: list[edge.Route],
-    urls: Mapping[edge.Route, tuple[str, str]],
+    routes: list[Route],
+    urls: Mapping[Route, tuple[str, str]],
     res: Mapping[str, CommandResult],
     docker: DockerFacts,
 ) -> list[Check]:
@@ -232,8 +234,8 @@ def _edge_checks(
         outpost[0] = evaluate_outpost(host, parse_docker(conn.run(docker_command())))
         return outpost[0].status is Status.PASS
 
-    settle = float(variables.get("edge_settle_timeout") or edge.DEFAULT_EDGE_SETTLE)
-    results = edge.settle_routes(
+    settle = float(variables.get("edge_settle_timeout") or DEFAULT_EDGE_SETTLE)
+    results = settle_routes(
         conn,
         routes,
         variables,
@@ -242,7 +244,7 @@ def _edge_checks(
         first=first,
         outpost_ready=outpost_ready,
     )
-    checks = [edge.route_check(host, r, *results[r]) for r in routes]
+    checks = [route_check(host, r, *results[r]) for r in routes]
     return [*checks, outpost[0]]
 
 

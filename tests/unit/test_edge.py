@@ -22,20 +22,18 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from nornir_homehub.checks.edge import (
-    EdgeCause,
+from nornir_homehub.checks.edge import EdgeCause, diagnose, route_check
+from nornir_homehub.connection import CommandResult
+from nornir_homehub.facts.http import ProbeOutcome
+from nornir_homehub.facts.traefik import (
     Route,
     TraefikView,
-    diagnose,
     edge_request,
     hosts_in_rule,
     parse_traefik,
-    route_check,
     routes_from_compose,
     traefik_api_commands,
 )
-from nornir_homehub.connection import CommandResult
-from nornir_homehub.facts.http import ProbeOutcome
 from nornir_homehub.render import render_host
 
 ROOT = Path(__file__).resolve().parents[2]
