@@ -1,21 +1,18 @@
 """``check gpu``: is the GPU the inventory promises visible, and how busy, full and hot is it.
 
-`evaluate_gpu` is pure (facts + inventory -> checks); `check_gpu` is the Nornir task that
-gathers the facts over the host's connection (SSH, or local for ``connection: local``).
+`evaluate_gpu` is pure (facts + inventory -> checks); the Nornir task that gathers the facts
+over the host's connection is `tasks.gpu.check_gpu`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.errors import ConfigError
-from nornir_homehub.facts.gpu import SMI, GpuFacts, GpuInfo, GpuProcess, gather_gpu
-
-if TYPE_CHECKING:
-    from nornir.core.task import Result, Task
+from nornir_homehub.facts.gpu import GpuFacts, GpuInfo, GpuProcess
 
 # From the guide's Troubleshooting section ("Ollama Model Not Loading", "Slow Response Times").
 REMEDY_MEMORY = (
@@ -106,6 +103,11 @@ class GpuThresholds:
 def _spec(declared: Any) -> Mapping[str, Any]:
     """Return the ``gpu`` mapping; ``gpu: true`` (or any non-mapping truthy value) means NVIDIA."""
     return declared if isinstance(declared, Mapping) else {"vendor": "nvidia"}
+
+
+def wants_smi(declared: Any) -> bool:
+    """True when the inventory's ``gpu`` is an NVIDIA GPU, the one kind nvidia-smi is asked for."""
+    return bool(declared) and str(_spec(declared).get("vendor", "nvidia")).lower() == "nvidia"
 
 
 def _declared_text(declared: Mapping[str, Any]) -> str:
@@ -331,35 +333,3 @@ def evaluate_gpu(
     for gpu in facts.gpus:
         checks += _gpu_checks(host, gpu, list(facts.processes), spec, thresholds)
     return checks
-
-
-def check_gpu(task: Task, smi: str = SMI) -> Result:
-    """Nornir task: gather nvidia-smi facts on the host and evaluate them.
-
-    A host whose inventory has no GPU (``gpu: null``) is not contacted.
-
-    Args:
-        task: the Nornir task (host data: ``gpu``, ``gpu_thresholds``, ``connection``).
-        smi: the nvidia-smi program on the host.
-
-    Returns:
-        Result with ``result`` = list of `Check`, ``failed`` when a check failed,
-        ``changed`` False.
-
-    Raises:
-        ConfigError: bad ``gpu_thresholds`` in the inventory.
-        TransportError: the host cannot be reached.
-
-    """
-    from nornir.core.task import Result
-
-    from nornir_homehub.connection import host_connection
-
-    host = task.host
-    declared = host.get("gpu")
-    thresholds = GpuThresholds.from_data(host.name, host.get("gpu_thresholds"))
-    facts = None
-    if declared and str(_spec(declared).get("vendor", "nvidia")).lower() == "nvidia":
-        facts = gather_gpu(host_connection(task), smi=smi)
-    checks = evaluate_gpu(host.name, declared, facts, thresholds)
-    return Result(host=host, result=checks, failed=any(c.failed for c in checks), changed=False)

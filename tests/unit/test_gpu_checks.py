@@ -12,10 +12,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from nornir_homehub.checks.gpu import GpuThresholds, check_gpu, evaluate_gpu
+from nornir_homehub.checks.gpu import GpuThresholds, evaluate_gpu
 from nornir_homehub.checks.model import Status
 from nornir_homehub.errors import ConfigError
 from nornir_homehub.facts.gpu import parse_gpu_facts
+from nornir_homehub.tasks.gpu import check_gpu
 
 ROOT = Path(__file__).parents[2]
 FIX = ROOT / "tests" / "fixtures" / "gpu"

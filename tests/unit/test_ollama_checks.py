@@ -15,8 +15,8 @@ import yaml
 from click.testing import CliRunner
 
 from nornir_homehub.checks.model import Status
-from nornir_homehub.checks.ollama import OllamaFacts, evaluate_ollama
-from nornir_homehub.facts.ollama import InstalledModel, LoadedModel
+from nornir_homehub.checks.ollama import evaluate_ollama
+from nornir_homehub.facts.ollama import InstalledModel, LoadedModel, OllamaFacts
 
 ROOT = Path(__file__).parents[2]
 LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
@@ -244,9 +244,9 @@ def local_inventory(tmp_path: Path, url: str, *, gpu: Any) -> Path:
 
 
 def test_task_warms_up_then_reads_placement(standin_ollama: str, tmp_path: Path) -> None:
-    from nornir_homehub.checks.ollama import check_ollama
     from nornir_homehub.config import load_nornir
     from nornir_homehub.connection import close_all
+    from nornir_homehub.tasks.ollama import check_ollama
 
     nr = load_nornir(local_inventory(tmp_path, standin_ollama, gpu={"vendor": "nvidia"}))
     try:
