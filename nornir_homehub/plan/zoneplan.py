@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import PlanError, ZonePlanError
-from nornir_homehub.plan.serial import next_serial, serial_date, serial_gt, serial_max
+from nornir_homehub.plan.serial import plan_serial, serial_max
 from nornir_homehub.plan.zone import (
     HEADER,
     LEGACY_HEADER,
@@ -372,47 +372,6 @@ def plan_zone(
     )
 
 
-def _serial_for(
-    file_serial: int | None,
-    served: int | None,
-    state: ZoneState | None,
-    today: dt.date,
-    *,
-    change: bool,
-) -> tuple[int, str, bool]:
-    """Return ``(serial, reason, must_change)`` following plan/serial.py from the best base.
-
-    ``must_change`` is True when named or the state has seen a higher serial than the file's:
-    the file must then get a new serial even without record changes.
-    """
-    base = file_serial
-    why = f"the file has {file_serial}" if file_serial is not None else "no serial to follow"
-    if served is not None and (base is None or serial_gt(served, base)):
-        base, why = (
-            served,
-            f"named serves {served}"
-            + (f", newer than the file's {file_serial}" if file_serial is not None else ""),
-        )
-    high = state.serial_high if state else None
-    if high is not None and (base is None or serial_gt(high, base)):
-        base, why = high, f"the highest serial seen served before is {high} (state file)"
-    must = base != file_serial
-    if not (change or must):
-        assert file_serial is not None  # noqa: S101 - no change implies an existing file
-        return file_serial, "unchanged (no record changed)", False
-    serial, note = next_serial(base, today)
-    if base is None:
-        return serial, str(note), must
-    if note:
-        return serial, f"{note}; {why}", must
-    day = serial_date(serial)
-    if serial == base + 1:
-        rule = f"{base} + 1 (YYYYMMDDNN: change {serial % 100:02d} of {day})"
-    else:
-        rule = f"today's first change, {serial} (YYYYMMDDNN)"
-    return serial, f"{rule}; {why}", must
-
-
 def _plan_new(
     spec: ZoneSpec,
     today: dt.date,
@@ -425,7 +384,9 @@ def _plan_new(
     fallback_serial: int | None = None,
 ) -> ZonePlan:
     """A zone written from scratch: no file yet, or (with --force) one that does not parse."""
-    serial, reason, _ = _serial_for(fallback_serial, served, state, today, change=True)
+    serial, reason, _ = plan_serial(
+        fallback_serial, served, state.serial_high if state else None, today, change=True
+    )
     if current is not None:
         notes.append("the current zone file does not parse: it would be replaced as a whole")
     content = render_zone(spec, serial)
@@ -566,8 +527,12 @@ class _Planner:
         self._conflicts()
         tokens, soa_changed = self._soa()
         zone_edit = bool(self.remove or self.insert or soa_changed)
-        serial, reason, must = _serial_for(
-            self.zf.serial, self.served, self.state, self.today, change=zone_edit
+        serial, reason, must = plan_serial(
+            self.zf.serial,
+            self.served,
+            self.state.serial_high if self.state else None,
+            self.today,
+            change=zone_edit,
         )
         if serial != self.zf.serial:
             t = self.zf.soa_rdata_tokens()[2]
