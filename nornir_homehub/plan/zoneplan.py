@@ -51,16 +51,6 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import PlanError, ZonePlanError
 from nornir_homehub.plan.serial import plan_serial, serial_max
-from nornir_homehub.plan.zone import (
-    HEADER,
-    LEGACY_HEADER,
-    MIN_EXISTING_RECORDS,
-    Soa,
-    ZoneRecord,
-    ZoneSpec,
-    parse_zone,
-    render_zone,
-)
 from nornir_homehub.plan.zonefile import (
     DEFAULT_NAMED_DIRECTORY,
     Located,
@@ -70,6 +60,8 @@ from nornir_homehub.plan.zonefile import (
     edit_zone_file,
     parse_zone_file,
 )
+from nornir_homehub.plan.zonerender import HEADER, LEGACY_HEADER, parse_zone, render_zone
+from nornir_homehub.plan.zonespec import MIN_EXISTING_RECORDS, Soa, ZoneRecord, ZoneSpec
 from nornir_homehub.plan.zonestate import (
     ManagedRecord,
     ZoneState,

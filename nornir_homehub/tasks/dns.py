@@ -55,9 +55,10 @@ from nornir_homehub.facts.dns import (
     parse_dns_facts,
     parse_include_facts,
 )
-from nornir_homehub.plan.zone import HostEntry, ZoneSpec, plan_stanza, zone_spec_from_inventory
+from nornir_homehub.plan.named import plan_stanza
 from nornir_homehub.plan.zonefile import MAX_INCLUDE_DEPTH, parse_zone_file
 from nornir_homehub.plan.zoneplan import ZonePlan, plan_zone
+from nornir_homehub.plan.zonespec import HostEntry, ZoneSpec, zone_spec_from_inventory
 
 if TYPE_CHECKING:
     from nornir.core.inventory import Host

@@ -15,17 +15,10 @@ import pytest
 import yaml
 
 from nornir_homehub import errors
-from nornir_homehub.plan.zone import (
-    HostEntry,
-    ZoneRecord,
-    ZoneSpec,
-    parse_zone,
-    plan_stanza,
-    render_stanza,
-    render_zone,
-    zone_spec_from_inventory,
-)
+from nornir_homehub.plan.named import plan_stanza, render_stanza
 from nornir_homehub.plan.zoneplan import plan_zone
+from nornir_homehub.plan.zonerender import parse_zone, render_zone
+from nornir_homehub.plan.zonespec import HostEntry, ZoneRecord, ZoneSpec, zone_spec_from_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((Path(__file__).parent / "cases" / "zone").glob("*.yaml"))

@@ -33,9 +33,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nornir_homehub.plan.zone import HostEntry, ZoneSpec, zone_spec_from_inventory
 from nornir_homehub.plan.zonefile import parse_zone_file
 from nornir_homehub.plan.zoneplan import Action, RecordChange, ZonePlan, plan_zone
+from nornir_homehub.plan.zonespec import HostEntry, ZoneSpec, zone_spec_from_inventory
 
 CASES = sorted((Path(__file__).parent / "cases" / "zone_plan").glob("*.yaml"))
 HOSTS = [
