@@ -51,15 +51,10 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import PlanError, ZonePlanError
 from nornir_homehub.plan.serial import plan_serial, serial_max
-from nornir_homehub.plan.zonefile import (
-    DEFAULT_NAMED_DIRECTORY,
-    Located,
-    NewRecord,
-    ZoneEdit,
-    ZoneFile,
-    edit_zone_file,
-    parse_zone_file,
-)
+from nornir_homehub.plan.zoneedit import NewRecord, ZoneEdit, edit_zone_file
+from nornir_homehub.plan.zonefile import ZoneFile, parse_zone_file
+from nornir_homehub.plan.zonelines import Located
+from nornir_homehub.plan.zonereader import DEFAULT_NAMED_DIRECTORY
 from nornir_homehub.plan.zonerender import HEADER, LEGACY_HEADER, parse_zone, render_zone
 from nornir_homehub.plan.zonespec import MIN_EXISTING_RECORDS, Soa, ZoneRecord, ZoneSpec
 from nornir_homehub.plan.zonestate import (
