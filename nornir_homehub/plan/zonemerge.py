@@ -27,8 +27,15 @@ from nornir_homehub.plan.zonechanges import (
 )
 from nornir_homehub.plan.zoneedit import NewRecord, ZoneEdit, edit_zone_file
 from nornir_homehub.plan.zonerender import HEADER, LEGACY_HEADER
-from nornir_homehub.plan.zonesafety import FORCE, PRUNE, Refusal, allowed
-from nornir_homehub.plan.zonespec import MIN_EXISTING_RECORDS, Soa, ZoneRecord, ZoneSpec
+from nornir_homehub.plan.zonesafety import (
+    Concern,
+    conflicting,
+    decide,
+    not_editable,
+    replaces_foreign,
+    too_many_changes,
+)
+from nornir_homehub.plan.zonespec import Soa, ZoneRecord, ZoneSpec
 from nornir_homehub.plan.zonestate import (
     ManagedRecord,
     ZoneState,
@@ -96,7 +103,7 @@ class _Planner:
             self.want.setdefault((w.name.lower(), w.rtype), []).append(w)
         self.absent = {n.lower() for n in spec.absent}
         self.changes: list[RecordChange] = []
-        self.refusals: list[tuple[str, str | None]] = []
+        self.concerns: list[Concern] = []
         self.adopted: list[ZoneRecord] = []
         self.remove: set[int] = set()
         self.insert: dict[int, list[NewRecord]] = {}
@@ -162,10 +169,7 @@ class _Planner:
             self.spec.zone, self.managed_after, soa_managed=self.soa_managed, serial_high=high
         )
         state_content = render_zone_state(new_state)
-        refusals = tuple(
-            Refusal(reason, flag, overridden=allowed(flag, prune=prune, force=force))
-            for reason, flag in self.refusals
-        )
+        refusals = decide(self.concerns, prune=prune, force=force)
         return ZonePlan(
             zone=self.spec.zone,
             zone_file=self.spec.zone_file,
@@ -190,15 +194,8 @@ class _Planner:
 
     def _fixed(self, records: Sequence[Located], what: str) -> bool:
         """Refuse (no flag helps) when records to change live in an include or $GENERATE."""
-        fixed = [r for r in records if not r.editable]
-        for r in fixed:
-            self.refusals.append(
-                (
-                    f"{r.name} {r.rtype} {r.value} comes from {r.where}, which nornir_homehub "
-                    f"does not edit ({what}); change it there or change the inventory",
-                    None,
-                )
-            )
+        fixed = not_editable(records, what)
+        self.concerns += fixed
         return bool(fixed)
 
     def _drop(self, records: Iterable[Located]) -> None:
@@ -279,12 +276,9 @@ class _Planner:
             )
         )
         if lost:
-            self.refusals.append(
-                (
-                    f"{want[0].name} {key[1]}: would replace {', '.join(lost)} (written by "
-                    f"someone else) with {', '.join(w.value for w in want)} from {source_of(want)}",
-                    PRUNE,
-                )
+            values = [w.value for w in want]
+            self.concerns.append(
+                replaces_foreign(want[0].name, key[1], lost, values, source_of(want))
             )
 
     def _name_servers(self, want: list[ZoneRecord]) -> None:
@@ -367,14 +361,7 @@ class _Planner:
                     conflict=True,
                 )
             )
-            self.refusals.append(
-                (
-                    f"{have[0].name}: the inventory wants {ours}, but the zone has "
-                    f"{have[0].name} {rtype} {values} (written by someone else), which cannot "
-                    f"stay beside it; {FORCE} removes it, or change the inventory",
-                    FORCE,
-                )
-            )
+            self.concerns.append(conflicting(have[0].name, rtype, ours, values))
 
     def _soa(self) -> tuple[dict[tuple[int, int], str], bool]:
         """Token replacements for the SOA fields the inventory sets (managed SOA only)."""
@@ -409,19 +396,9 @@ class _Planner:
         return tokens, True
 
     def _threshold(self) -> None:
-        existing = len(self.located)
-        if existing < MIN_EXISTING_RECORDS or not self.touched:
-            return
-        share = 100.0 * self.touched / existing
-        limit = self.spec.max_change_percent
-        if share > limit:
-            self.refusals.append(
-                (
-                    f"{self.touched} of the zone's {existing} records would change or go "
-                    f"({share:.0f} %, more than dns_max_change_percent {limit:g} %)",
-                    FORCE,
-                )
-            )
+        concern = too_many_changes(len(self.located), self.touched, self.spec.max_change_percent)
+        if concern is not None:
+            self.concerns.append(concern)
 
     def _edit(self, tokens: dict[tuple[int, int], str], edit: bool) -> tuple[str, ZoneFile]:
         if not edit:

@@ -42,7 +42,7 @@ from nornir_homehub.plan.zonefile import parse_zone_file
 from nornir_homehub.plan.zonemerge import plan_existing_zone
 from nornir_homehub.plan.zonereader import DEFAULT_NAMED_DIRECTORY
 from nornir_homehub.plan.zonerender import parse_zone, render_zone
-from nornir_homehub.plan.zonesafety import FORCE, Refusal
+from nornir_homehub.plan.zonesafety import Refusal, unparsable
 from nornir_homehub.plan.zonespec import ZoneRecord, ZoneSpec
 from nornir_homehub.plan.zonestate import (
     ManagedRecord,
@@ -104,12 +104,7 @@ def plan_zone(
             current, spec.zone, includes=includes, include_dir=include_dir, source=spec.zone_file
         )
     except PlanError as exc:
-        refusal = Refusal(
-            f"the zone file does not parse ({exc}); fix it by hand, or {FORCE} replaces it "
-            "with the inventory's records only (everything else in it is lost)",
-            FORCE,
-            overridden=force,
-        )
+        refusal = unparsable(str(exc), force=force)
         match = _SERIAL_FALLBACK.search(current)
         fallback = int(match.group(1)) if match else None
         return _plan_new(
