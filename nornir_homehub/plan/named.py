@@ -1,12 +1,16 @@
-"""What named must be told about the zone: its stanza in ``named.conf.local`` (pure).
+"""What named must be told about the zone: its stanza in ``named.conf.local``, and rndc (pure).
 
 The zone is declared to named by a block between marker comments in ``named.conf.local``;
-a zone already declared by hand with the same file is adopted as it is.
+a zone already declared by hand with the same file is adopted as it is. `plan_reload` decides
+which rndc commands tell named about a run: ``reconfig`` for a new stanza, ``reload ZONE``
+when the zone changed or named serves another serial than the file's.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from dataclasses import dataclass
 
 from nornir_homehub.errors import PlanError
 from nornir_homehub.facts.dns import NAMED_CONF_LOCAL
@@ -79,3 +83,56 @@ def plan_stanza(conf: str | None, zone: str, zone_file: str) -> str | None:
     if text and not text.endswith("\n"):
         text += "\n"
     return text + ("\n" if text and not text.endswith("\n\n") else "") + block
+
+
+def stanza_diff(conf: str | None, new_conf: str | None) -> str:
+    """The unified diff of ``named.conf.local`` (empty when its stanza is in place)."""
+    if new_conf is None:
+        return ""
+    return "".join(
+        difflib.unified_diff(
+            (conf or "").splitlines(keepends=True),
+            new_conf.splitlines(keepends=True),
+            fromfile=NAMED_CONF_LOCAL,
+            tofile=NAMED_CONF_LOCAL,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ReloadPlan:
+    """The rndc commands a run needs (``reconfig``, ``reload ZONE``), and why when unusual."""
+
+    actions: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def plan_reload(
+    zone: str, *, stanza_added: bool, zone_changed: bool, served: int | None, serial: int
+) -> ReloadPlan:
+    """Decide how named learns about this run.
+
+    Args:
+        zone: the zone name.
+        stanza_added: ``named.conf.local`` gets the zone's stanza (named must reconfigure).
+        zone_changed: the zone file's text changes.
+        served: the serial named serves now (None: it does not serve the zone).
+        serial: the zone's serial after the run.
+
+    Returns:
+        ``reconfig`` for a new stanza; ``reload ZONE`` when the zone changed or named serves
+        another serial than the file's (not for a zone named does not serve yet whose stanza
+        is new: ``reconfig`` loads it).
+
+    """
+    actions: list[str] = []
+    notes: list[str] = []
+    if stanza_added:
+        actions.append("reconfig")
+    if (not stanza_added or served is not None) and (zone_changed or served != serial):
+        actions.append(f"reload {zone}")
+        if not zone_changed and not stanza_added:
+            notes.append(
+                f"zone file unchanged but named serves serial {served}, not {serial}: reloading"
+            )
+    return ReloadPlan(tuple(actions), tuple(notes))
