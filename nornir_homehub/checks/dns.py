@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nornir_homehub.checks.model import Check, Layer, Status
+from nornir_homehub.checks.model import Check, Layer, verdict
 from nornir_homehub.errors import PlanError
 from nornir_homehub.plan.zonefile import parse_zone_file
 
@@ -65,41 +65,29 @@ def evaluate_record(host: str, want: ExpectedRRset, ans: Answer, *, where: str) 
     # The apex NS set may list name servers besides the inventory's (an adopted zone).
     same = set(ans.values) >= want.values if want.apex_ns else set(ans.values) == want.values
     ok = ans.rcode == "NOERROR" and ans.authoritative and same
-    seen = ", ".join(ans.values) or ans.error or ans.rcode
-    return Check(
-        name=f"dns.{want.label}",
-        host=host,
-        layer=Layer.DNS,
-        status=Status.PASS if ok else Status.FAIL,
-        evidence=f"{want.fqdn} {want.rtype} -> {seen}"
-        + ("" if ok else f" (expected {', '.join(sorted(want.values))}, from {where})"),
-        remedy="" if ok else REMEDY_DEPLOY,
-        data={
-            "name": want.fqdn,
-            "type": want.rtype,
-            "expected": sorted(want.values),
-            "served": list(ans.values),
-            "rcode": ans.rcode,
-            "authoritative": ans.authoritative,
-        },
-    )
+    evidence = f"{want.fqdn} {want.rtype} -> {', '.join(ans.values) or ans.error or ans.rcode}"
+    if not ok:
+        evidence += f" (expected {', '.join(sorted(want.values))}, from {where})"
+    data = {
+        "name": want.fqdn,
+        "type": want.rtype,
+        "expected": sorted(want.values),
+        "served": list(ans.values),
+        "rcode": ans.rcode,
+        "authoritative": ans.authoritative,
+    }
+    return verdict(f"dns.{want.label}", host, Layer.DNS, ok, evidence, REMEDY_DEPLOY, data)
 
 
 def evaluate_absent(host: str, name: str, fqdn: str, ans: Answer, *, where: str) -> Check:
     """``dns.absent.<name>``: a ``dns_absent`` name is NXDOMAIN, authoritatively."""
     ok = ans.rcode == "NXDOMAIN" and ans.authoritative
-    return Check(
-        name=f"dns.absent.{name}",
-        host=host,
-        layer=Layer.DNS,
-        status=Status.PASS if ok else Status.FAIL,
-        evidence=f"{fqdn} -> {ans.rcode if not ans.error else ans.error}"
-        + ("" if ok else f" (expected NXDOMAIN from {where})"),
-        remedy=""
-        if ok
-        else f"{name} is declared absent (dns_absent): {REMEDY_DEPLOY} to remove it",
-        data={"name": fqdn, "rcode": ans.rcode, "authoritative": ans.authoritative},
-    )
+    evidence = f"{fqdn} -> {ans.rcode if not ans.error else ans.error}"
+    if not ok:
+        evidence += f" (expected NXDOMAIN from {where})"
+    remedy = f"{name} is declared absent (dns_absent): {REMEDY_DEPLOY} to remove it"
+    data = {"name": fqdn, "rcode": ans.rcode, "authoritative": ans.authoritative}
+    return verdict(f"dns.absent.{name}", host, Layer.DNS, ok, evidence, remedy, data)
 
 
 def evaluate_serial(
@@ -131,19 +119,12 @@ def evaluate_serial(
         if not problem
         else f"{problem}; served serial {served}"
     )
-    remedy = ""
-    if not ok:
-        remedy = (
-            REMEDY_DEPLOY
-            if problem or served is None
-            else f"named serves an old zone: `rndc reload {spec.zone}` on {host} or {REMEDY_DEPLOY}"
-        )
-    return Check(
-        name="dns.serial",
-        host=host,
-        layer=Layer.DNS,
-        status=Status.PASS if ok else Status.FAIL,
-        evidence=evidence + ("" if ok else f" ({where})"),
-        remedy=remedy,
-        data={"served": served, "file": file_serial, "zone_file": spec.zone_file},
+    remedy = (
+        REMEDY_DEPLOY
+        if problem or served is None
+        else f"named serves an old zone: `rndc reload {spec.zone}` on {host} or {REMEDY_DEPLOY}"
     )
+    if not ok:
+        evidence += f" ({where})"
+    data = {"served": served, "file": file_serial, "zone_file": spec.zone_file}
+    return verdict("dns.serial", host, Layer.DNS, ok, evidence, remedy, data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from nornir_homehub.checks.model import Check, Layer, Status
+from nornir_homehub.checks.model import Check, Layer, Status, verdict
 from nornir_homehub.facts.ollama import Placement, find_model
 
 if TYPE_CHECKING:
@@ -88,55 +88,38 @@ def evaluate_ollama(
 
     """
     if facts.api_error:
-        return [
-            Check(
-                name="ollama.api",
-                host=host,
-                layer=Layer.MODEL,
-                status=Status.FAIL,
-                evidence=f"{facts.base_url}/api/tags: {facts.api_error}",
-                remedy=REMEDY_API.format(url=facts.base_url),
-            )
-        ]
+        seen = f"{facts.base_url}/api/tags: {facts.api_error}"
+        remedy = REMEDY_API.format(url=facts.base_url)
+        return [Check("ollama.api", host, Layer.MODEL, Status.FAIL, seen, remedy)]
     names = ", ".join(m.name for m in facts.installed) or "none"
-    checks = [
-        Check(
-            name="ollama.api",
-            host=host,
-            layer=Layer.MODEL,
-            status=Status.PASS if models else Status.WARN,
-            evidence=f"{facts.base_url} answers; installed models: {names}"
-            + ("" if models else "; no ollama_models in the inventory"),
-            remedy="" if models else REMEDY_NO_MODELS,
-            data={"installed": [m.to_dict() for m in facts.installed]},
-        )
-    ]
+    seen = f"{facts.base_url} answers; installed models: {names}"
+    if not models:
+        seen += "; no ollama_models in the inventory"
+    listing = {"installed": [m.to_dict() for m in facts.installed]}
+    api = verdict(
+        "ollama.api",
+        host,
+        Layer.MODEL,
+        bool(models),
+        seen,
+        REMEDY_NO_MODELS,
+        listing,
+        bad=Status.WARN,
+    )
+    checks = [api]
     for model in models:
+        name = f"ollama.model.{model}.installed"
         installed = find_model(list(facts.installed), model)
         if installed is None:
-            checks.append(
-                Check(
-                    name=f"ollama.model.{model}.installed",
-                    host=host,
-                    layer=Layer.MODEL,
-                    status=Status.FAIL,
-                    evidence=f"{model} is not installed (installed: {names})",
-                    remedy=REMEDY_PULL.format(model=model),
-                )
-            )
+            seen = f"{model} is not installed (installed: {names})"
+            pull = REMEDY_PULL.format(model=model)
+            checks.append(Check(name, host, Layer.MODEL, Status.FAIL, seen, pull))
             continue
         detail = ", ".join(x for x in (installed.parameter_size, installed.quantization_level) if x)
-        checks.append(
-            Check(
-                name=f"ollama.model.{model}.installed",
-                host=host,
-                layer=Layer.MODEL,
-                status=Status.PASS,
-                evidence=f"{installed.name} installed ({_gib(installed.size)}"
-                + (f", {detail})" if detail else ")"),
-                data=installed.to_dict(),
-            )
+        seen = f"{installed.name} installed ({_gib(installed.size)}" + (
+            f", {detail})" if detail else ")"
         )
+        checks.append(Check(name, host, Layer.MODEL, Status.PASS, seen, "", installed.to_dict()))
         checks.append(_loaded_check(host, model, facts, has_gpu=has_gpu))
     return checks
 
@@ -144,43 +127,21 @@ def evaluate_ollama(
 def _loaded_check(host: str, model: str, facts: OllamaFacts, *, has_gpu: bool) -> Check:
     name = f"ollama.model.{model}.loaded"
     if facts.loaded is None:
-        reason = facts.ps_error or "not asked"
+        seen = f"/api/ps: {facts.ps_error or 'not asked'}"
+        if not facts.ps_error:
+            return Check(name, host, Layer.MODEL, Status.SKIP, seen)
         return Check(
-            name=name,
-            host=host,
-            layer=Layer.MODEL,
-            status=Status.FAIL if facts.ps_error else Status.SKIP,
-            evidence=f"/api/ps: {reason}",
-            remedy=REMEDY_API.format(url=facts.base_url) if facts.ps_error else "",
+            name, host, Layer.MODEL, Status.FAIL, seen, REMEDY_API.format(url=facts.base_url)
         )
     loaded = find_model(list(facts.loaded), model)
     if loaded is None:
         warm = facts.warmup.get(model)
+        remedy = REMEDY_NOT_LOADED.format(model=model)
         if warm is None:
-            return Check(
-                name=name,
-                host=host,
-                layer=Layer.MODEL,
-                status=Status.WARN,
-                evidence=f"{model} is not loaded (no warm-up request was made)",
-                remedy=REMEDY_NOT_LOADED.format(model=model),
-            )
+            seen = f"{model} is not loaded (no warm-up request was made)"
+            return Check(name, host, Layer.MODEL, Status.WARN, seen, remedy)
         why = f": warm-up failed: {warm}" if warm else " after a warm-up request"
-        return Check(
-            name=name,
-            host=host,
-            layer=Layer.MODEL,
-            status=Status.FAIL,
-            evidence=f"{model} is not loaded{why}",
-            remedy=REMEDY_NOT_LOADED.format(model=model),
-        )
+        return Check(name, host, Layer.MODEL, Status.FAIL, f"{model} is not loaded{why}", remedy)
     status, evidence, remedy = _placement(loaded, has_gpu=has_gpu)
-    return Check(
-        name=name,
-        host=host,
-        layer=Layer.GPU if has_gpu else Layer.MODEL,
-        status=status,
-        evidence=f"{loaded.name} {evidence}",
-        remedy=remedy,
-        data=loaded.to_dict(),
-    )
+    layer = Layer.GPU if has_gpu else Layer.MODEL
+    return Check(name, host, layer, status, f"{loaded.name} {evidence}", remedy, loaded.to_dict())

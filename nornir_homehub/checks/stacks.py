@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.checks import edge
 from nornir_homehub.checks.edge import REMEDY_AUTH_OPEN, REMEDY_OUTPOST
-from nornir_homehub.checks.model import Check, Layer, Status
+from nornir_homehub.checks.model import Check, Layer, Status, verdict
 from nornir_homehub.facts.stacks import Health
 from nornir_homehub.facts.traefik import PUBLIC_PATHS, Route, TraefikView
 from nornir_homehub.secrets import redact_all, redact_head
@@ -100,16 +100,11 @@ def evaluate_containers(
             ctx = _ctx(host, stack, service, name, stacks_root)
             check_name = f"container.{service}"
             if docker.error is not None:
+                seen = f"docker on {host} did not answer: {docker.error}"
+                remedy = REMEDY_DOCKER.format(**ctx)
+                data = {"stack": stack.name}
                 checks.append(
-                    Check(
-                        check_name,
-                        host,
-                        Layer.CONTAINER,
-                        Status.FAIL,
-                        f"docker on {host} did not answer: {docker.error}",
-                        REMEDY_DOCKER.format(**ctx),
-                        {"stack": stack.name},
-                    )
+                    Check(check_name, host, Layer.CONTAINER, Status.FAIL, seen, remedy, data)
                 )
                 continue
             checks.append(_container_check(check_name, ctx, spec, docker))
@@ -126,64 +121,33 @@ def _container_check(
         "project": ctx["project"],
         "container": container,
     }
+
+    def fail(evidence: str, remedy: str, details: dict[str, Any]) -> Check:
+        return Check(check_name, host, Layer.CONTAINER, Status.FAIL, evidence, remedy, details)
+
     if found is None:
         other = docker.by_name(container)
         if other is not None:
-            return Check(
-                check_name,
-                host,
-                Layer.CONTAINER,
-                Status.FAIL,
-                f"{container} on {host} belongs to project {other.project or '(none)'} service "
-                f"{other.service or '(none)'}, not {ctx['project']}/{ctx['service']}",
-                REMEDY_FOREIGN.format(**ctx),
-                {**data, "found": other.to_dict()},
+            owner = f"project {other.project or '(none)'} service {other.service or '(none)'}"
+            seen = (
+                f"{container} on {host} belongs to {owner}, not {ctx['project']}/{ctx['service']}"
             )
-        return Check(
-            check_name,
-            host,
-            Layer.CONTAINER,
-            Status.FAIL,
-            f"no container for service {ctx['service']} of project {ctx['project']} on {host}",
-            REMEDY_CONTAINER.format(**ctx),
-            data,
-        )
+            return fail(seen, REMEDY_FOREIGN.format(**ctx), {**data, "found": other.to_dict()})
+        seen = f"no container for service {ctx['service']} of project {ctx['project']} on {host}"
+        return fail(seen, REMEDY_CONTAINER.format(**ctx), data)
     data["found"] = found.to_dict()
     seen = f"{found.name} on {host}: {found.state}"
     if found.health is not Health.NONE:
         seen += f", {found.health}"
     if not found.running:
-        return Check(
-            check_name,
-            host,
-            Layer.CONTAINER,
-            Status.FAIL,
-            seen,
-            REMEDY_CONTAINER.format(**ctx),
-            data,
-        )
+        return fail(seen, REMEDY_CONTAINER.format(**ctx), data)
     wants_health = spec is not None and spec.healthcheck
     if found.health is Health.UNHEALTHY or (wants_health and found.health is Health.NONE):
         what = "unhealthy" if found.health is Health.UNHEALTHY else "without a healthcheck"
-        return Check(
-            check_name,
-            host,
-            Layer.CONTAINER,
-            Status.FAIL,
-            seen,
-            REMEDY_UNHEALTHY.format(**ctx, health=what),
-            data,
-        )
+        return fail(seen, REMEDY_UNHEALTHY.format(**ctx, health=what), data)
     if found.health is Health.STARTING:
-        return Check(
-            check_name,
-            host,
-            Layer.CONTAINER,
-            Status.WARN,
-            seen,
-            f"{container} is still starting: run verify again in a minute",
-            data,
-        )
+        later = f"{container} is still starting: run verify again in a minute"
+        return Check(check_name, host, Layer.CONTAINER, Status.WARN, seen, later, data)
     return Check(check_name, host, Layer.CONTAINER, Status.PASS, seen, "", data)
 
 
@@ -205,16 +169,12 @@ def evaluate_probe(
     name = f"http.{stack.name}.{probe.name}"
     data = {"stack": stack.name, "container": health.container, **outcome.to_dict()}
     where = f"{host}: GET {outcome.url}"
+
+    def fail(evidence: str, remedy: str = REMEDY_HTTP.format(**ctx)) -> Check:
+        return Check(name, host, Layer.HTTP, Status.FAIL, evidence, remedy, data)
+
     if outcome.error:
-        return Check(
-            name,
-            host,
-            Layer.HTTP,
-            Status.FAIL,
-            f"{where}: no answer: {outcome.error}",
-            REMEDY_HTTP.format(**ctx),
-            data,
-        )
+        return fail(f"{where}: no answer: {outcome.error}")
     if outcome.status in (401, 403) and probe.status not in (401, 403):
         key = (
             f"with the {probe.auth_header} of {probe.auth_secret}"
@@ -222,49 +182,19 @@ def evaluate_probe(
             else ("without credentials")
         )
         remedy = REMEDY_API_KEY.format(**ctx, secret=probe.auth_secret or "the API key")
-        return Check(
-            name,
-            host,
-            Layer.AUTH,
-            Status.FAIL,
-            f"{where} {key} -> {outcome.status} (authentication refused)",
-            remedy,
-            data,
-        )
+        seen = f"{where} {key} -> {outcome.status} (authentication refused)"
+        return Check(name, host, Layer.AUTH, Status.FAIL, seen, remedy, data)
     if outcome.status != probe.status:
-        return Check(
-            name,
-            host,
-            Layer.HTTP,
-            Status.FAIL,
-            f"{where} -> {outcome.status}, expected {probe.status}",
-            REMEDY_HTTP.format(**ctx),
-            data,
-        )
+        return fail(f"{where} -> {outcome.status}, expected {probe.status}")
     if probe.body_contains is not None and probe.body_contains not in outcome.body:
-        return Check(
-            name,
-            host,
-            Layer.HTTP,
-            Status.FAIL,
-            f"{where} -> {outcome.status} but the body lacks {probe.body_contains!r}",
-            REMEDY_HTTP.format(**ctx),
-            data,
-        )
+        return fail(f"{where} -> {outcome.status} but the body lacks {probe.body_contains!r}")
     return Check(name, host, Layer.HTTP, Status.PASS, f"{where} -> {outcome.status}", "", data)
 
 
 def _not_running(check: str, host: str, container: str, data: dict[str, Any]) -> Check:
     """A network check skipped because its container does not run (its container check says why)."""
-    return Check(
-        check,
-        host,
-        Layer.NETWORK,
-        Status.SKIP,
-        f"{container} on {host} does not run (see its container check)",
-        "",
-        data,
-    )
+    seen = f"{container} on {host} does not run (see its container check)"
+    return Check(check, host, Layer.NETWORK, Status.SKIP, seen, "", data)
 
 
 def evaluate_resolution(
@@ -286,26 +216,15 @@ def evaluate_resolution(
     if not seen:
         err = outcome.stderr.strip().splitlines()
         detail = f" ({err[-1]})" if err else ""
-        return Check(
-            check,
-            host,
-            Layer.NETWORK,
-            Status.FAIL,
-            f"{where} -> not resolved (exit {outcome.exit_code}{detail}), expected {expected}",
-            remedy,
-            data,
+        evidence = (
+            f"{where} -> not resolved (exit {outcome.exit_code}{detail}), expected {expected}"
         )
-    if seen != expected:
-        return Check(
-            check,
-            host,
-            Layer.NETWORK,
-            Status.FAIL,
-            f"{where} -> {seen}, expected {expected} (extra_hosts not applied)",
-            remedy,
-            data,
-        )
-    return Check(check, host, Layer.NETWORK, Status.PASS, f"{where} -> {seen}", "", data)
+    else:
+        evidence = f"{where} -> {seen}"
+        if seen != expected:
+            evidence += f", expected {expected} (extra_hosts not applied)"
+    ok = bool(seen) and seen == expected
+    return verdict(check, host, Layer.NETWORK, ok, evidence, remedy, data)
 
 
 def evaluate_fetch(
@@ -318,21 +237,15 @@ def evaluate_fetch(
         return _not_running(check, host, container, data)
     data.update(outcome.to_dict())
     where = f"{container} on {host}: GET {url}"
-    if outcome.exit_code == 0 and expect in outcome.stdout:
-        return Check(
-            check, host, Layer.NETWORK, Status.PASS, f"{where} -> answered {expect}", "", data
-        )
-    err = redact_all((outcome.stderr or outcome.stdout).strip()).splitlines()
-    detail = redact_head(err[-1], 200) if err else "no output"
-    return Check(
-        check,
-        host,
-        Layer.NETWORK,
-        Status.FAIL,
-        f"{where} -> exit {outcome.exit_code}: {detail}",
-        REMEDY_OLLAMA_API.format(container=container),
-        data,
-    )
+    ok = outcome.exit_code == 0 and expect in outcome.stdout
+    if ok:
+        evidence = f"{where} -> answered {expect}"
+    else:
+        err = redact_all((outcome.stderr or outcome.stdout).strip()).splitlines()
+        detail = redact_head(err[-1], 200) if err else "no output"
+        evidence = f"{where} -> exit {outcome.exit_code}: {detail}"
+    remedy = REMEDY_OLLAMA_API.format(container=container)
+    return verdict(check, host, Layer.NETWORK, ok, evidence, remedy, data)
 
 
 def evaluate_public(
@@ -364,24 +277,14 @@ def evaluate_outpost(
     """``auth.outpost``: an Authentik outpost container runs, healthy, attached to ``network``."""
     remedy = REMEDY_OUTPOST.format(network=network)
     if docker.error is not None:
+        seen = f"docker on {host} did not answer: {docker.error}"
         return Check(
-            "auth.outpost",
-            host,
-            Layer.AUTH,
-            Status.FAIL,
-            f"docker on {host} did not answer: {docker.error}",
-            REMEDY_DOCKER.format(host=host),
+            "auth.outpost", host, Layer.AUTH, Status.FAIL, seen, REMEDY_DOCKER.format(host=host)
         )
     found = [c for c in docker.containers if hint in c.name]
     if not found:
-        return Check(
-            "auth.outpost",
-            host,
-            Layer.AUTH,
-            Status.FAIL,
-            f"no container named like *{hint}* on {host}",
-            remedy,
-        )
+        seen = f"no container named like *{hint}* on {host}"
+        return Check("auth.outpost", host, Layer.AUTH, Status.FAIL, seen, remedy)
     best = next((c for c in found if c.ready), found[0])
     nets = sorted(docker.networks.get(best.name, {}))
     data = {"container": best.to_dict(), "networks": nets}
@@ -389,16 +292,7 @@ def evaluate_outpost(
     if best.health is not Health.NONE:
         seen += f", {best.health}"
     seen += f"; networks {', '.join(nets) or '(none)'}"
-    if not best.ready:
-        return Check("auth.outpost", host, Layer.AUTH, Status.FAIL, seen, remedy, data)
-    if network not in nets:
-        return Check(
-            "auth.outpost",
-            host,
-            Layer.AUTH,
-            Status.FAIL,
-            f"{seen}: not on the {network} network",
-            remedy,
-            data,
-        )
-    return Check("auth.outpost", host, Layer.AUTH, Status.PASS, seen, "", data)
+    if best.ready and network not in nets:
+        seen += f": not on the {network} network"
+    ok = best.ready and network in nets
+    return verdict("auth.outpost", host, Layer.AUTH, ok, seen, remedy, data)
