@@ -11,11 +11,42 @@ import difflib
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.plan.zonelines import Located
 from nornir_homehub.plan.zonesafety import Refusal
 from nornir_homehub.plan.zonespec import ZoneRecord, ZoneSpec
+from nornir_homehub.plan.zonestate import ZoneState
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+
+@dataclass(frozen=True)
+class ZoneInputs:
+    """What a zone plan starts from besides the zone file itself.
+
+    Attributes:
+        spec: the desired zone (from the inventory).
+        today: the controller's date (for ``YYYYMMDDNN``).
+        served: the SOA serial named serves now (None: not served, or unknown).
+        state: the state file as read (None: missing or unusable).
+        state_text: the state file's text (None: missing).
+        notes: remarks gathered so far (the spec's, the state file's); the plan adds to them.
+
+    """
+
+    spec: ZoneSpec
+    today: dt.date
+    served: int | None
+    state: ZoneState | None
+    state_text: str | None
+    notes: list[str]
+
+    @property
+    def serial_high(self) -> int | None:
+        """The highest serial the state file has seen, if any."""
+        return self.state.serial_high if self.state else None
 
 
 class Action(enum.StrEnum):

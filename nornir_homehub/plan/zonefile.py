@@ -25,7 +25,14 @@ import dns.rdatatype
 import dns.zone
 
 from nornir_homehub.errors import PlanError
-from nornir_homehub.plan.zonelines import Context, Entry, EntryKind, Located, Token
+from nornir_homehub.plan.zonelines import (
+    Context,
+    Entry,
+    EntryKind,
+    Located,
+    Token,
+    dnspython_records,
+)
 from nornir_homehub.plan.zonereader import (
     DEFAULT_NAMED_DIRECTORY,
     MAX_INCLUDE_DEPTH,
@@ -155,15 +162,10 @@ def _cross_check(parsed: ZoneFile, source: str) -> None:
         raise PlanError(
             f"{source} for zone {parsed.zone} does not parse: {exc_text(exc)}"
         ) from None
-    theirs: dict[tuple[str, str, str], int] = {}
-    for name, rdataset in zone.iterate_rdatasets():
-        for rd in rdataset:
-            key = (
-                name.to_text().lower(),
-                dns.rdatatype.to_text(rdataset.rdtype),
-                rd.to_text(origin=parsed.origin, relativize=False),
-            )
-            theirs[key] = rdataset.ttl
+    theirs = {
+        (owner.lower(), rtype, value): ttl
+        for owner, rtype, value, ttl in dnspython_records(zone, parsed.origin)
+    }
     ours: dict[tuple[str, str, str], int] = {}
     for r in parsed.records:
         if r.entry >= 0:

@@ -10,9 +10,12 @@ line. The reader that turns entries into records is `plan.zonereader`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dns.name
+import dns.rdatatype
+import dns.zone
 
 from nornir_homehub.errors import PlanError
 
@@ -151,3 +154,16 @@ def scan_line(line: str, number: int, depth: int, where: str) -> tuple[list[Toke
                 i += 2 if line[i] == "\\" else 1
         tokens.append(Token(line[start : min(i, n)], number, start))
     return tokens, depth
+
+
+def dnspython_records(
+    zone: dns.zone.Zone, origin: dns.name.Name
+) -> Iterator[tuple[str, str, str, int]]:
+    """Every record dnspython read into ``zone``: owner (relative), type, value, TTL.
+
+    The value is in canonical text with names absolute, as the rest of the package keeps it.
+    """
+    for name, rdataset in zone.iterate_rdatasets():
+        rtype = dns.rdatatype.to_text(rdataset.rdtype)
+        for rd in rdataset:
+            yield name.to_text(), rtype, rd.to_text(origin=origin, relativize=False), rdataset.ttl

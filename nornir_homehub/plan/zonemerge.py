@@ -19,6 +19,7 @@ from nornir_homehub.plan.serial import plan_serial, serial_max
 from nornir_homehub.plan.zonechanges import (
     Action,
     RecordChange,
+    ZoneInputs,
     ZonePlan,
     as_record,
     file_diff,
@@ -35,17 +36,14 @@ from nornir_homehub.plan.zonesafety import (
     replaces_foreign,
     too_many_changes,
 )
-from nornir_homehub.plan.zonespec import Soa, ZoneRecord, ZoneSpec
+from nornir_homehub.plan.zonespec import Soa, ZoneRecord
 from nornir_homehub.plan.zonestate import (
     ManagedRecord,
-    ZoneState,
     make_zone_state,
     render_zone_state,
 )
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from nornir_homehub.plan.zonefile import ZoneFile
     from nornir_homehub.plan.zonelines import Located
 
@@ -55,22 +53,10 @@ _BESIDE_CNAME = frozenset({"RRSIG", "NSEC", "NSEC3", "KEY"})
 
 
 def plan_existing_zone(
-    spec: ZoneSpec,
-    zf: ZoneFile,
-    current: str,
-    today: dt.date,
-    *,
-    served: int | None,
-    state: ZoneState | None,
-    state_text: str | None,
-    notes: list[str],
-    prune: bool,
-    force: bool,
+    run: ZoneInputs, zf: ZoneFile, current: str, *, prune: bool, force: bool
 ) -> ZonePlan:
     """Plan an existing, readable zone file record by record (see the module docstring)."""
-    return _Planner(spec, zf, current, today, served, state, state_text, notes).plan(
-        prune=prune, force=force
-    )
+    return _Planner(run, zf, current).plan(prune=prune, force=force)
 
 
 def _soa_of(value: str) -> Soa:
@@ -81,19 +67,11 @@ def _soa_of(value: str) -> Soa:
 class _Planner:
     """Plans one existing zone file (state shared by the steps of `plan`)."""
 
-    def __init__(
-        self,
-        spec: ZoneSpec,
-        zf: ZoneFile,
-        current: str,
-        today: dt.date,
-        served: int | None,
-        state: ZoneState | None,
-        state_text: str | None,
-        notes: list[str],
-    ) -> None:
-        self.spec, self.zf, self.current, self.today = spec, zf, current, today
-        self.served, self.state, self.state_text, self.notes = served, state, state_text, notes
+    def __init__(self, run: ZoneInputs, zf: ZoneFile, current: str) -> None:
+        spec = run.spec
+        self.spec, self.zf, self.current, self.today = spec, zf, current, run.today
+        self.served, self.state, self.notes = run.served, run.state, run.notes
+        self.state_text, self.serial_high = run.state_text, run.serial_high
         self.located = [r for r in zf.records if r.rtype != "SOA"]
         self.cur: dict[tuple[str, str], list[Located]] = {}
         for r in self.located:
@@ -154,7 +132,7 @@ class _Planner:
         serial, reason, must = plan_serial(
             self.zf.serial,
             self.served,
-            self.state.serial_high if self.state else None,
+            self.serial_high,
             self.today,
             change=zone_edit,
         )
@@ -164,7 +142,7 @@ class _Planner:
         self._threshold()
         content, after = self._edit(tokens, zone_edit or must)
         foreign = self._check(after)
-        high = serial_max(self.state.serial_high if self.state else None, self.served, serial)
+        high = serial_max(self.serial_high, self.served, serial)
         new_state = make_zone_state(
             self.spec.zone, self.managed_after, soa_managed=self.soa_managed, serial_high=high
         )

@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING
 
 from nornir_homehub.errors import PlanError, ZonePlanError
 from nornir_homehub.plan.serial import plan_serial, serial_max
-from nornir_homehub.plan.zonechanges import Action, RecordChange, ZonePlan, file_diff, source_of
+from nornir_homehub.plan.zonechanges import (
+    Action,
+    RecordChange,
+    ZoneInputs,
+    ZonePlan,
+    file_diff,
+    source_of,
+)
 from nornir_homehub.plan.zonefile import parse_zone_file
 from nornir_homehub.plan.zonemerge import plan_existing_zone
 from nornir_homehub.plan.zonereader import DEFAULT_NAMED_DIRECTORY
@@ -46,7 +53,6 @@ from nornir_homehub.plan.zonesafety import Refusal, unparsable
 from nornir_homehub.plan.zonespec import ZoneRecord, ZoneSpec
 from nornir_homehub.plan.zonestate import (
     ManagedRecord,
-    ZoneState,
     make_zone_state,
     parse_zone_state,
     render_zone_state,
@@ -97,8 +103,9 @@ def plan_zone(
     state, note = parse_zone_state(state_text, spec.zone)
     if note:
         notes.append(note)
+    run = ZoneInputs(spec, today, served_serial, state, state_text, notes)
     if current is None:
-        return _plan_new(spec, today, served_serial, state, state_text, notes, None, ())
+        return _plan_new(run, None, ())
     try:
         zf = parse_zone_file(
             current, spec.zone, includes=includes, include_dir=include_dir, source=spec.zone_file
@@ -107,37 +114,20 @@ def plan_zone(
         refusal = unparsable(str(exc), force=force)
         match = _SERIAL_FALLBACK.search(current)
         fallback = int(match.group(1)) if match else None
-        return _plan_new(
-            spec, today, served_serial, state, state_text, notes, current, (refusal,), fallback
-        )
-    return plan_existing_zone(
-        spec,
-        zf,
-        current,
-        today,
-        served=served_serial,
-        state=state,
-        state_text=state_text,
-        notes=notes,
-        prune=prune,
-        force=force,
-    )
+        return _plan_new(run, current, (refusal,), fallback)
+    return plan_existing_zone(run, zf, current, prune=prune, force=force)
 
 
 def _plan_new(
-    spec: ZoneSpec,
-    today: dt.date,
-    served: int | None,
-    state: ZoneState | None,
-    state_text: str | None,
-    notes: list[str],
+    run: ZoneInputs,
     current: str | None,
     refusals: tuple[Refusal, ...],
     fallback_serial: int | None = None,
 ) -> ZonePlan:
     """A zone written from scratch: no file yet, or (with --force) one that does not parse."""
+    spec, notes = run.spec, run.notes
     serial, reason, _ = plan_serial(
-        fallback_serial, served, state.serial_high if state else None, today, change=True
+        fallback_serial, run.served, run.serial_high, run.today, change=True
     )
     if current is not None:
         notes.append("the current zone file does not parse: it would be replaced as a whole")
@@ -158,7 +148,7 @@ def _plan_new(
         spec.zone,
         (ManagedRecord(r.name, r.rtype, r.value, r.ttl or spec.ttl) for r in expected),
         soa_managed=True,
-        serial_high=serial_max(state.serial_high if state else None, served, serial),
+        serial_high=serial_max(run.serial_high, run.served, serial),
     )
     state_content = render_zone_state(new_state)
     return ZonePlan(
@@ -170,7 +160,7 @@ def _plan_new(
         serial_reason=reason,
         created=current is None,
         zone_changed=True,
-        state_changed=state_content != state_text,
+        state_changed=state_content != run.state_text,
         changes=changes,
         adopted=(),
         foreign=(),

@@ -21,7 +21,15 @@ import dns.ttl
 import dns.zone
 
 from nornir_homehub.errors import PlanError
-from nornir_homehub.plan.zonelines import Context, Entry, EntryKind, Located, Token, scan_line
+from nornir_homehub.plan.zonelines import (
+    Context,
+    Entry,
+    EntryKind,
+    Located,
+    Token,
+    dnspython_records,
+    scan_line,
+)
 
 # Debian's bind9 `options { directory "/var/cache/bind"; }`: where named (and so $INCLUDE
 # with a relative path) resolves relative file names.
@@ -254,22 +262,12 @@ class Reader:
             )
         except dns.exception.DNSException as exc:
             raise PlanError(f"{at}: invalid $GENERATE: {exc_text(exc)}") from None
-        out = []
-        for name, rdataset in zone.iterate_rdatasets():
-            if rdataset.rdtype == dns.rdatatype.SOA and name.to_text() == "@":
-                continue
-            for rd in rdataset:
-                out.append(
-                    Located(
-                        name=name.to_text(),
-                        rtype=dns.rdatatype.to_text(rdataset.rdtype),
-                        value=rd.to_text(origin=self.zone, relativize=False),
-                        ttl=rdataset.ttl,
-                        entry=index,
-                        where=f"$GENERATE line {entry.first + 1}",
-                    )
-                )
-        return out
+        where = f"$GENERATE line {entry.first + 1}"
+        return [
+            Located(owner, rtype, value, ttl, index, where)
+            for owner, rtype, value, ttl in dnspython_records(zone, self.zone)
+            if (owner, rtype) != ("@", "SOA")
+        ]
 
     def _include(self, entry: Entry, state: ReaderState, at: str, depth: int) -> list[Located]:
         path = include_path(_arg(entry, 1, at), self.include_dir)

@@ -18,6 +18,7 @@ import dns.rdatatype
 import dns.zone
 
 from nornir_homehub.errors import PlanError
+from nornir_homehub.plan.zonelines import dnspython_records
 from nornir_homehub.plan.zonespec import Soa, ZoneRecord, ZoneSpec
 
 # The first line of zones written by nornir_homehub before it kept a state file: the whole
@@ -135,18 +136,9 @@ def parse_zone(text: str, zone: str, *, source: str = "zone file") -> ParsedZone
         expire=soa_rd.expire,
         minimum=soa_rd.minimum,
     )
-    records = []
-    for name, rdataset in parsed.iterate_rdatasets():
-        if rdataset.rdtype == dns.rdatatype.SOA:
-            continue
-        for rd in rdataset:
-            records.append(
-                ZoneRecord(
-                    name=name.to_text(),
-                    rtype=dns.rdatatype.to_text(rdataset.rdtype),
-                    value=rd.to_text(origin=origin, relativize=False),
-                    ttl=rdataset.ttl,
-                    source=source,
-                )
-            )
+    records = [
+        ZoneRecord(owner, rtype, value, ttl, source)
+        for owner, rtype, value, ttl in dnspython_records(parsed, origin)
+        if rtype != "SOA"
+    ]
     return ParsedZone(serial=int(soa_rd.serial), soa=soa, records=tuple(sorted(records)))
