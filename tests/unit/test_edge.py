@@ -14,13 +14,13 @@ import http.server
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import yaml
+from loopback_http import serving
 
 from nornir_homehub.checks.edge import EdgeCause, diagnose, route_check
 from nornir_homehub.connection import CommandResult
@@ -182,12 +182,8 @@ def api() -> Iterator[str]:
         "services": (FIXTURES / "services-ok.json").read_bytes(),
         "middlewares": (FIXTURES / "middlewares-ok.json").read_bytes(),
     }
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Api) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _sh(command: str) -> CommandResult:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from loopback_http import serving
 
 from nornir_homehub.checks.model import Status
 from nornir_homehub.checks.ollama import evaluate_ollama
@@ -212,12 +212,8 @@ def standin_ollama() -> Iterator[str]:
     StandinOllama.loaded = {}
     StandinOllama.requests = []
     StandinOllama.vram_fraction = 1.0
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), StandinOllama)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(StandinOllama) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def local_inventory(tmp_path: Path, url: str, *, gpu: Any) -> Path:

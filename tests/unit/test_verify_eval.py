@@ -12,13 +12,13 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from loopback_http import serving
 
 from nornir_homehub.checks.model import Check
 from nornir_homehub.checks.stacks import (
@@ -184,12 +184,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[int]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Handler) as port:
+        yield port
 
 
 def _sh(command: str, env: dict[str, str] | None = None) -> CommandResult:

@@ -63,31 +63,22 @@ def container(
     )
 
 
-def hosts(trusted: ScriptedHost, compute: ScriptedHost) -> Any:
-    return scripted_nornir(
-        {
-            "trusted": (
-                {
-                    "role": "trusted",
-                    "fqdn": "trusted.homehub.test",
-                    "hostname": "192.0.2.131",
-                    "stacks": ["litellm", "openwebui"],
-                    **SITE,
-                },
-                trusted,
-            ),
-            "compute": (
-                {
-                    "role": "compute",
-                    "fqdn": "compute.homehub.test",
-                    "hostname": "192.0.2.132",
-                    "stacks": ["ollama", "qdrant"],
-                    **SITE,
-                },
-                compute,
-            ),
-        }
-    )
+def verify(host: ScriptedHost, store: SecretStore | None) -> tuple[bool, dict[str, Any]]:
+    """Run `verify_stacks` on the trusted or compute ``host``: (failed, checks by name)."""
+    role = host.name
+    data = {
+        "role": role,
+        "fqdn": f"{role}.homehub.test",
+        "hostname": "192.0.2.131" if role == "trusted" else "192.0.2.132",
+        "stacks": ["litellm", "openwebui"] if role == "trusted" else ["ollama", "qdrant"],
+        **SITE,
+    }
+    other = "compute" if role == "trusted" else "trusted"
+    other_data = {**data, "role": other, "fqdn": f"{other}.homehub.test", "stacks": []}
+    other_data["hostname"] = "192.0.2.132" if other == "compute" else "192.0.2.131"
+    nr = scripted_nornir({role: (data, host), other: (other_data, ScriptedHost(other))})
+    agg = nr.filter(name=role).run(task=verify_stacks, stacks_dir=STACKS, secrets=store)
+    return agg.failed, {c.name: c for c in agg[role][0].result}
 
 
 def secrets() -> SecretStore:
@@ -138,13 +129,8 @@ def compute_host(*, ollama_up: bool = True) -> ScriptedHost:
 
 def test_compute_is_gathered_in_one_batch_and_the_key_goes_on_stdin() -> None:
     compute = compute_host()
-    agg = (
-        hosts(ScriptedHost("trusted"), compute)
-        .filter(name="compute")
-        .run(task=verify_stacks, stacks_dir=STACKS, secrets=secrets())
-    )
-    checks = {c.name: c for c in agg["compute"][0].result}
-    assert not agg.failed, [c.to_dict() for c in checks.values() if c.failed]
+    failed, checks = verify(compute, secrets())
+    assert not failed, [c.to_dict() for c in checks.values() if c.failed]
     assert set(checks) == {
         "container.ollama",
         "container.qdrant",
@@ -160,13 +146,8 @@ def test_compute_is_gathered_in_one_batch_and_the_key_goes_on_stdin() -> None:
 
 def test_a_down_api_fails_its_probe_with_the_remedy() -> None:
     compute = compute_host(ollama_up=False)
-    agg = (
-        hosts(ScriptedHost("trusted"), compute)
-        .filter(name="compute")
-        .run(task=verify_stacks, stacks_dir=STACKS, secrets=None)
-    )
-    checks = {c.name: c for c in agg["compute"][0].result}
-    assert agg.failed
+    failed, checks = verify(compute, None)
+    assert failed
     tags = checks["http.ollama.tags"]
     assert tags.status is Status.FAIL and tags.layer is Layer.HTTP
     assert "no answer: curl: (7) Failed to connect" in tags.evidence
@@ -244,13 +225,8 @@ def trusted_host(
 
 def test_trusted_network_and_edge_in_one_batch() -> None:
     trusted = trusted_host()
-    agg = (
-        hosts(trusted, ScriptedHost("compute"))
-        .filter(name="trusted")
-        .run(task=verify_stacks, stacks_dir=STACKS, secrets=secrets())
-    )
-    checks = {c.name: c for c in agg["trusted"][0].result}
-    assert not agg.failed, [c.to_dict() for c in checks.values() if c.failed]
+    failed, checks = verify(trusted, secrets())
+    assert not failed, [c.to_dict() for c in checks.values() if c.failed]
     assert {
         "network.litellm.ollama",
         "network.open-webui.qdrant",
@@ -269,13 +245,8 @@ def test_trusted_network_and_edge_in_one_batch() -> None:
 
 def test_extra_hosts_not_applied_and_an_open_route_are_named() -> None:
     trusted = trusted_host(qdrant_resolves_to="172.17.0.1", chat_status=200)
-    agg = (
-        hosts(trusted, ScriptedHost("compute"))
-        .filter(name="trusted")
-        .run(task=verify_stacks, stacks_dir=STACKS, secrets=secrets())
-    )
-    checks = {c.name: c for c in agg["trusted"][0].result}
-    assert agg.failed
+    failed, checks = verify(trusted, secrets())
+    assert failed
     net = checks["network.open-webui.qdrant"]
     assert net.status is Status.FAIL and net.layer is Layer.NETWORK
     assert "-> 172.17.0.1, expected 192.0.2.132 (extra_hosts not applied)" in net.evidence
