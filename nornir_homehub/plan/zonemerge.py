@@ -181,22 +181,28 @@ class _Planner:
             self.remove.add(r.entry)
             self.touched += 1
 
+    def _remove(
+        self,
+        have: Sequence[Located],
+        rtype: str,
+        reason: str,
+        *,
+        foreign: bool = False,
+        conflict: bool = False,
+    ) -> None:
+        """Drop the lines of ``have`` and record the RRset as removed, with ``reason``."""
+        self._drop(have)
+        before = tuple(as_record(r) for r in have)
+        self.changes.append(
+            RecordChange(Action.REMOVE, have[0].name, rtype, before, (), reason, foreign, conflict)
+        )
+
     def _absent(self) -> None:
         for key, have in self.cur.items():
             if key[0] not in self.absent or self._fixed(have, "dns_absent"):
                 continue
-            self._drop(have)
-            self.changes.append(
-                RecordChange(
-                    Action.REMOVE,
-                    have[0].name,
-                    key[1],
-                    tuple(as_record(r) for r in have),
-                    (),
-                    "dns_absent: removed whoever wrote it",
-                    foreign=key not in self.managed,
-                )
-            )
+            reason = "dns_absent: removed whoever wrote it"
+            self._remove(have, key[1], reason, foreign=key not in self.managed)
 
     def _position(self, name: str, replaced: Sequence[Located]) -> int:
         """Where new records of ``name`` go: in place of old ones, after its last line, or last."""
@@ -298,17 +304,7 @@ class _Planner:
                 have = [h for h in have if h.value in self.managed_ns]
             if not have or self._fixed(have, "no longer generated"):
                 continue
-            self._drop(have)
-            self.changes.append(
-                RecordChange(
-                    Action.REMOVE,
-                    have[0].name,
-                    key[1],
-                    tuple(as_record(r) for r in have),
-                    (),
-                    "no longer in the inventory (nornir_homehub wrote it)",
-                )
-            )
+            self._remove(have, key[1], "no longer in the inventory (nornir_homehub wrote it)")
 
     def _conflicts(self) -> None:
         """Foreign records that cannot coexist with the inventory's at the same name."""
@@ -326,19 +322,8 @@ class _Planner:
                 continue
             ours = ", ".join(sorted(f"{name} {t}" for t in wanted))
             values = ", ".join(h.value for h in have)
-            self._drop(have)
-            self.changes.append(
-                RecordChange(
-                    Action.REMOVE,
-                    have[0].name,
-                    rtype,
-                    tuple(as_record(r) for r in have),
-                    (),
-                    f"conflict: a CNAME cannot coexist with other data ({ours} from the inventory)",
-                    foreign=True,
-                    conflict=True,
-                )
-            )
+            reason = f"conflict: a CNAME cannot coexist with other data ({ours} from the inventory)"
+            self._remove(have, rtype, reason, foreign=True, conflict=True)
             self.concerns.append(conflicting(have[0].name, rtype, ours, values))
 
     def _soa(self) -> tuple[dict[tuple[int, int], str], bool]:
