@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dns.exception
 import dns.name
@@ -25,14 +25,7 @@ import dns.rdatatype
 import dns.zone
 
 from nornir_homehub.errors import PlanError
-from nornir_homehub.plan.zonelines import (
-    Context,
-    Entry,
-    EntryKind,
-    Located,
-    Token,
-    dnspython_records,
-)
+from nornir_homehub.plan.zonelines import EntryKind, Located, dnspython_records
 from nornir_homehub.plan.zonereader import (
     DEFAULT_NAMED_DIRECTORY,
     MAX_INCLUDE_DEPTH,
@@ -41,6 +34,9 @@ from nornir_homehub.plan.zonereader import (
     exc_text,
     include_path,
 )
+
+if TYPE_CHECKING:
+    from nornir_homehub.plan.zonelines import Context, Entry, Token
 
 __all__ = [
     "DEFAULT_NAMED_DIRECTORY",

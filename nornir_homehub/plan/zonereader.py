@@ -127,20 +127,13 @@ class Reader:
             if name not in kinds:
                 raise PlanError(f"{where} line {first + 1}: unknown directive {tokens[0].text}")
             return Entry(kinds[name], first, last, tokens, ctx)
-        return self._record_entry(lines, first, last, tokens, state, where)
-
-    def _record_entry(
-        self,
-        lines: Sequence[str],
-        first: int,
-        last: int,
-        tokens: tuple[Token, ...],
-        state: ReaderState,
-        where: str,
-    ) -> Entry:
-        ctx = state.context()
-        at = f"{where} line {first + 1}"
         blank = lines[first][:1] in (" ", "\t")
+        record = Entry(EntryKind.RECORD, first, last, tokens, ctx, blank_owner=blank)
+        return self._record_entry(record, state, f"{where} line {first + 1}")
+
+    def _record_entry(self, entry: Entry, state: ReaderState, at: str) -> Entry:
+        """Fill in a record line's owner, TTL and type (``at``: where it is, for messages)."""
+        tokens, blank = entry.tokens, entry.blank_owner
         index = 0
         if blank:
             if state.last_name is None:
@@ -151,7 +144,7 @@ class Reader:
             state.last_name = owner
             index = 1
         if not owner.is_subdomain(self.zone):
-            return Entry(EntryKind.RECORD, first, last, tokens, ctx, owner, blank, in_zone=False)
+            return replace(entry, owner=owner, in_zone=False)
         ttl: int | None = None
         ttl_token: int | None = None
 
@@ -176,18 +169,8 @@ class Reader:
             rdtype = dns.rdatatype.to_text(dns.rdatatype.from_text(tokens[index].text))
         except dns.exception.DNSException:
             raise PlanError(f"{at}: unknown record type {tokens[index].text!r}") from None
-        return Entry(
-            EntryKind.RECORD,
-            first,
-            last,
-            tokens,
-            ctx,
-            owner=owner,
-            blank_owner=blank,
-            ttl=ttl,
-            ttl_token=ttl_token,
-            type_index=index,
-            rdtype=rdtype,
+        return replace(
+            entry, owner=owner, ttl=ttl, ttl_token=ttl_token, type_index=index, rdtype=rdtype
         )
 
     def _records(  # noqa: PLR0911 - one return per entry kind
