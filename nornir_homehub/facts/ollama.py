@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nornir_homehub.errors import OllamaParseError, TransportError
@@ -45,14 +45,7 @@ class InstalledModel:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "name": self.name,
-            "size": self.size,
-            "digest": self.digest,
-            "modified_at": self.modified_at,
-            "parameter_size": self.parameter_size,
-            "quantization_level": self.quantization_level,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ only when every refusal is overridden by a flag the run was given.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nornir_homehub.plan.zonespec import MIN_EXISTING_RECORDS
@@ -60,11 +60,7 @@ class Refusal:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "reason": self.reason,
-            "allowed_by": self.allowed_by,
-            "overridden": self.overridden,
-        }
+        return asdict(self)
 
 
 def allowed(flag: str | None, *, prune: bool, force: bool) -> bool:

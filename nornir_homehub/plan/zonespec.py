@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dns.exception
@@ -88,14 +88,7 @@ class Soa:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "mname": self.mname,
-            "rname": self.rname,
-            "refresh": self.refresh,
-            "retry": self.retry,
-            "expire": self.expire,
-            "minimum": self.minimum,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
