@@ -30,11 +30,11 @@ from nornir_homehub.errors import NoSafeHttpClient, TransportError
 from nornir_homehub.facts.containers import (
     EXEC_TIMEOUT,
     DockerFacts,
-    ExecOutcome,
     docker_command,
     fetch_command,
     getent_command,
     parse_docker,
+    parse_exec,
 )
 from nornir_homehub.facts.http import (
     ProbeOutcome,
@@ -194,14 +194,12 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
         found = docker.by_name(c)
         running = found is not None and found.running
         for name, address in extra_hosts.items():
-            r = res.get(f"getent:{c}:{name}")
-            ex = ExecOutcome(r.command, r.exit_code, r.stdout, r.stderr) if r and running else None
+            ex = parse_exec(res.get(f"getent:{c}:{name}")) if running else None
             checks.append(
                 evaluate_resolution(host.name, c, name, str(address), ex, stack=spec.name)
             )
         if ollama_url:
-            r = res.get(f"fetch:{c}")
-            ex = ExecOutcome(r.command, r.exit_code, r.stdout, r.stderr) if r and running else None
+            ex = parse_exec(res.get(f"fetch:{c}")) if running else None
             checks.append(evaluate_fetch(host.name, c, ollama_url, ex))
     if trusted:
         checks += _edge_checks(conn, host.name, variables, routes, edge_urls, res, docker)
