@@ -90,3 +90,57 @@ class StackFailed(CheckFailed):
 
 class UnsafeOldDir(PlanError):
     """An old stack dir that must not be removed: the run is refused before any host changes."""
+
+
+# -- checks, DNS and facts ---------------------------------------------------------------------
+
+
+class NoSafeHttpClient(TransportError):
+    """The host has no HTTP client that can send request headers off the command line.
+
+    Attributes:
+        remedy: what to install on the host.
+
+    """
+
+    def __init__(self, message: str, remedy: str) -> None:
+        super().__init__(message)
+        self.remedy = remedy
+
+
+class GpuParseError(HomehubError):
+    """nvidia-smi output that cannot be understood."""
+
+
+class OllamaParseError(HomehubError):
+    """An Ollama API answer that is not the documented JSON."""
+
+
+class ZonePlanError(PlanError):
+    """A zone cannot be planned or edited (the message names the file, line or record)."""
+
+    layer = Layer.DNS
+
+
+class UnsafeZonePlan(ZonePlanError):
+    """The plan needs a flag (``--prune``/``--force``) or an inventory change: nothing changed."""
+
+
+class ZoneRejected(PlanError):
+    """named-checkzone or named-checkconf refused the candidate: nothing was replaced."""
+
+    layer = Layer.DNS
+
+
+class NamedNotRunning(CheckFailed):
+    """named does not answer on its control channel: nothing was changed (layer dns)."""
+
+    layer = Layer.DNS
+
+
+class EdgeNotConverged(CheckFailed):
+    """A route through Traefik did not answer as expected within the wait (layer: the cause's)."""
+
+    def __init__(self, message: str, layer: Layer) -> None:
+        super().__init__(message)
+        self.layer = layer

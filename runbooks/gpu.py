@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nornir_homehub.checks.gpu import check_gpu
 from nornir_homehub.facts.gpu import SMI
 from nornir_homehub.runbook_options import Option
+from nornir_homehub.tasks.gpu import check_gpu
 
 if TYPE_CHECKING:
     from nornir.core import Nornir

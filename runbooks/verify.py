@@ -37,10 +37,10 @@ def _stage(ctx: RunContext, name: str, nr: Nornir, task: Callable[..., Any], **k
 
 def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: Any) -> None:
     """Verify dns -> stacks -> models -> gpu on the selected hosts (``stacks`` narrows)."""
-    from nornir_homehub.checks.gpu import check_gpu
-    from nornir_homehub.checks.ollama import check_ollama
-    from nornir_homehub.checks.stacks import verify_stacks
     from nornir_homehub.tasks.dns import verify_zone
+    from nornir_homehub.tasks.gpu import check_gpu
+    from nornir_homehub.tasks.ollama import check_ollama
+    from nornir_homehub.tasks.verify import verify_stacks
 
     settings = ctx.settings
     hosts = nr.inventory.hosts

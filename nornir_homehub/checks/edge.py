@@ -1,52 +1,37 @@
-"""The edge: Traefik on the trusted host serves every public route through the auth middleware.
+"""The edge: is every public route served through the auth middleware, and if not, why.
 
 A route is served as expected when a request without credentials gets the forward-auth
 middleware's answer: 302 to the auth host, or 401. Right after a deploy that (re)created a
 routed service it usually is not, for a few seconds: Traefik's docker provider leaves a
 container out of its routing until the container is healthy, then applies the change after
-``providersThrottleDuration`` (2 s by default). So the deploy waits for its routes
-(`settle_routes`, bounded by ``edge_wait_timeout``) and ``verify`` allows a settle window
-(``edge_settle_timeout``) before it calls a route broken.
+``providersThrottleDuration`` (2 s by default). So the deploy waits for its routes and
+``verify`` allows a settle window before it calls a route broken (`tasks.edge.settle_routes`).
 
-When a route does not converge, the cause comes from Traefik's own view, its API (inventory
-``traefik_api_url``, reached from the trusted host itself over its SSH connection): the router
-is missing, a middleware it uses is missing, or its service has no healthy server. Without
-the API the diagnosis rests on the HTTP answer and the containers alone, and says so. The
-remedy matches the cause: a route that simply is not there yet never points at Authentik.
+When a route does not converge, the cause comes from Traefik's own view, its API
+(`facts.traefik`): the router is missing, a middleware it uses is missing, or its service has
+no healthy server. Without the API the diagnosis rests on the HTTP answer and the containers
+alone, and says so. The remedy matches the cause: a route that simply is not there yet never
+points at Authentik.
 
-The ``diagnose``/``parse_*``/``routes_from_compose`` functions are pure; `probe_routes`,
-`read_traefik` and `settle_routes` do I/O over the host's connection.
+Everything here is pure: facts in, a `Diagnosis` and a `Check` out.
 """
 
 from __future__ import annotations
 
 import enum
-import json
-import re
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from nornir_homehub.checks.model import Check, Layer, Status
-from nornir_homehub.errors import CheckFailed, HomehubError
-from nornir_homehub.facts.http import parse_response
+from nornir_homehub.errors import EdgeNotConverged
+from nornir_homehub.facts.traefik import Route, TraefikView, backticked, hosts_in_rule
 from nornir_homehub.secrets import redact_head
 
 if TYPE_CHECKING:
-    from nornir_homehub.checks.stacks import ProbeOutcome
-    from nornir_homehub.connection import HostConnection
+    from nornir_homehub.facts.http import ProbeOutcome
 
-DEFAULT_EDGE_WAIT = 60.0  # inventory edge_wait_timeout: deploy waits this long for its routes
-DEFAULT_EDGE_SETTLE = 30.0  # inventory edge_settle_timeout: verify's settle window
-POLL_INTERVAL = 1.0
 FRONTEND_NETWORK = "frontend"
-# Paths requested without credentials on the public names: the guide's "Public Access" list.
-PUBLIC_PATHS = {"openai": "/v1/models"}
-_HOST_RULE = re.compile(r"Host\(([^)]*)\)")
-_BACKTICKED = re.compile(r"`([^`]+)`")
 
 REMEDY_OUTPOST = (
     "Authentik Middleware Not Found: 1. check the outpost is healthy: "
@@ -134,53 +119,6 @@ _LAYER = {
 }
 
 
-class EdgeNotConverged(CheckFailed):
-    """A route through Traefik did not answer as expected within the wait (layer: the cause's)."""
-
-    def __init__(self, message: str, layer: Layer) -> None:
-        super().__init__(message)
-        self.layer = layer
-
-
-@dataclass(frozen=True)
-class Route:
-    """A public route: a host name Traefik serves, the path requested on it, who declares it.
-
-    Attributes:
-        fqdn: the host name in the router's ``Host(...)`` rule.
-        path: the path requested without credentials (the guide's "Public Access" list).
-        router: the router's name in the docker provider (``litellm``), when known.
-        stack: the stack declaring it, when known.
-    """
-
-    fqdn: str
-    path: str = "/"
-    router: str | None = None
-    stack: str | None = None
-
-    @property
-    def short(self) -> str:
-        """The first label of the host name (``chat`` for chat.homehub.dk)."""
-        return self.fqdn.split(".", maxsplit=1)[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"fqdn": self.fqdn, "path": self.path, "router": self.router, "stack": self.stack}
-
-
-@dataclass(frozen=True)
-class TraefikView:
-    """Traefik's runtime configuration as its API reports it (routers, middlewares, services).
-
-    ``error`` says why the API could not be read (None when it was).
-    """
-
-    routers: tuple[Mapping[str, Any], ...] = ()
-    middlewares: tuple[Mapping[str, Any], ...] = ()
-    services: tuple[Mapping[str, Any], ...] = ()
-    error: str | None = None
-
-
 @dataclass(frozen=True)
 class Diagnosis:
     """The verdict on one route: its cause, what was seen, what to do, and which layer."""
@@ -201,111 +139,6 @@ class Diagnosis:
         return _LAYER.get(self.cause, Layer.HTTP)
 
 
-# ---------------------------------------------------------------------------------------------
-# Routes and requests (pure)
-# ---------------------------------------------------------------------------------------------
-def public_route(domain: str, public: str) -> Route:
-    """The route of public name ``public`` (``chat``) under ``domain``."""
-    return Route(f"{public}.{domain}", PUBLIC_PATHS.get(public, "/"))
-
-
-def routes_from_compose(text: str, *, stack: str | None = None) -> list[Route]:
-    """The routes a rendered compose file declares through Traefik labels.
-
-    Only services with ``traefik.enable=true`` count; each router's ``Host(...)`` names become
-    routes (requested on the guide's public path for that name).
-    """
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        return []
-    routes: list[Route] = []
-    services = doc.get("services") if isinstance(doc, Mapping) else None
-    for svc in (services or {}).values():
-        labels = _labels(svc.get("labels") if isinstance(svc, Mapping) else None)
-        if labels.get("traefik.enable", "").lower() != "true":
-            continue
-        for key, value in labels.items():
-            parts = key.split(".")
-            if (
-                len(parts) == 5
-                and parts[:3] == ["traefik", "http", "routers"]
-                and parts[4] == "rule"
-            ):
-                for fqdn in hosts_in_rule(value):
-                    short = fqdn.split(".", maxsplit=1)[0]
-                    routes.append(Route(fqdn, PUBLIC_PATHS.get(short, "/"), parts[3], stack))
-    return routes
-
-
-def _labels(raw: Any) -> dict[str, str]:
-    if isinstance(raw, Mapping):
-        return {str(k): str(v) for k, v in raw.items()}
-    out: dict[str, str] = {}
-    for item in raw or []:
-        key, _, value = str(item).partition("=")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def hosts_in_rule(rule: str) -> list[str]:
-    """The host names of every ``Host(`a`, `b`)`` matcher in a Traefik rule."""
-    return [h for m in _HOST_RULE.finditer(rule) for h in _BACKTICKED.findall(m.group(1))]
-
-
-def edge_request(variables: Mapping[str, Any], route: Route) -> tuple[str, dict[str, str]]:
-    """URL and headers of the unauthenticated request for ``route`` through Traefik.
-
-    With TLS (``traefik_certresolver``) the real name is asked, so the certificate matches (the
-    host resolves it via the zone); otherwise ``traefik_probe_url`` (default the host's port 80)
-    with the route's ``Host`` header.
-    """
-    if variables.get("traefik_certresolver"):
-        return f"https://{route.fqdn}{route.path}", {}
-    base = str(variables.get("traefik_probe_url") or "http://127.0.0.1:80")
-    return f"{base.rstrip('/')}{route.path}", {"Host": route.fqdn}
-
-
-def api_url(variables: Mapping[str, Any]) -> str | None:
-    """Traefik's API base URL as seen from the trusted host (inventory ``traefik_api_url``)."""
-    value = variables.get("traefik_api_url")
-    return str(value).rstrip("/") if value else None
-
-
-def traefik_api_commands(base: str, timeout: float = 5) -> dict[str, str]:
-    """Shell commands reading Traefik's routers, middlewares and services (for `run_batch`)."""
-    from nornir_homehub.checks.stacks import http_command
-
-    return {
-        f"traefik:{what}": http_command(f"{base}/api/http/{what}?per_page=1000", timeout=timeout)
-        for what in ("routers", "middlewares", "services")
-    }
-
-
-def parse_traefik(results: Mapping[str, Any]) -> TraefikView:
-    """Turn the results of `traefik_api_commands` into a `TraefikView`."""
-    parts: dict[str, tuple[Mapping[str, Any], ...]] = {}
-    for what in ("routers", "middlewares", "services"):
-        res = results.get(f"traefik:{what}")
-        if res is None:
-            return TraefikView(error=f"no answer for /api/http/{what}")
-        if res.exit_code != 0:
-            lines = (res.stderr or "").strip().splitlines()
-            return TraefikView(error=f"/api/http/{what}: {lines[-1] if lines else 'no answer'}")
-        try:
-            response = parse_response(res.stdout, where="traefik api")
-            items = json.loads(response.body) if response.status == 200 else None
-        except (HomehubError, ValueError) as exc:
-            return TraefikView(error=f"/api/http/{what}: {redact_head(str(exc), 200)}")
-        if not isinstance(items, list):
-            return TraefikView(error=f"/api/http/{what} answered {response.status}, not a list")
-        parts[what] = tuple(i for i in items if isinstance(i, Mapping))
-    return TraefikView(parts["routers"], parts["middlewares"], parts["services"])
-
-
-# ---------------------------------------------------------------------------------------------
-# Diagnosis (pure)
-# ---------------------------------------------------------------------------------------------
 def _auth_answer(outcome: ProbeOutcome, auth_host: str) -> bool:
     if outcome.error:
         return False
@@ -339,7 +172,7 @@ def traefik_cause(  # noqa: PLR0911 - one return per cause reads best
     fields = {"router": name, "status": status}
     for err in errors:
         if "middleware" in err and "does not exist" in err:
-            missing = _BACKTICKED.findall(err.replace('"', "`"))
+            missing = backticked(err.replace('"', "`"))
             fields["middleware"] = missing[0] if missing else "?"
             return EdgeCause.MIDDLEWARE_MISSING, f"router {name} is {status}: {err}", fields
     for err in errors:
@@ -486,104 +319,6 @@ def route_check(host: str, route: Route, diagnosis: Diagnosis, waited: float = 0
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# I/O: ask through Traefik, read Traefik's API, wait for the routes
-# ---------------------------------------------------------------------------------------------
-def probe_routes(
-    conn: HostConnection,
-    routes: Sequence[Route],
-    variables: Mapping[str, Any],
-    *,
-    with_api: bool = False,
-    timeout: float = 5,
-) -> tuple[dict[Route, ProbeOutcome], TraefikView | None]:
-    """One round trip: every route through Traefik, plus Traefik's API view when asked.
-
-    Returns:
-        route -> outcome, and the API view (None when not asked or not configured).
-    """
-    from nornir_homehub.checks.stacks import http_command, parse_probe
-
-    cmds: dict[str, str] = {}
-    urls: dict[str, str] = {}
-    for i, route in enumerate(routes):
-        url, headers = edge_request(variables, route)
-        cmds[f"edge:{i}"] = http_command(url, headers=headers, timeout=timeout)
-        urls[f"edge:{i}"] = url
-    base = api_url(variables) if with_api else None
-    if base:
-        cmds.update(traefik_api_commands(base, timeout))
-    if not cmds:
-        return {}, None
-    res = conn.run_batch(cmds, timeout=timeout * 2 + 30)
-    outcomes = {
-        route: parse_probe(res[f"edge:{i}"], urls[f"edge:{i}"], where=f"{conn.name}: edge")
-        for i, route in enumerate(routes)
-    }
-    return outcomes, (parse_traefik(res) if base else None)
-
-
-def settle_routes(
-    conn: HostConnection,
-    routes: Sequence[Route],
-    variables: Mapping[str, Any],
-    *,
-    timeout: float,
-    auth_host: str,
-    first: Mapping[Route, ProbeOutcome] | None = None,
-    outpost_ready: Callable[[], bool | None] | None = None,
-    request_timeout: float = 5,
-) -> dict[Route, tuple[Diagnosis, float]]:
-    """Ask for ``routes`` until each is served as expected or ``timeout`` seconds passed.
-
-    A route that is served is not asked again; one whose answer cannot improve by waiting (open
-    without authentication) ends at once. When routes are left at the deadline, Traefik's API
-    is read once (when configured) for the exact cause.
-
-    Args:
-        conn: the trusted host's connection.
-        routes: the routes to wait for.
-        variables: the host's template variables (edge request settings, API address).
-        timeout: seconds to wait at most.
-        auth_host: the auth host name a 302 must point at.
-        first: outcomes already seen (verify's batch), used for the first round.
-        outpost_ready: gives the outpost's readiness for the status-only diagnosis.
-        request_timeout: seconds per request.
-
-    Returns:
-        route -> (diagnosis, seconds waited for it).
-    """
-    started = time.monotonic()
-    deadline = started + max(0.0, timeout)
-    done: dict[Route, tuple[Diagnosis, float]] = {}
-    todo = list(routes)
-    seen = dict(first or {})
-    while todo:
-        if not seen:
-            seen, _ = probe_routes(conn, todo, variables, timeout=request_timeout)
-        left = []
-        for route in todo:
-            d = diagnose(route, seen[route], auth_host=auth_host)
-            if d.served or d.cause not in TRANSIENT:
-                done[route] = (d, time.monotonic() - started)
-            else:
-                left.append(route)
-        todo, seen = left, {}
-        if not todo or time.monotonic() >= deadline:
-            break
-        time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
-    if todo:
-        outcomes, view = probe_routes(conn, todo, variables, with_api=True, timeout=request_timeout)
-        ready = outpost_ready() if outpost_ready else None
-        waited = time.monotonic() - started
-        for route in todo:
-            d = diagnose(
-                route, outcomes[route], auth_host=auth_host, view=view, outpost_ready=ready
-            )
-            done[route] = (d, waited)
-    return {r: done[r] for r in routes}
-
-
 def not_converged(host: str, results: Mapping[Route, tuple[Diagnosis, float]]) -> EdgeNotConverged:
     """The error for the routes that were not served after the wait (first cause's layer)."""
     bad = [(r, d, w) for r, (d, w) in results.items() if not d.served]
@@ -605,8 +340,3 @@ def summarize(results: Mapping[Route, tuple[Diagnosis, float]]) -> list[dict[str
         {**r.to_dict(), "cause": str(d.cause), "waited_s": round(w, 1), "evidence": d.evidence}
         for r, (d, w) in results.items()
     ]
-
-
-def unique(routes: Iterable[Route]) -> list[Route]:
-    """``routes`` without repeats, in order."""
-    return list(dict.fromkeys(routes))

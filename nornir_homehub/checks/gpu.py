@@ -1,21 +1,18 @@
 """``check gpu``: is the GPU the inventory promises visible, and how busy, full and hot is it.
 
-`evaluate_gpu` is pure (facts + inventory -> checks); `check_gpu` is the Nornir task that
-gathers the facts over the host's connection (SSH, or local for ``connection: local``).
+`evaluate_gpu` is pure (facts + inventory -> checks); the Nornir task that gathers the facts
+over the host's connection is `tasks.gpu.check_gpu`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from nornir_homehub.checks.model import Check, Layer, Status
+from nornir_homehub.checks.model import Check, Layer, Status, verdict
 from nornir_homehub.errors import ConfigError
-from nornir_homehub.facts.gpu import SMI, GpuFacts, GpuInfo, GpuProcess, gather_gpu
-
-if TYPE_CHECKING:
-    from nornir.core.task import Result, Task
+from nornir_homehub.facts.gpu import GpuFacts, GpuInfo, GpuProcess
 
 # From the guide's Troubleshooting section ("Ollama Model Not Loading", "Slow Response Times").
 REMEDY_MEMORY = (
@@ -108,6 +105,11 @@ def _spec(declared: Any) -> Mapping[str, Any]:
     return declared if isinstance(declared, Mapping) else {"vendor": "nvidia"}
 
 
+def wants_smi(declared: Any) -> bool:
+    """True when the inventory's ``gpu`` is an NVIDIA GPU, the one kind nvidia-smi is asked for."""
+    return bool(declared) and str(_spec(declared).get("vendor", "nvidia")).lower() == "nvidia"
+
+
 def _declared_text(declared: Mapping[str, Any]) -> str:
     parts = [str(declared.get("vendor", "nvidia"))]
     if declared.get("model"):
@@ -128,6 +130,12 @@ def _process_text(p: GpuProcess) -> str:
     return f"{p.name or '?'} (pid {p.pid}{mem}{kind})"
 
 
+def _warn_unless(
+    ok: bool, name: str, host: str, evidence: str, remedy: str, data: dict[str, Any]
+) -> Check:
+    return verdict(name, host, Layer.GPU, ok, evidence, remedy, data, bad=Status.WARN)
+
+
 def _gpu_checks(
     host: str,
     gpu: GpuInfo,
@@ -142,17 +150,9 @@ def _gpu_checks(
     want_model = str(declared.get("model") or "")
     model_ok = not want_model or want_model.lower() in gpu.name.lower()
     evidence = f"{gpu.name} ({gpu.uuid}), driver {gpu.driver_version or 'n/a'}"
-    checks.append(
-        Check(
-            name=prefix,
-            host=host,
-            layer=Layer.GPU,
-            status=Status.PASS if model_ok else Status.WARN,
-            evidence=evidence if model_ok else f"{evidence}; inventory says {want_model!r}",
-            remedy="" if model_ok else REMEDY_MODEL,
-            data=info,
-        )
-    )
+    if not model_ok:
+        evidence += f"; inventory says {want_model!r}"
+    checks.append(_warn_unless(model_ok, prefix, host, evidence, REMEDY_MODEL, info))
 
     pct = gpu.memory_pct
     over = pct is not None and pct > thresholds.memory_pct
@@ -160,38 +160,24 @@ def _gpu_checks(
         f"{gpu.name}: {_fmt(gpu.memory_used_mib, '')} / {_fmt(gpu.memory_total_mib, ' MiB')} used"
         f" ({_fmt(None if pct is None else round(pct, 1), ' %')})"
     )
-    checks.append(
-        Check(
-            name=f"{prefix}.memory",
-            host=host,
-            layer=Layer.GPU,
-            status=Status.WARN if over else Status.PASS,
-            evidence=mem + (f", above {_fmt(thresholds.memory_pct, ' %')}" if over else ""),
-            remedy=REMEDY_MEMORY if over else "",
-            data={
-                "used_mib": gpu.memory_used_mib,
-                "total_mib": gpu.memory_total_mib,
-                "free_mib": gpu.memory_free_mib,
-                "pct": None if pct is None else round(pct, 1),
-                "threshold_pct": thresholds.memory_pct,
-            },
-        )
-    )
+    memory = {
+        "used_mib": gpu.memory_used_mib,
+        "total_mib": gpu.memory_total_mib,
+        "free_mib": gpu.memory_free_mib,
+        "pct": None if pct is None else round(pct, 1),
+        "threshold_pct": thresholds.memory_pct,
+    }
+    if over:
+        mem += f", above {_fmt(thresholds.memory_pct, ' %')}"
+    checks.append(_warn_unless(not over, f"{prefix}.memory", host, mem, REMEDY_MEMORY, memory))
 
     hot = gpu.temperature_c is not None and gpu.temperature_c > thresholds.temperature_c
+    limit_c = _fmt(thresholds.temperature_c, " C")
+    temp = f"{gpu.name}: {_fmt(gpu.temperature_c, ' C')}"
+    temp += f", above {limit_c}" if hot else f" (limit {limit_c})"
+    readings = {"temperature_c": gpu.temperature_c, "threshold_c": thresholds.temperature_c}
     checks.append(
-        Check(
-            name=f"{prefix}.temperature",
-            host=host,
-            layer=Layer.GPU,
-            status=Status.WARN if hot else Status.PASS,
-            evidence=f"{gpu.name}: {_fmt(gpu.temperature_c, ' C')}"
-            + (", above" if hot else " (limit")
-            + f" {_fmt(thresholds.temperature_c, ' C')}"
-            + ("" if hot else ")"),
-            remedy=REMEDY_TEMPERATURE if hot else "",
-            data={"temperature_c": gpu.temperature_c, "threshold_c": thresholds.temperature_c},
-        )
+        _warn_unless(not hot, f"{prefix}.temperature", host, temp, REMEDY_TEMPERATURE, readings)
     )
 
     limit = thresholds.utilization_pct
@@ -205,38 +191,30 @@ def _gpu_checks(
         if gpu.power_draw_w is not None
         else ""
     )
+    util = (
+        f"{gpu.name}: GPU {_fmt(gpu.utilization_gpu_pct, ' %')}, memory controller "
+        f"{_fmt(gpu.utilization_memory_pct, ' %')}, {gpu.pstate or 'n/a'}{power}"
+    )
+    if busy:
+        util += f", above {_fmt(limit, ' %')}"
+    usage = {
+        "gpu_pct": gpu.utilization_gpu_pct,
+        "memory_pct": gpu.utilization_memory_pct,
+        "pstate": gpu.pstate,
+        "power_draw_w": gpu.power_draw_w,
+        "power_limit_w": gpu.power_limit_w,
+        "clock_sm_mhz": gpu.clock_sm_mhz,
+    }
     checks.append(
-        Check(
-            name=f"{prefix}.utilization",
-            host=host,
-            layer=Layer.GPU,
-            status=Status.WARN if busy else Status.PASS,
-            evidence=f"{gpu.name}: GPU {_fmt(gpu.utilization_gpu_pct, ' %')}, memory controller "
-            f"{_fmt(gpu.utilization_memory_pct, ' %')}, {gpu.pstate or 'n/a'}{power}"
-            + (f", above {_fmt(limit, ' %')}" if busy else ""),
-            remedy=REMEDY_UTILIZATION if busy else "",
-            data={
-                "gpu_pct": gpu.utilization_gpu_pct,
-                "memory_pct": gpu.utilization_memory_pct,
-                "pstate": gpu.pstate,
-                "power_draw_w": gpu.power_draw_w,
-                "power_limit_w": gpu.power_limit_w,
-                "clock_sm_mhz": gpu.clock_sm_mhz,
-            },
-        )
+        _warn_unless(not busy, f"{prefix}.utilization", host, util, REMEDY_UTILIZATION, usage)
     )
 
     mine = [p for p in processes if p.gpu_index == gpu.index or p.gpu_uuid == gpu.uuid]
     listing = "; ".join(_process_text(p) for p in mine)
+    seen = f"{len(mine)} process(es): {listing}" if mine else "no processes"
+    processes_data = {"processes": [p.to_dict() for p in mine]}
     checks.append(
-        Check(
-            name=f"{prefix}.processes",
-            host=host,
-            layer=Layer.GPU,
-            status=Status.PASS,
-            evidence=f"{len(mine)} process(es): {listing}" if mine else "no processes",
-            data={"processes": [p.to_dict() for p in mine]},
-        )
+        Check(f"{prefix}.processes", host, Layer.GPU, Status.PASS, seen, "", processes_data)
     )
     return checks
 
@@ -264,27 +242,12 @@ def evaluate_gpu(
     """
     thresholds = thresholds or GpuThresholds()
     if not declared:
-        return [
-            Check(
-                name="gpu",
-                host=host,
-                layer=Layer.GPU,
-                status=Status.SKIP,
-                evidence="no GPU in the inventory (gpu: null)",
-            )
-        ]
+        return [Check("gpu", host, Layer.GPU, Status.SKIP, "no GPU in the inventory (gpu: null)")]
     spec = _spec(declared)
     vendor = str(spec.get("vendor", "nvidia")).lower()
     if vendor != "nvidia":
-        return [
-            Check(
-                name="gpu",
-                host=host,
-                layer=Layer.GPU,
-                status=Status.SKIP,
-                evidence=f"GPU vendor {vendor!r}: only NVIDIA GPUs (nvidia-smi) are checked",
-            )
-        ]
+        why = f"GPU vendor {vendor!r}: only NVIDIA GPUs (nvidia-smi) are checked"
+        return [Check("gpu", host, Layer.GPU, Status.SKIP, why)]
     declared_text = _declared_text(spec)
     if facts is None or not facts.answered:
         if facts is not None and not facts.smi_found:
@@ -295,71 +258,23 @@ def evaluate_gpu(
             code = f" (exit {facts.exit_code})" if facts and facts.exit_code else ""
             evidence = f"no GPU visible: nvidia-smi{code}: {detail}"
             remedy = REMEDY_NO_GPU.format(declared=declared_text)
-        return [
-            Check(
-                name="gpu.driver",
-                host=host,
-                layer=Layer.GPU,
-                status=Status.FAIL,
-                evidence=evidence,
-                remedy=remedy,
-                data={"declared": dict(spec), **(facts.to_dict() if facts else {})},
-            )
-        ]
+        data = {"declared": dict(spec), **(facts.to_dict() if facts else {})}
+        return [Check("gpu.driver", host, Layer.GPU, Status.FAIL, evidence, remedy, data)]
     count = len(facts.gpus)
     want_count = spec.get("count")
     short = isinstance(want_count, int) and count < want_count
     cuda = f" (CUDA {facts.cuda_version})" if facts.cuda_version else ""
     evidence = f"nvidia-smi answers: driver {facts.driver_version or 'n/a'}{cuda}, {count} GPU(s)"
-    checks = [
-        Check(
-            name="gpu.driver",
-            host=host,
-            layer=Layer.GPU,
-            status=Status.FAIL if short else Status.PASS,
-            evidence=evidence + (f", inventory says {want_count}" if short else ""),
-            remedy=REMEDY_COUNT if short else "",
-            data={
-                "driver_version": facts.driver_version,
-                "cuda_version": facts.cuda_version,
-                "gpu_count": count,
-                "source": facts.source,
-                "thresholds": thresholds.to_dict(),
-            },
-        )
-    ]
+    if short:
+        evidence += f", inventory says {want_count}"
+    driver = {
+        "driver_version": facts.driver_version,
+        "cuda_version": facts.cuda_version,
+        "gpu_count": count,
+        "source": facts.source,
+        "thresholds": thresholds.to_dict(),
+    }
+    checks = [verdict("gpu.driver", host, Layer.GPU, not short, evidence, REMEDY_COUNT, driver)]
     for gpu in facts.gpus:
         checks += _gpu_checks(host, gpu, list(facts.processes), spec, thresholds)
     return checks
-
-
-def check_gpu(task: Task, smi: str = SMI) -> Result:
-    """Nornir task: gather nvidia-smi facts on the host and evaluate them.
-
-    A host whose inventory has no GPU (``gpu: null``) is not contacted.
-
-    Args:
-        task: the Nornir task (host data: ``gpu``, ``gpu_thresholds``, ``connection``).
-        smi: the nvidia-smi program on the host.
-
-    Returns:
-        Result with ``result`` = list of `Check`, ``failed`` when a check failed,
-        ``changed`` False.
-
-    Raises:
-        ConfigError: bad ``gpu_thresholds`` in the inventory.
-        TransportError: the host cannot be reached.
-
-    """
-    from nornir.core.task import Result
-
-    from nornir_homehub.connection import host_connection
-
-    host = task.host
-    declared = host.get("gpu")
-    thresholds = GpuThresholds.from_data(host.name, host.get("gpu_thresholds"))
-    facts = None
-    if declared and str(_spec(declared).get("vendor", "nvidia")).lower() == "nvidia":
-        facts = gather_gpu(host_connection(task), smi=smi)
-    checks = evaluate_gpu(host.name, declared, facts, thresholds)
-    return Result(host=host, result=checks, failed=any(c.failed for c in checks), changed=False)

@@ -67,3 +67,20 @@ class Check:
             "remedy": self.remedy,
             "data": self.data,
         }
+
+
+def verdict(
+    name: str,
+    host: str,
+    layer: Layer,
+    ok: bool,
+    evidence: str,
+    remedy: str,
+    data: dict[str, Any] | None = None,
+    *,
+    bad: Status = Status.FAIL,
+) -> Check:
+    """A check that passes when ``ok``; otherwise it has status ``bad`` and carries ``remedy``."""
+    return Check(
+        name, host, layer, Status.PASS if ok else bad, evidence, "" if ok else remedy, data or {}
+    )

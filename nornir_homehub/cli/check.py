@@ -194,7 +194,7 @@ def check_gpu_cmd(
     inventory's ``gpu_thresholds`` (default 90 % memory, 85 C); fails when a host whose
     inventory has a ``gpu:`` shows none; skips hosts with ``gpu: null``.
     """
-    from nornir_homehub.checks.gpu import check_gpu
+    from nornir_homehub.tasks.gpu import check_gpu
 
     checks, rep = run_checks(
         app,
@@ -243,7 +243,7 @@ def check_ollama_cmd(
     The configured models are the inventory's ``ollama_models``; hosts without the ollama
     stack are skipped.
     """
-    from nornir_homehub.checks.ollama import check_ollama
+    from nornir_homehub.tasks.ollama import check_ollama
 
     checks, rep = run_checks(
         app,

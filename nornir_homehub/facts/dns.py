@@ -1,7 +1,9 @@
 """DNS host facts: the zone and state files, ``named.conf.local``, named's folder and rndc.
 
 All of them come back in one round trip (`HostConnection.run_batch`); files the zone
-``$INCLUDE``s are read in a second one, only when there are any. The parsers are pure.
+``$INCLUDE``s are read in a second one, only when there are any. Also here: the
+``named-checkzone`` command and its output, and a DNS answer as the controller reads it
+(`parse_answer`). The commands are strings and the parsers pure; the task runs them.
 """
 
 from __future__ import annotations
@@ -9,16 +11,21 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+import dns.flags
+import dns.message
+import dns.rcode
+
+from nornir_homehub.codes import EXIT_MISSING
 from nornir_homehub.defaults import DEFAULT_NAMED_DIRECTORY, NAMED_CONF_LOCAL
 from nornir_homehub.errors import TransportError
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import CommandResult
 
-_MISSING = 44  # exit code of the "file does not exist" branch
+_MISSING = EXIT_MISSING  # the "file does not exist" branch
 
 
 def _cat_if_exists(path: str) -> str:
@@ -92,12 +99,7 @@ class RndcStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "running": self.running,
-            "version": self.version,
-            "zones": self.zones,
-            "detail": self.detail,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -180,3 +182,96 @@ def parse_dns_facts(results: Mapping[str, CommandResult]) -> DnsFacts:
         state_file=_file("state file", state) if state is not None else None,
         named_directory=named_dir if named_dir.startswith("/") else DEFAULT_NAMED_DIRECTORY,
     )
+
+
+# -- named-checkzone -------------------------------------------------------------------------
+
+_CHECK_LINE = re.compile(r":(\d+):\s*")
+
+
+def checkzone_command(named_dir: str, zone: str, path: str) -> str:
+    """``named-checkzone`` of the zone file at ``path``, run from named's folder.
+
+    ``-k fail -n fail``: refuse what named refuses for a primary zone (bad owner names, in-zone
+    NS without an address), not only syntax errors. ``-i local``: check MX/SRV/NS targets
+    inside the zone only, as named does, never by looking names up elsewhere. Run from named's
+    folder, so a relative ``$INCLUDE`` finds the file named will read.
+    """
+    return (
+        f"cd {shlex.quote(named_dir)} && named-checkzone -k fail -n fail -i local "
+        f"{shlex.quote(zone)} {shlex.quote(path)}"
+    )
+
+
+def explain_checkzone(output: str, content: str) -> str:
+    """Name the record of each ``file:LINE:`` in named-checkzone output (one line, ``; ``)."""
+    lines = content.splitlines()
+    out = []
+    for raw in output.strip().splitlines():
+        match = _CHECK_LINE.search(raw)
+        if match and 0 < int(match.group(1)) <= len(lines):
+            number = int(match.group(1))
+            out.append(f"line {number} `{lines[number - 1].strip()}`: {raw[match.end() :]}")
+        else:
+            out.append(raw)
+    return "; ".join(out)
+
+
+def replace_with_backup_command(path: str, new: str | None = None) -> str:
+    """Keep ``path`` as ``path.bak`` (when it exists), then move ``new`` over it (if given).
+
+    The copy goes to ``.bak.part`` first and is renamed: an interrupted copy never replaces
+    the last good backup.
+    """
+    q = shlex.quote(path)
+    bak, part = shlex.quote(path + ".bak"), shlex.quote(path + ".bak.part")
+    keep = f"if [ -e {q} ]; then cp -p -- {q} {part} && mv -fT -- {part} {bak}; fi"
+    return keep if new is None else f"{keep} && mv -fT -- {shlex.quote(new)} {q}"
+
+
+# -- answers from the dns host ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One authoritative-style answer from the dns host."""
+
+    rcode: str
+    authoritative: bool
+    values: tuple[str, ...]
+    error: str = ""
+
+
+def query_message(name: str, rdtype: str) -> dns.message.Message:
+    """The question for ``name``/``rdtype``, no recursion desired (the host is authoritative)."""
+    msg = dns.message.make_query(name, rdtype)
+    msg.flags &= ~dns.flags.RD
+    return msg
+
+
+def parse_answer(question: dns.message.Message, response: dns.message.Message) -> Answer:
+    """The rcode, AA flag and rdata (names absolute, sorted) answering ``question``."""
+    asked = question.question[0]
+    values = [
+        rd.to_text()
+        for rrset in response.answer
+        if rrset.rdtype == asked.rdtype and rrset.name == asked.name
+        for rd in rrset
+    ]
+    return Answer(
+        rcode=dns.rcode.to_text(response.rcode()),
+        authoritative=bool(response.flags & dns.flags.AA),
+        values=tuple(sorted(values)),
+    )
+
+
+def no_answer(exc: BaseException) -> Answer:
+    """The `Answer` when nothing came back (timeout, network error): rcode ``NOANSWER``."""
+    return Answer("NOANSWER", False, (), f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+
+def answer_serial(answer: Answer) -> int | None:
+    """The SOA serial of an authoritative NOERROR answer to a SOA question, else None."""
+    if answer.rcode != "NOERROR" or not answer.authoritative or not answer.values:
+        return None
+    return int(answer.values[0].split()[2])

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from nornir_homehub.errors import HomehubError
+from nornir_homehub.errors import GpuParseError
 from nornir_homehub.secrets import redact_head
 
 if TYPE_CHECKING:
@@ -54,10 +54,6 @@ _UNIT_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:MiB|%|W|MHz|C)?\s*$")
 _NOT_AVAILABLE = {"", "n/a", "[n/a]", "[not supported]", "not supported", "[unknown error]"}
 # Exit codes and messages of nvidia-smi that mean "no usable GPU", for evidence.
 _NO_SMI_EXIT = 127
-
-
-class GpuParseError(HomehubError):
-    """nvidia-smi output that cannot be understood."""
 
 
 @dataclass(frozen=True)

@@ -24,30 +24,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nornir_homehub.errors import CommandTimeout, TransportError
-from nornir_homehub.secrets import redact_head, redact_tail
+from nornir_homehub.codes import (
+    EXIT_NO_ADDRESS,
+    EXIT_NO_HTTP_CLIENT,
+    EXIT_NO_SAFE_HTTP_CLIENT,
+    EXIT_NO_TEMP_DIR,
+)
+from nornir_homehub.errors import CommandTimeout, HomehubError, NoSafeHttpClient, TransportError
+from nornir_homehub.secrets import redact_all, redact_head, redact_tail
 
 if TYPE_CHECKING:
-    from nornir_homehub.connection import HostConnection
+    from nornir_homehub.connection import CommandResult, HostConnection
 
 _MARK = "homehub-http"
 # curl exit codes meaning "no HTTP answer": resolve, connect, timeout, empty reply, recv error.
 _CURL_TIMEOUT = 28
-_EXIT_NO_CLIENT = 96
-_EXIT_NO_SAFE_CLIENT = 94
-
-
-class NoSafeHttpClient(TransportError):
-    """The host has no HTTP client that can send request headers off the command line.
-
-    Attributes:
-        remedy: what to install on the host.
-
-    """
-
-    def __init__(self, message: str, remedy: str) -> None:
-        super().__init__(message)
-        self.remedy = remedy
+_EXIT_NO_CLIENT = EXIT_NO_HTTP_CLIENT
+_EXIT_NO_SAFE_CLIENT = EXIT_NO_SAFE_HTTP_CLIENT
 
 
 @dataclass(frozen=True)
@@ -108,7 +101,7 @@ def safe_url(url: str) -> str:
 
 _SCRIPT = """\
 # homehub-http request (headers and body arrive on stdin)
-t=$(mktemp -d) || exit 97
+t=$(mktemp -d) || exit {no_temp}
 trap 'rm -rf "$t"' EXIT
 IFS= read -r h || true
 IFS= read -r b || true
@@ -132,7 +125,7 @@ base64 -w0 <"$t/rh"; echo; base64 -w0 <"$t/rb"; echo; base64 -w0 <"$t/e"; echo
 _WGET_PLAIN = """\
   if busybox wget --help >/dev/null 2>&1; then w="busybox timeout {timeout} busybox wget -q"
   elif command -v wget >/dev/null 2>&1; then w="wget --max-redirect=0 -T {timeout}"
-  else exit 96; fi
+  else exit {no_client}; fi
   set --
   while IFS= read -r line || [ -n "$line" ]; do set -- "$@" --header "$line"; done <"$t/h"
   $w -S -O "$t/rb" {wget_extra} "$@" {url} 2>"$t/e"; rc=$?"""
@@ -143,7 +136,7 @@ _WGET_HEADERS = """\
   case "$(wget --version 2>/dev/null)" in
     *"GNU Wget"*) ;;
     *) if command -v wget >/dev/null 2>&1 || command -v busybox >/dev/null 2>&1; then
-         exit 94; fi; exit 96 ;;
+         exit {no_safe}; fi; exit {no_client} ;;
   esac
   while IFS= read -r line || [ -n "$line" ]; do printf 'header = %s\\n' "$line"; done \
     <"$t/h" >"$t/rc"
@@ -178,8 +171,13 @@ def build_script(
         wget_extra.append('--post-file "$t/b"')
     seconds = max(1, round(timeout))
     quoted = shlex.quote(url)
+    codes = {
+        "no_client": EXIT_NO_HTTP_CLIENT,
+        "no_safe": EXIT_NO_SAFE_HTTP_CLIENT,
+        "no_temp": EXIT_NO_TEMP_DIR,
+    }
     wget = (_WGET_HEADERS if has_headers and not public_headers else _WGET_PLAIN).format(
-        timeout=seconds, url=quoted, wget_extra=" ".join(wget_extra)
+        timeout=seconds, url=quoted, wget_extra=" ".join(wget_extra), **codes
     )
     return _SCRIPT.format(
         method=shlex.quote(method.upper()),
@@ -187,6 +185,7 @@ def build_script(
         timeout=seconds,
         curl_extra=" ".join(curl_extra),
         wget=wget,
+        **codes,
     )
 
 
@@ -311,3 +310,92 @@ def http_get(
     if response.tool == "wget" and method.upper() not in ("GET", "POST"):
         raise TransportError(f"{where}: wget cannot send {method.upper()}; install curl")
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests batched with other commands (`run_batch`), and what a probe saw
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What one HTTP request saw: a status (0 when there was no HTTP answer) or an error.
+
+    Attributes:
+        url: the URL requested (no credentials in it).
+        status: the HTTP status, 0 when there was no answer.
+        body: the response body as text (cut at 2000 characters).
+        location: the ``Location`` response header, empty when absent.
+        error: why there was no answer (refused, timeout, no address), empty otherwise.
+
+    """
+
+    url: str
+    status: int = 0
+    body: str = ""
+    location: str = ""
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "url": self.url,
+            "status": self.status,
+            "location": self.location,
+            "error": self.error,
+            "body": redact_head(self.body, 300),
+        }
+
+
+def http_command(url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5) -> str:
+    """Shell command making a request on the host, for `run_batch`; parse with `parse_probe`.
+
+    Header values go on the command line (base64): never pass a secret here (`http_get`
+    keeps them off it).
+    """
+    blob = "".join(f"{k}: {v}\n" for k, v in (headers or {}).items()).encode()
+    script = build_script(
+        url,
+        method="GET",
+        has_headers=bool(blob),
+        has_body=False,
+        timeout=timeout,
+        public_headers=True,
+    )
+    lines = f"{base64.b64encode(blob).decode()}\n\n"
+    return f"printf %s {shlex.quote(lines)} | sh -c {shlex.quote(script)}"
+
+
+def container_http_command(container: str, port: int, path: str, *, timeout: float = 5) -> str:
+    """Shell command requesting ``http://<container address>:port/path`` from the host.
+
+    An unpublished port is reached on the container's address (the host is on every bridge
+    network it creates), so the probe does not depend on the tools inside the image. Exits 95
+    when the container has no address (not running).
+    """
+    marker = "homehub-container-address"
+    url = f"http://{marker}:{port}{path}"
+    script = build_script(url, method="GET", has_headers=False, has_body=False, timeout=timeout)
+    # The URL sits in the script either bare or single-quoted: expand the address either way.
+    quoted = shlex.quote(url) != url
+    script = script.replace(marker, "'\"$addr\"'" if quoted else '"$addr"')
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    return (
+        f"addr=$(docker inspect -f {shlex.quote(fmt)} {shlex.quote(container)} 2>/dev/null "
+        "| awk '{print $1}'); "
+        f"[ -n \"$addr\" ] || {{ echo 'container {container} has no address' >&2; "
+        f"exit {EXIT_NO_ADDRESS}; }}; "
+        f"export addr; printf '\\n\\n' | sh -c {shlex.quote(script)}"
+    )
+
+
+def parse_probe(result: CommandResult, url: str, *, where: str) -> ProbeOutcome:
+    """Turn the result of `http_command`/`container_http_command` into a `ProbeOutcome`."""
+    if result.exit_code != 0:
+        detail = redact_all((result.stderr or result.stdout).strip()).splitlines()
+        return ProbeOutcome(url, error=detail[-1] if detail else f"exit {result.exit_code}")
+    try:
+        res = parse_response(result.stdout, where=where)
+    except HomehubError as exc:
+        return ProbeOutcome(url, error=str(exc).removeprefix(f"{where}: "))
+    return ProbeOutcome(
+        url, res.status, redact_head(res.text, 2000), res.headers.get("location", "")
+    )

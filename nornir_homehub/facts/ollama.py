@@ -1,24 +1,27 @@
 """Ollama facts from its HTTP API: installed models (/api/tags) and loaded ones (/api/ps).
 
-Pure parsers only; the requests are made on the host by `nornir_homehub.facts.http`.
+The parsers are pure; `gather_ollama` makes the requests on the host itself, over its
+connection, with `nornir_homehub.facts.http` (a warm-up per configured model, then /api/ps).
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from nornir_homehub.errors import HomehubError
+from nornir_homehub.errors import OllamaParseError, TransportError
 from nornir_homehub.secrets import redact_head
 
+if TYPE_CHECKING:
+    from nornir_homehub.connection import HostConnection
+
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
+DEFAULT_WARMUP_TIMEOUT = 300.0
+KEEP_ALIVE = "5m"
 _LIBRARY_PREFIX = "registry.ollama.ai/library/"
-
-
-class OllamaParseError(HomehubError):
-    """An Ollama API answer that is not the documented JSON."""
 
 
 class Placement(enum.StrEnum):
@@ -42,14 +45,7 @@ class InstalledModel:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "name": self.name,
-            "size": self.size,
-            "digest": self.digest,
-            "modified_at": self.modified_at,
-            "parameter_size": self.parameter_size,
-            "quantization_level": self.quantization_level,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -179,3 +175,109 @@ def find_model(models: list[_M], wanted: str) -> _M | None:
         if normalize_model(m.name) == key:
             return m
     return None
+
+
+@dataclass(frozen=True)
+class OllamaFacts:
+    """What the Ollama API answered on one host.
+
+    Attributes:
+        base_url: the API's URL as seen from the host.
+        api_error: why /api/tags gave no usable answer ("" when it did).
+        installed: models from /api/tags (empty when the API failed).
+        loaded: models from /api/ps after the warm-up (None when not asked).
+        warmup: model -> "" when the warm-up request succeeded, else Ollama's error message;
+            empty when no warm-up was made.
+        ps_error: why /api/ps gave no usable answer.
+
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    api_error: str = ""
+    installed: tuple[InstalledModel, ...] = ()
+    loaded: tuple[LoadedModel, ...] | None = None
+    warmup: Mapping[str, str] = field(default_factory=dict)
+    ps_error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "base_url": self.base_url,
+            "api_error": self.api_error,
+            "installed": [m.to_dict() for m in self.installed],
+            "loaded": None if self.loaded is None else [m.to_dict() for m in self.loaded],
+            "warmup": dict(self.warmup),
+            "ps_error": self.ps_error,
+        }
+
+
+def gather_ollama(
+    conn: HostConnection,
+    models: Sequence[str],
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    warmup: bool = True,
+    warmup_timeout: float = DEFAULT_WARMUP_TIMEOUT,
+    timeout: float = 10,
+) -> OllamaFacts:
+    """Ask the Ollama API on the host: /api/tags, a warm-up per installed model, /api/ps.
+
+    Args:
+        conn: the host's connection (requests run on the host).
+        models: the configured models to warm up (only those installed are).
+        base_url: the API as seen from the host.
+        warmup: send ``POST /api/generate {"model": m, "prompt": "", "keep_alive": "5m"}``.
+        warmup_timeout: seconds to wait for one model to load.
+        timeout: seconds for the other requests.
+
+    Returns:
+        The facts; an unreachable API is recorded in ``api_error``, not raised.
+
+    """
+    from nornir_homehub.facts.http import http_get
+
+    base = base_url.rstrip("/")
+    try:
+        tags = http_get(conn, f"{base}/api/tags", timeout=timeout)
+    except TransportError as exc:
+        return OllamaFacts(base_url=base, api_error=_strip_host(str(exc), conn.name))
+    if not tags.ok:
+        return OllamaFacts(base_url=base, api_error=f"HTTP {tags.status}: {parse_error(tags.text)}")
+    try:
+        installed = tuple(parse_tags(tags.text))
+    except OllamaParseError as exc:
+        return OllamaFacts(base_url=base, api_error=str(exc))
+    warm: dict[str, str] = {}
+    if warmup:
+        for model in models:
+            if find_model(list(installed), model) is None:
+                continue
+            body = json.dumps({"model": model, "prompt": "", "keep_alive": KEEP_ALIVE})
+            try:
+                res = http_get(
+                    conn,
+                    f"{base}/api/generate",
+                    method="POST",
+                    body=body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=warmup_timeout,
+                )
+                warm[model] = "" if res.ok else f"HTTP {res.status}: {parse_error(res.text)}"
+            except TransportError as exc:
+                warm[model] = _strip_host(str(exc), conn.name)
+    try:
+        ps = http_get(conn, f"{base}/api/ps", timeout=timeout)
+        if not ps.ok:
+            raise OllamaParseError(f"HTTP {ps.status}: {parse_error(ps.text)}")
+        loaded: tuple[LoadedModel, ...] | None = tuple(parse_ps(ps.text))
+        ps_error = ""
+    except (TransportError, OllamaParseError) as exc:
+        loaded, ps_error = None, _strip_host(str(exc), conn.name)
+    return OllamaFacts(
+        base_url=base, installed=installed, loaded=loaded, warmup=warm, ps_error=ps_error
+    )
+
+
+def _strip_host(message: str, host: str) -> str:
+    """Drop a leading ``host: `` from an error message (the check already names the host)."""
+    return message.removeprefix(f"{host}: ")

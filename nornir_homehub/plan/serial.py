@@ -8,11 +8,16 @@ Rules (pure, no clock: the caller passes ``today``):
   the next date (``2025101399 + 1 = 2025101400``), which secondaries accept;
 * any other serial: ``current + 1`` in RFC 1982 serial arithmetic (mod 2**32), with a note
   saying so, because jumping to a date could be a decrease in serial space.
+
+`plan_serial` picks what the zone's next serial follows: the highest (RFC 1982 order) of the
+zone file's serial, the one named serves and the highest the tool has seen (its state file), so
+the serial never goes back, and says why in words.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 SERIAL_MODULUS = 2**32
 _DATE_DIGITS = 10
@@ -87,3 +92,67 @@ def serial_max(*serials: int | None) -> int | None:
         if s is not None and (best is None or serial_gt(s, best)):
             best = s
     return best
+
+
+class SerialPlan(NamedTuple):
+    """The serial a zone gets on this run.
+
+    Attributes:
+        serial: the new serial (the file's own when nothing changes).
+        reason: why, in words (the plan shows it).
+        must_change: named or the state has seen a higher serial than the file's, so the file
+            needs a new serial even without record changes.
+
+    """
+
+    serial: int
+    reason: str
+    must_change: bool
+
+
+def plan_serial(
+    file_serial: int | None,
+    served: int | None,
+    serial_high: int | None,
+    today: dt.date,
+    *,
+    change: bool,
+) -> SerialPlan:
+    """Return the zone's serial for this run, following `next_serial` from the best base.
+
+    Args:
+        file_serial: the zone file's serial (None: no file, or it does not parse).
+        served: the serial named serves now (None: not served).
+        serial_high: the highest serial seen served or written (the state file), if any.
+        today: the controller's date.
+        change: the zone file's records or SOA fields change on this run.
+
+    """
+    base = file_serial
+    why = f"the file has {file_serial}" if file_serial is not None else "no serial to follow"
+    if served is not None and (base is None or serial_gt(served, base)):
+        base, why = (
+            served,
+            f"named serves {served}"
+            + (f", newer than the file's {file_serial}" if file_serial is not None else ""),
+        )
+    if serial_high is not None and (base is None or serial_gt(serial_high, base)):
+        base, why = (
+            serial_high,
+            f"the highest serial seen served before is {serial_high} (state file)",
+        )
+    must = base != file_serial
+    if not (change or must):
+        assert file_serial is not None  # noqa: S101 - no change implies an existing file
+        return SerialPlan(file_serial, "unchanged (no record changed)", False)
+    serial, note = next_serial(base, today)
+    if base is None:
+        return SerialPlan(serial, str(note), must)
+    if note:
+        return SerialPlan(serial, f"{note}; {why}", must)
+    day = serial_date(serial)
+    if serial == base + 1:
+        rule = f"{base} + 1 (YYYYMMDDNN: change {serial % 100:02d} of {day})"
+    else:
+        rule = f"today's first change, {serial} (YYYYMMDDNN)"
+    return SerialPlan(serial, f"{rule}; {why}", must)

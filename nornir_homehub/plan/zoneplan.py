@@ -2,7 +2,7 @@
 
 The zone file on the dns host is the operator's: nornir_homehub owns only the records it
 writes (listed in the state file, `plan.zonestate`) and edits the file in place
-(`plan.zonefile`), so every other record keeps its text, TTL, comments and position.
+(`plan.zoneedit`), so every other record keeps its text, TTL, comments and position.
 
 Per RRset (owner and type) of the zone:
 
@@ -24,56 +24,35 @@ adopted zone keeps its own. The serial follows `next_serial` from the highest of
 serial, the one named serves and the highest the tool has seen (the state), so it never goes
 back.
 
-Safety (checked on every run, dry runs included; a refused run changes nothing, exit 1):
-
-==================================================  ==========  ==========  ==========
-the plan would                                      no flag     --prune     --force
-==================================================  ==========  ==========  ==========
-add, change or remove managed records, remove        yes         yes         yes
-dns_absent names, adopt identical foreign records
-replace a foreign record's values                   refused     yes         yes
-remove a conflicting foreign record (CNAME rule)    refused     refused     yes
-change or remove more than dns_max_change_percent   refused     refused     yes
-of the zone's records (zones of 10+ records)
-replace a zone file that does not parse             refused     refused     yes
-edit a record of an $INCLUDE file or $GENERATE      refused     refused     refused
-==================================================  ==========  ==========  ==========
+Where each part lives: the desired zone `plan.zonespec`, an existing file merged
+`plan.zonemerge`, a new one written `plan.zonerender`, the serial `plan.serial`, the safety
+rules (``--prune``/``--force``) `plan.zonesafety`, the plan's types `plan.zonechanges`.
 """
 
 from __future__ import annotations
 
-import difflib
-import enum
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from nornir_homehub.checks.model import Layer
 from nornir_homehub.defaults import DEFAULT_NAMED_DIRECTORY
-from nornir_homehub.errors import PlanError
-from nornir_homehub.plan.serial import next_serial, serial_date, serial_gt, serial_max
-from nornir_homehub.plan.zone import (
-    HEADER,
-    LEGACY_HEADER,
-    MIN_EXISTING_RECORDS,
-    Soa,
-    ZoneRecord,
-    ZoneSpec,
-    parse_zone,
-    render_zone,
+from nornir_homehub.errors import PlanError, ZonePlanError
+from nornir_homehub.plan.serial import plan_serial, serial_max
+from nornir_homehub.plan.zonechanges import (
+    Action,
+    RecordChange,
+    ZoneInputs,
+    ZonePlan,
+    file_diff,
+    source_of,
 )
-from nornir_homehub.plan.zonefile import (
-    Located,
-    NewRecord,
-    ZoneEdit,
-    ZoneFile,
-    edit_zone_file,
-    parse_zone_file,
-)
+from nornir_homehub.plan.zonefile import parse_zone_file
+from nornir_homehub.plan.zonemerge import plan_existing_zone
+from nornir_homehub.plan.zonerender import parse_zone, render_zone
+from nornir_homehub.plan.zonesafety import Refusal, unparsable
+from nornir_homehub.plan.zonespec import ZoneRecord, ZoneSpec
 from nornir_homehub.plan.zonestate import (
     ManagedRecord,
-    ZoneState,
     make_zone_state,
     parse_zone_state,
     render_zone_state,
@@ -82,245 +61,9 @@ from nornir_homehub.plan.zonestate import (
 if TYPE_CHECKING:
     import datetime as dt
 
-APPEND_COMMENT = "; Added by nornir_homehub from the inventory (python -m nornir_homehub dns):"
-PRUNE = "--prune"
-FORCE = "--force"
-# Types that may sit beside a CNAME (RFC 2181 10.1, RFC 4035): never a conflict.
-_BESIDE_CNAME = frozenset({"RRSIG", "NSEC", "NSEC3", "KEY"})
+__all__ = ["Action", "RecordChange", "Refusal", "ZonePlan", "plan_zone"]
+
 _SERIAL_FALLBACK = re.compile(r"\bSOA\b[^(]*\(\s*(\d+)", re.IGNORECASE)
-
-
-class ZonePlanError(PlanError):
-    """A zone cannot be planned or edited (the message names the file, line or record)."""
-
-    layer = Layer.DNS
-
-
-class UnsafeZonePlan(ZonePlanError):
-    """The plan needs a flag (``--prune``/``--force``) or an inventory change: nothing changed."""
-
-
-class Action(enum.StrEnum):
-    """What happens to one RRset."""
-
-    ADD = "add"
-    CHANGE = "change"
-    REMOVE = "remove"
-
-
-@dataclass(frozen=True)
-class RecordChange:
-    """One RRset added, changed or removed.
-
-    Attributes:
-        action: add, change or remove.
-        name: owner relative to the zone.
-        rtype: record type.
-        before: the records in the zone now (``source`` says where: ``line 12``).
-        after: the records after the run (``source`` says why: the inventory variable).
-        reason: why, in words.
-        foreign: records someone else wrote are replaced or removed.
-        conflict: a foreign record that cannot coexist with the inventory's is removed.
-
-    """
-
-    action: Action
-    name: str
-    rtype: str
-    before: tuple[ZoneRecord, ...]
-    after: tuple[ZoneRecord, ...]
-    reason: str
-    foreign: bool = False
-    conflict: bool = False
-
-    def text(self) -> str:
-        """One line: ``+ chat CNAME trusted.homehub.test. (ttl 3600)  public_services``."""
-
-        def values(records: Sequence[ZoneRecord]) -> str:
-            ttls = {r.ttl for r in records}
-            vals = ", ".join(r.value for r in records)
-            return f"{vals} (ttl {ttls.pop()})" if len(ttls) == 1 else vals
-
-        mark = {Action.ADD: "+", Action.CHANGE: "~", Action.REMOVE: "-"}[self.action]
-        if self.action == Action.ADD:
-            what = values(self.after)
-        elif self.action == Action.REMOVE:
-            what = values(self.before)
-        else:
-            what = f"{values(self.before)} -> {values(self.after)}"
-        return f"{mark} {self.name} {self.rtype} {what}  [{self.reason}]"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "action": str(self.action),
-            "name": self.name,
-            "type": self.rtype,
-            "before": [_record_dict(r) for r in self.before],
-            "after": [_record_dict(r) for r in self.after],
-            "reason": self.reason,
-            "foreign": self.foreign,
-            "conflict": self.conflict,
-        }
-
-
-def _record_dict(r: ZoneRecord) -> dict[str, Any]:
-    return {**r.to_dict(), "source": r.source}
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A reason the plan must not be applied as it is.
-
-    Attributes:
-        reason: what would happen, naming the records.
-        allowed_by: the flag that allows it (``--prune``, ``--force``), None when no flag can.
-        overridden: the run was given that flag.
-
-    """
-
-    reason: str
-    allowed_by: str | None
-    overridden: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "reason": self.reason,
-            "allowed_by": self.allowed_by,
-            "overridden": self.overridden,
-        }
-
-
-@dataclass(frozen=True)
-class ZonePlan:
-    """What deploying the zone would do, record by record.
-
-    Attributes:
-        zone: zone name.
-        zone_file / state_file: paths on the dns host.
-        serial_before: serial of the current file (None: no file, or it does not parse).
-        serial: serial the zone has after the run.
-        serial_reason: why the serial is that number.
-        created: there is no zone file yet.
-        zone_changed: the zone file's text changes.
-        state_changed: the state file changes (records adopted, first run, serial seen).
-        changes: the RRsets added, changed and removed.
-        adopted: foreign records identical to the inventory's, managed from now on.
-        foreign: records someone else wrote that stay as they are.
-        records_before / records_after: every record (SOA excluded), effective TTLs.
-        refusals: what needs a flag or cannot be done (overridden ones included).
-        notes: remarks (adoption, SOA kept, includes, serial arithmetic).
-        diff: unified diff of the zone file (shown with ``--diff``).
-        content: the zone file to install.
-        state_content: the state file to write.
-
-    """
-
-    zone: str
-    zone_file: str
-    state_file: str
-    serial_before: int | None
-    serial: int
-    serial_reason: str
-    created: bool
-    zone_changed: bool
-    state_changed: bool
-    changes: tuple[RecordChange, ...]
-    adopted: tuple[ZoneRecord, ...]
-    foreign: tuple[ZoneRecord, ...]
-    records_before: tuple[ZoneRecord, ...]
-    records_after: tuple[ZoneRecord, ...]
-    refusals: tuple[Refusal, ...]
-    notes: tuple[str, ...]
-    diff: str = field(repr=False)
-    content: str = field(repr=False)
-    state_content: str = field(repr=False)
-
-    @property
-    def changed(self) -> bool:
-        """The zone file or the state file changes."""
-        return self.zone_changed or self.state_changed
-
-    @property
-    def refused(self) -> tuple[Refusal, ...]:
-        """The refusals no flag of this run overrides: the plan must not be applied."""
-        return tuple(r for r in self.refusals if not r.overridden)
-
-    @property
-    def added(self) -> tuple[ZoneRecord, ...]:
-        """Records present after and not before."""
-        before = {_rkey(r) for r in self.records_before}
-        return tuple(r for r in self.records_after if _rkey(r) not in before)
-
-    @property
-    def removed(self) -> tuple[ZoneRecord, ...]:
-        """Records present before and not after."""
-        after = {_rkey(r) for r in self.records_after}
-        return tuple(r for r in self.records_before if _rkey(r) not in after)
-
-    def text(self) -> str:
-        """The plan in words, one line per RRset (the dry run and report show this)."""
-        lines = [f"zone {self.zone} ({self.zone_file})"]
-        lines += [f"  {c.text()}" for c in self.changes]
-        if self.adopted:
-            names = ", ".join(f"{r.name} {r.rtype}" for r in self.adopted)
-            lines.append(f"  = adopted {len(self.adopted)} existing record(s): {names}")
-        if self.foreign:
-            names = ", ".join(sorted({f"{r.name} {r.rtype}" for r in self.foreign}))
-            lines.append(f"  kept {len(self.foreign)} foreign record(s) unchanged: {names}")
-        before = "none" if self.serial_before is None else str(self.serial_before)
-        lines.append(f"  serial {before} -> {self.serial}: {self.serial_reason}")
-        if self.state_changed:
-            lines.append(f"  state file {self.state_file} updated (which records are managed)")
-        if not self.changed:
-            lines.append("  nothing to change")
-        lines += [f"  note: {n}" for n in self.notes]
-        for r in self.refusals:
-            if r.overridden:
-                lines.append(f"  allowed by {r.allowed_by}: {r.reason}")
-            else:
-                how = f"rerun with {r.allowed_by} to allow it" if r.allowed_by else "no flag"
-                lines.append(f"  REFUSED ({how}): {r.reason}")
-        return "\n".join(lines) + "\n"
-
-    def to_dict(self, *, file_diff: bool = True) -> dict[str, Any]:
-        """Return a JSON-ready dict (the file diff only with ``file_diff``)."""
-        data = {
-            "zone": self.zone,
-            "zone_file": self.zone_file,
-            "state_file": self.state_file,
-            "serial_before": self.serial_before,
-            "serial": self.serial,
-            "serial_reason": self.serial_reason,
-            "changed": self.changed,
-            "zone_changed": self.zone_changed,
-            "state_changed": self.state_changed,
-            "created": self.created,
-            "added": [c.to_dict() for c in self.changes if c.action == Action.ADD],
-            "changed_records": [c.to_dict() for c in self.changes if c.action == Action.CHANGE],
-            "removed": [c.to_dict() for c in self.changes if c.action == Action.REMOVE],
-            "adopted": [_record_dict(r) for r in self.adopted],
-            "foreign_kept": len(self.foreign),
-            "foreign_kept_records": [_record_dict(r) for r in self.foreign],
-            "refusals": [r.to_dict() for r in self.refusals],
-            "refused": bool(self.refused),
-            "notes": list(self.notes),
-        }
-        if file_diff:
-            data["diff"] = self.diff
-        return data
-
-
-def _rkey(r: ZoneRecord) -> tuple[str, str, str, int | None]:
-    return r.name.lower(), r.rtype, r.value, r.ttl
-
-
-def _as_record(r: Located) -> ZoneRecord:
-    return ZoneRecord(r.name, r.rtype, r.value, r.ttl, r.where)
-
-
-# -- entry point -----------------------------------------------------------------------------
 
 
 def plan_zone(
@@ -360,83 +103,32 @@ def plan_zone(
     state, note = parse_zone_state(state_text, spec.zone)
     if note:
         notes.append(note)
+    run = ZoneInputs(spec, today, served_serial, state, state_text, notes)
     if current is None:
-        return _plan_new(spec, today, served_serial, state, state_text, notes, None, ())
+        return _plan_new(run, None, ())
     try:
         zf = parse_zone_file(
             current, spec.zone, includes=includes, include_dir=include_dir, source=spec.zone_file
         )
     except PlanError as exc:
-        refusal = Refusal(
-            f"the zone file does not parse ({exc}); fix it by hand, or {FORCE} replaces it "
-            "with the inventory's records only (everything else in it is lost)",
-            FORCE,
-            overridden=force,
-        )
+        refusal = unparsable(str(exc), force=force)
         match = _SERIAL_FALLBACK.search(current)
         fallback = int(match.group(1)) if match else None
-        return _plan_new(
-            spec, today, served_serial, state, state_text, notes, current, (refusal,), fallback
-        )
-    return _Planner(spec, zf, current, today, served_serial, state, state_text, notes).plan(
-        prune=prune, force=force
-    )
-
-
-def _serial_for(
-    file_serial: int | None,
-    served: int | None,
-    state: ZoneState | None,
-    today: dt.date,
-    *,
-    change: bool,
-) -> tuple[int, str, bool]:
-    """Return ``(serial, reason, must_change)`` following plan/serial.py from the best base.
-
-    ``must_change`` is True when named or the state has seen a higher serial than the file's:
-    the file must then get a new serial even without record changes.
-    """
-    base = file_serial
-    why = f"the file has {file_serial}" if file_serial is not None else "no serial to follow"
-    if served is not None and (base is None or serial_gt(served, base)):
-        base, why = (
-            served,
-            f"named serves {served}"
-            + (f", newer than the file's {file_serial}" if file_serial is not None else ""),
-        )
-    high = state.serial_high if state else None
-    if high is not None and (base is None or serial_gt(high, base)):
-        base, why = high, f"the highest serial seen served before is {high} (state file)"
-    must = base != file_serial
-    if not (change or must):
-        assert file_serial is not None  # noqa: S101 - no change implies an existing file
-        return file_serial, "unchanged (no record changed)", False
-    serial, note = next_serial(base, today)
-    if base is None:
-        return serial, str(note), must
-    if note:
-        return serial, f"{note}; {why}", must
-    day = serial_date(serial)
-    if serial == base + 1:
-        rule = f"{base} + 1 (YYYYMMDDNN: change {serial % 100:02d} of {day})"
-    else:
-        rule = f"today's first change, {serial} (YYYYMMDDNN)"
-    return serial, f"{rule}; {why}", must
+        return _plan_new(run, current, (refusal,), fallback)
+    return plan_existing_zone(run, zf, current, prune=prune, force=force)
 
 
 def _plan_new(
-    spec: ZoneSpec,
-    today: dt.date,
-    served: int | None,
-    state: ZoneState | None,
-    state_text: str | None,
-    notes: list[str],
+    run: ZoneInputs,
     current: str | None,
     refusals: tuple[Refusal, ...],
     fallback_serial: int | None = None,
 ) -> ZonePlan:
     """A zone written from scratch: no file yet, or (with --force) one that does not parse."""
-    serial, reason, _ = _serial_for(fallback_serial, served, state, today, change=True)
+    spec, notes = run.spec, run.notes
+    serial, reason, _ = plan_serial(
+        fallback_serial, run.served, run.serial_high, run.today, change=True
+    )
     if current is not None:
         notes.append("the current zone file does not parse: it would be replaced as a whole")
     content = render_zone(spec, serial)
@@ -449,14 +141,14 @@ def _plan_new(
     for r in expected:
         by_key.setdefault((r.name, r.rtype), []).append(r)
     changes = tuple(
-        RecordChange(Action.ADD, name, rtype, (), tuple(recs), _source(recs))
+        RecordChange(Action.ADD, name, rtype, (), tuple(recs), source_of(recs))
         for (name, rtype), recs in by_key.items()
     )
     new_state = make_zone_state(
         spec.zone,
         (ManagedRecord(r.name, r.rtype, r.value, r.ttl or spec.ttl) for r in expected),
         soa_managed=True,
-        serial_high=serial_max(state.serial_high if state else None, served, serial),
+        serial_high=serial_max(run.serial_high, run.served, serial),
     )
     state_content = render_zone_state(new_state)
     return ZonePlan(
@@ -468,7 +160,7 @@ def _plan_new(
         serial_reason=reason,
         created=current is None,
         zone_changed=True,
-        state_changed=state_content != state_text,
+        state_changed=state_content != run.state_text,
         changes=changes,
         adopted=(),
         foreign=(),
@@ -476,431 +168,7 @@ def _plan_new(
         records_after=expected,
         refusals=refusals,
         notes=tuple(notes),
-        diff=_diff(spec, current, content, None, serial),
+        diff=file_diff(spec, current, content, None, serial),
         content=content,
         state_content=state_content,
     )
-
-
-def _source(records: Iterable[ZoneRecord]) -> str:
-    return ", ".join(sorted({r.source for r in records if r.source})) or "inventory"
-
-
-def _diff(spec: ZoneSpec, current: str | None, content: str, before: int | None, after: int) -> str:
-    if content == (current or ""):
-        return ""
-    return "".join(
-        difflib.unified_diff(
-            (current or "").splitlines(keepends=True),
-            content.splitlines(keepends=True),
-            fromfile=f"{spec.zone_file} (serial {before if before is not None else 'none'})",
-            tofile=f"{spec.zone_file} (serial {after})",
-        )
-    )
-
-
-def _soa_of(value: str) -> Soa:
-    f = value.split()
-    return Soa(f[0], f[1], int(f[3]), int(f[4]), int(f[5]), int(f[6]))
-
-
-class _Planner:
-    """Plans one existing zone file (state shared by the steps of `plan`)."""
-
-    def __init__(
-        self,
-        spec: ZoneSpec,
-        zf: ZoneFile,
-        current: str,
-        today: dt.date,
-        served: int | None,
-        state: ZoneState | None,
-        state_text: str | None,
-        notes: list[str],
-    ) -> None:
-        self.spec, self.zf, self.current, self.today = spec, zf, current, today
-        self.served, self.state, self.state_text, self.notes = served, state, state_text, notes
-        self.located = [r for r in zf.records if r.rtype != "SOA"]
-        self.cur: dict[tuple[str, str], list[Located]] = {}
-        for r in self.located:
-            self.cur.setdefault(r.key, []).append(r)
-        self.want: dict[tuple[str, str], list[ZoneRecord]] = {}
-        for w in spec.expected():
-            self.want.setdefault((w.name.lower(), w.rtype), []).append(w)
-        self.absent = {n.lower() for n in spec.absent}
-        self.changes: list[RecordChange] = []
-        self.refusals: list[tuple[str, str | None]] = []
-        self.adopted: list[ZoneRecord] = []
-        self.remove: set[int] = set()
-        self.insert: dict[int, list[NewRecord]] = {}
-        self.touched = 0
-        self.managed_after: list[ManagedRecord] = []
-        self._ownership()
-
-    def _ownership(self) -> None:
-        first = self.zf.lines[0].rstrip("\r\n") if self.zf.lines else ""
-        self.legacy = self.state is None and first == LEGACY_HEADER
-        if self.state is not None:
-            self.managed = self.state.keys()
-            self.managed_ns = self.state.values("@", "NS")
-            self.soa_managed = self.state.soa_managed
-        elif self.legacy:
-            self.managed = {r.key for r in self.located if r.editable}
-            self.managed_ns = {r.value for r in self.cur.get(("@", "NS"), [])}
-            self.soa_managed = True
-            self.notes.append(
-                "the zone was written by an earlier nornir_homehub (whole file generated): its "
-                "records are taken as managed"
-            )
-        else:
-            self.managed, self.managed_ns = set(), set()
-            self.soa_managed = first == HEADER
-            self.notes.append(
-                "no state file: the zone is adopted; records nornir_homehub did not write are "
-                "kept, the inventory's names are taken over"
-            )
-        for path in self.zf.missing_includes:
-            self.notes.append(f"$INCLUDE {path} could not be read: its records are unknown here")
-
-    # -- steps -----------------------------------------------------------------------------
-
-    def plan(self, *, prune: bool, force: bool) -> ZonePlan:
-        self._absent()
-        for key, want in self.want.items():
-            if key[0] in self.absent:
-                continue  # zone_spec_from_inventory refuses a name both present and absent
-            if key == ("@", "NS"):
-                self._name_servers(want)
-            else:
-                self._generated(key, want)
-        self._no_longer_generated()
-        self._conflicts()
-        tokens, soa_changed = self._soa()
-        zone_edit = bool(self.remove or self.insert or soa_changed)
-        serial, reason, must = _serial_for(
-            self.zf.serial, self.served, self.state, self.today, change=zone_edit
-        )
-        if serial != self.zf.serial:
-            t = self.zf.soa_rdata_tokens()[2]
-            tokens[(t.line, t.col)] = str(serial)
-        self._threshold()
-        content, after = self._edit(tokens, zone_edit or must)
-        foreign = self._check(after)
-        high = serial_max(self.state.serial_high if self.state else None, self.served, serial)
-        new_state = make_zone_state(
-            self.spec.zone, self.managed_after, soa_managed=self.soa_managed, serial_high=high
-        )
-        state_content = render_zone_state(new_state)
-        refusals = tuple(
-            Refusal(reason, flag, overridden=_allowed(flag, prune=prune, force=force))
-            for reason, flag in self.refusals
-        )
-        return ZonePlan(
-            zone=self.spec.zone,
-            zone_file=self.spec.zone_file,
-            state_file=self.spec.state_file,
-            serial_before=self.zf.serial,
-            serial=serial,
-            serial_reason=reason,
-            created=False,
-            zone_changed=content != self.current,
-            state_changed=state_content != self.state_text,
-            changes=tuple(self.changes),
-            adopted=tuple(self.adopted),
-            foreign=foreign,
-            records_before=tuple(sorted(_as_record(r) for r in self.located)),
-            records_after=tuple(sorted(_as_record(r) for r in after.records if r.rtype != "SOA")),
-            refusals=refusals,
-            notes=tuple(self.notes),
-            diff=_diff(self.spec, self.current, content, self.zf.serial, serial),
-            content=content,
-            state_content=state_content,
-        )
-
-    def _fixed(self, records: Sequence[Located], what: str) -> bool:
-        """Refuse (no flag helps) when records to change live in an include or $GENERATE."""
-        fixed = [r for r in records if not r.editable]
-        for r in fixed:
-            self.refusals.append(
-                (
-                    f"{r.name} {r.rtype} {r.value} comes from {r.where}, which nornir_homehub "
-                    f"does not edit ({what}); change it there or change the inventory",
-                    None,
-                )
-            )
-        return bool(fixed)
-
-    def _drop(self, records: Iterable[Located]) -> None:
-        for r in records:
-            self.remove.add(r.entry)
-            self.touched += 1
-
-    def _absent(self) -> None:
-        for key, have in self.cur.items():
-            if key[0] not in self.absent or self._fixed(have, "dns_absent"):
-                continue
-            self._drop(have)
-            self.changes.append(
-                RecordChange(
-                    Action.REMOVE,
-                    have[0].name,
-                    key[1],
-                    tuple(_as_record(r) for r in have),
-                    (),
-                    "dns_absent: removed whoever wrote it",
-                    foreign=key not in self.managed,
-                )
-            )
-
-    def _position(self, name: str, replaced: Sequence[Located]) -> int:
-        """Where new records of ``name`` go: in place of old ones, after its last line, or last."""
-        if replaced:
-            return min(r.entry for r in replaced)
-        lines = [r.entry for r in self.located if r.editable and r.name.lower() == name.lower()]
-        return max(lines) + 1 if lines else len(self.zf.entries)
-
-    def _rewrite(
-        self, key: tuple[str, str], have: Sequence[Located], want: Sequence[ZoneRecord], what: str
-    ) -> bool:
-        """Replace ``have`` by ``want`` touching only the lines whose record differs.
-
-        Returns False (and refuses) when a record that must go is not a line of the file.
-        """
-        want_set = {(w.value, w.ttl) for w in want}
-        have_set = {(h.value, h.ttl) for h in have}
-        gone = [h for h in have if (h.value, h.ttl) not in want_set]
-        if self._fixed(gone, what):
-            return False
-        new = [w for w in want if (w.value, w.ttl) not in have_set]
-        at = self._position(key[0], gone)
-        self._drop(gone)
-        self.insert.setdefault(at, []).extend(
-            NewRecord(w.name, w.rtype, w.value, int(w.ttl or self.spec.ttl)) for w in new
-        )
-        return True
-
-    def _generated(self, key: tuple[str, str], want: list[ZoneRecord]) -> None:
-        have = self.cur.get(key, [])
-        self.managed_after += [
-            ManagedRecord(w.name, w.rtype, w.value, int(w.ttl or self.spec.ttl)) for w in want
-        ]
-        if {(h.value, h.ttl) for h in have} == {(w.value, w.ttl) for w in want}:
-            if key not in self.managed:
-                self.adopted += want
-            return
-        if not self._rewrite(key, have, want, "taken over by the inventory"):
-            return
-        foreign = bool(have) and key not in self.managed
-        lost = sorted({h.value for h in have} - {w.value for w in want}) if foreign else []
-        reason = _source(want) + (": foreign record taken over" if foreign else "")
-        hand_edited = self.state is not None and {h.value for h in have} != self.state.values(*key)
-        if have and key in self.managed and hand_edited:
-            reason += " (edited by hand since the last run: restored)"
-        self.changes.append(
-            RecordChange(
-                Action.CHANGE if have else Action.ADD,
-                want[0].name,
-                key[1],
-                tuple(_as_record(h) for h in have),
-                tuple(want),
-                reason,
-                foreign=bool(lost),
-            )
-        )
-        if lost:
-            self.refusals.append(
-                (
-                    f"{want[0].name} {key[1]}: would replace {', '.join(lost)} (written by "
-                    f"someone else) with {', '.join(w.value for w in want)} from {_source(want)}",
-                    PRUNE,
-                )
-            )
-
-    def _name_servers(self, want: list[ZoneRecord]) -> None:
-        """The apex NS set: ensure the inventory's servers, drop ours that left, keep others."""
-        key = ("@", "NS")
-        have = self.cur.get(key, [])
-        want_values = {w.value for w in want}
-        others = [h for h in have if h.value not in want_values and h.value not in self.managed_ns]
-        ttl = min(h.ttl for h in have) if others else int(want[0].ttl or self.spec.ttl)
-        target = [ZoneRecord(w.name, w.rtype, w.value, ttl, w.source) for w in want]
-        self.managed_after += [ManagedRecord(w.name, w.rtype, w.value, ttl) for w in target]
-        mine = [h for h in have if h not in others]
-        if {(h.value, h.ttl) for h in mine} == {(w.value, w.ttl) for w in target}:
-            self.adopted += [w for w in target if w.value not in self.managed_ns]
-            return
-        if not self._rewrite(key, mine, target, "name servers"):
-            return
-        after = tuple(sorted(target + [_as_record(h) for h in others]))
-        reason = "name servers: the inventory's dns hosts"
-        if others:
-            reason += f" (other name servers kept: {', '.join(h.value for h in others)})"
-        self.changes.append(
-            RecordChange(
-                Action.CHANGE if have else Action.ADD,
-                "@",
-                "NS",
-                tuple(_as_record(h) for h in have),
-                after,
-                reason,
-            )
-        )
-
-    def _no_longer_generated(self) -> None:
-        for key in sorted(self.managed - set(self.want)):
-            have = self.cur.get(key, [])
-            if key[0] in self.absent or not have:
-                continue
-            if key == ("@", "NS"):
-                have = [h for h in have if h.value in self.managed_ns]
-            if not have or self._fixed(have, "no longer generated"):
-                continue
-            self._drop(have)
-            self.changes.append(
-                RecordChange(
-                    Action.REMOVE,
-                    have[0].name,
-                    key[1],
-                    tuple(_as_record(r) for r in have),
-                    (),
-                    "no longer in the inventory (nornir_homehub wrote it)",
-                )
-            )
-
-    def _conflicts(self) -> None:
-        """Foreign records that cannot coexist with the inventory's at the same name."""
-        types: dict[str, set[str]] = {}
-        for name, rtype in self.want:
-            types.setdefault(name, set()).add(rtype)
-        for key, have in sorted(self.cur.items()):
-            name, rtype = key
-            wanted = types.get(name)
-            if not wanted or key in self.want or key in self.managed or name in self.absent:
-                continue
-            if rtype in _BESIDE_CNAME or not ("CNAME" in wanted or rtype == "CNAME"):
-                continue
-            if self._fixed(have, "conflicts with the inventory"):
-                continue
-            ours = ", ".join(sorted(f"{name} {t}" for t in wanted))
-            values = ", ".join(h.value for h in have)
-            self._drop(have)
-            self.changes.append(
-                RecordChange(
-                    Action.REMOVE,
-                    have[0].name,
-                    rtype,
-                    tuple(_as_record(r) for r in have),
-                    (),
-                    f"conflict: a CNAME cannot coexist with other data ({ours} from the inventory)",
-                    foreign=True,
-                    conflict=True,
-                )
-            )
-            self.refusals.append(
-                (
-                    f"{have[0].name}: the inventory wants {ours}, but the zone has "
-                    f"{have[0].name} {rtype} {values} (written by someone else), which cannot "
-                    f"stay beside it; {FORCE} removes it, or change the inventory",
-                    FORCE,
-                )
-            )
-
-    def _soa(self) -> tuple[dict[tuple[int, int], str], bool]:
-        """Token replacements for the SOA fields the inventory sets (managed SOA only)."""
-        have = _soa_of(self.zf.soa.value)
-        want = self.spec.soa
-        tokens: dict[tuple[int, int], str] = {}
-        fields = ("mname", "rname", "", "refresh", "retry", "expire", "minimum")
-        diffs = [(i, f) for i, f in enumerate(fields) if f and getattr(have, f) != getattr(want, f)]
-        if not diffs:
-            return tokens, False
-        shown = ", ".join(f"{f} {getattr(have, f)} -> {getattr(want, f)}" for _, f in diffs)
-        if not self.soa_managed:
-            self.notes.append(
-                f"SOA fields kept as the zone has them (adopted zone; the inventory would set "
-                f"{shown}); only the serial is managed"
-            )
-            return tokens, False
-        soa_tokens = self.zf.soa_rdata_tokens()
-        for i, f in diffs:
-            tokens[(soa_tokens[i].line, soa_tokens[i].col)] = str(getattr(want, f))
-        soa = self.zf.soa
-        self.changes.append(
-            RecordChange(
-                Action.CHANGE,
-                "@",
-                "SOA",
-                (_as_record(soa),),
-                (ZoneRecord("@", "SOA", shown, soa.ttl, "dns_soa_*"),),
-                "SOA fields from the inventory",
-            )
-        )
-        return tokens, True
-
-    def _threshold(self) -> None:
-        existing = len(self.located)
-        if existing < MIN_EXISTING_RECORDS or not self.touched:
-            return
-        share = 100.0 * self.touched / existing
-        limit = self.spec.max_change_percent
-        if share > limit:
-            self.refusals.append(
-                (
-                    f"{self.touched} of the zone's {existing} records would change or go "
-                    f"({share:.0f} %, more than dns_max_change_percent {limit:g} %)",
-                    FORCE,
-                )
-            )
-
-    def _edit(self, tokens: dict[tuple[int, int], str], edit: bool) -> tuple[str, ZoneFile]:
-        if not edit:
-            return self.current, self.zf
-        at_end = len(self.zf.entries)
-        mark = "" if any(APPEND_COMMENT in line for line in self.zf.lines) else APPEND_COMMENT
-        lines = {0: HEADER + "\n"} if self.legacy else {}
-        return edit_zone_file(
-            self.zf,
-            ZoneEdit(
-                remove=frozenset(self.remove),
-                insert={k: v for k, v in self.insert.items() if v},
-                tokens=tokens,
-                lines=lines,
-                append_comment=mark if self.insert.get(at_end) else "",
-            ),
-        )
-
-    def _check(self, after: ZoneFile) -> tuple[ZoneRecord, ...]:
-        """The edited file must hold exactly the planned records; return the foreign ones."""
-        expect = [
-            _rkey(_as_record(r))
-            for r in self.located
-            if not (r.editable and r.entry in self.remove)
-        ]
-        expect += [
-            (n.name.lower(), n.rtype, n.value, n.ttl) for new in self.insert.values() for n in new
-        ]
-        got = [_rkey(_as_record(r)) for r in after.records if r.rtype != "SOA"]
-        if sorted(expect) != sorted(got):
-            extra = sorted(set(got) - set(expect)) or sorted(set(expect) - set(got))
-            raise ZonePlanError(
-                f"editing {self.spec.zone_file} in place would also change "
-                f"`{' '.join(map(str, extra[0]))}`; not changing the zone"
-            )
-        mine = {(m.name.lower(), m.rtype) for m in self.managed_after}
-        ns_mine = {m.value for m in self.managed_after if (m.name, m.rtype) == ("@", "NS")}
-        return tuple(
-            sorted(
-                _as_record(r)
-                for r in after.records
-                if r.rtype != "SOA"
-                and (r.key not in mine or (r.key == ("@", "NS") and r.value not in ns_mine))
-            )
-        )
-
-
-def _allowed(flag: str | None, *, prune: bool, force: bool) -> bool:
-    if flag == PRUNE:
-        return prune or force
-    if flag == FORCE:
-        return force
-    return False

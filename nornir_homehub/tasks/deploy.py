@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from nornir.core.task import Result, Task
 
-from nornir_homehub.checks import edge
 from nornir_homehub.connection import HostConnection, host_connection
 from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
 from nornir_homehub.errors import StackFailed
@@ -36,6 +35,7 @@ from nornir_homehub.facts.stacks import (
     stack_fact_batch,
 )
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
+from nornir_homehub.tasks import edge
 from nornir_homehub.tasks.apply import apply_files, compose_all, run_post_deploy
 from nornir_homehub.tasks.health import wait_ready
 

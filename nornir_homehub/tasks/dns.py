@@ -1,8 +1,10 @@
-"""Deploy and verify the homehub zone on a BIND9 host (Debian layout).
+"""Deploy and verify the homehub zone on a BIND9 host (Debian layout): the Nornir tasks.
 
-``deploy_zone``: facts (one batched command; a second one reads ``$INCLUDE``d files) -> plan
-record by record (pure, `plan.zoneplan`: the zone file is edited in place, records nornir_homehub
-did not write are kept) -> safety (a refused plan changes nothing) -> validate -> apply:
+``deploy_zone``: facts (one batched command; a second one reads ``$INCLUDE``d files,
+`facts.dns`) -> plan record by record (pure, `plan.zoneplan`: the zone file is edited in
+place, records nornir_homehub did not write are kept) -> safety (a refused plan changes
+nothing, `plan.zonesafety`) -> what named must be told (`plan.named`) -> apply
+(`tasks.named.apply_zone`):
 
 1. the candidate zone is read back (in `plan_zone`), uploaded next to the zone file under a
    hidden name and checked with ``named-checkzone``;
@@ -15,68 +17,47 @@ did not write are kept) -> safety (a refused plan changes nothing) -> validate -
    written right after the zone file it describes.
 
 Any failure before step 3 leaves the zone file, the state file and named untouched.
-``verify_zone`` asks the dns host directly (UDP 53) and returns `Check` objects.
+``verify_zone`` asks the dns host directly (UDP 53) and evaluates the answers with
+`checks.dns`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import re
-import shlex
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.query
-import dns.rcode
-import dns.rdatatype
-
-from nornir_homehub import safety
-from nornir_homehub.checks.model import Check, Layer, Status
-from nornir_homehub.connection import host_connection
-from nornir_homehub.connection_options import SSH_PLUGIN
-from nornir_homehub.defaults import NAMED_CONF_LOCAL
-from nornir_homehub.errors import CheckFailed, PlanError
-from nornir_homehub.facts.dns import (
-    DnsFacts,
-    dns_fact_commands,
-    include_fact_commands,
-    parse_dns_facts,
-    parse_include_facts,
+from nornir_homehub.checks.dns import (
+    evaluate_absent,
+    evaluate_record,
+    evaluate_serial,
+    expected_rrsets,
 )
-from nornir_homehub.plan.zone import HostEntry, ZoneSpec, plan_stanza, zone_spec_from_inventory
-from nornir_homehub.plan.zonefile import MAX_INCLUDE_DEPTH, parse_zone_file
-from nornir_homehub.plan.zoneplan import UnsafeZonePlan, ZonePlan, plan_zone
+from nornir_homehub.connection import host_connection
+from nornir_homehub.errors import NamedNotRunning, UnsafeZonePlan
+from nornir_homehub.facts.dns import DnsFacts, dns_fact_commands, parse_dns_facts
+from nornir_homehub.plan.named import plan_reload, plan_stanza, stanza_diff
+from nornir_homehub.plan.zoneplan import ZonePlan, plan_zone
+from nornir_homehub.plan.zonespec import HostEntry, ZoneSpec, zone_spec_from_inventory
+from nornir_homehub.tasks.named import (
+    DEFAULT_QUERY_TIMEOUT,
+    apply_zone,
+    dns_address,
+    query,
+    read_includes,
+    served_serial,
+    wait_for_serial,
+)
 
 if TYPE_CHECKING:
     from nornir.core.inventory import Host
     from nornir.core.task import Result, Task
 
-    from nornir_homehub.connection import HostConnection
+    from nornir_homehub.checks.model import Check
 
 DNS_PORT = 53
-ZONE_OWNER = "root"
-ZONE_GROUP = "bind"  # Debian's bind9 runs named as bind; /etc/bind is root:bind
 DEFAULT_POLL_TIMEOUT = 20.0
-DEFAULT_QUERY_TIMEOUT = 2.0
-REMEDY_DEPLOY = "run `python -m nornir_homehub dns` (add --dry-run to see the change first)"
-
-
-class NamedNotRunning(CheckFailed):
-    """named does not answer on its control channel: nothing was changed (layer dns)."""
-
-    layer = Layer.DNS
-
-
-class ZoneRejected(PlanError):
-    """named-checkzone or named-checkconf refused the candidate: nothing was replaced."""
-
-    layer = Layer.DNS
 
 
 @dataclass(frozen=True)
@@ -194,164 +175,6 @@ def zone_spec_for(host: Host, hosts: Mapping[str, Host]) -> ZoneSpec:
     return zone_spec_from_inventory(zone_hosts(hosts), dict(host.items()))
 
 
-def dns_address(host: Host) -> str:
-    """Return the IP address to query for ``host``, after the same safety checks as SSH.
-
-    Raises:
-        UnsafeDestination: outside ``HOMEHUB_ALLOWED_NETWORKS`` or not on the lab bridge.
-
-    """
-    address = safety.resolve(str(host.hostname))
-    safety.check_allowed(host.name, address)
-    opts = host.connection_options.get(SSH_PLUGIN)
-    bridge = (opts.extras or {}).get("lab_bridge") if opts else None
-    if bridge:
-        safety.check_route(host.name, address, str(bridge))
-    return address
-
-
-# -- queries from the controller -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One authoritative-style answer from the dns host."""
-
-    rcode: str
-    authoritative: bool
-    values: tuple[str, ...]
-    error: str = ""
-
-
-def query(address: str, name: str, rdtype: str, *, port: int, timeout: float) -> Answer:
-    """Ask ``address`` for ``name``/``rdtype`` over UDP (no recursion desired).
-
-    Returns:
-        rcode text, AA flag and the answer's rdata (names absolute); ``error`` is set when
-        no answer came (timeout, network error) and ``rcode`` is then ``NOANSWER``.
-
-    """
-    msg = dns.message.make_query(name, rdtype)
-    msg.flags &= ~dns.flags.RD
-    try:
-        resp = dns.query.udp(msg, address, port=port, timeout=timeout)
-    except (dns.exception.DNSException, OSError) as exc:
-        return Answer("NOANSWER", False, (), f"{type(exc).__name__}: {exc}".rstrip(": "))
-    values: list[str] = []
-    want = dns.rdatatype.from_text(rdtype)
-    for rrset in resp.answer:
-        if rrset.rdtype == want and rrset.name == msg.question[0].name:
-            values += [rd.to_text() for rd in rrset]
-    return Answer(
-        rcode=dns.rcode.to_text(resp.rcode()),
-        authoritative=bool(resp.flags & dns.flags.AA),
-        values=tuple(sorted(values)),
-    )
-
-
-def served_serial(address: str, zone: str, *, port: int, timeout: float) -> int | None:
-    """Return the SOA serial ``address`` serves authoritatively for ``zone``, or None."""
-    ans = query(address, zone + ".", "SOA", port=port, timeout=timeout)
-    if ans.rcode != "NOERROR" or not ans.authoritative or not ans.values:
-        return None
-    return int(ans.values[0].split()[2])
-
-
-def wait_for_serial(
-    address: str, zone: str, serial: int, *, port: int, timeout: float, host: str
-) -> int:
-    """Poll the SOA until ``serial`` is served (``rndc reload`` only queues the reload).
-
-    Raises:
-        CheckFailed: the serial is not served within ``timeout`` seconds.
-
-    """
-    deadline = time.monotonic() + timeout
-    seen: int | None = None
-    while True:
-        seen = served_serial(address, zone, port=port, timeout=min(1.0, timeout))
-        if seen == serial:
-            return serial
-        if time.monotonic() > deadline:
-            raise CheckFailed(
-                f"{host}: named still serves serial {seen} for {zone} after {timeout:.0f}s "
-                f"(expected {serial}); check `rndc zonestatus {zone}` and named's log"
-            )
-        time.sleep(0.2)
-
-
-# -- remote steps ----------------------------------------------------------------------------
-
-_CHECK_LINE = re.compile(r":(\d+):\s*")
-
-
-def _explain_checkzone(output: str, content: str) -> str:
-    """Name the record of each ``file:LINE:`` in named-checkzone output."""
-    lines = content.splitlines()
-    out = []
-    for raw in output.strip().splitlines():
-        match = _CHECK_LINE.search(raw)
-        if match and 0 < int(match.group(1)) <= len(lines):
-            number = int(match.group(1))
-            out.append(f"line {number} `{lines[number - 1].strip()}`: {raw[match.end() :]}")
-        else:
-            out.append(raw)
-    return "; ".join(out)
-
-
-def _check_candidate(conn: HostConnection, host: str, plan: ZonePlan, named_dir: str) -> str:
-    """Upload the candidate zone next to the zone file and run named-checkzone on it."""
-    folder, base = plan.zone_file.rsplit("/", 1)
-    candidate = f"{folder}/.{base}.candidate"
-    conn.put_file(candidate, plan.content.encode(), mode=0o644, owner=ZONE_OWNER, group=ZONE_GROUP)
-    # -k/-n fail: refuse what named refuses for a primary zone (bad owner names, in-zone NS
-    # without an address), not only syntax errors. -i local: check MX/SRV/NS targets inside
-    # the zone only, as named does, never by looking names up elsewhere. Run from named's
-    # folder, so a relative $INCLUDE finds the file named will read.
-    res = conn.run(
-        f"cd {shlex.quote(named_dir)} && named-checkzone -k fail -n fail -i local "
-        f"{shlex.quote(plan.zone)} {shlex.quote(candidate)}"
-    )
-    if not res.ok:
-        conn.run(f"rm -f -- {shlex.quote(candidate)}")
-        detail = _explain_checkzone(res.stdout + res.stderr, plan.content)
-        raise ZoneRejected(
-            f"{host}: named-checkzone rejected the candidate zone {plan.zone} "
-            f"(nothing replaced, named not reloaded): {detail}"
-        )
-    return candidate
-
-
-def _install_stanza(conn: HostConnection, host: str, new_conf: str, existed: bool) -> None:
-    """Replace named.conf.local atomically; put the old one back if named-checkconf fails."""
-    q = shlex.quote(NAMED_CONF_LOCAL)
-    bak = shlex.quote(NAMED_CONF_LOCAL + ".bak")
-    if existed:
-        # Copy, then rename: an interrupted copy never replaces the last good backup.
-        part = shlex.quote(NAMED_CONF_LOCAL + ".bak.part")
-        conn.run(f"cp -p -- {q} {part} && mv -fT -- {part} {bak}", check=True)
-    conn.put_file(
-        NAMED_CONF_LOCAL, new_conf.encode(), mode=0o644, owner=ZONE_OWNER, group=ZONE_GROUP
-    )
-    res = conn.run("named-checkconf")
-    if not res.ok:
-        restore = f"mv -f -- {bak} {q}" if existed else f"rm -f -- {q}"
-        conn.run(restore, check=True)
-        raise ZoneRejected(
-            f"{host}: named-checkconf failed with the zone stanza added to {NAMED_CONF_LOCAL} "
-            f"(previous file restored, named not reloaded): {(res.stdout + res.stderr).strip()}"
-        )
-
-
-def _rndc(conn: HostConnection, host: str, args: str) -> None:
-    res = conn.run(f"rndc {args}")
-    if not res.ok:
-        raise CheckFailed(
-            f"{host}: `rndc {args}` failed: {(res.stderr or res.stdout).strip()}; "
-            "check named's log and `rndc status`"
-        )
-
-
 # -- the tasks -------------------------------------------------------------------------------
 
 
@@ -403,7 +226,7 @@ def deploy_zone(
     address = dns_address(host)
     conn = host_connection(task)
     facts = parse_dns_facts(conn.run_batch(dns_fact_commands(spec.zone_file, spec.state_file)))
-    includes = _read_includes(conn, spec, facts)
+    includes = read_includes(conn, spec, facts)
     served_before = served_serial(address, spec.zone, port=port, timeout=DEFAULT_QUERY_TIMEOUT)
     plan = plan_zone(
         spec,
@@ -417,29 +240,16 @@ def deploy_zone(
         force=force,
     )
     new_conf = plan_stanza(facts.named_conf_local, spec.zone, spec.zone_file)
-    stanza_diff = ""
-    if new_conf is not None:
-        stanza_diff = "".join(
-            difflib.unified_diff(
-                (facts.named_conf_local or "").splitlines(keepends=True),
-                new_conf.splitlines(keepends=True),
-                fromfile=NAMED_CONF_LOCAL,
-                tofile=NAMED_CONF_LOCAL,
-            )
-        )
-    notes = list(plan.notes)
-    actions: list[str] = []
-    if new_conf is not None:
-        actions.append("reconfig")
-    if (new_conf is None or served_before is not None) and (
-        plan.zone_changed or served_before != plan.serial
-    ):
-        actions.append(f"reload {spec.zone}")
-        if not plan.zone_changed and new_conf is None:
-            notes.append(
-                f"zone file unchanged but named serves serial {served_before}, not "
-                f"{plan.serial}: reloading"
-            )
+    conf_diff = stanza_diff(facts.named_conf_local, new_conf)
+    reload = plan_reload(
+        spec.zone,
+        stanza_added=new_conf is not None,
+        zone_changed=plan.zone_changed,
+        served=served_before,
+        serial=plan.serial,
+    )
+    actions = list(reload.actions)
+    notes = [*plan.notes, *reload.notes]
     if not facts.rndc.running:
         notes.append(f"named does not answer `rndc status`: {facts.rndc.detail}")
 
@@ -449,7 +259,7 @@ def deploy_zone(
             dry_run=is_dry,
             plan=plan,
             stanza_changed=new_conf is not None,
-            stanza_diff=stanza_diff,
+            stanza_diff=conf_diff,
             actions=tuple(actions),
             served_serial_before=served_before,
             served_serial=served,
@@ -480,7 +290,7 @@ def deploy_zone(
             "check it with `rndc status`, then rerun"
         )
 
-    _apply(conn, host.name, plan, new_conf=new_conf, facts=facts, actions=actions)
+    apply_zone(conn, host.name, plan, new_conf=new_conf, facts=facts, actions=actions)
     served = served_before
     if actions:
         served = wait_for_serial(
@@ -488,83 +298,6 @@ def deploy_zone(
         )
     done = result(served)
     return Result(host=host, changed=True, diff=done.diff, result=done)
-
-
-def _read_includes(conn: HostConnection, spec: ZoneSpec, facts: DnsFacts) -> dict[str, str]:
-    """Read the files the zone ``$INCLUDE``s (nested ones too), one round trip per level."""
-    texts: dict[str, str] = {}
-    if facts.zone_file is None or "$include" not in facts.zone_file.lower():
-        return texts
-    missing: set[str] = set()
-    for _ in range(MAX_INCLUDE_DEPTH):
-        try:
-            zf = parse_zone_file(
-                facts.zone_file,
-                spec.zone,
-                includes=texts,
-                include_dir=facts.named_directory,
-                source=spec.zone_file,
-            )
-        except PlanError:
-            return texts  # plan_zone reports the parse error with the includes it has
-        wanted = [p for p in zf.missing_includes if p not in missing]
-        if not wanted:
-            break
-        for path, text in parse_include_facts(
-            conn.run_batch(include_fact_commands(wanted))
-        ).items():
-            if text is None:
-                missing.add(path)
-            else:
-                texts[path] = text
-    return texts
-
-
-def _apply(
-    conn: HostConnection,
-    host: str,
-    plan: ZonePlan,
-    *,
-    new_conf: str | None,
-    facts: DnsFacts,
-    actions: list[str],
-) -> None:
-    """Validate, install and tell named, in the order that keeps failures harmless."""
-    candidate = (
-        _check_candidate(conn, host, plan, facts.named_directory) if plan.zone_changed else None
-    )
-    if new_conf is not None:
-        try:
-            _install_stanza(conn, host, new_conf, facts.named_conf_local is not None)
-        except PlanError:
-            if candidate:
-                conn.run(f"rm -f -- {shlex.quote(candidate)}")
-            raise
-    if candidate:
-        q = shlex.quote(plan.zone_file)
-        bak, part = shlex.quote(plan.zone_file + ".bak"), shlex.quote(plan.zone_file + ".bak.part")
-        conn.run(
-            f"if [ -e {q} ]; then cp -p -- {q} {part} && mv -fT -- {part} {bak}; fi && "
-            f"mv -fT -- {shlex.quote(candidate)} {q}",
-            check=True,
-        )
-    else:
-        res = conn.run("named-checkconf")
-        if not res.ok:
-            detail = (res.stdout + res.stderr).strip()
-            raise ZoneRejected(f"{host}: named-checkconf failed (named not reloaded): {detail}")
-    if plan.state_changed:
-        # After the zone file it describes: a run that dies in between leaves records the
-        # next run simply adopts, never a state claiming records the zone does not have.
-        conn.put_file(
-            plan.state_file,
-            plan.state_content.encode(),
-            mode=0o644,
-            owner=ZONE_OWNER,
-            group=ZONE_GROUP,
-        )
-    for action in actions:
-        _rndc(conn, host, action)
 
 
 def verify_zone(
@@ -595,105 +328,17 @@ def verify_zone(
     address = dns_address(host)
     where = f"{host.name} ({address}:{port})"
     checks: list[Check] = []
-
-    grouped: dict[tuple[str, str], set[str]] = {}
-    for r in spec.records:
-        grouped.setdefault((r.name, r.rtype), set()).add(r.value)
-    types_at: dict[str, int] = {}
-    for name, _ in grouped:
-        types_at[name] = types_at.get(name, 0) + 1
-    for (name, rtype), values in grouped.items():
-        fqdn = spec.fqdn(name)
-        if name == "@":
-            label = rtype.lower()
-        else:
-            label = name if types_at[name] == 1 else f"{name}.{rtype.lower()}"
-        ans = query(address, fqdn, rtype, port=port, timeout=timeout)
-        # The apex NS set may list name servers besides the inventory's (an adopted zone).
-        same = (
-            set(ans.values) >= values if (name, rtype) == ("@", "NS") else set(ans.values) == values
-        )
-        ok = ans.rcode == "NOERROR" and ans.authoritative and same
-        seen = ", ".join(ans.values) or ans.error or ans.rcode
-        checks.append(
-            Check(
-                name=f"dns.{label}",
-                host=host.name,
-                layer=Layer.DNS,
-                status=Status.PASS if ok else Status.FAIL,
-                evidence=f"{fqdn} {rtype} -> {seen}"
-                + ("" if ok else f" (expected {', '.join(sorted(values))}, from {where})"),
-                remedy="" if ok else REMEDY_DEPLOY,
-                data={
-                    "name": fqdn,
-                    "type": rtype,
-                    "expected": sorted(values),
-                    "served": list(ans.values),
-                    "rcode": ans.rcode,
-                    "authoritative": ans.authoritative,
-                },
-            )
-        )
+    for want in expected_rrsets(spec):
+        ans = query(address, want.fqdn, want.rtype, port=port, timeout=timeout)
+        checks.append(evaluate_record(host.name, want, ans, where=where))
     for name in spec.absent:
         fqdn = spec.fqdn(name)
         ans = query(address, fqdn, "A", port=port, timeout=timeout)
-        ok = ans.rcode == "NXDOMAIN" and ans.authoritative
-        checks.append(
-            Check(
-                name=f"dns.absent.{name}",
-                host=host.name,
-                layer=Layer.DNS,
-                status=Status.PASS if ok else Status.FAIL,
-                evidence=f"{fqdn} -> {ans.rcode if not ans.error else ans.error}"
-                + ("" if ok else f" (expected NXDOMAIN from {where})"),
-                remedy=""
-                if ok
-                else f"{name} is declared absent (dns_absent): {REMEDY_DEPLOY} to remove it",
-                data={"name": fqdn, "rcode": ans.rcode, "authoritative": ans.authoritative},
-            )
-        )
-    checks.append(_serial_check(task, spec, address, port=port, timeout=timeout, where=where))
-    return checks
-
-
-def _serial_check(
-    task: Task, spec: ZoneSpec, address: str, *, port: int, timeout: float, where: str
-) -> Check:
-    host = task.host.name
+        checks.append(evaluate_absent(host.name, name, fqdn, ans, where=where))
     content = host_connection(task).read_file(spec.zone_file)
-    file_serial: int | None = None
-    problem = ""
-    if content is None:
-        problem = f"zone file {spec.zone_file} does not exist"
-    else:
-        try:
-            # The zone's own text is enough for the serial; $INCLUDEd files are not needed.
-            file_serial = parse_zone_file(content.decode(), spec.zone, source=spec.zone_file).serial
-        except PlanError as exc:
-            problem = str(exc)
     served = served_serial(address, spec.zone, port=port, timeout=timeout)
-    ok = not problem and served is not None and served == file_serial
-    evidence = (
-        f"served serial {served}, zone file serial {file_serial}"
-        if not problem
-        else f"{problem}; served serial {served}"
-    )
-    remedy = ""
-    if not ok:
-        remedy = (
-            REMEDY_DEPLOY
-            if problem or served is None
-            else f"named serves an old zone: `rndc reload {spec.zone}` on {host} or {REMEDY_DEPLOY}"
-        )
-    return Check(
-        name="dns.serial",
-        host=host,
-        layer=Layer.DNS,
-        status=Status.PASS if ok else Status.FAIL,
-        evidence=evidence + ("" if ok else f" ({where})"),
-        remedy=remedy,
-        data={"served": served, "file": file_serial, "zone_file": spec.zone_file},
-    )
+    checks.append(evaluate_serial(host.name, spec, content, served, where=where))
+    return checks
 
 
 def check_zone(

@@ -18,9 +18,9 @@ from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse
 from nornir_homehub.facts.stacks import Container, Health, stack_containers
 
 if TYPE_CHECKING:
-    from nornir_homehub.checks.stacks import ProbeOutcome
     from nornir_homehub.connection import HostConnection
     from nornir_homehub.facts.docker import ContainerFact
+    from nornir_homehub.facts.http import ProbeOutcome
     from nornir_homehub.render import HttpProbe, RenderedStack, ServiceHealth
     from nornir_homehub.secrets import SecretStore
 
@@ -170,8 +170,7 @@ def _probe(
     timeout: float = 5,
 ) -> ProbeOutcome:
     """Ask one template probe, from the host (published port or the container's address)."""
-    from nornir_homehub.checks.stacks import ProbeOutcome, http_command, parse_probe
-    from nornir_homehub.facts.http import http_get
+    from nornir_homehub.facts.http import ProbeOutcome, http_command, http_get, parse_probe
 
     if probe.published:
         url = f"http://127.0.0.1:{probe.port}{probe.path}"

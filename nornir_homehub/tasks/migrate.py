@@ -7,7 +7,7 @@ The Nornir tasks of ``runbooks/migrate.py``, one per stage, each per host:
   new stacks would do once the old containers are gone. Changes nothing (this is the dry run).
 - `stop_legacy`: ``docker compose down`` (never ``-v``) of each old project; checks that no
   container of it is left.
-- `verify_migration`: the stack checks (`checks.stacks.verify_stacks`) plus one check per kept
+- `verify_migration`: the stack checks (`tasks.verify.verify_stacks`) plus one check per kept
   data directory (it still exists; file counts before/after).
 - `remove_legacy`: removes the old directories the plan marks, after re-checking that each is
   safe to remove.
@@ -217,7 +217,7 @@ def verify_migration(
     Returns:
         Result with ``result`` = list of `Check`, ``failed`` when one failed.
     """
-    from nornir_homehub.checks.stacks import verify_stacks
+    from nornir_homehub.tasks.verify import verify_stacks
 
     stacks = verify_stacks(task, stacks_dir=stacks_dir, secrets=secrets, site=site)
     checks: list[Check] = list(stacks.result or [])

@@ -75,13 +75,13 @@ def verify(config: Path = LAB_CONFIG) -> dict[str, Any]:
 
 def ask(name: str, rdtype: str) -> Any:
     """Query the lab dns host from the controller, the way a client would."""
-    from nornir_homehub.tasks.dns import query
+    from nornir_homehub.tasks.named import query
 
     return query(DNS_ADDRESS, f"{name}.{ZONE}.", rdtype, port=53, timeout=2.0)
 
 
 def served() -> int | None:
-    from nornir_homehub.tasks.dns import served_serial
+    from nornir_homehub.tasks.named import served_serial
 
     return served_serial(DNS_ADDRESS, ZONE, port=53, timeout=2.0)
 

@@ -8,8 +8,8 @@ template itself runs against the real engine in the lab tests (tests/lab/test_fa
 
 from __future__ import annotations
 
-from nornir_homehub.checks.stacks import parse_docker
 from nornir_homehub.connection import CommandResult
+from nornir_homehub.facts.containers import parse_docker
 from nornir_homehub.facts.docker import (
     CONTAINER_FORMAT,
     EXIT_NO_DOCKER,

@@ -14,28 +14,26 @@ import http.server
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import yaml
+from loopback_http import serving
 
-from nornir_homehub.checks.edge import (
-    EdgeCause,
+from nornir_homehub.checks.edge import EdgeCause, diagnose, route_check
+from nornir_homehub.connection import CommandResult
+from nornir_homehub.facts.http import ProbeOutcome
+from nornir_homehub.facts.traefik import (
     Route,
     TraefikView,
-    diagnose,
     edge_request,
     hosts_in_rule,
     parse_traefik,
-    route_check,
     routes_from_compose,
     traefik_api_commands,
 )
-from nornir_homehub.checks.stacks import ProbeOutcome
-from nornir_homehub.connection import CommandResult
 from nornir_homehub.render import render_host
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,12 +182,8 @@ def api() -> Iterator[str]:
         "services": (FIXTURES / "services-ok.json").read_bytes(),
         "middlewares": (FIXTURES / "middlewares-ok.json").read_bytes(),
     }
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Api) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _sh(command: str) -> CommandResult:

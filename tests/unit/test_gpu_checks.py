@@ -12,10 +12,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from nornir_homehub.checks.gpu import GpuThresholds, check_gpu, evaluate_gpu
+from nornir_homehub.checks.gpu import GpuThresholds, evaluate_gpu
 from nornir_homehub.checks.model import Status
 from nornir_homehub.errors import ConfigError
 from nornir_homehub.facts.gpu import parse_gpu_facts
+from nornir_homehub.tasks.gpu import check_gpu
 
 ROOT = Path(__file__).parents[2]
 FIX = ROOT / "tests" / "fixtures" / "gpu"
@@ -195,3 +196,49 @@ def test_cli_check_gpu_bad_filter_exits_2() -> None:
     res = CliRunner().invoke(cli, ["--config", str(LAB_CONFIG), "check", "gpu", "--filter", "nope"])
     assert res.exit_code == 2
     assert "malformed filter" in res.stderr
+
+
+# -- the task through the scripted double (no GPU, no lab) ----------------------------------
+
+
+def test_check_gpu_through_the_double_under_load() -> None:
+    from nornir_homehub.facts.gpu import gpu_commands
+    from nornir_homehub.testing import Command, ScriptedHost, scripted_nornir
+
+    cmds = gpu_commands()
+    host = ScriptedHost(
+        "compute",
+        [
+            # A driver that rejects a query field: the GPU list comes from the real load XML.
+            Command(
+                cmds["query_gpu"], err='Field "clocks.sm" is not a valid field to query.\n', exit=2
+            ),
+            Command(cmds["query_apps"], exit=2),
+            Command(cmds["xml"], out=(FIX / "nvidia-smi-q-load.xml").read_text()),
+        ],
+    )
+    data = {
+        "role": "compute",
+        "gpu": {"vendor": "nvidia", "model": "H100", "count": 1},
+        "gpu_thresholds": {"memory_pct": 10},
+    }
+    agg = scripted_nornir({"compute": (data, host)}).run(task=check_gpu)
+    checks = {c.name: c for c in agg["compute"][0].result}
+    assert not agg.failed
+    assert checks["gpu.driver"].data["source"] == "xml"
+    memory = checks["gpu.0.memory"]
+    assert memory.status is Status.WARN
+    assert "10227 / 81559 MiB used (12.5 %), above 10 %" in memory.evidence
+    assert "python3 (pid 424, 10218 MiB, type C)" in checks["gpu.0.processes"].evidence
+    assert host.commands_run == 1 and host.unused() == []  # one batched round trip
+
+
+def test_check_gpu_through_the_double_other_vendor_is_not_contacted() -> None:
+    from nornir_homehub.testing import ScriptedHost, scripted_nornir
+
+    host = ScriptedHost("compute")
+    data = {"role": "compute", "gpu": {"vendor": "amd"}}
+    agg = scripted_nornir({"compute": (data, host)}).run(task=check_gpu)
+    [check] = agg["compute"][0].result
+    assert check.status is Status.SKIP and "only NVIDIA GPUs" in check.evidence
+    assert host.ran == []

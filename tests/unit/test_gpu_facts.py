@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from nornir_homehub.errors import GpuParseError
 from nornir_homehub.facts.gpu import (
     QUERY_GPU_FIELDS,
-    GpuParseError,
     gpu_commands,
     parse_compute_apps,
     parse_gpu_facts,

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback_http import serving
 
 from nornir_homehub.connection import HomehubLocal
-from nornir_homehub.errors import TransportError
+from nornir_homehub.errors import NoSafeHttpClient, TransportError
 from nornir_homehub.facts.http import (
     HttpResponse,
-    NoSafeHttpClient,
     http_get,
     parse_response,
     safe_url,
@@ -91,12 +90,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 class RecordingLocal(HomehubLocal):

@@ -3,20 +3,21 @@ against a STAND-IN Ollama API (a small HTTP server in this test, not Ollama)."""
 
 from __future__ import annotations
 
+import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from loopback_http import serving
 
 from nornir_homehub.checks.model import Status
-from nornir_homehub.checks.ollama import OllamaFacts, evaluate_ollama
-from nornir_homehub.facts.ollama import InstalledModel, LoadedModel
+from nornir_homehub.checks.ollama import evaluate_ollama
+from nornir_homehub.facts.ollama import InstalledModel, LoadedModel, OllamaFacts
 
 ROOT = Path(__file__).parents[2]
 LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
@@ -211,12 +212,8 @@ def standin_ollama() -> Iterator[str]:
     StandinOllama.loaded = {}
     StandinOllama.requests = []
     StandinOllama.vram_fraction = 1.0
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), StandinOllama)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(StandinOllama) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def local_inventory(tmp_path: Path, url: str, *, gpu: Any) -> Path:
@@ -244,9 +241,9 @@ def local_inventory(tmp_path: Path, url: str, *, gpu: Any) -> Path:
 
 
 def test_task_warms_up_then_reads_placement(standin_ollama: str, tmp_path: Path) -> None:
-    from nornir_homehub.checks.ollama import check_ollama
     from nornir_homehub.config import load_nornir
     from nornir_homehub.connection import close_all
+    from nornir_homehub.tasks.ollama import check_ollama
 
     nr = load_nornir(local_inventory(tmp_path, standin_ollama, gpu={"vendor": "nvidia"}))
     try:
@@ -311,3 +308,68 @@ def test_cli_check_ollama_skips_hosts_without_the_stack() -> None:
     assert res.stdout.splitlines() == [
         "SKIP trusted ollama: ollama is not deployed on this host (stacks: litellm, openwebui)"
     ]
+
+
+# -- the task through the scripted double (no server, no lab) --------------------------------
+
+
+def _answer(status: int, doc: Any) -> str:
+    """What the request script prints for a curl answer with a JSON body."""
+    parts = (f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\r\n", json.dumps(doc), "")
+    encoded = [base64.b64encode(p.encode()).decode() for p in parts]
+    return "\n".join([f"homehub-http curl 0 {status}", *encoded]) + "\n"
+
+
+def _warm_up_body(command: str, stdin: bytes | None) -> None:
+    assert stdin is not None
+    body = json.loads(base64.b64decode(stdin.split(b"\n")[1]))
+    assert body == {"model": M, "prompt": "", "keep_alive": "5m"}
+
+
+def test_task_through_the_double_warms_up_and_reads_a_cpu_placement() -> None:
+    from nornir_homehub.tasks.ollama import check_ollama
+    from nornir_homehub.testing import Command, ScriptedHost, scripted_nornir
+
+    tags = {"models": [{"name": M, "size": 8988124069, "details": {"parameter_size": "14.8B"}}]}
+    ps = {"models": [{"name": M, "size": 8988124069, "size_vram": 0}]}
+    base = "http://127.0.0.1:11434"
+    host = ScriptedHost(
+        "compute",
+        [
+            Command(f"{base}/api/tags", match="contains", out=_answer(200, tags)),
+            Command(
+                f"{base}/api/generate", match="contains", out=_answer(200, {}), check=_warm_up_body
+            ),
+            Command(f"{base}/api/ps", match="contains", out=_answer(200, ps)),
+        ],
+    )
+    data = {
+        "role": "compute",
+        "stacks": ["ollama"],
+        "ollama_models": [M],
+        "gpu": {"vendor": "nvidia"},
+    }
+    agg = scripted_nornir({"compute": (data, host)}).run(task=check_ollama)
+    checks = {c.name: c for c in agg["compute"][0].result}
+    assert agg.failed  # the inventory promises a GPU, the model sits in system memory
+    loaded = checks[f"ollama.model.{M}.loaded"]
+    assert (loaded.status, loaded.layer) == (Status.FAIL, "gpu")
+    assert "loaded on the CPU, not the GPU" in loaded.evidence
+    assert "Slow Response Times" in loaded.remedy
+    assert checks["ollama.api"].status is Status.PASS
+    # /api/tags, the warm-up, then /api/ps: three requests, in that order.
+    endpoints = [e for c in host.ran for e in ("/api/tags", "/api/generate", "/api/ps") if e in c]
+    assert endpoints == ["/api/tags", "/api/generate", "/api/ps"]
+    assert host.unused() == []
+
+
+def test_task_through_the_double_skips_a_host_without_the_stack() -> None:
+    from nornir_homehub.tasks.ollama import check_ollama
+    from nornir_homehub.testing import ScriptedHost, scripted_nornir
+
+    host = ScriptedHost("trusted")
+    data = {"role": "trusted", "stacks": ["litellm"]}
+    agg = scripted_nornir({"trusted": (data, host)}).run(task=check_ollama)
+    [check] = agg["trusted"][0].result
+    assert (check.name, check.status) == ("ollama", Status.SKIP)
+    assert host.ran == []

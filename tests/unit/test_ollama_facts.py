@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from nornir_homehub.errors import OllamaParseError
 from nornir_homehub.facts.ollama import (
-    OllamaParseError,
     Placement,
     find_model,
     normalize_model,

@@ -1,32 +1,50 @@
 """Parser cases, in pyinfra's pattern: one folder of YAML cases per parser, this one harness.
 
-``tests/unit/cases/parsers/<parser>/*.yaml``: each case has a ``description``, the parser's
-``input`` and the ``expect``ed value, written as plain data (a dataclass as a mapping of its
+``tests/unit/cases/parsers/<parser>/*.yaml``: each case has a ``description`` (which says where
+the input was captured), the parser's ``input`` in the shape the command printed it, and either
+``expect`` (the parsed value as plain data, compared whole: a dataclass as a mapping of its
 fields, an enum as its value, a tuple or set as a list, a ``mode`` as octal text, a command
-result as its exit code and streams). Where the input came from a real host
-the case says so in ``source`` (captured on the lab: Docker Engine 20.10, docker CLI 28,
-Compose v2, Debian 12's coreutils). A case with ``live: true`` also runs its ``commands``
-through the real batch script with the local shell, so the framing parser is checked against
-what the script really prints, not only against a recording.
+result as its exit code and streams, bytes as text) or ``raises`` (``type`` and a ``match``
+regular expression). Where the input came from a real host the case says so in ``source``. A
+case with ``live: true`` also runs its ``commands`` through the real batch script with the
+local shell, so the framing parser is checked against what the script really prints, not only
+against a recording. `PARSERS` says how each parser is fed from ``input``; a new parser gets a
+folder and one line there.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import enum
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import dns.message
 import pytest
 import yaml
 
+from nornir_homehub import errors
 from nornir_homehub.connection import CommandResult, HomehubLocal, parse_batch
 from nornir_homehub.errors import TransportError
+from nornir_homehub.facts.dns import (
+    answer_serial,
+    explain_checkzone,
+    parse_answer,
+    parse_dns_facts,
+    parse_include_facts,
+    parse_rndc_status,
+    query_message,
+)
 from nornir_homehub.facts.docker import parse_containers
+from nornir_homehub.facts.gpu import parse_gpu_facts
+from nornir_homehub.facts.http import parse_probe, parse_response
+from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
 from nornir_homehub.facts.stacks import parse_stack_facts
 
 ROOT = Path(__file__).parent / "cases" / "parsers"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def _result(spec: Mapping[str, Any], command: str = "") -> CommandResult:
@@ -52,7 +70,51 @@ def plain(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value re
         return sorted(plain(v) for v in value)
     if isinstance(value, tuple | list):
         return [plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
     return value
+
+
+def _results(spec: Mapping[str, Mapping[str, Any]]) -> dict[str, CommandResult]:
+    """Batch results from ``name: {exit, stdout, stderr}``."""
+    return {
+        name: CommandResult(name, r.get("exit", 0), r.get("stdout", ""), r.get("stderr", ""))
+        for name, r in spec.items()
+    }
+
+
+def _framed(spec: Mapping[str, Any]) -> str:
+    """What `facts.http.build_script` prints: the marker line, then three base64 lines."""
+    parts = (spec.get("response_headers", ""), spec.get("body", ""), spec.get("client_stderr", ""))
+    encoded = [base64.b64encode(p.encode("latin-1")).decode() for p in parts]
+    head = f"homehub-http {spec['tool']} {spec['rc']} {spec['code']}"
+    return "\n".join([head, *encoded]) + "\n"
+
+
+def _smi_output(spec: Mapping[str, Any]) -> tuple[int, str, str]:
+    """One nvidia-smi output: ``stdout`` inline, or lines of a capture in tests/fixtures/gpu."""
+    stdout = spec.get("stdout", "")
+    if "fixture" in spec:
+        text = (FIXTURES / "gpu" / spec["fixture"]).read_text()
+        if "lines" in spec:
+            first, last = spec["lines"]
+            text = "\n".join(text.splitlines()[first - 1 : last]) + "\n"
+        stdout = text
+    return spec.get("exit", 0), stdout, spec.get("stderr", "")
+
+
+def _answer(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer to ``name``/``type`` in a response in dnspython's text form (+ SOA serial)."""
+    question = query_message(spec["name"], spec["type"])
+    answer = parse_answer(question, dns.message.from_text(spec["response"]))
+    serial = {"serial": answer_serial(answer)} if spec["type"] == "SOA" else {}
+    return {**plain(answer), **serial}
+
+
+def _probe(spec: Mapping[str, Any]) -> Any:
+    stdout = _framed(spec["framed"]) if "framed" in spec else spec.get("stdout", "")
+    result = CommandResult("probe", spec.get("exit", 0), stdout, spec.get("stderr", ""))
+    return parse_probe(result, spec["url"], where=spec.get("where", "trusted: GET"))
 
 
 def _batch(case: Mapping[str, Any]) -> Any:
@@ -67,12 +129,33 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "parse_batch": _batch,
 }
 
+# These parsers are fed the case's ``input`` alone.
+_BY_INPUT: dict[str, Callable[[Any], Any]] = {
+    "parse_dns_facts": lambda i: parse_dns_facts(_results(i["results"])),
+    "parse_include_facts": lambda i: parse_include_facts(_results(i["results"])),
+    "parse_rndc_status": lambda i: parse_rndc_status(
+        i.get("exit", 0), i.get("stdout", ""), i.get("stderr", "")
+    ),
+    "explain_checkzone": lambda i: explain_checkzone(i["output"], i["content"]),
+    "parse_answer": _answer,
+    "parse_gpu_facts": lambda i: parse_gpu_facts({k: _smi_output(v) for k, v in i.items()}),
+    "parse_tags": lambda i: parse_tags(i["text"]),
+    "parse_ps": lambda i: [m.to_dict() for m in parse_ps(i["text"])],  # with placement
+    "parse_error": lambda i: parse_error(i["text"]),
+    "parse_response": lambda i: parse_response(
+        i["stdout"] if "stdout" in i else _framed(i), where=i.get("where", "h: GET /")
+    ),
+    "parse_probe": _probe,
+}
+PARSERS.update({name: (lambda case, fn=fn: fn(case["input"])) for name, fn in _BY_INPUT.items()})
+
 CASES = sorted(ROOT.glob("*/*.yaml"))
 
 
 def _load(path: Path) -> dict[str, Any]:
     case: dict[str, Any] = yaml.safe_load(path.read_text())
-    assert set(case) <= {"description", "source", "input", "expect", "live"}, path
+    assert set(case) <= {"description", "source", "input", "expect", "raises", "live"}, path
+    assert ("expect" in case) != ("raises" in case), f"{path}: expect or raises, not both"
     assert case.get("description"), f"{path}: a case says what it shows"
     return case
 
@@ -87,8 +170,13 @@ def test_every_parser_folder_has_a_parser_and_cases() -> None:
 @pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
 def test_parser_case(path: Path) -> None:
     case = _load(path)
-    got = plain(PARSERS[path.parent.name](case))
-    assert got == case["expect"]
+    parse = PARSERS[path.parent.name]
+    if "raises" in case:
+        kind = getattr(errors, case["raises"]["type"])
+        with pytest.raises(kind, match=case["raises"]["match"]):
+            parse(case)
+        return
+    assert plain(parse(case)) == case["expect"]
 
 
 LIVE = [p for p in CASES if p.parent.name == "parse_batch" and _load(p).get("live")]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from nornir_homehub.checks.gpu import check_gpu
 from nornir_homehub.errors import CommandTimeout
 from nornir_homehub.facts.gpu import CMD_QUERY_APPS, CMD_QUERY_GPU, CMD_XML
 from nornir_homehub.tasks.exec import run_command
+from nornir_homehub.tasks.gpu import check_gpu
 from nornir_homehub.testing import (
     Command,
     FileEntry,

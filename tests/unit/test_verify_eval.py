@@ -12,32 +12,32 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from loopback_http import serving
 
 from nornir_homehub.checks.model import Check
 from nornir_homehub.checks.stacks import (
-    DockerFacts,
-    ExecOutcome,
-    ProbeOutcome,
-    container_http_command,
     evaluate_containers,
     evaluate_fetch,
     evaluate_outpost,
     evaluate_probe,
     evaluate_public,
     evaluate_resolution,
-    http_command,
-    parse_docker,
-    parse_probe,
 )
 from nornir_homehub.connection import CommandResult
+from nornir_homehub.facts.containers import DockerFacts, ExecOutcome, parse_docker
 from nornir_homehub.facts.docker import ContainerFact, inspect_line
+from nornir_homehub.facts.http import (
+    ProbeOutcome,
+    container_http_command,
+    http_command,
+    parse_probe,
+)
 from nornir_homehub.render import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,12 +184,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[int]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Handler) as port:
+        yield port
 
 
 def _sh(command: str, env: dict[str, str] | None = None) -> CommandResult:

@@ -9,48 +9,20 @@ import datetime as dt
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
+from zone_lab import LAB_DATA, LAB_HOSTS, lab_spec
 
 from nornir_homehub import errors
-from nornir_homehub.plan.zone import (
-    HostEntry,
-    ZoneRecord,
-    ZoneSpec,
-    parse_zone,
-    plan_stanza,
-    render_stanza,
-    render_zone,
-    zone_spec_from_inventory,
-)
+from nornir_homehub.plan.named import plan_stanza, render_stanza
 from nornir_homehub.plan.zoneplan import plan_zone
+from nornir_homehub.plan.zonerender import parse_zone, render_zone
+from nornir_homehub.plan.zonespec import HostEntry, ZoneRecord, zone_spec_from_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((Path(__file__).parent / "cases" / "zone").glob("*.yaml"))
 TODAY = dt.date(2025, 10, 13)
-
-LAB_HOSTS = [
-    HostEntry("trusted", "192.0.2.131", "trusted.homehub.test", "trusted"),
-    HostEntry("compute", "192.0.2.132", "compute.homehub.test", "compute"),
-    HostEntry("dns", "192.0.2.133", "dns.homehub.test", "dns"),
-]
-LAB_DATA: dict[str, Any] = {
-    "domain": "homehub.test",
-    "public_services": ["chat", "openai"],
-    "internal_services": ["ollama", "qdrant"],
-    "dns_zone": None,
-    "dns_ttl": 3600,
-    "dns_soa_contact": "hostmaster",
-    "dns_zone_dir": "/etc/bind/zones",
-    "dns_records": [],
-    "dns_absent": ["vllm"],
-}
-
-
-def lab_spec(**overrides: Any) -> ZoneSpec:
-    return zone_spec_from_inventory(LAB_HOSTS, {**LAB_DATA, **overrides})
 
 
 def _record_text(r: ZoneRecord) -> str:

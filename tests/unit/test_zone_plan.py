@@ -32,30 +32,17 @@ from typing import Any
 
 import pytest
 import yaml
+from zone_lab import lab_spec
 
-from nornir_homehub.plan.zone import HostEntry, ZoneSpec, zone_spec_from_inventory
 from nornir_homehub.plan.zonefile import parse_zone_file
 from nornir_homehub.plan.zoneplan import Action, RecordChange, ZonePlan, plan_zone
+from nornir_homehub.plan.zonespec import ZoneSpec
 
 CASES = sorted((Path(__file__).parent / "cases" / "zone_plan").glob("*.yaml"))
-HOSTS = [
-    HostEntry("trusted", "192.0.2.131", "trusted.homehub.test", "trusted"),
-    HostEntry("compute", "192.0.2.132", "compute.homehub.test", "compute"),
-    HostEntry("dns", "192.0.2.133", "dns.homehub.test", "dns"),
-]
-DATA: dict[str, Any] = {
-    "domain": "homehub.test",
-    "public_services": ["chat", "openai"],
-    "internal_services": ["ollama", "qdrant"],
-    "dns_ttl": 3600,
-    "dns_soa_contact": "hostmaster",
-    "dns_records": [],
-    "dns_absent": ["vllm"],
-}
 
 
 def _spec(case: dict[str, Any]) -> ZoneSpec:
-    return zone_spec_from_inventory(HOSTS, {**DATA, **(case.get("inventory") or {})})
+    return lab_spec(**(case.get("inventory") or {}))
 
 
 def _state_text(case: dict[str, Any]) -> str | None:

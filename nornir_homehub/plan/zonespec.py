@@ -1,4 +1,4 @@
-"""The homehub DNS zone as data: derived from inventory, rendered, parsed and planned (pure).
+"""The desired homehub DNS zone, derived from the inventory (pure).
 
 The zone holds (guide, "DNS Configuration"):
 
@@ -10,15 +10,15 @@ The zone holds (guide, "DNS Configuration"):
 * an NS record for each dns host (its A record comes with the host records);
 * none of the names in ``dns_absent`` (declaring one of them present is a `PlanError`).
 
-Nothing here touches the network: the task gathers the current zone file, this module decides.
+Nothing here touches the network: the task gathers the current zone file, `plan.zoneplan`
+decides what changes.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dns.exception
@@ -26,10 +26,8 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.zone
 
 from nornir_homehub.defaults import DEFAULT_ZONE_DIR, ZONE_STATE_FILE
-from nornir_homehub.defaults import NAMED_CONF_LOCAL as DEFAULT_NAMED_CONF_LOCAL
 from nornir_homehub.errors import ConfigError, PlanError
 
 DEFAULT_TTL = 3600
@@ -41,16 +39,6 @@ DEFAULT_SOA_TIMERS: Mapping[str, int] = {
     "expire": 1209600,
     "minimum": 300,
 }
-# The first line of zones written by nornir_homehub before it kept a state file: the whole
-# file was generated, so every record in it is the tool's.
-LEGACY_HEADER = (
-    "; Managed by nornir_homehub (python -m nornir_homehub dns): edit the inventory, not this."
-)
-HEADER = (
-    "; Zone created by nornir_homehub (python -m nornir_homehub dns). The records it manages come "
-    "from the inventory and are listed in the .managed.json file beside this one; records you "
-    "add by hand are kept."
-)
 # octoDNS's defaults (Plan.MAX_SAFE_UPDATE_PCENT / MIN_EXISTING_RECORDS): a run may change or
 # remove at most this share of a zone's existing records; zones smaller than the minimum are
 # not checked (one change in a five-record zone is 20 %).
@@ -100,14 +88,7 @@ class Soa:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "mname": self.mname,
-            "rname": self.rname,
-            "refresh": self.refresh,
-            "retry": self.retry,
-            "expire": self.expire,
-            "minimum": self.minimum,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -182,23 +163,6 @@ class ZoneSpec:
             "state_file": self.state_file,
             "max_change_percent": self.max_change_percent,
             "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True)
-class ParsedZone:
-    """A zone file as dnspython reads it."""
-
-    serial: int
-    soa: Soa
-    records: tuple[ZoneRecord, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "serial": self.serial,
-            "soa": self.soa.to_dict(),
-            "records": [r.to_dict() for r in self.records],
         }
 
 
@@ -431,181 +395,3 @@ def _check_consistency(records: Sequence[ZoneRecord], zone: str) -> None:
         for rtype, values in ttls.items():
             if len(values) > 1:
                 raise PlanError(f"{name}.{zone} {rtype}: records declare different TTLs")
-
-
-# -- render / parse --------------------------------------------------------------------------
-
-
-def render_zone(spec: ZoneSpec, serial: int) -> str:
-    """Return the zone file text for ``spec`` with ``serial`` (deterministic)."""
-    soa = spec.soa
-    lines = [
-        HEADER,
-        f"$ORIGIN {spec.zone}.",
-        f"$TTL {spec.ttl}",
-        f"@ IN SOA {soa.mname} {soa.rname} (",
-        f"    {serial:<10} ; serial (YYYYMMDDNN)",
-        f"    {soa.refresh:<10} ; refresh",
-        f"    {soa.retry:<10} ; retry",
-        f"    {soa.expire:<10} ; expire",
-        f"    {soa.minimum:<10} ; negative caching TTL",
-        ")",
-    ]
-    lines += [r.line() for r in spec.records]
-    return "\n".join(lines) + "\n"
-
-
-_LINE_RE = re.compile(r":(\d+):\s*")
-
-
-def _bad_line(text: str, origin: dns.name.Name) -> tuple[int, str] | None:
-    """Return the first one-line record that does not parse on its own (number, text).
-
-    dnspython's line numbers are sometimes one past the offending record (it has already
-    read the end of line), so the record is found by parsing each line alone.
-    """
-    wrapper = f"$ORIGIN {origin.to_text()}\n$TTL 1\n@ IN SOA a. b. 1 1 1 1 1\n@ IN NS a.\n"
-    depth = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split(";", 1)[0]
-        opened = depth > 0 or "(" in line
-        depth += line.count("(") - line.count(")")
-        if opened or not line.strip() or line.lstrip().startswith("$"):
-            continue
-        try:
-            dns.zone.from_text(wrapper + line + "\n", origin=origin, check_origin=False)
-        except dns.exception.DNSException:
-            return number, raw.strip()
-    return None
-
-
-def _line_hint(text: str, message: str, origin: dns.name.Name) -> str:
-    match = _LINE_RE.search(message)
-    rest = message[match.end() :] if match else message
-    found = _bad_line(text, origin)
-    if found:
-        return f"line {found[0]} `{found[1]}`: {rest}"
-    return f"line {match.group(1)}: {rest}" if match else message
-
-
-def parse_zone(text: str, zone: str, *, source: str = "zone file") -> ParsedZone:
-    """Parse a zone file with dnspython.
-
-    Args:
-        text: the zone file.
-        zone: the zone name (origin) it must describe.
-        source: what to call the text in errors (a path, ``candidate``).
-
-    Returns:
-        Serial, SOA fields and the other records (owners relative, names absolute, TTLs
-        effective), sorted.
-
-    Raises:
-        PlanError: the text is not a valid zone for ``zone``; the message names the line.
-
-    """
-    origin = dns.name.from_text(zone)
-    try:
-        parsed = dns.zone.from_text(text, origin=origin, relativize=True, check_origin=True)
-    except dns.exception.DNSException as exc:
-        detail = _line_hint(text, str(exc) or type(exc).__name__, origin)
-        raise PlanError(f"{source} for zone {zone} does not parse: {detail}") from None
-    soa_set = parsed.get_rdataset("@", dns.rdatatype.SOA)
-    if soa_set is None:  # pragma: no cover - check_origin already requires it
-        raise PlanError(f"{source} for zone {zone} has no SOA record")
-    soa_rd = soa_set[0]
-    soa = Soa(
-        mname=soa_rd.mname.derelativize(origin).to_text(),
-        rname=soa_rd.rname.derelativize(origin).to_text(),
-        refresh=soa_rd.refresh,
-        retry=soa_rd.retry,
-        expire=soa_rd.expire,
-        minimum=soa_rd.minimum,
-    )
-    records = []
-    for name, rdataset in parsed.iterate_rdatasets():
-        if rdataset.rdtype == dns.rdatatype.SOA:
-            continue
-        for rd in rdataset:
-            records.append(
-                ZoneRecord(
-                    name=name.to_text(),
-                    rtype=dns.rdatatype.to_text(rdataset.rdtype),
-                    value=rd.to_text(origin=origin, relativize=False),
-                    ttl=rdataset.ttl,
-                    source=source,
-                )
-            )
-    return ParsedZone(serial=int(soa_rd.serial), soa=soa, records=tuple(sorted(records)))
-
-
-# -- named.conf.local stanza -----------------------------------------------------------------
-
-
-def _markers(zone: str) -> tuple[str, str]:
-    return (
-        f"// BEGIN nornir_homehub zone {zone}",
-        f"// END nornir_homehub zone {zone}",
-    )
-
-
-def render_stanza(zone: str, zone_file: str) -> str:
-    """Return the ``named.conf.local`` block declaring the zone, between marker comments."""
-    begin, end = _markers(zone)
-    return (
-        f"{begin} (managed: edit the inventory, not this block)\n"
-        f'zone "{zone}" {{\n'
-        "\ttype master;\n"
-        f'\tfile "{zone_file}";\n'
-        "};\n"
-        f"{end}\n"
-    )
-
-
-def _strip_comments(text: str) -> str:
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
-    return re.sub(r"(//|#).*", "", text)
-
-
-def plan_stanza(conf: str | None, zone: str, zone_file: str) -> str | None:
-    """Return the new ``named.conf.local`` text, or None when the zone's stanza is in place.
-
-    A block between our markers is replaced when it differs. A zone stanza for the same zone
-    written by someone else (a hand-made zone being adopted) is left as it is when it names
-    the same zone file; otherwise it is refused rather than duplicated (named would fail).
-
-    Raises:
-        PlanError: ``named.conf.local`` declares the zone outside our markers with another
-            file (the message names both paths and the inventory key that adopts it).
-
-    """
-    text = conf or ""
-    begin, end = _markers(zone)
-    block = render_stanza(zone, zone_file)
-    start = text.find(begin)
-    if start >= 0:
-        stop = text.find(end, start)
-        if stop >= 0:
-            stop = text.find("\n", stop)
-            stop = len(text) if stop < 0 else stop + 1
-            if text[start:stop] == block:
-                return None
-            return text[:start] + block + text[stop:]
-    pattern = re.compile(r'\bzone\s+"?' + re.escape(zone) + r'\.?"?\s*(in\s+)?\{', re.IGNORECASE)
-    bare = _strip_comments(text)
-    found = pattern.search(bare)
-    if found:
-        declared = re.search(
-            r'\bfile\s+"([^"]*)"', bare[found.end() : bare.find("};", found.end())]
-        )
-        if declared and declared.group(1) == zone_file:
-            return None
-        raise PlanError(
-            f"{DEFAULT_NAMED_CONF_LOCAL} already declares zone {zone} outside nornir_homehub's "
-            f"markers with file {declared.group(1) if declared else '(none)'}, not {zone_file}: "
-            "set dns_zone_file to that path in the inventory to adopt that zone, or remove "
-            "the stanza"
-        )
-    if text and not text.endswith("\n"):
-        text += "\n"
-    return text + ("\n" if text and not text.endswith("\n\n") else "") + block
