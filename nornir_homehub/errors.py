@@ -49,3 +49,14 @@ class CheckFailed(HomehubError):
 
 class LabError(HomehubError):
     """The local lab cannot be brought up, down or used."""
+
+
+# --- reports, the engine and the CLI (issue 14, r1) ---------------------------------------------
+
+
+class ReportError(HomehubError):
+    """A report cannot be written, read or validated."""
+
+
+class ReportSchemaError(ReportError):
+    """A report document does not match the published JSON Schema."""
