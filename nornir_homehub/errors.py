@@ -60,3 +60,7 @@ class ReportError(HomehubError):
 
 class ReportSchemaError(ReportError):
     """A report document does not match the published JSON Schema."""
+
+
+class StageStopped(HomehubError):
+    """A gate stopped the run (the report's ``stopped_at`` says which stage and why)."""

@@ -1,0 +1,222 @@
+"""The engine under every command: stages, gates and a report that is always written.
+
+`execute` selects nothing itself: it is given the selected hosts and a body (a runbook's
+``run``, an ad-hoc command), opens a `RunRecorder`, runs the body with a `RunContext` whose
+stages go through the timing and progress processors, writes the JSON report (and JUnit and
+history) even when the run fails or is interrupted, and closes every connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nornir_homehub.errors import StageStopped
+
+if TYPE_CHECKING:
+    from nornir.core import Nornir
+    from nornir.core.task import AggregatedResult
+
+    from nornir_homehub.checks.model import Check
+    from nornir_homehub.config import Settings
+    from nornir_homehub.progress import ProgressProcessor
+    from nornir_homehub.render import RenderedStack
+    from nornir_homehub.report import RunRecorder, RunReport
+    from nornir_homehub.secrets import SecretStore
+
+__all__ = ["RunContext", "StageStopped", "execute"]
+
+
+@dataclass
+class RunContext:
+    """Handed to a runbook's ``run(nr, ctx, **options)``: stages, gates, secrets, settings.
+
+    Attributes:
+        settings: the config's ``homehub:`` settings.
+        recorder: collects results and checks into the run's report.
+        processor: times tasks and shows progress.
+        dry_run: change nothing; show what would change.
+        keep_going: a failed stage does not stop later ones.
+    """
+
+    settings: Settings
+    recorder: RunRecorder
+    processor: ProgressProcessor
+    dry_run: bool = False
+    keep_going: bool = False
+    _secrets: SecretStore | None = field(default=None, repr=False)
+    redaction_note: str | None = None
+
+    def secrets(self) -> SecretStore:
+        """Load the secrets once (vault + environment) and redact them everywhere from now on.
+
+        Raises:
+            SecretError: wrong vault password, unreadable vault (exit 2, before any host).
+        """
+        if self._secrets is None:
+            from nornir_homehub.secrets import load_secrets, register_redactor
+
+            self._secrets = load_secrets(self.settings)
+            register_redactor(self._secrets.redactor())
+        return self._secrets
+
+    def render_all(
+        self, nr: Nornir, only: Collection[str] | None = None
+    ) -> tuple[SecretStore, dict[str, list[RenderedStack]]]:
+        """Load the secrets the selected hosts' stacks need and render every host offline.
+
+        Runs before any host is touched: a missing secret (`SecretError`) or an undefined
+        template variable (`ConfigError`) stops the run with exit 2 and nothing changed.
+
+        Returns:
+            The secret store and host name -> rendered stacks (narrowed by ``only``).
+        """
+        from nornir_homehub.inventory import site_vars
+        from nornir_homehub.render import render_host, secret_names, stacks_for_host
+
+        stacks_dir = self.settings.stacks_path
+        hosts = list(nr.inventory.hosts.values())
+        needed: set[str] = set()
+        for host in hosts:
+            needed |= secret_names(stacks_for_host(site_vars(nr, host), stacks_dir, only))
+        secrets = self.secrets()
+        secrets.require(sorted(needed))
+        values = secrets.as_template_vars()
+        return secrets, {h.name: render_host(nr, h, stacks_dir, values, only) for h in hosts}
+
+    def stage(
+        self, name: str, nr: Nornir, task: Callable[..., Any], **kwargs: Any
+    ) -> AggregatedResult:
+        """Run ``task`` on ``nr``'s hosts in parallel as stage ``name`` and record it.
+
+        A stage with a failed host (or a failed check) is a gate: unless ``keep_going``, the
+        run stops here (`StageStopped`) and the report says which stage stopped it and why.
+        """
+        from nornir_homehub.secrets import redact_all
+
+        with self.recorder.stage(name):
+            agg = nr.with_processors([self.processor]).run(
+                task=task, name=name, on_failed=True, **kwargs
+            )
+            self.recorder.add_result(name, agg, self.processor)
+        if agg.failed:
+            failed = sorted(agg.failed_hosts)
+            reasons = []
+            for host in failed:
+                exc = next((r.exception for r in agg[host] if r.exception is not None), None)
+                failed_checks = [c for c in _checks_of(agg[host]) if c.failed]
+                if exc is not None:
+                    # Redacted before the cut: a secret wrapped over lines is whole only here.
+                    text = redact_all(str(exc))
+                    first = text.splitlines()[0] if text else ""
+                    reasons.append(f"{host}: {type(exc).__name__}: {first}")
+                elif failed_checks:
+                    reasons.append(f"{host}: {len(failed_checks)} check(s) failed")
+                else:
+                    reasons.append(f"{host}: failed")
+            reason = "; ".join(reasons)
+            if not self.keep_going:
+                self.recorder.stop(name, reason)
+                raise StageStopped(f"stage {name} failed: {reason}")
+        return agg
+
+
+def _checks_of(multi: Iterable[Any]) -> list[Check]:
+    from nornir_homehub.checks.model import Check
+
+    out: list[Check] = []
+    for r in multi:
+        value = getattr(r, "result", None)
+        checks = getattr(value, "checks", value)
+        if isinstance(checks, list):
+            out.extend(c for c in checks if isinstance(c, Check))
+    return out
+
+
+def execute(
+    command: str,
+    nr: Nornir,
+    settings: Settings,
+    body: Callable[[Nornir, RunContext], Any],
+    *,
+    argv: Iterable[str] = (),
+    filters: Iterable[str] = (),
+    dry_run: bool = False,
+    keep_going: bool = False,
+    report_path: Path | None = None,
+    junit_path: Path | None = None,
+    progress: bool = True,
+    progress_stream: Any = None,
+) -> RunReport:
+    """Run ``body(nr, ctx)`` with recording, progress and cleanup; return the finished report.
+
+    The secrets are loaded first, whatever the command, so that everything it shows or writes
+    (its own command line included) is redacted. A vault that cannot be opened is an error
+    only for a body that needs it (``ctx.secrets()``); otherwise stderr and the report (a
+    ``secrets.redaction`` warning per host) say that only the known values were redacted.
+
+    The report is written to ``report_path``/``junit_path`` and the history folder even when
+    ``body`` raises; a `StageStopped` is not an error here (the report says where it stopped);
+    a `ConfigError` (missing secret, bad template variable) propagates after the report.
+    """
+    from nornir_homehub.connection import close_all
+    from nornir_homehub.progress import ProgressProcessor
+    from nornir_homehub.report import RunRecorder, recording
+    from nornir_homehub.secrets import load_secrets_for_output, redact_all
+
+    secrets, note = load_secrets_for_output(settings)
+    if note:
+        print(f"note: {redact_all(note)}", file=progress_stream or sys.stderr)
+    recorder = RunRecorder(
+        command, list(argv), dry_run=dry_run, filters=list(filters), redact=redact_all
+    )
+    processor = ProgressProcessor(progress_stream, enabled=progress, redact=redact_all)
+    recorder.watch(processor)
+    ctx = RunContext(
+        settings,
+        recorder,
+        processor,
+        dry_run=dry_run,
+        keep_going=keep_going,
+        _secrets=secrets,
+        redaction_note=note,
+    )
+    try:
+        with (
+            recording(
+                recorder,
+                report_path=report_path,
+                junit_path=junit_path,
+                history_dir=settings.history_dir,
+            ),
+            contextlib.suppress(StageStopped),
+        ):
+            try:
+                body(nr, ctx)
+            finally:
+                if note:
+                    _note_redaction(recorder, nr, command, note)
+    finally:
+        close_all(nr)
+    assert recorder.report is not None  # noqa: S101 - recording() always finishes the report
+    return recorder.report
+
+
+def _note_redaction(recorder: RunRecorder, nr: Nornir, stage: str, note: str) -> None:
+    """Record in the report that only the known secret values were redacted (one per host)."""
+    from nornir_homehub.checks.model import Check, Layer, Status
+
+    remedy = (
+        "give the vault and its password (homehub.vault_file with vault_password_file, "
+        "HOMEHUB_VAULT_PASSWORD or HOMEHUB_VAULT_PASSWORD_FILE) so that every secret value "
+        "is redacted"
+    )
+    checks = [
+        Check("secrets.redaction", host, Layer.AUTH, Status.WARN, note, remedy)
+        for host in nr.inventory.hosts
+    ]
+    recorder.add_checks(stage, checks, "secrets")
