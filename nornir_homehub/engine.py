@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from nornir_homehub.config import Settings
     from nornir_homehub.progress import ProgressProcessor
     from nornir_homehub.render import RenderedStack
-    from nornir_homehub.report import RunRecorder, RunReport
+    from nornir_homehub.report import RunRecorder, RunReport, TimingProcessor
     from nornir_homehub.secrets import SecretStore
 
 __all__ = ["RunContext", "StageStopped", "execute"]
@@ -38,7 +38,8 @@ class RunContext:
     Attributes:
         settings: the config's ``homehub:`` settings.
         recorder: collects results and checks into the run's report.
-        processor: times tasks and shows progress.
+        processor: shows progress (display only).
+        timing: times every task instance (the report's durations come from it).
         dry_run: change nothing; show what would change.
         keep_going: a failed stage does not stop later ones.
     """
@@ -46,6 +47,7 @@ class RunContext:
     settings: Settings
     recorder: RunRecorder
     processor: ProgressProcessor
+    timing: TimingProcessor
     dry_run: bool = False
     keep_going: bool = False
     _secrets: SecretStore | None = field(default=None, repr=False)
@@ -88,6 +90,11 @@ class RunContext:
         values = secrets.as_template_vars()
         return secrets, {h.name: render_host(nr, h, stacks_dir, values, only) for h in hosts}
 
+    @property
+    def processors(self) -> list[Any]:
+        """The Nornir processors of every stage: timing first, then the display."""
+        return [self.timing, self.processor]
+
     def stage(
         self, name: str, nr: Nornir, task: Callable[..., Any], **kwargs: Any
     ) -> AggregatedResult:
@@ -99,10 +106,10 @@ class RunContext:
         from nornir_homehub.secrets import redact_all
 
         with self.recorder.stage(name):
-            agg = nr.with_processors([self.processor]).run(
+            agg = nr.with_processors(self.processors).run(
                 task=task, name=name, on_failed=True, **kwargs
             )
-            self.recorder.add_result(name, agg, self.processor)
+            self.recorder.add_result(name, agg, self.timing)
         if agg.failed:
             failed = sorted(agg.failed_hosts)
             reasons = []
@@ -165,7 +172,7 @@ def execute(
     """
     from nornir_homehub.connection import close_all
     from nornir_homehub.progress import ProgressProcessor
-    from nornir_homehub.report import RunRecorder, recording
+    from nornir_homehub.report import RunRecorder, TimingProcessor, recording
     from nornir_homehub.secrets import load_secrets_for_output, redact_all
 
     secrets, note = load_secrets_for_output(settings)
@@ -174,12 +181,16 @@ def execute(
     recorder = RunRecorder(
         command, list(argv), dry_run=dry_run, filters=list(filters), redact=redact_all
     )
-    processor = ProgressProcessor(progress_stream, enabled=progress, redact=redact_all)
-    recorder.watch(processor)
+    timing = TimingProcessor()
+    processor = ProgressProcessor(
+        progress_stream, enabled=progress, redact=redact_all, timings=timing
+    )
+    recorder.watch(timing)
     ctx = RunContext(
         settings,
         recorder,
         processor,
+        timing,
         dry_run=dry_run,
         keep_going=keep_going,
         _secrets=secrets,

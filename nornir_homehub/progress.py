@@ -1,8 +1,9 @@
 """Terminal output of a run: live progress while it runs, a summary when it ends.
 
-`ProgressProcessor` is a Nornir processor that times every task instance (the durations in
-the report come from it) and shows progress on stderr: a live table per host on a TTY, plain
-lines otherwise, nothing when disabled (``--json``). It never writes to stdout.
+`ProgressProcessor` is a Nornir processor that shows progress on stderr: a live table per
+host on a TTY, plain lines otherwise, nothing when disabled (``--json``). It never writes to
+stdout and times nothing itself: the durations it shows (and the report's) come from the
+`TimingProcessor` placed before it in the processors list.
 `render_summary` / `print_summary` turn a `RunReport` into the end-of-run table.
 """
 
@@ -21,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nornir_homehub.checks.model import Status
-from nornir_homehub.report import Redact, RunReport, Timings, error_from_exception
+from nornir_homehub.report import DurationSource, Redact, RunReport, error_from_exception
 
 if TYPE_CHECKING:
     from nornir.core.inventory import Host
@@ -39,17 +40,19 @@ def _depth(task: Task) -> int:
 
 
 class ProgressProcessor:
-    """Nornir processor: times each host/task instance and shows live progress on stderr.
+    """Nornir processor: shows live progress of each host/task instance on stderr.
 
     Args:
         output: a rich `Console` or a text stream (default ``sys.stderr``). A TTY gets a live
             table (one row per host, its current task); anything else gets plain lines without
             escape codes.
-        enabled: False shows nothing (``--json``); timing still happens.
+        enabled: False shows nothing (``--json``).
         redact: applied to error messages before they are shown.
+        timings: where the seconds shown after a finished task come from (the
+            `TimingProcessor` placed before this one); without it no seconds are shown.
 
-    Use: ``nr.with_processors([proc]).run(...)`` then ``recorder.add_result(stage, result,
-    proc)``. `timings` is the `Timings` a `RunRecorder` can `watch`.
+    Use: ``nr.with_processors([timing, proc]).run(...)`` then ``recorder.add_result(stage,
+    result, timing)``.
 
     """
 
@@ -58,6 +61,7 @@ class ProgressProcessor:
         output: Console | TextIO | None = None,
         enabled: bool = True,
         redact: Redact | None = None,
+        timings: DurationSource | None = None,
     ) -> None:
         if isinstance(output, Console):
             self.console = output
@@ -66,15 +70,11 @@ class ProgressProcessor:
         self.enabled = enabled
         self.live = enabled and self.console.is_terminal
         self.redact = redact or (lambda text: text)
-        self.timings = Timings()
+        self.timings = timings
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._rows: dict[str, TaskID] = {}
         self._t0 = time.monotonic()
-
-    def duration_of(self, result: Result) -> float | None:
-        """Seconds the task instance that produced ``result`` took, or None."""
-        return self.timings.duration_of(result)
 
     # output helpers
 
@@ -126,7 +126,6 @@ class ProgressProcessor:
                 self._progress = None
 
     def _started(self, task: Task, host: Host) -> None:
-        self.timings.start(task, host)
         if not self.enabled:
             return
         label = escape(f"{'  ' * _depth(task)}{task.name}")
@@ -145,7 +144,6 @@ class ProgressProcessor:
 
     def _completed(self, task: Task, host: Host, result: MultiResult) -> None:
         top = task.parent_task is None
-        seconds = self.timings.stop(task, host, result, top_level=top)
         if not self.enabled or not len(result):
             return
         outcome = self._outcome(result[0])
@@ -160,23 +158,26 @@ class ProgressProcessor:
             return
         indent = "  " * _depth(task)
         line = Text(f"{host.name}: {indent}{task.name} ")
-        line.append(outcome).append(f" ({seconds:.1f}s)", style="dim")
+        line.append(outcome)
+        seconds = self.timings.duration_of(result[0]) if self.timings is not None else None
+        if seconds is not None:
+            line.append(f" ({seconds:.1f}s)", style="dim")
         self._line(line)
 
     def task_instance_started(self, task: Task, host: Host) -> None:
-        """Time and show a host starting a task."""
+        """Show a host starting a task."""
         self._started(task, host)
 
     def task_instance_completed(self, task: Task, host: Host, result: MultiResult) -> None:
-        """Time and show a host finishing a task."""
+        """Show a host finishing a task."""
         self._completed(task, host, result)
 
     def subtask_instance_started(self, task: Task, host: Host) -> None:
-        """Time and show a host starting a subtask."""
+        """Show a host starting a subtask."""
         self._started(task, host)
 
     def subtask_instance_completed(self, task: Task, host: Host, result: MultiResult) -> None:
-        """Time and show a host finishing a subtask."""
+        """Show a host finishing a subtask."""
         self._completed(task, host, result)
 
 

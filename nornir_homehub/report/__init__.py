@@ -11,7 +11,7 @@ One module per question:
 - `model`: the records and `RunReport` (to and from the JSON document);
 - `clean`: JSON-ready values, redacted and cut (`clean`, `error_from_exception`);
 - `recorder`: `RunRecorder` and `recording`;
-- `timing`: how long each task took (`Timings`);
+- `timing`: how long each task took (`TimingProcessor`, `Timings`);
 - `files`: atomic 0600 writes (`write_report`, `load_report`, `private_dir`);
 - `junit`, `history`, `schema` (`validate_report`);
 - `views`: rows, DataFrame, repr and HTML of a report.
@@ -36,7 +36,7 @@ from nornir_homehub.report.model import (
 )
 from nornir_homehub.report.recorder import RunRecorder, recording
 from nornir_homehub.report.schema import report_schema, validate_report
-from nornir_homehub.report.timing import DurationSource, Timings
+from nornir_homehub.report.timing import DurationSource, TimingProcessor, Timings
 
 __all__ = [
     "HISTORY_KEEP",
@@ -55,6 +55,7 @@ __all__ = [
     "StageRecord",
     "StopRecord",
     "TaskRecord",
+    "TimingProcessor",
     "Timings",
     "clean",
     "error_from_exception",

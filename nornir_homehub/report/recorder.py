@@ -42,7 +42,7 @@ from nornir_homehub.report.model import (
     StopRecord,
     TaskRecord,
 )
-from nornir_homehub.report.timing import DurationSource, Timings
+from nornir_homehub.report.timing import DurationSource, TimingProcessor, Timings
 
 if TYPE_CHECKING:
     from nornir.core.task import MultiResult, Result
@@ -139,8 +139,8 @@ class RunRecorder:
             with self._lock:
                 self._stages[name].finished = utc_now()
 
-    def watch(self, timings: Timings | Any) -> None:
-        """Take durations from ``timings`` (a `Timings` or a processor with ``.timings``).
+    def watch(self, timings: Timings | TimingProcessor) -> None:
+        """Take durations from ``timings`` (a `Timings` or the `TimingProcessor` feeding one).
 
         On an interrupted run, `finish` then also records the task instances that completed
         but were never passed to `add_result`, and those still running.
@@ -166,7 +166,7 @@ class RunRecorder:
         """Record an `AggregatedResult` (host -> MultiResult) of ``stage``.
 
         Checks returned by a task (a list of `Check`, or an object with a ``.checks`` list)
-        go to the report's checks list. ``timings`` (usually the `ProgressProcessor`) gives
+        go to the report's checks list. ``timings`` (usually the `TimingProcessor`) gives
         each task's duration; without it, durations of watched processors are used.
         """
         with self._lock:

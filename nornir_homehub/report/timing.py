@@ -1,7 +1,10 @@
 """How long each task took: durations of Nornir task instances, per host.
 
-`Timings` is a thread-safe record a Nornir processor feeds; the recorder reads each result's
-duration from it, and what completed or was still running when a run was interrupted.
+`TimingProcessor` is a Nornir processor that only times: it feeds `Timings`, a thread-safe
+record from which the recorder reads each result's duration, and what completed or was still
+running when a run was interrupted. It is combined with the display processor
+(`nornir_homehub.progress.ProgressProcessor`) as nornir combines processors, in a list:
+``nr.with_processors([timing, progress])``.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from nornir.core.inventory import Host
-    from nornir.core.task import MultiResult, Result, Task
+    from nornir.core.task import AggregatedResult, MultiResult, Result, Task
 
 
 class DurationSource(Protocol):
-    """Anything that knows how long a Nornir result took (`Timings`, `ProgressProcessor`)."""
+    """Anything that knows how long a Nornir result took (`Timings`, `TimingProcessor`)."""
 
     def duration_of(self, result: Result) -> float | None:
         """Seconds the task instance that produced ``result`` took, or None."""
@@ -74,3 +77,43 @@ class Timings:
                 for task, host, started in self._starts.values()
                 if task.parent_task is None
             ]
+
+
+class TimingProcessor:
+    """Nornir processor: times every task and subtask instance on every host; shows nothing.
+
+    Put it before a display processor in the processors list (nornir calls them in order), so
+    that the display can read the duration of the task instance that just completed
+    (`duration_of`). `timings` is what a `RunRecorder` watches.
+    """
+
+    def __init__(self) -> None:
+        self.timings = Timings()
+
+    def duration_of(self, result: Result) -> float | None:
+        """Seconds the task instance that produced ``result`` took, or None."""
+        return self.timings.duration_of(result)
+
+    # nornir processor protocol
+
+    def task_started(self, task: Task) -> None:
+        """Nothing to time: instances are timed per host."""
+
+    def task_completed(self, task: Task, result: AggregatedResult) -> None:
+        """Nothing to time: instances are timed per host."""
+
+    def task_instance_started(self, task: Task, host: Host) -> None:
+        """Start the clock of ``task`` on ``host``."""
+        self.timings.start(task, host)
+
+    def task_instance_completed(self, task: Task, host: Host, result: MultiResult) -> None:
+        """Stop the clock of ``task`` on ``host``."""
+        self.timings.stop(task, host, result, top_level=task.parent_task is None)
+
+    def subtask_instance_started(self, task: Task, host: Host) -> None:
+        """Start the clock of a subtask on ``host``."""
+        self.timings.start(task, host)
+
+    def subtask_instance_completed(self, task: Task, host: Host, result: MultiResult) -> None:
+        """Stop the clock of a subtask on ``host``."""
+        self.timings.stop(task, host, result, top_level=task.parent_task is None)

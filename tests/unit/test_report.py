@@ -28,6 +28,7 @@ from nornir_homehub.report import (
     ReportSchemaError,
     RunRecorder,
     RunReport,
+    TimingProcessor,
     list_history,
     load_report,
     recording,
@@ -168,10 +169,10 @@ def test_secret_never_reaches_report_or_history(tmp_path: Path) -> None:
 
 def test_successful_run_is_ok_and_round_trips(tmp_path: Path) -> None:
     nr = make_nornir(tmp_path)
-    proc = ProgressProcessor(enabled=False)
+    timing = TimingProcessor()
     recorder = RunRecorder("status", ["status"], dry_run=True)
     with recording(recorder, report_path=tmp_path / "r.json"):
-        recorder.add_result("status", nr.with_processors([proc]).run(read_version), proc)
+        recorder.add_result("status", nr.with_processors([timing]).run(read_version), timing)
     report = load_report(tmp_path / "r.json")
     assert report.ok is True
     assert report.dry_run is True
@@ -187,9 +188,10 @@ def test_keyboard_interrupt_leaves_an_incomplete_report(tmp_path: Path) -> None:
         return Result(host=task.host, result="done", changed=True)
 
     nr = make_nornir(tmp_path, runner="serial")
-    proc = ProgressProcessor(enabled=False)
+    timing = TimingProcessor()
+    proc = ProgressProcessor(enabled=False, timings=timing)
     recorder = RunRecorder("deploy", ["deploy"], redact=redact)
-    recorder.watch(proc)
+    recorder.watch(timing)
     path = tmp_path / "r.json"
     with (
         pytest.raises(KeyboardInterrupt),
@@ -197,7 +199,7 @@ def test_keyboard_interrupt_leaves_an_incomplete_report(tmp_path: Path) -> None:
         recorder.stage("compute"),
     ):
         # the result never comes back: the recorder takes what the processor saw
-        nr.with_processors([proc]).run(slow_then_ctrl_c)
+        nr.with_processors([timing, proc]).run(slow_then_ctrl_c)
 
     doc = json.loads(path.read_text())
     validate_report(doc)
