@@ -44,7 +44,8 @@ def exec_command(
 
     def body(nr_: Nornir, ctx: RunContext) -> None:
         notes.append(ctx.redaction_note)
-        agg = ctx.stage("exec", nr_, run_command, command=command, timeout=timeout)
+        # Not a gate: a host where the command failed fails alone (there is no later stage).
+        agg = ctx.stage("exec", nr_, run_command, gate=False, command=command, timeout=timeout)
         r = redact_all
         for name in sorted(agg):
             res = agg[name][0]
@@ -65,7 +66,6 @@ def exec_command(
         body,
         argv=argv,
         filters=filters,
-        keep_going=True,
         report_path=report_path,
         junit_path=junit_path,
         progress=progress,

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from nornir_homehub.errors import StageStopped
 
@@ -41,7 +41,8 @@ class RunContext:
         processor: shows progress (display only).
         timing: times every task instance (the report's durations come from it).
         dry_run: change nothing; show what would change.
-        keep_going: a failed stage does not stop later ones.
+        keep_going: no stage is a gate: a failed stage does not stop later ones
+            (``--keep-going``).
     """
 
     settings: Settings
@@ -96,12 +97,21 @@ class RunContext:
         return [self.timing, self.processor]
 
     def stage(
-        self, name: str, nr: Nornir, task: Callable[..., Any], **kwargs: Any
+        self,
+        name: str,
+        nr: Nornir,
+        task: Callable[..., Any],
+        *,
+        gate: bool = True,
+        **kwargs: Any,
     ) -> AggregatedResult:
         """Run ``task`` on ``nr``'s hosts in parallel as stage ``name`` and record it.
 
-        A stage with a failed host (or a failed check) is a gate: unless ``keep_going``, the
-        run stops here (`StageStopped`) and the report says which stage stopped it and why.
+        A stage is a gate: when a host (or a check) failed in it, the run stops here
+        (`StageStopped`) and the report says which stage stopped it and why. A stage declared
+        ``gate=False`` (a check stage that records its failures, a plan the runbook judges
+        itself) never stops the run; with ``keep_going`` (``--keep-going``) no stage does.
+        ``kwargs`` go to the task.
         """
         from nornir_homehub.secrets import redact_all
 
@@ -125,11 +135,17 @@ class RunContext:
                     reasons.append(f"{host}: {len(failed_checks)} check(s) failed")
                 else:
                     reasons.append(f"{host}: failed")
-            reason = "; ".join(reasons)
-            if not self.keep_going:
-                self.recorder.stop(name, reason)
-                raise StageStopped(f"stage {name} failed: {reason}")
+            if gate and not self.keep_going:
+                self.stop(name, "; ".join(reasons))
         return agg
+
+    def stop(self, stage: str, reason: str) -> NoReturn:
+        """Stop the run at gate ``stage``: record why in the report and raise `StageStopped`.
+
+        For a runbook that judges a non-gating stage itself (``migrate``'s plans).
+        """
+        self.recorder.stop(stage, reason)
+        raise StageStopped(f"stage {stage} failed: {reason}")
 
 
 def _checks_of(multi: Iterable[Any]) -> list[Check]:

@@ -87,7 +87,7 @@ def run_checks(
     checks: list[Check] = []
 
     def body(nr_: Nornir, ctx: RunContext) -> None:
-        agg = ctx.stage(title, nr_, task, **kwargs)
+        agg = ctx.stage(title, nr_, task, gate=False, **kwargs)
         broken: list[Check] = []
         for name in sorted(agg):
             res = agg[name][0]
@@ -119,7 +119,6 @@ def run_checks(
         body,
         argv=sys.argv[1:],
         filters=filters,
-        keep_going=True,
         report_path=report,
         junit_path=junit,
         progress=progress,
