@@ -16,7 +16,7 @@ def print_run(report: RunReport, *, as_json: bool) -> None:
     if as_json:
         click.echo(report.to_json())
         return
-    from nornir_homehub.progress import render_summary
+    from nornir_homehub.report.summary import render_summary
 
     for host, rec in report.hosts.items():
         for t in rec.tasks:

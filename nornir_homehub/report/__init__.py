@@ -14,7 +14,7 @@ One module per question:
 - `timing`: how long each task took (`TimingProcessor`, `Timings`);
 - `files`: atomic 0600 writes (`write_report`, `load_report`, `private_dir`);
 - `junit`, `history`, `schema` (`validate_report`);
-- `views`: rows, DataFrame, repr and HTML of a report.
+- `views`: rows, DataFrame, repr and HTML of a report; `summary`: the end-of-run table.
 """
 
 from __future__ import annotations

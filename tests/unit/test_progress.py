@@ -12,8 +12,9 @@ from nornir.core.task import Result, Task
 from nornir_runs import SECRET, deploy_host, make_nornir, redact, run_rollout
 from rich.console import Console
 
-from nornir_homehub.progress import ProgressProcessor, print_summary, render_summary
+from nornir_homehub.progress import ProgressProcessor
 from nornir_homehub.report import RunRecorder, RunReport, TimingProcessor
+from nornir_homehub.report.summary import print_summary, render_summary
 
 
 @pytest.fixture(autouse=True)
