@@ -1,10 +1,10 @@
-"""Commands the CLI and `HomeHub` share, built on the engine: an ad-hoc shell command."""
+"""Commands the CLI and `HomeHub` share, built on the engine: an ad-hoc command, checks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.engine import RunContext, execute
 from nornir_homehub.views import ExecResults, ExecRow
@@ -12,7 +12,9 @@ from nornir_homehub.views import ExecResults, ExecRow
 if TYPE_CHECKING:
     from nornir.core import Nornir
 
+    from nornir_homehub.checks.model import Check
     from nornir_homehub.config import Settings
+    from nornir_homehub.report import RunReport
 
 
 def exec_command(
@@ -71,3 +73,60 @@ def exec_command(
         progress=progress,
     )
     return ExecResults(redact_all(command), tuple(rows), report, notes[0] if notes else None)
+
+
+def run_checks(
+    title: str,
+    nr: Nornir,
+    settings: Settings,
+    task: Callable[..., Any],
+    *,
+    host_check: str,
+    argv: Iterable[str] = (),
+    filters: Iterable[str] = (),
+    report_path: Path | None = None,
+    junit_path: Path | None = None,
+    progress: bool = True,
+    **kwargs: Any,
+) -> tuple[list[Check], RunReport]:
+    """Run a check task on ``nr``'s hosts as one stage with a report (``check gpu``).
+
+    See `RunContext.check_stage`: a host whose task raised gets a failed ``host_check``.
+
+    Args:
+        title: the command's name (``check gpu``): the run's command and its one stage.
+        nr: the selected hosts.
+        settings: the config's ``homehub:`` settings.
+        task: a Nornir task returning ``Result(result=list[Check])``.
+        host_check: the check a host that could not be checked gets (``gpu.host``).
+        argv: the command line, for the report.
+        filters: the ``--filter`` terms, for the report.
+        report_path: write the JSON report here.
+        junit_path: write JUnit XML here.
+        progress: show progress on stderr.
+        **kwargs: passed to the task.
+
+    Returns:
+        Every host's checks (hosts in name order) and the run's report.
+
+    Raises:
+        ConfigError: a task found bad inventory data.
+
+    """
+    checks: list[Check] = []
+
+    def body(nr_: Nornir, ctx: RunContext) -> None:
+        checks.extend(ctx.check_stage(title, nr_, task, host_check=host_check, **kwargs))
+
+    report = execute(
+        title,
+        nr,
+        settings,
+        body,
+        argv=argv,
+        filters=filters,
+        report_path=report_path,
+        junit_path=junit_path,
+        progress=progress,
+    )
+    return checks, report

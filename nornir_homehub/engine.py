@@ -113,30 +113,13 @@ class RunContext:
         itself) never stops the run; with ``keep_going`` (``--keep-going``) no stage does.
         ``kwargs`` go to the task.
         """
-        from nornir_homehub.secrets import redact_all
-
         with self.recorder.stage(name):
             agg = nr.with_processors(self.processors).run(
                 task=task, name=name, on_failed=True, **kwargs
             )
             self.recorder.add_result(name, agg, self.timing)
-        if agg.failed:
-            failed = sorted(agg.failed_hosts)
-            reasons = []
-            for host in failed:
-                exc = next((r.exception for r in agg[host] if r.exception is not None), None)
-                failed_checks = [c for c in _checks_of(agg[host]) if c.failed]
-                if exc is not None:
-                    # Redacted before the cut: a secret wrapped over lines is whole only here.
-                    text = redact_all(str(exc))
-                    first = text.splitlines()[0] if text else ""
-                    reasons.append(f"{host}: {type(exc).__name__}: {first}")
-                elif failed_checks:
-                    reasons.append(f"{host}: {len(failed_checks)} check(s) failed")
-                else:
-                    reasons.append(f"{host}: failed")
-            if gate and not self.keep_going:
-                self.stop(name, "; ".join(reasons))
+        if agg.failed and gate and not self.keep_going:
+            self.stop(name, _failure_reason(agg))
         return agg
 
     def stop(self, stage: str, reason: str) -> NoReturn:
@@ -146,6 +129,85 @@ class RunContext:
         """
         self.recorder.stop(stage, reason)
         raise StageStopped(f"stage {stage} failed: {reason}")
+
+    def check_stage(
+        self,
+        name: str,
+        nr: Nornir,
+        task: Callable[..., Any],
+        *,
+        host_check: str,
+        **kwargs: Any,
+    ) -> list[Check]:
+        """Run a check task on ``nr``'s hosts as stage ``name`` (not a gate); return the checks.
+
+        What ``check gpu`` and the ``gpu`` runbook (``HomeHub.check_gpu``) share, so that the
+        terminal and a notebook report the same failure the same way. A host whose task raised
+        gets one failed check ``host_check`` on the SSH layer, recorded in the report too.
+
+        Args:
+            name: the stage's name.
+            nr: the hosts to check.
+            task: a Nornir task returning ``Result(result=list[Check])``.
+            host_check: the name of the check a host that could not be checked gets
+                (``gpu.host``).
+            **kwargs: passed to the task.
+
+        Returns:
+            Every host's checks, hosts in name order.
+
+        Raises:
+            ConfigError: a task found bad inventory data.
+
+        """
+        from nornir_homehub.checks.model import Check, Layer, Status
+        from nornir_homehub.errors import ConfigError
+        from nornir_homehub.secrets import redact_all
+
+        agg = self.stage(name, nr, task, gate=False, **kwargs)
+        checks: list[Check] = []
+        broken: list[Check] = []
+        for host in sorted(agg):
+            res = agg[host][0]
+            if isinstance(res.exception, ConfigError):
+                raise res.exception
+            if isinstance(res.result, list) and not res.exception:
+                checks.extend(c for c in res.result if isinstance(c, Check))
+                continue
+            exc = res.exception
+            broken.append(
+                Check(
+                    name=host_check,
+                    host=host,
+                    layer=Layer.SSH,
+                    status=Status.FAIL,
+                    evidence=redact_all(f"{type(exc).__name__}: {exc}" if exc else str(res.result)),
+                    remedy="Check that the host is up and reachable over SSH: "
+                    f"`python -m nornir_homehub exec --filter name={host} -- true`",
+                )
+            )
+        self.recorder.add_checks(name, broken, name)
+        return sorted(checks + broken, key=lambda c: c.host)
+
+
+def _failure_reason(agg: AggregatedResult) -> str:
+    """Why a stage failed, host by host: the exception's first line, or its failed checks."""
+    from nornir_homehub.secrets import redact_all
+
+    reasons = []
+    for host in sorted(agg.failed_hosts):
+        exc = next((r.exception for r in agg[host] if r.exception is not None), None)
+        failed_checks = [c for c in _checks_of(agg[host]) if c.failed]
+        if exc is not None:
+            # Redacted before the cut: a secret wrapped over lines is whole only here.
+            text = redact_all(str(exc))
+            first = text.splitlines()[0] if text else ""
+            reasons.append(f"{host}: {type(exc).__name__}: {first}")
+        elif failed_checks:
+            reasons.append(f"{host}: {len(failed_checks)} check(s) failed")
+        else:
+            reasons.append(f"{host}: failed")
+    return "; ".join(reasons)
 
 
 def _checks_of(multi: Iterable[Any]) -> list[Check]:

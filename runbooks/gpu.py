@@ -33,6 +33,7 @@ def run(nr: Nornir, ctx: RunContext, *, smi: str = SMI, **_: Any) -> None:
         smi: the ``nvidia-smi`` command on the hosts.
 
     A failed check fails the run (exit 1) but every host is still checked: the stage records
-    its failures instead of stopping at the first host.
+    its failures instead of stopping at the first host. A host that cannot be checked gets a
+    failed ``gpu.host`` check, as with ``check gpu``.
     """
-    ctx.stage("gpu", nr, check_gpu, gate=False, smi=smi)
+    ctx.check_stage("gpu", nr, check_gpu, host_check="gpu.host", smi=smi)

@@ -8,9 +8,9 @@ Exit 0 unless a check failed (1); configuration errors exit 2.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -39,91 +39,7 @@ junit_option = click.option(
     help="Write JUnit XML here (one testcase per check).",
 )
 if TYPE_CHECKING:
-    from nornir.core import Nornir
-
     from nornir_homehub.checks.model import Check
-    from nornir_homehub.report import RunReport
-
-
-def run_checks(
-    app: AppContext,
-    filters: tuple[str, ...],
-    task: Callable[..., Any],
-    *,
-    title: str,
-    report: Path | None = None,
-    junit: Path | None = None,
-    progress: bool = True,
-    **kwargs: Any,
-) -> tuple[list[Check], RunReport]:
-    """Run a check task on the selected hosts through `api.execute` (report, JUnit, history).
-
-    A host whose task raised gets one failed check on the SSH layer (also in the report).
-
-    Args:
-        app: the CLI context.
-        filters: ``--filter`` terms.
-        task: a Nornir task returning ``Result(result=list[Check])``.
-        title: the command's name (``check gpu``): the run's command and its one stage.
-        report: write the JSON report here.
-        junit: write JUnit XML here.
-        progress: show progress on stderr (off with ``--json``).
-        **kwargs: passed to the task.
-
-    Returns:
-        Every host's checks (hosts in name order) and the run's report.
-
-    Raises:
-        ConfigError: bad filter, bad inventory, or a task found bad inventory data.
-
-    """
-    import sys
-
-    from nornir_homehub.api import RunContext, execute
-    from nornir_homehub.checks.model import Check, Layer, Status
-    from nornir_homehub.errors import ConfigError
-
-    nr = app.select(filters)
-    checks: list[Check] = []
-
-    def body(nr_: Nornir, ctx: RunContext) -> None:
-        agg = ctx.stage(title, nr_, task, gate=False, **kwargs)
-        broken: list[Check] = []
-        for name in sorted(agg):
-            res = agg[name][0]
-            if isinstance(res.exception, ConfigError):
-                raise res.exception
-            if isinstance(res.result, list) and not res.exception:
-                checks.extend(c for c in res.result if isinstance(c, Check))
-                continue
-            exc = res.exception
-            broken.append(
-                Check(
-                    name=title.replace("check ", "") + ".host",
-                    host=name,
-                    layer=Layer.SSH,
-                    status=Status.FAIL,
-                    evidence=redact(f"{type(exc).__name__}: {exc}" if exc else str(res.result)),
-                    remedy="Check that the host is up and reachable over SSH: "
-                    f"`python -m nornir_homehub exec --filter name={name} -- true`",
-                )
-            )
-        ctx.recorder.add_checks(title, broken, title)
-        checks.extend(broken)
-        checks.sort(key=lambda c: c.host)
-
-    rep = execute(
-        title,
-        nr,
-        app.settings,
-        body,
-        argv=sys.argv[1:],
-        filters=filters,
-        report_path=report,
-        junit_path=junit,
-        progress=progress,
-    )
-    return checks, rep
 
 
 def print_checks(
@@ -131,6 +47,8 @@ def print_checks(
 ) -> None:
     """Print checks as plain lines or as one JSON document; exit 1 when one failed."""
     from collections import Counter
+
+    from nornir_homehub.report.views import check_lines
 
     counts = Counter(str(c.status) for c in checks)
     summary = {s: counts.get(s, 0) for s in ("pass", "warn", "fail", "skip")}
@@ -144,10 +62,8 @@ def print_checks(
             }
         )
     else:
-        for c in checks:
-            click.echo(redact(f"{str(c.status).upper():4} {c.host} {c.name}: {c.evidence}"))
-            if c.remedy and c.status != "pass":
-                click.echo(redact(f"     remedy: {c.remedy}"))
+        for line in check_lines(checks):
+            click.echo(redact(line))
         click.echo(", ".join(f"{n} {s}" for s, n in summary.items()), err=True)
     if any(c.failed for c in checks):
         raise SystemExit(EXIT_FAILED)
@@ -194,14 +110,18 @@ def check_gpu_cmd(
     inventory has a ``gpu:`` shows none; skips hosts with ``gpu: null``.
     """
     from nornir_homehub.checks.gpu import check_gpu
+    from nornir_homehub.commands import run_checks
 
     checks, rep = run_checks(
-        app,
-        filters,
+        "check gpu",
+        app.select(filters),
+        app.settings,
         check_gpu,
-        title="check gpu",
-        report=report,
-        junit=junit,
+        host_check="gpu.host",
+        argv=sys.argv[1:],
+        filters=filters,
+        report_path=report,
+        junit_path=junit,
         progress=not as_json,
         smi=smi,
     )
@@ -243,14 +163,18 @@ def check_ollama_cmd(
     stack are skipped.
     """
     from nornir_homehub.checks.ollama import check_ollama
+    from nornir_homehub.commands import run_checks
 
     checks, rep = run_checks(
-        app,
-        filters,
+        "check ollama",
+        app.select(filters),
+        app.settings,
         check_ollama,
-        title="check ollama",
-        report=report,
-        junit=junit,
+        host_check="ollama.host",
+        argv=sys.argv[1:],
+        filters=filters,
+        report_path=report,
+        junit_path=junit,
         progress=not as_json,
         warmup=warmup,
         warmup_timeout=warmup_timeout,

@@ -18,16 +18,6 @@ if TYPE_CHECKING:
     from nornir_homehub.report import RunReport
 
 
-def check_lines(report: RunReport) -> list[str]:
-    """``STATUS host name: evidence`` per check, with ``remedy:`` lines under the others."""
-    lines = []
-    for c in report.checks:
-        lines.append(f"{str(c.status).upper():4} {c.host} {c.name}: {c.evidence}")
-        if c.remedy and str(c.status) != "pass":
-            lines.append(f"     remedy: {c.remedy}")
-    return lines
-
-
 @click.command("verify")
 @host_command_options
 @click.option("--stacks", default=None, help="Comma-separated stacks to verify: ollama,qdrant.")
@@ -40,5 +30,5 @@ def verify(app: AppContext, run: RunOptions, stacks: str | None) -> None:
 
 
 def _print_checks(report: RunReport) -> None:
-    for line in check_lines(report):
+    for line in report.check_lines():
         click.echo(line)

@@ -9,7 +9,7 @@ is in `nornir_homehub.report.views`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -346,6 +346,14 @@ class RunReport:
             raise ReportError(f"report {data.get('run_id', '?')} is malformed: {exc!r}") from None
 
     # --- Jupyter and table views (nornir_homehub.report.views) -------------------------------
+
+    def check_lines(self, only: Collection[Status | str] | None = None) -> list[str]:
+        """The checks as ``check`` and ``verify`` print them: one line each, remedies under.
+
+        ``only``: the statuses to show (``["fail", "warn"]``); every check when None.
+        """
+        wanted = None if only is None else {Status(s) for s in only}
+        return views.check_lines(self.checks, only=wanted)
 
     def task_rows(self) -> list[dict[str, Any]]:
         """One flat row per host and task (the table view, without pandas)."""

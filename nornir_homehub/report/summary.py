@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nornir_homehub.checks.model import Status
+from nornir_homehub.report.views import check_line, remedy_line
 
 if TYPE_CHECKING:
     from nornir_homehub.report.model import RunReport
@@ -88,12 +89,12 @@ def _summary_renderables(report: RunReport, color: bool) -> list[Any]:
     if attention:
         parts.append(Text("Checks needing attention:", style="bold"))
         for c in attention:
-            mark = Text(
-                f"  {str(c.status).upper()} ", style="red" if c.failed else "yellow"
-            ).append(f"{c.host} [{c.layer}] {c.name}: {c.evidence}", style="")
-            parts.append(mark)
-            if c.remedy:
-                parts.append(Text(f"       remedy: {c.remedy}", style="dim"))
+            status, rest = check_line(c, layer=True).split(" ", 1)
+            style = "red" if c.failed else "yellow"
+            parts.append(Text(f"  {status} ", style=style).append(rest, style=""))
+            remedy = remedy_line(c)
+            if remedy is not None:
+                parts.append(Text(f"  {remedy}", style="dim"))
     return parts
 
 

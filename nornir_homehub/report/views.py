@@ -1,20 +1,60 @@
-"""How a report looks outside JSON: flat rows, a pandas DataFrame, a repr and an HTML table.
+"""How a report looks outside JSON: the check line, flat rows, a DataFrame, a repr, HTML.
 
-`RunReport` delegates its notebook views (``task_rows()``, ``to_dataframe()``, ``repr``,
-``_repr_html_``) to these functions.
+The check line (``STATUS host name: evidence``, then an indented ``remedy:`` line when the
+check did not pass) is written here only: ``check``, ``verify``, the end-of-run summary and
+`RunReport.check_lines` (notebooks) all print `check_lines`. `RunReport` delegates its other
+notebook views (``task_rows()``, ``to_dataframe()``, ``repr``, ``_repr_html_``) to these
+functions.
 """
 
 from __future__ import annotations
 
 import html
 import importlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from nornir_homehub.checks.model import Status
+from nornir_homehub.checks.model import Check, Status
 
 if TYPE_CHECKING:
     from nornir_homehub.report.model import CheckRecord, RunReport
+
+REMEDY_INDENT = "     "
+
+
+def check_line(check: Check, *, layer: bool = False) -> str:
+    """``FAIL host name: evidence`` (``FAIL host [layer] name: evidence`` with ``layer``)."""
+    where = f" [{check.layer}]" if layer else ""
+    return f"{str(check.status).upper():4} {check.host}{where} {check.name}: {check.evidence}"
+
+
+def remedy_line(check: Check) -> str | None:
+    """``     remedy: ...`` under a check that did not pass; None when there is nothing to do."""
+    if not check.remedy or check.status is Status.PASS:
+        return None
+    return f"{REMEDY_INDENT}remedy: {check.remedy}"
+
+
+def check_lines(
+    checks: Iterable[Check], *, layer: bool = False, only: Collection[Status] | None = None
+) -> list[str]:
+    """One `check_line` per check, each followed by its `remedy_line` when it has one.
+
+    Args:
+        checks: the checks, in the order to print them.
+        layer: name each check's layer (``[dns]``) after the host.
+        only: print only the checks of these statuses (all when None).
+
+    """
+    lines: list[str] = []
+    for c in checks:
+        if only is not None and c.status not in only:
+            continue
+        lines.append(check_line(c, layer=layer))
+        remedy = remedy_line(c)
+        if remedy is not None:
+            lines.append(remedy)
+    return lines
 
 
 def dataframe(rows: list[dict[str, Any]], owner: str, without: str) -> Any:
