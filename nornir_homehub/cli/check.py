@@ -17,27 +17,13 @@ import click
 from nornir_homehub.cli.common import (
     EXIT_FAILED,
     AppContext,
-    OutputPath,
     echo_json,
-    filter_option,
     handle_errors,
-    json_option,
     pass_app,
     redact,
 )
+from nornir_homehub.cli.options import filter_option, json_option, junit_option, report_option
 
-report_option = click.option(
-    "--report",
-    "report",
-    type=OutputPath("file"),
-    help="Write the JSON run report here (always also kept in the history).",
-)
-junit_option = click.option(
-    "--junit",
-    "junit",
-    type=OutputPath("file"),
-    help="Write JUnit XML here (one testcase per check).",
-)
 if TYPE_CHECKING:
     from nornir_homehub.checks.model import Check
 
@@ -83,7 +69,7 @@ def check() -> None:
 @check.command("gpu")
 @filter_option
 @report_option
-@junit_option
+@junit_option("check")
 @json_option
 @click.option(
     "--nvidia-smi",
@@ -131,7 +117,7 @@ def check_gpu_cmd(
 @check.command("ollama")
 @filter_option
 @report_option
-@junit_option
+@junit_option("check")
 @json_option
 @click.option(
     "--warmup/--no-warmup",

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nornir_homehub.cli.common import (
-    AppContext,
-    echo_json,
-    filter_option,
-    handle_errors,
-    json_option,
-    pass_app,
-)
+from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.options import filter_option, json_option
 
 
 @click.command("inventory")

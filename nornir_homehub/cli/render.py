@@ -7,16 +7,8 @@ from typing import Any
 
 import click
 
-from nornir_homehub.cli.common import (
-    AppContext,
-    OutputPath,
-    echo_json,
-    filter_option,
-    handle_errors,
-    json_option,
-    parse_stacks,
-    pass_app,
-)
+from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, parse_stacks, pass_app
+from nornir_homehub.cli.options import OutputPath, filter_option, json_option
 
 
 @click.command("render")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
@@ -16,70 +13,11 @@ from nornir_homehub.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     AppContext,
-    OutputPath,
-    filter_option,
     handle_errors,
-    json_option,
     parse_stacks,
     pass_app,
 )
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The options every host-touching command shares (see `host_command_options`)."""
-
-    filters: tuple[str, ...] = ()
-    dry_run: bool = False
-    report: Path | None = None
-    junit: Path | None = None
-    as_json: bool = False
-    keep_going: bool = False
-
-
-_COMMON = ("filters", "dry_run", "report", "junit", "as_json", "keep_going")
-
-
-def host_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--filter``, ``--dry-run``, ``--report``, ``--junit``, ``--json``, ``--keep-going``.
-
-    The command function receives them packed as one ``run: RunOptions`` argument.
-    """
-
-    @functools.wraps(fn)
-    def packed(*args: Any, **kwargs: Any) -> Any:
-        run = RunOptions(**{k: kwargs.pop(k) for k in _COMMON})
-        return fn(*args, run=run, **kwargs)
-
-    wrapped: Callable[..., Any] = packed
-    for opt in reversed(
-        [
-            filter_option,
-            click.option(
-                "--dry-run",
-                is_flag=True,
-                help="Show exact diffs and planned restarts; change nothing.",
-            ),
-            click.option(
-                "--report",
-                "report",
-                type=OutputPath("file"),
-                help="Write the JSON report here (always also kept in the history).",
-            ),
-            click.option(
-                "--junit",
-                "junit",
-                type=OutputPath("file"),
-                help="Write JUnit XML here.",
-            ),
-            json_option,
-            click.option(
-                "--keep-going", is_flag=True, help="A failed stage does not stop the later ones."
-            ),
-        ]
-    ):
-        wrapped = opt(wrapped)
-    return wrapped
+from nornir_homehub.cli.options import RunOptions, host_command_options
 
 
 def run_runbook(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from nornir_homehub.cli.common import echo_json, handle_errors, json_option
+from nornir_homehub.cli.common import echo_json, handle_errors
+from nornir_homehub.cli.options import json_option
 
 
 @click.command("init")

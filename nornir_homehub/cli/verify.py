@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import click
 
 from nornir_homehub.cli.common import AppContext, handle_errors, parse_stacks, pass_app
-from nornir_homehub.cli.runbooks import RunOptions, host_command_options, run_runbook
+from nornir_homehub.cli.options import RunOptions, host_command_options
+from nornir_homehub.cli.runbooks import run_runbook
 
 if TYPE_CHECKING:
     from nornir_homehub.report import RunReport
