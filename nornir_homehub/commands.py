@@ -1,4 +1,7 @@
-"""Commands the CLI and `HomeHub` share, built on the engine: an ad-hoc command, checks."""
+"""What the CLI and `HomeHub` share: select hosts; run a runbook, a command, a check task.
+
+Each run goes through the engine (`nornir_homehub.engine.execute`) and leaves its report.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.engine import RunContext, execute
+from nornir_homehub.preflight import check_runbook_input
 from nornir_homehub.views import ExecResults, ExecRow
 
 if TYPE_CHECKING:
@@ -15,6 +19,61 @@ if TYPE_CHECKING:
     from nornir_homehub.checks.model import Check
     from nornir_homehub.config import Settings
     from nornir_homehub.report import RunReport
+    from nornir_homehub.runbook_loader import Runbook
+
+
+def select_hosts(
+    nr: Nornir, filters: Iterable[str], limit: str | None = None, *, allow_empty: bool = False
+) -> Nornir:
+    """The hosts of ``nr`` that ``--limit PATTERN`` and the ``--filter`` terms select.
+
+    Raises:
+        ConfigError: unknown key, malformed term or pattern, or nothing selected (unless
+            ``allow_empty``).
+    """
+    from nornir_homehub.inventory import apply_filters, apply_limit, parse_filters
+
+    selected = apply_limit(nr, limit)
+    return apply_filters(selected, parse_filters(list(filters)), allow_empty=allow_empty)
+
+
+def run_runbook(
+    book: Runbook,
+    nr: Nornir,
+    settings: Settings,
+    options: dict[str, Any],
+    *,
+    argv: Iterable[str] = (),
+    filters: Iterable[str] = (),
+    dry_run: bool = False,
+    keep_going: bool = False,
+    report_path: Path | None = None,
+    junit_path: Path | None = None,
+    progress: bool = True,
+) -> RunReport:
+    """Check a loaded runbook's input offline, then run it on ``nr`` through `execute`.
+
+    ``options`` are already checked against the runbook's declaration (`Runbook.check`,
+    `Runbook.parse_cli`); what can only be judged with the selected hosts (stack names and
+    templates, the zone) is checked here, before any host is touched.
+
+    Raises:
+        ConfigError: see `check_runbook_input`, and what `execute` lets through.
+    """
+    check_runbook_input(settings, nr, book, options)
+    return execute(
+        book.name,
+        nr,
+        settings,
+        lambda nr_, ctx: book.run(nr_, ctx, **options),
+        argv=argv,
+        filters=filters,
+        dry_run=dry_run,
+        keep_going=keep_going,
+        report_path=report_path,
+        junit_path=junit_path,
+        progress=progress,
+    )
 
 
 def exec_command(

@@ -78,14 +78,12 @@ class RunContext:
         Returns:
             The secret store and host name -> rendered stacks (narrowed by ``only``).
         """
-        from nornir_homehub.inventory import site_vars
-        from nornir_homehub.render import render_host, secret_names, stacks_for_host
+        from nornir_homehub.preflight import needed_secrets
+        from nornir_homehub.render import render_host
 
         stacks_dir = self.settings.stacks_path
         hosts = list(nr.inventory.hosts.values())
-        needed: set[str] = set()
-        for host in hosts:
-            needed |= secret_names(stacks_for_host(site_vars(nr, host), stacks_dir, only))
+        needed = needed_secrets(nr, stacks_dir, only)
         secrets = self.secrets()
         secrets.require(sorted(needed))
         values = secrets.as_template_vars()

@@ -16,8 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nornir_homehub.commands import exec_command
-from nornir_homehub.engine import execute
+from nornir_homehub.commands import exec_command, run_runbook, select_hosts
 from nornir_homehub.errors import ConfigError
 from nornir_homehub.runbook_loader import load_runbook_spec
 from nornir_homehub.views import ExecResults, InventoryTable
@@ -72,10 +71,8 @@ class HomeHub:
     def nornir(self) -> Nornir:
         """A Nornir object for the selected hosts (no connection opened)."""
         from nornir_homehub.config import load_nornir
-        from nornir_homehub.inventory import apply_filters, apply_limit, parse_filters
 
-        nr = apply_limit(load_nornir(self.config, self._raw), self.pattern)
-        return apply_filters(nr, parse_filters(self.filters))
+        return select_hosts(load_nornir(self.config, self._raw), self.filters, self.pattern)
 
     def hosts(self) -> list[str]:
         """Names of the selected hosts."""
@@ -143,7 +140,8 @@ class HomeHub:
 
         Raises:
             ConfigError: an unknown runbook, an option it does not declare or of the wrong
-                type, a report path that cannot be written, before any host is touched.
+                type, a report path that cannot be written, an unknown stack or a broken
+                template or zone (as the CLI checks them), before any host is touched.
         """
         from nornir_homehub.outputs import check_output_file
 
@@ -151,12 +149,11 @@ class HomeHub:
         options = book.check(options)
         if report is not None:
             check_output_file(str(report), "report")
-        nr = self.nornir()
-        return execute(
-            runbook,
-            nr,
+        return run_runbook(
+            book,
+            self.nornir(),
             self.settings,
-            lambda nr_, ctx: book.run(nr_, ctx, **options),
+            options,
             argv=[runbook, *(f"--{k}={v}" for k, v in options.items())],
             filters=self.filters,
             dry_run=dry_run,

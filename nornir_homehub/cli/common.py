@@ -77,10 +77,9 @@ class AppContext:
         Raises:
             ConfigError: unknown key, malformed term, or nothing selected.
         """
-        from nornir_homehub.inventory import apply_filters, apply_limit, parse_filters
+        from nornir_homehub.commands import select_hosts
 
-        nr = apply_limit(self.nornir(), self.limit)
-        return apply_filters(nr, parse_filters(filters), allow_empty=allow_empty)
+        return select_hosts(self.nornir(), filters, self.limit, allow_empty=allow_empty)
 
     def targets(self, filters: tuple[str, ...] | list[str]) -> Nornir:
         """The selected hosts, for a command that connects to every one of them (exec, deploy).
@@ -206,42 +205,6 @@ def report_bug(exc: BaseException) -> None:
     what = f"unexpected error in {culprit}" if culprit else "internal error (a bug)"
     saved = f"full traceback in {where}" if where else "the traceback could not be saved"
     error_exit(f"{what}: {type(exc).__name__}: {first[:300]}; {saved}", EXIT_BUG)
-
-
-def parse_stacks(
-    app: AppContext, values: str | tuple[str, ...] | None, option: str = "--stacks"
-) -> list[str] | None:
-    """``--stacks a,b`` (repeatable) as a list of known stack names; None when not given.
-
-    Raises:
-        ConfigError: empty (an unset shell variable never means "every stack"), an empty name
-            between commas, or an unknown stack (with "did you mean" and the valid ones).
-    """
-    from nornir_homehub.errors import ConfigError
-    from nornir_homehub.problems import did_you_mean
-    from nornir_homehub.render import available_stacks
-
-    if values is None or values == ():
-        return None
-    texts = [values] if isinstance(values, str) else list(values)
-    names: list[str] = []
-    for text in texts:
-        parts = [p.strip() for p in text.split(",")]
-        if not text.strip() or any(not p for p in parts):
-            raise ConfigError(
-                f"{option} {text!r}: empty stack name; give names like ollama,qdrant "
-                "(an empty value never means every stack)"
-            )
-        names += [p for p in parts if p not in names]
-    valid = available_stacks(app.settings.stacks_dir)
-    bad = [n for n in names if n not in valid]
-    if bad:
-        hints = "".join(did_you_mean(n, valid) for n in bad)
-        listing = ", ".join(valid) or f"none (no stacks in {app.settings.stacks_dir})"
-        raise ConfigError(
-            f"{option}: unknown stack(s) {', '.join(bad)}{hints}; valid stacks: {listing}"
-        )
-    return names
 
 
 def echo_json(data: Any) -> None:

@@ -1,4 +1,4 @@
-"""Commands that run runbooks: ``deploy``, ``run NAME``; the shared options and output."""
+"""Commands that run runbooks: ``deploy``, ``run NAME`` (and `run_runbook` for the others)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,9 @@ from typing import Any
 
 import click
 
-from nornir_homehub.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    AppContext,
-    handle_errors,
-    parse_stacks,
-    pass_app,
-)
+from nornir_homehub.cli.common import EXIT_FAILED, EXIT_OK, AppContext, handle_errors, pass_app
 from nornir_homehub.cli.options import RunOptions, host_command_options
+from nornir_homehub.preflight import parse_stacks
 
 
 def run_runbook(
@@ -30,7 +24,7 @@ def run_runbook(
     cli_terms: tuple[str, ...] = (),
     contacts_all: bool = False,
 ) -> None:
-    """Load runbook ``name``, check its options and hosts, run it through `api.execute`.
+    """Load runbook ``name``, check its options and hosts, run it (`commands.run_runbook`).
 
     Everything that can be wrong with the input (runbook, options, filters, inventory,
     connection files) is checked before the first connection; then print, exit 0/1.
@@ -39,22 +33,19 @@ def run_runbook(
     ``contacts_all``: the runbook connects to every selected host (deploy), so their known_hosts
     and key files are checked first too (`AppContext.targets`).
     """
-    from nornir_homehub.api import execute, load_runbook_spec
+    from nornir_homehub import commands
     from nornir_homehub.cli.output import print_run
+    from nornir_homehub.runbook_loader import load_runbook_spec
 
     book = load_runbook_spec(app.settings, name)
     checked = book.check(options)
     checked.update(book.parse_cli(cli_terms))
     nr = app.targets(run.filters) if contacts_all else app.select(run.filters)
-    if any(o.name == "stacks" for o in book.options):
-        _check_stacks(app, nr, checked.get("stacks"))
-    if name == "dns" or (name in ("deploy", "rollout") and checked.get("stacks") is None):
-        _check_zone(nr)
-    rep = execute(
-        name,
+    rep = commands.run_runbook(
+        book,
         nr,
         app.settings,
-        lambda nr_, ctx: book.run(nr_, ctx, **checked),
+        checked,
         argv=sys.argv[1:],
         filters=run.filters,
         dry_run=run.dry_run,
@@ -67,44 +58,6 @@ def run_runbook(
         before_summary(rep)
     print_run(rep, as_json=run.as_json)
     sys.exit(EXIT_OK if rep.ok else EXIT_FAILED)
-
-
-def _check_stacks(app: AppContext, nr: Any, only: list[str] | None) -> None:
-    """Stack names and every selected host's template.yaml, before the run is recorded.
-
-    For the runbooks that deploy or check stacks (they declare a ``stacks`` option).
-
-    Raises:
-        ConfigError: an unknown stack (with "did you mean") or a broken template.yaml.
-    """
-    from nornir_homehub.inventory import site_vars
-    from nornir_homehub.render import stacks_for_host
-
-    if only is not None:
-        parse_stacks(app, ",".join(only))
-    for host in nr.inventory.hosts.values():
-        stacks_for_host(site_vars(nr, host), app.settings.stacks_dir, only)
-
-
-def _check_zone(nr: Any) -> None:
-    """The zone each selected dns host would serve, derived from the inventory, is valid.
-
-    Planned offline, before the run, so a broken ``dns_records`` entry is a configuration
-    error (exit 2) instead of a failed task after the dns host was contacted.
-
-    Raises:
-        ConfigError: the inventory's DNS variables or records are invalid.
-    """
-    from nornir_homehub.errors import ConfigError, PlanError
-    from nornir_homehub.inventory import hosts_by_role
-    from nornir_homehub.tasks.dns import zone_spec_for
-
-    everyone = getattr(nr.data, "all_hosts", None) or nr.inventory.hosts
-    for host in hosts_by_role(nr.inventory.hosts, "dns"):
-        try:
-            zone_spec_for(host, everyone)
-        except (ConfigError, PlanError) as exc:
-            raise ConfigError(f"host {host.name}: the zone the inventory declares: {exc}") from None
 
 
 @click.command("deploy")
@@ -120,7 +73,8 @@ def deploy(
     app: AppContext, run: RunOptions, stacks: str | None, force: bool, no_verify: bool
 ) -> None:
     """Roll out in the guide's order: DNS -> compute stacks -> trusted stacks -> verify."""
-    options = {"stacks": parse_stacks(app, stacks), "force": force, "verify": not no_verify}
+    only = parse_stacks(stacks, app.settings.stacks_dir)
+    options = {"stacks": only, "force": force, "verify": not no_verify}
     run_runbook(app, "deploy", run, options, contacts_all=True)
 
 
@@ -171,7 +125,7 @@ class RunCommand(click.Command):
 
 
 def _runbook_lines(app: AppContext, name: str) -> list[str]:
-    from nornir_homehub.api import load_runbook_spec
+    from nornir_homehub.runbook_loader import load_runbook_spec
 
     book = load_runbook_spec(app.settings, name)
     # "Runbook ``deploy``: the guide's rollout order" -> "the guide's rollout order"
@@ -206,8 +160,8 @@ def run_(
     Each runbook declares its options (name, type, default); an unknown -o or a value of the
     wrong type exits 2 before any host is touched.
     """
-    from nornir_homehub.api import available_runbooks
     from nornir_homehub.errors import ConfigError
+    from nornir_homehub.runbook_loader import available_runbooks
 
     if list_:
         names = available_runbooks(app.settings)

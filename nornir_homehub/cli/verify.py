@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from nornir_homehub.cli.common import AppContext, handle_errors, parse_stacks, pass_app
+from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
 from nornir_homehub.cli.options import RunOptions, host_command_options
 from nornir_homehub.cli.runbooks import run_runbook
+from nornir_homehub.preflight import parse_stacks
 
 if TYPE_CHECKING:
     from nornir_homehub.report import RunReport
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 @handle_errors
 def verify(app: AppContext, run: RunOptions, stacks: str | None) -> None:
     """Check DNS, containers, HTTP readiness, networks, auth, models and GPUs."""
-    options = {"stacks": parse_stacks(app, stacks)}
+    options = {"stacks": parse_stacks(stacks, app.settings.stacks_dir)}
     run_runbook(app, "verify", run, options, before_summary=_print_checks)
 
 
