@@ -87,10 +87,7 @@ class HomeHub:
 
     def inventory(self) -> InventoryTable:
         """The selected hosts with role, address and groups (opens no connection)."""
-        from nornir_homehub.inventory import host_summary
-
-        rows = tuple(host_summary(h) for h in self.nornir().inventory.hosts.values())
-        return InventoryTable(rows, self.filters)
+        return InventoryTable.of(self.nornir(), self.filters)
 
     def exec(
         self,

@@ -8,24 +8,20 @@ Reports have their own views (`nornir_homehub.report.views`).
 from __future__ import annotations
 
 import html
-import importlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nornir_homehub.report.views import dataframe
+
 if TYPE_CHECKING:
+    from nornir.core import Nornir
+
     from nornir_homehub.report import RunReport
 
 
 def _dataframe(rows: list[dict[str, Any]], what: str) -> Any:
-    try:
-        pd = importlib.import_module("pandas")
-    except ImportError:
-        raise ImportError(
-            f"{what}.to_dataframe() needs pandas: pip install 'nornir_homehub[pandas]' "
-            "(to_dict() gives the same rows without it)"
-        ) from None
-    return pd.DataFrame(rows)
+    return dataframe(rows, what, "to_dict() gives the same rows")
 
 
 def _text_table(header: list[str], rows: list[list[str]]) -> str:
@@ -53,6 +49,13 @@ class InventoryTable:
 
     rows: tuple[dict[str, Any], ...]
     filter: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, nr: Nornir, filters: Iterable[str] = ()) -> InventoryTable:
+        """The table of ``nr``'s hosts, selected by ``filters`` (opens no connection)."""
+        from nornir_homehub.inventory import host_summary
+
+        return cls(tuple(host_summary(h) for h in nr.inventory.hosts.values()), tuple(filters))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -107,6 +110,15 @@ class ExecRow:
     stdout: str
     stderr: str
     error: str | None
+
+    @property
+    def status(self) -> str:
+        """``exit N`` when the command ran, ``FAILED`` when it could not."""
+        return f"exit {self.exit_code}" if self.error is None else "FAILED"
+
+    def heading(self) -> str:
+        """``=== host (exit 0)``: the line above the host's output (``exec``, the repr)."""
+        return f"=== {self.host} ({self.status})"
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (a row of ``exec --json``)."""
@@ -167,14 +179,10 @@ class ExecResults:
         """Return one row per host as a pandas DataFrame (needs the ``pandas`` extra)."""
         return _dataframe([r.to_dict() for r in self.rows], "ExecResults")
 
-    @staticmethod
-    def _status(r: ExecRow) -> str:
-        return f"exit {r.exit_code}" if r.error is None else "FAILED"
-
     def __repr__(self) -> str:
         parts = [f"<ExecResults {self.command!r} {'ok' if self.ok else 'FAILED'}>"]
         for r in self.rows:
-            parts.append(f"=== {r.host} ({self._status(r)})")
+            parts.append(r.heading())
             parts.extend(text.rstrip("\n") for text in (r.error or "", r.stdout, r.stderr) if text)
         return "\n".join(parts)
 
@@ -183,7 +191,7 @@ class ExecResults:
         cells = [
             [
                 esc(r.host),
-                esc(self._status(r)),
+                esc(r.status),
                 f"<pre>{esc(r.stdout)}</pre>",
                 f"<pre>{esc(r.error or r.stderr)}</pre>",
             ]

@@ -70,8 +70,7 @@ def exec_(
         echo_json(results.to_dict())
     else:
         for r in results:
-            status = f"exit {r.exit_code}" if r.error is None else "FAILED"
-            click.echo(f"=== {r.host} ({status})")
+            click.echo(r.heading())
             if r.error:
                 click.echo(f"error: {r.error}")
             if r.stdout:
