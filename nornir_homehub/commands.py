@@ -5,11 +5,10 @@ Each run goes through the engine (`nornir_homehub.engine.execute`) and leaves it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Unpack
 
-from nornir_homehub.engine import RunContext, execute
+from nornir_homehub.engine import RunContext, RunParams, execute
 from nornir_homehub.preflight import check_runbook_input
 from nornir_homehub.views import ExecResults, ExecRow
 
@@ -42,38 +41,24 @@ def run_runbook(
     nr: Nornir,
     settings: Settings,
     options: dict[str, Any],
-    *,
-    argv: Iterable[str] = (),
-    filters: Iterable[str] = (),
-    dry_run: bool = False,
-    keep_going: bool = False,
-    report_path: Path | None = None,
-    junit_path: Path | None = None,
-    progress: bool = True,
+    **params: Unpack[RunParams],
 ) -> RunReport:
     """Check a loaded runbook's input offline, then run it on ``nr`` through `execute`.
 
     ``options`` are already checked against the runbook's declaration (`Runbook.check`,
     `Runbook.parse_cli`); what can only be judged with the selected hosts (stack names and
-    templates, the zone) is checked here, before any host is touched.
+    templates, the zone) is checked here, before any host is touched. ``params``: see
+    `RunParams`.
 
     Raises:
         ConfigError: see `check_runbook_input`, and what `execute` lets through.
     """
     check_runbook_input(settings, nr, book, options)
-    return execute(
-        book.name,
-        nr,
-        settings,
-        lambda nr_, ctx: book.run(nr_, ctx, **options),
-        argv=argv,
-        filters=filters,
-        dry_run=dry_run,
-        keep_going=keep_going,
-        report_path=report_path,
-        junit_path=junit_path,
-        progress=progress,
-    )
+
+    def body(nr_: Nornir, ctx: RunContext) -> Any:
+        return book.run(nr_, ctx, **options)
+
+    return execute(book.name, nr, settings, body, **params)
 
 
 def exec_command(
@@ -82,11 +67,7 @@ def exec_command(
     settings: Settings,
     *,
     timeout: float | None = None,
-    argv: Iterable[str] = (),
-    filters: Iterable[str] = (),
-    report_path: Path | None = None,
-    junit_path: Path | None = None,
-    progress: bool = False,
+    **params: Unpack[RunParams],
 ) -> ExecResults:
     """Run a shell command on ``nr``'s hosts in parallel as stage ``exec``, with a report.
 
@@ -120,17 +101,8 @@ def exec_command(
                 error = f"{type(exc).__name__}: {exc}" if exc else str(res.result)
                 rows.append(ExecRow(name, False, None, "", "", r(error)))
 
-    report = execute(
-        "exec",
-        nr,
-        settings,
-        body,
-        argv=argv,
-        filters=filters,
-        report_path=report_path,
-        junit_path=junit_path,
-        progress=progress,
-    )
+    params.setdefault("progress", False)
+    report = execute("exec", nr, settings, body, **params)
     return ExecResults(redact_all(command), tuple(rows), report, notes[0] if notes else None)
 
 
@@ -141,12 +113,8 @@ def run_checks(
     task: Callable[..., Any],
     *,
     host_check: str,
-    argv: Iterable[str] = (),
-    filters: Iterable[str] = (),
-    report_path: Path | None = None,
-    junit_path: Path | None = None,
-    progress: bool = True,
-    **kwargs: Any,
+    task_args: Mapping[str, Any] | None = None,
+    **params: Unpack[RunParams],
 ) -> tuple[list[Check], RunReport]:
     """Run a check task on ``nr``'s hosts as one stage with a report (``check gpu``).
 
@@ -158,12 +126,8 @@ def run_checks(
         settings: the config's ``homehub:`` settings.
         task: a Nornir task returning ``Result(result=list[Check])``.
         host_check: the check a host that could not be checked gets (``gpu.host``).
-        argv: the command line, for the report.
-        filters: the ``--filter`` terms, for the report.
-        report_path: write the JSON report here.
-        junit_path: write JUnit XML here.
-        progress: show progress on stderr.
-        **kwargs: passed to the task.
+        task_args: keyword arguments of the task.
+        **params: how to run it and where its report goes (`RunParams`).
 
     Returns:
         Every host's checks (hosts in name order) and the run's report.
@@ -175,17 +139,7 @@ def run_checks(
     checks: list[Check] = []
 
     def body(nr_: Nornir, ctx: RunContext) -> None:
-        checks.extend(ctx.check_stage(title, nr_, task, host_check=host_check, **kwargs))
+        checks.extend(ctx.check_stage(title, nr_, task, host_check=host_check, **(task_args or {})))
 
-    report = execute(
-        title,
-        nr,
-        settings,
-        body,
-        argv=argv,
-        filters=filters,
-        report_path=report_path,
-        junit_path=junit_path,
-        progress=progress,
-    )
+    report = execute(title, nr, settings, body, **params)
     return checks, report

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, Unpack
 
 from nornir_homehub.errors import StageStopped
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from nornir_homehub.report import RunRecorder, RunReport, TimingProcessor
     from nornir_homehub.secrets import SecretStore
 
-__all__ = ["RunContext", "StageStopped", "execute"]
+__all__ = ["RunContext", "RunParams", "StageStopped", "execute"]
 
 
 @dataclass
@@ -220,22 +220,45 @@ def _checks_of(multi: Iterable[Any]) -> list[Check]:
     return out
 
 
+class RunParams(TypedDict, total=False):
+    """How a run is made and what it leaves: the keyword arguments of `execute`.
+
+    The commands built on the engine (`nornir_homehub.commands`) take and pass them on as
+    they are. Every key is optional.
+
+    Attributes:
+        argv: the command line, as typed (the report keeps it, redacted).
+        filters: the ``--filter`` terms (the report keeps them).
+        dry_run: change nothing; show what would change (default False).
+        keep_going: no stage is a gate (``--keep-going``; default False).
+        report_path: write the JSON report here.
+        junit_path: write JUnit XML here.
+        progress: show progress on stderr (default True).
+        progress_stream: where progress and notes go (default stderr).
+
+    """
+
+    argv: Iterable[str]
+    filters: Iterable[str]
+    dry_run: bool
+    keep_going: bool
+    report_path: Path | None
+    junit_path: Path | None
+    progress: bool
+    progress_stream: Any
+
+
 def execute(
     command: str,
     nr: Nornir,
     settings: Settings,
     body: Callable[[Nornir, RunContext], Any],
-    *,
-    argv: Iterable[str] = (),
-    filters: Iterable[str] = (),
-    dry_run: bool = False,
-    keep_going: bool = False,
-    report_path: Path | None = None,
-    junit_path: Path | None = None,
-    progress: bool = True,
-    progress_stream: Any = None,
+    **params: Unpack[RunParams],
 ) -> RunReport:
     """Run ``body(nr, ctx)`` with recording, progress and cleanup; return the finished report.
+
+    ``params`` (`RunParams`): the command line and filters to record, dry run, keep going,
+    where the report, JUnit file and progress go.
 
     The secrets are loaded first, whatever the command, so that everything it shows or writes
     (its own command line included) is redacted. A vault that cannot be opened is an error
@@ -251,15 +274,21 @@ def execute(
     from nornir_homehub.report import RunRecorder, TimingProcessor, recording
     from nornir_homehub.secrets import load_secrets_for_output, redact_all
 
+    dry_run = params.get("dry_run", False)
+    stream = params.get("progress_stream")
     secrets, note = load_secrets_for_output(settings)
     if note:
-        print(f"note: {redact_all(note)}", file=progress_stream or sys.stderr)
+        print(f"note: {redact_all(note)}", file=stream or sys.stderr)
     recorder = RunRecorder(
-        command, list(argv), dry_run=dry_run, filters=list(filters), redact=redact_all
+        command,
+        list(params.get("argv", ())),
+        dry_run=dry_run,
+        filters=list(params.get("filters", ())),
+        redact=redact_all,
     )
     timing = TimingProcessor()
     processor = ProgressProcessor(
-        progress_stream, enabled=progress, redact=redact_all, timings=timing
+        stream, enabled=params.get("progress", True), redact=redact_all, timings=timing
     )
     recorder.watch(timing)
     ctx = RunContext(
@@ -268,7 +297,7 @@ def execute(
         processor,
         timing,
         dry_run=dry_run,
-        keep_going=keep_going,
+        keep_going=params.get("keep_going", False),
         _secrets=secrets,
         redaction_note=note,
     )
@@ -276,8 +305,8 @@ def execute(
         with (
             recording(
                 recorder,
-                report_path=report_path,
-                junit_path=junit_path,
+                report_path=params.get("report_path"),
+                junit_path=params.get("junit_path"),
                 history_dir=settings.history_dir,
             ),
             contextlib.suppress(StageStopped),

@@ -8,9 +8,9 @@ Exit 0 unless a check failed (1); configuration errors exit 2.
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,7 +22,13 @@ from nornir_homehub.cli.common import (
     pass_app,
     redact,
 )
-from nornir_homehub.cli.options import filter_option, json_option, junit_option, report_option
+from nornir_homehub.cli.options import (
+    RunOptions,
+    filter_option,
+    json_option,
+    junit_option,
+    report_option,
+)
 
 if TYPE_CHECKING:
     from nornir_homehub.checks.model import Check
@@ -53,6 +59,29 @@ def print_checks(
         click.echo(", ".join(f"{n} {s}" for s, n in summary.items()), err=True)
     if any(c.failed for c in checks):
         raise SystemExit(EXIT_FAILED)
+
+
+def _run_checks(
+    app: AppContext,
+    title: str,
+    task: Callable[..., Any],
+    host_check: str,
+    run: RunOptions,
+    **task_args: Any,
+) -> None:
+    """Run check ``task`` on the selected hosts (`commands.run_checks`) and print its checks."""
+    from nornir_homehub.commands import run_checks
+
+    checks, rep = run_checks(
+        title,
+        app.select(run.filters),
+        app.settings,
+        task,
+        host_check=host_check,
+        task_args=task_args,
+        **run.params(),
+    )
+    print_checks(checks, command=title, as_json=run.as_json, run_id=rep.run_id)
 
 
 def _not_empty(option: str, value: str) -> str:
@@ -96,22 +125,9 @@ def check_gpu_cmd(
     inventory has a ``gpu:`` shows none; skips hosts with ``gpu: null``.
     """
     from nornir_homehub.checks.gpu import check_gpu
-    from nornir_homehub.commands import run_checks
 
-    checks, rep = run_checks(
-        "check gpu",
-        app.select(filters),
-        app.settings,
-        check_gpu,
-        host_check="gpu.host",
-        argv=sys.argv[1:],
-        filters=filters,
-        report_path=report,
-        junit_path=junit,
-        progress=not as_json,
-        smi=smi,
-    )
-    print_checks(checks, command="check gpu", as_json=as_json, run_id=rep.run_id)
+    run = RunOptions(filters, report=report, junit=junit, as_json=as_json)
+    _run_checks(app, "check gpu", check_gpu, "gpu.host", run, smi=smi)
 
 
 @check.command("ollama")
@@ -149,20 +165,14 @@ def check_ollama_cmd(
     stack are skipped.
     """
     from nornir_homehub.checks.ollama import check_ollama
-    from nornir_homehub.commands import run_checks
 
-    checks, rep = run_checks(
+    run = RunOptions(filters, report=report, junit=junit, as_json=as_json)
+    _run_checks(
+        app,
         "check ollama",
-        app.select(filters),
-        app.settings,
         check_ollama,
-        host_check="ollama.host",
-        argv=sys.argv[1:],
-        filters=filters,
-        report_path=report,
-        junit_path=junit,
-        progress=not as_json,
+        "ollama.host",
+        run,
         warmup=warmup,
         warmup_timeout=warmup_timeout,
     )
-    print_checks(checks, command="check ollama", as_json=as_json, run_id=rep.run_id)

@@ -40,7 +40,7 @@ def exec_(
     ``--json`` prints ``{"command", "run_id", "hosts": [...]}``; the run report goes to
     ``--report``/``--junit`` and the history.
     """
-    from nornir_homehub.api import exec_command
+    from nornir_homehub.commands import exec_command
     from nornir_homehub.errors import ConfigError
     from nornir_homehub.secrets import redact_all
 

@@ -1,14 +1,15 @@
 """The command-line options several commands share, each defined once.
 
 ``--filter``/``--limit`` (`filter_option`), ``--json`` (`json_option`), ``--report``
-(`report_option`), ``--junit`` (`junit_option`), and the whole set of a command that runs a
-runbook (`host_command_options`, packed into one `RunOptions`). Output paths are checked when
-the command line is read (`OutputPath`, exit 2).
+(`report_option`), ``--junit`` (`junit_option`), ``--vault-password-file``, and the whole set
+of a command that runs a runbook (`host_command_options`, packed into one `RunOptions`).
+Output paths are checked when the command line is read (`OutputPath`, exit 2).
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 if TYPE_CHECKING:
+    from nornir_homehub.engine import RunParams
+
     _PathParamType = click.ParamType[Path]
 else:  # click < 8.2 (allowed by pyproject) has no generic ParamType
     _PathParamType = click.ParamType
@@ -100,6 +103,15 @@ def junit_option(testcase: str = "") -> Callable[[F], F]:
     )
 
 
+def vault_password_file_option(text: str) -> Callable[[F], F]:
+    """``--vault-password-file FILE`` (an existing file); ``text`` is its help."""
+    return click.option(
+        "--vault-password-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=text,
+    )
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """The options every host-touching command shares (see `host_command_options`)."""
@@ -110,6 +122,18 @@ class RunOptions:
     junit: Path | None = None
     as_json: bool = False
     keep_going: bool = False
+
+    def params(self) -> RunParams:
+        """The engine's `RunParams`: this command line, no progress output with ``--json``."""
+        return {
+            "argv": sys.argv[1:],
+            "filters": self.filters,
+            "dry_run": self.dry_run,
+            "keep_going": self.keep_going,
+            "report_path": self.report,
+            "junit_path": self.junit,
+            "progress": not self.as_json,
+        }
 
 
 _COMMON = ("filters", "dry_run", "report", "junit", "as_json", "keep_going")

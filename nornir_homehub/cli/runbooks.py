@@ -41,19 +41,7 @@ def run_runbook(
     checked = book.check(options)
     checked.update(book.parse_cli(cli_terms))
     nr = app.targets(run.filters) if contacts_all else app.select(run.filters)
-    rep = commands.run_runbook(
-        book,
-        nr,
-        app.settings,
-        checked,
-        argv=sys.argv[1:],
-        filters=run.filters,
-        dry_run=run.dry_run,
-        keep_going=run.keep_going,
-        report_path=run.report,
-        junit_path=run.junit,
-        progress=not run.as_json,
-    )
+    rep = commands.run_runbook(book, nr, app.settings, checked, **run.params())
     if before_summary is not None and not run.as_json:
         before_summary(rep)
     print_run(rep, as_json=run.as_json)
