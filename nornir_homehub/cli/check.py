@@ -9,7 +9,6 @@ Exit 0 unless a check failed (1); configuration errors exit 2.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,13 +21,7 @@ from nornir_homehub.cli.common import (
     pass_app,
     redact,
 )
-from nornir_homehub.cli.options import (
-    RunOptions,
-    filter_option,
-    json_option,
-    junit_option,
-    report_option,
-)
+from nornir_homehub.cli.options import RunOptions, check_command_options
 
 if TYPE_CHECKING:
     from nornir_homehub.checks.model import Check
@@ -96,10 +89,7 @@ def check() -> None:
 
 
 @check.command("gpu")
-@filter_option
-@report_option
-@junit_option("check")
-@json_option
+@check_command_options
 @click.option(
     "--nvidia-smi",
     "smi",
@@ -110,14 +100,7 @@ def check() -> None:
 )
 @pass_app
 @handle_errors
-def check_gpu_cmd(
-    app: AppContext,
-    filters: tuple[str, ...],
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    smi: str,
-) -> None:
+def check_gpu_cmd(app: AppContext, run: RunOptions, smi: str) -> None:
     """Check the GPU of every selected host with nvidia-smi.
 
     Driver answers, name, memory, utilisation, temperature and processes; warns above the
@@ -126,15 +109,11 @@ def check_gpu_cmd(
     """
     from nornir_homehub.checks.gpu import check_gpu
 
-    run = RunOptions(filters, report=report, junit=junit, as_json=as_json)
     _run_checks(app, "check gpu", check_gpu, "gpu.host", run, smi=smi)
 
 
 @check.command("ollama")
-@filter_option
-@report_option
-@junit_option("check")
-@json_option
+@check_command_options
 @click.option(
     "--warmup/--no-warmup",
     default=True,
@@ -150,15 +129,7 @@ def check_gpu_cmd(
 )
 @pass_app
 @handle_errors
-def check_ollama_cmd(
-    app: AppContext,
-    filters: tuple[str, ...],
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    warmup: bool,
-    warmup_timeout: float,
-) -> None:
+def check_ollama_cmd(app: AppContext, run: RunOptions, warmup: bool, warmup_timeout: float) -> None:
     """Check Ollama on the hosts running it: API, installed models, loaded on the GPU.
 
     The configured models are the inventory's ``ollama_models``; hosts without the ollama
@@ -166,7 +137,6 @@ def check_ollama_cmd(
     """
     from nornir_homehub.checks.ollama import check_ollama
 
-    run = RunOptions(filters, report=report, junit=junit, as_json=as_json)
     _run_checks(
         app,
         "check ollama",

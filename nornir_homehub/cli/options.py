@@ -136,7 +136,28 @@ class RunOptions:
         }
 
 
-_COMMON = ("filters", "dry_run", "report", "junit", "as_json", "keep_going")
+_DRY_RUN = click.option(
+    "--dry-run", is_flag=True, help="Show exact diffs and planned restarts; change nothing."
+)
+_KEEP_GOING = click.option(
+    "--keep-going", is_flag=True, help="A failed stage does not stop the later ones."
+)
+
+
+def _packed(
+    fn: Callable[..., Any], options: list[Callable[[Any], Any]], names: tuple[str, ...]
+) -> Callable[..., Any]:
+    """Add ``options`` to ``fn``; their values (``names``) reach it as one ``run: RunOptions``."""
+
+    @functools.wraps(fn)
+    def packed(*args: Any, **kwargs: Any) -> Any:
+        run = RunOptions(**{k: kwargs.pop(k) for k in names})
+        return fn(*args, run=run, **kwargs)
+
+    wrapped: Callable[..., Any] = packed
+    for opt in reversed(options):
+        wrapped = opt(wrapped)
+    return wrapped
 
 
 def host_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,28 +165,15 @@ def host_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     The command function receives them packed as one ``run: RunOptions`` argument.
     """
+    options = [filter_option, _DRY_RUN, report_option, junit_option(), json_option, _KEEP_GOING]
+    names = ("filters", "dry_run", "report", "junit", "as_json", "keep_going")
+    return _packed(fn, options, names)
 
-    @functools.wraps(fn)
-    def packed(*args: Any, **kwargs: Any) -> Any:
-        run = RunOptions(**{k: kwargs.pop(k) for k in _COMMON})
-        return fn(*args, run=run, **kwargs)
 
-    wrapped: Callable[..., Any] = packed
-    for opt in reversed(
-        [
-            filter_option,
-            click.option(
-                "--dry-run",
-                is_flag=True,
-                help="Show exact diffs and planned restarts; change nothing.",
-            ),
-            report_option,
-            junit_option(),
-            json_option,
-            click.option(
-                "--keep-going", is_flag=True, help="A failed stage does not stop the later ones."
-            ),
-        ]
-    ):
-        wrapped = opt(wrapped)
-    return wrapped
+def check_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--filter``, ``--report``, ``--junit``, ``--json`` (``check gpu``, ``check ollama``).
+
+    The command function receives them packed as one ``run: RunOptions`` argument.
+    """
+    options = [filter_option, report_option, junit_option("check"), json_option]
+    return _packed(fn, options, ("filters", "report", "junit", "as_json"))
