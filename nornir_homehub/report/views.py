@@ -57,6 +57,29 @@ def check_lines(
     return lines
 
 
+def change_lines(report: RunReport) -> list[str]:
+    """What a run changed or would change, host by host: each task's diff, compose plans.
+
+    A diff comes under a ``--- host task ---`` line; a stack task's plan reads ``host task:
+    would compose up (recreate ollama): ...`` (``did`` when not a dry run). Each item may
+    span several lines (a diff).
+    """
+    lines: list[str] = []
+    for host, rec in report.hosts.items():
+        for t in rec.tasks:
+            if t.diff:
+                lines.append(f"--- {host} {t.name} ---")
+                lines.append(t.diff.rstrip("\n"))
+            res = t.result if isinstance(t.result, dict) else {}
+            if res.get("action") not in (None, "none"):
+                verb = "would" if report.dry_run else "did"
+                why = "; ".join(res.get("reasons") or [])
+                recreate = res.get("recreate") or []
+                extra = f" (recreate {', '.join(recreate)})" if recreate else ""
+                lines.append(f"{host} {t.name}: {verb} compose {res['action']}{extra}: {why}")
+    return lines
+
+
 def dataframe(rows: list[dict[str, Any]], owner: str, without: str) -> Any:
     """``rows`` as a pandas DataFrame for ``owner.to_dataframe()``.
 

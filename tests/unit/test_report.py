@@ -38,6 +38,7 @@ from nornir_homehub.report import (
     write_junit,
     write_report,
 )
+from nornir_homehub.report.views import change_lines
 from nornir_homehub.secrets import SecretStore
 
 
@@ -388,6 +389,34 @@ def test_notebook_views(rollout: Any) -> None:
         frame = report.to_dataframe()
         assert list(frame["host"]).count("compute-1") == 3
         assert len(report.to_dataframe("checks")) == 6
+
+
+def test_check_lines_are_the_lines_check_and_verify_print(rollout: Any) -> None:
+    report, _, _ = rollout
+    lines = report.check_lines()
+    assert "FAIL dns-1 dns.chat: chat.homehub.dk -> 10.2.0.9 (asked with key ********)" in lines
+    remedy = lines[lines.index(next(x for x in lines if x.startswith("FAIL dns-1 dns.chat"))) + 1]
+    assert remedy == "     remedy: reload the zone: rndc reload homehub.dk"
+    # a passing check has no remedy line; `only` keeps the statuses asked for
+    after_pass = lines[lines.index("PASS dns-1 ssh.reachable: connected in 0.1s") + 1]
+    assert after_pass.startswith("FAIL dns-1 dns.chat")
+    assert [x.split()[0] for x in report.check_lines(only=["fail"]) if x[0] != " "] == ["FAIL"]
+    assert SECRET not in "\n".join(lines)
+
+
+def test_change_lines_show_diffs_and_compose_plans(tmp_path: Path) -> None:
+    def plan(task: Task) -> Result:
+        result = {"action": "up", "reasons": ["compose.yaml changed"], "recreate": ["ollama"]}
+        return Result(host=task.host, result=result, changed=True)
+
+    nr = make_nornir(tmp_path)
+    recorder = RunRecorder("deploy", dry_run=True)
+    recorder.add_result("deploy", nr.filter(name="compute-1").run(plan))
+    recorder.add_result("deploy", nr.filter(name="trusted-1").run(write_env))
+    lines = change_lines(recorder.finish())
+    assert lines[0] == "compute-1 plan: would compose up (recreate ollama): compose.yaml changed"
+    assert lines[1] == "--- trusted-1 write_env ---"
+    assert lines[2].splitlines()[-1] == f"+API_KEY={SECRET}"  # no redactor given to this run
 
 
 def test_html_view_escapes_names() -> None:
