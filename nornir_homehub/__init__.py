@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from nornir_homehub.api import HomeHub
+    from nornir_homehub.hub import HomeHub
 
 __all__ = ["HomeHub", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "HomeHub":
-        from nornir_homehub.api import HomeHub
+        from nornir_homehub.hub import HomeHub
 
         return HomeHub
     raise AttributeError(name)

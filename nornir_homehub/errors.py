@@ -144,3 +144,18 @@ class EdgeNotConverged(CheckFailed):
     def __init__(self, message: str, layer: Layer) -> None:
         super().__init__(message)
         self.layer = layer
+
+
+# --- reports, the engine and the CLI (issue 14, r1) ---------------------------------------------
+
+
+class ReportError(HomehubError):
+    """A report cannot be written, read or validated."""
+
+
+class ReportSchemaError(ReportError):
+    """A report document does not match the published JSON Schema."""
+
+
+class StageStopped(HomehubError):
+    """A gate stopped the run (the report's ``stopped_at`` says which stage and why)."""

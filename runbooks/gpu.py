@@ -33,11 +33,7 @@ def run(nr: Nornir, ctx: RunContext, *, smi: str = SMI, **_: Any) -> None:
         smi: the ``nvidia-smi`` command on the hosts.
 
     A failed check fails the run (exit 1) but every host is still checked: the stage records
-    its failures instead of stopping at the first host.
+    its failures instead of stopping at the first host. A host that cannot be checked gets a
+    failed ``gpu.host`` check, as with ``check gpu``.
     """
-    keep = ctx.keep_going
-    ctx.keep_going = True  # one stage only: record every host's checks, then report
-    try:
-        ctx.stage("gpu", nr, check_gpu, smi=smi)
-    finally:
-        ctx.keep_going = keep
+    ctx.check_stage("gpu", nr, check_gpu, host_check="gpu.host", smi=smi)

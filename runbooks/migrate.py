@@ -34,7 +34,7 @@ from typing import Any
 
 from nornir.core import Nornir
 
-from nornir_homehub.api import RunContext, StageStopped
+from nornir_homehub.api import RunContext
 from nornir_homehub.errors import ConfigError
 from nornir_homehub.inventory import hosts_by_role
 from nornir_homehub.runbook_options import Option
@@ -55,12 +55,7 @@ def _stage(
     """Run a stage on ``hosts`` without stopping; return the hosts that failed."""
     if not hosts:
         return set()
-    keep = ctx.keep_going
-    ctx.keep_going = True
-    try:
-        agg = ctx.stage(name, nr.filter(filter_func=lambda h: h.name in hosts), task, **kw)
-    finally:
-        ctx.keep_going = keep
+    agg = ctx.stage(name, nr.filter(filter_func=lambda h: h.name in hosts), task, gate=False, **kw)
     return set(agg.failed_hosts)
 
 
@@ -100,7 +95,15 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: 
         if not selected:
             continue
         stage = f"migrate plan {role}"
-        agg = _plan_stage(ctx, stage, nr, selected, plan_migrate, old_dirs=dirs, rendered=rendered)
+        # Not a gate: every host of both roles is planned, then the failures are judged below.
+        agg = ctx.stage(
+            stage,
+            nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
+            plan_migrate,
+            gate=False,
+            old_dirs=dirs,
+            rendered=rendered,
+        )
         for h in selected:
             exc = next((r.exception for r in agg[h] if r.exception is not None), None)
             if not agg[h].failed:
@@ -113,10 +116,7 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: 
     if refused:
         raise ConfigError("migrate refused, nothing was changed on any host: " + "; ".join(refused))
     if plan_failures and not ctx.keep_going:
-        stage = plan_failures[0][0]
-        reason = "; ".join(why for _stage_name, why in plan_failures)
-        ctx.recorder.stop(stage, reason)
-        raise StageStopped(f"stage {stage} failed: {reason}")
+        ctx.stop(plan_failures[0][0], "; ".join(why for _stage_name, why in plan_failures))
     if ctx.dry_run:
         return
 
@@ -163,15 +163,3 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: 
                 plans=plans,
                 why="deploy or verify of the new stacks failed",
             )
-
-
-def _plan_stage(
-    ctx: RunContext, name: str, nr: Nornir, hosts: list[str], task: Callable[..., Any], **kw: Any
-) -> Any:
-    """Run a plan stage without stopping (the caller decides); return its AggregatedResult."""
-    keep = ctx.keep_going
-    ctx.keep_going = True
-    try:
-        return ctx.stage(name, nr.filter(filter_func=lambda h: h.name in hosts), task, **kw)
-    finally:
-        ctx.keep_going = keep

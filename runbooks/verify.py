@@ -25,14 +25,8 @@ OPTIONS = [
 
 def _stage(ctx: RunContext, name: str, nr: Nornir, task: Callable[..., Any], **kw: Any) -> None:
     """Run one check stage; failed checks are recorded but do not stop the later stages."""
-    if not nr.inventory.hosts:
-        return
-    keep = ctx.keep_going
-    ctx.keep_going = True  # a check stage records its failures; later stages still run
-    try:
-        ctx.stage(name, nr, task, **kw)
-    finally:
-        ctx.keep_going = keep
+    if nr.inventory.hosts:
+        ctx.stage(name, nr, task, gate=False, **kw)
 
 
 def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from nornir_homehub.cli.check import check
-from nornir_homehub.cli.common import AppContext, closed_stdout, error_exit, report_bug
+from nornir_homehub.cli.common import AppContext, exit_on_error
 from nornir_homehub.cli.dns import dns_
 from nornir_homehub.cli.exec import exec_
 from nornir_homehub.cli.history import history
@@ -29,22 +29,8 @@ class HomehubGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; never let a traceback reach the terminal."""
-        from nornir_homehub.cli.common import EXIT_FAILED, EXIT_USAGE
-        from nornir_homehub.errors import ConfigError, HomehubError
-
-        try:
+        with exit_on_error():
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except ConfigError as exc:
-            error_exit(str(exc), EXIT_USAGE)
-        except HomehubError as exc:
-            error_exit(str(exc), EXIT_FAILED)
-        except BrokenPipeError:
-            closed_stdout()
-        except Exception as exc:  # any other exception is a bug: one line, no traceback
-            report_bug(exc)
-        return None  # pragma: no cover - error_exit and report_bug exit
 
 
 @click.group(cls=HomehubGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,7 +9,6 @@ Exit 0 unless a check failed (1); configuration errors exit 2.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,114 +16,15 @@ import click
 from nornir_homehub.cli.common import (
     EXIT_FAILED,
     AppContext,
-    OutputPath,
     echo_json,
-    filter_option,
     handle_errors,
-    json_option,
     pass_app,
     redact,
 )
+from nornir_homehub.cli.options import RunOptions, check_command_options
 
-report_option = click.option(
-    "--report",
-    "report",
-    type=OutputPath("file"),
-    help="Write the JSON run report here (always also kept in the history).",
-)
-junit_option = click.option(
-    "--junit",
-    "junit",
-    type=OutputPath("file"),
-    help="Write JUnit XML here (one testcase per check).",
-)
 if TYPE_CHECKING:
-    from nornir.core import Nornir
-
     from nornir_homehub.checks.model import Check
-    from nornir_homehub.report import RunReport
-
-
-def run_checks(
-    app: AppContext,
-    filters: tuple[str, ...],
-    task: Callable[..., Any],
-    *,
-    title: str,
-    report: Path | None = None,
-    junit: Path | None = None,
-    progress: bool = True,
-    **kwargs: Any,
-) -> tuple[list[Check], RunReport]:
-    """Run a check task on the selected hosts through `api.execute` (report, JUnit, history).
-
-    A host whose task raised gets one failed check on the SSH layer (also in the report).
-
-    Args:
-        app: the CLI context.
-        filters: ``--filter`` terms.
-        task: a Nornir task returning ``Result(result=list[Check])``.
-        title: the command's name (``check gpu``): the run's command and its one stage.
-        report: write the JSON report here.
-        junit: write JUnit XML here.
-        progress: show progress on stderr (off with ``--json``).
-        **kwargs: passed to the task.
-
-    Returns:
-        Every host's checks (hosts in name order) and the run's report.
-
-    Raises:
-        ConfigError: bad filter, bad inventory, or a task found bad inventory data.
-
-    """
-    import sys
-
-    from nornir_homehub.api import RunContext, execute
-    from nornir_homehub.checks.model import Check, Layer, Status
-    from nornir_homehub.errors import ConfigError
-
-    nr = app.select(filters)
-    checks: list[Check] = []
-
-    def body(nr_: Nornir, ctx: RunContext) -> None:
-        agg = ctx.stage(title, nr_, task, **kwargs)
-        broken: list[Check] = []
-        for name in sorted(agg):
-            res = agg[name][0]
-            if isinstance(res.exception, ConfigError):
-                raise res.exception
-            if isinstance(res.result, list) and not res.exception:
-                checks.extend(c for c in res.result if isinstance(c, Check))
-                continue
-            exc = res.exception
-            broken.append(
-                Check(
-                    name=title.replace("check ", "") + ".host",
-                    host=name,
-                    layer=Layer.SSH,
-                    status=Status.FAIL,
-                    evidence=redact(f"{type(exc).__name__}: {exc}" if exc else str(res.result)),
-                    remedy="Check that the host is up and reachable over SSH: "
-                    f"`python -m nornir_homehub exec --filter name={name} -- true`",
-                )
-            )
-        ctx.recorder.add_checks(title, broken, title)
-        checks.extend(broken)
-        checks.sort(key=lambda c: c.host)
-
-    rep = execute(
-        title,
-        nr,
-        app.settings,
-        body,
-        argv=sys.argv[1:],
-        filters=filters,
-        keep_going=True,
-        report_path=report,
-        junit_path=junit,
-        progress=progress,
-    )
-    return checks, rep
 
 
 def print_checks(
@@ -132,6 +32,8 @@ def print_checks(
 ) -> None:
     """Print checks as plain lines or as one JSON document; exit 1 when one failed."""
     from collections import Counter
+
+    from nornir_homehub.report.views import check_lines
 
     counts = Counter(str(c.status) for c in checks)
     summary = {s: counts.get(s, 0) for s in ("pass", "warn", "fail", "skip")}
@@ -145,13 +47,34 @@ def print_checks(
             }
         )
     else:
-        for c in checks:
-            click.echo(redact(f"{str(c.status).upper():4} {c.host} {c.name}: {c.evidence}"))
-            if c.remedy and c.status != "pass":
-                click.echo(redact(f"     remedy: {c.remedy}"))
+        for line in check_lines(checks):
+            click.echo(redact(line))
         click.echo(", ".join(f"{n} {s}" for s, n in summary.items()), err=True)
     if any(c.failed for c in checks):
         raise SystemExit(EXIT_FAILED)
+
+
+def _run_checks(
+    app: AppContext,
+    title: str,
+    task: Callable[..., Any],
+    host_check: str,
+    run: RunOptions,
+    **task_args: Any,
+) -> None:
+    """Run check ``task`` on the selected hosts (`commands.run_checks`) and print its checks."""
+    from nornir_homehub.commands import run_checks
+
+    checks, rep = run_checks(
+        title,
+        app.select(run.filters),
+        app.settings,
+        task,
+        host_check=host_check,
+        task_args=task_args,
+        **run.params(),
+    )
+    print_checks(checks, command=title, as_json=run.as_json, run_id=rep.run_id)
 
 
 def _not_empty(option: str, value: str) -> str:
@@ -166,10 +89,7 @@ def check() -> None:
 
 
 @check.command("gpu")
-@filter_option
-@report_option
-@junit_option
-@json_option
+@check_command_options
 @click.option(
     "--nvidia-smi",
     "smi",
@@ -180,14 +100,7 @@ def check() -> None:
 )
 @pass_app
 @handle_errors
-def check_gpu_cmd(
-    app: AppContext,
-    filters: tuple[str, ...],
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    smi: str,
-) -> None:
+def check_gpu_cmd(app: AppContext, run: RunOptions, smi: str) -> None:
     """Check the GPU of every selected host with nvidia-smi.
 
     Driver answers, name, memory, utilisation, temperature and processes; warns above the
@@ -196,24 +109,11 @@ def check_gpu_cmd(
     """
     from nornir_homehub.tasks.gpu import check_gpu
 
-    checks, rep = run_checks(
-        app,
-        filters,
-        check_gpu,
-        title="check gpu",
-        report=report,
-        junit=junit,
-        progress=not as_json,
-        smi=smi,
-    )
-    print_checks(checks, command="check gpu", as_json=as_json, run_id=rep.run_id)
+    _run_checks(app, "check gpu", check_gpu, "gpu.host", run, smi=smi)
 
 
 @check.command("ollama")
-@filter_option
-@report_option
-@junit_option
-@json_option
+@check_command_options
 @click.option(
     "--warmup/--no-warmup",
     default=True,
@@ -229,15 +129,7 @@ def check_gpu_cmd(
 )
 @pass_app
 @handle_errors
-def check_ollama_cmd(
-    app: AppContext,
-    filters: tuple[str, ...],
-    report: Path | None,
-    junit: Path | None,
-    as_json: bool,
-    warmup: bool,
-    warmup_timeout: float,
-) -> None:
+def check_ollama_cmd(app: AppContext, run: RunOptions, warmup: bool, warmup_timeout: float) -> None:
     """Check Ollama on the hosts running it: API, installed models, loaded on the GPU.
 
     The configured models are the inventory's ``ollama_models``; hosts without the ollama
@@ -245,15 +137,12 @@ def check_ollama_cmd(
     """
     from nornir_homehub.tasks.ollama import check_ollama
 
-    checks, rep = run_checks(
+    _run_checks(
         app,
-        filters,
+        "check ollama",
         check_ollama,
-        title="check ollama",
-        report=report,
-        junit=junit,
-        progress=not as_json,
+        "ollama.host",
+        run,
         warmup=warmup,
         warmup_timeout=warmup_timeout,
     )
-    print_checks(checks, command="check ollama", as_json=as_json, run_id=rep.run_id)

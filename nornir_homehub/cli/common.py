@@ -6,6 +6,7 @@ Commands import heavy modules (nornir, paramiko) inside their functions so that
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -13,7 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -76,10 +77,9 @@ class AppContext:
         Raises:
             ConfigError: unknown key, malformed term, or nothing selected.
         """
-        from nornir_homehub.inventory import apply_filters, apply_limit, parse_filters
+        from nornir_homehub.commands import select_hosts
 
-        nr = apply_limit(self.nornir(), self.limit)
-        return apply_filters(nr, parse_filters(filters), allow_empty=allow_empty)
+        return select_hosts(self.nornir(), filters, self.limit, allow_empty=allow_empty)
 
     def targets(self, filters: tuple[str, ...] | list[str]) -> Nornir:
         """The selected hosts, for a command that connects to every one of them (exec, deploy).
@@ -101,40 +101,6 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-def _store_limit(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    app = ctx.find_object(AppContext)
-    if value is not None and app is not None:
-        app.limit = value
-
-
-_filter = click.option(
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Select hosts (repeatable, AND): role=compute, name=srv-prod-1, group=dns, any data key.",
-)
-_limit = click.option(
-    "--limit",
-    "-l",
-    metavar="PATTERN",
-    expose_value=False,
-    callback=_store_limit,
-    help="Hosts or groups as Ansible's --limit takes them: srv-prod-1,trusted; "
-    "'!dns' excludes, '&compute' intersects, '*' globs. Combines with --filter (AND).",
-)
-
-
-def filter_option(fn: F) -> F:
-    """Add ``--filter KEY=VALUE`` (to the function) and ``--limit PATTERN`` (to `AppContext`)."""
-    return _filter(_limit(fn))
-
-
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print only machine-readable JSON on stdout."
-)
-
-
 def redact(text: str) -> str:
     """Redact every secret value known to this process (no-op before secrets are loaded)."""
     try:
@@ -150,29 +116,36 @@ def error_exit(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+@contextlib.contextmanager
+def exit_on_error() -> Iterator[None]:
     """Turn package errors into a clean message and exit code (2 config, 1 others).
 
-    Anything else is a bug: `report_bug` prints one line and exits `EXIT_BUG`.
+    click's own exits and usage errors pass through; a closed stdout exits `EXIT_PIPE`;
+    anything else is a bug: `report_bug` prints one line and exits `EXIT_BUG`.
     """
+    from nornir_homehub.errors import ConfigError, HomehubError
+
+    try:
+        yield
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except ConfigError as exc:
+        error_exit(str(exc), EXIT_USAGE)
+    except HomehubError as exc:
+        error_exit(str(exc), EXIT_FAILED)
+    except BrokenPipeError:
+        closed_stdout()
+    except Exception as exc:  # any other exception is a bug: one line, no traceback
+        report_bug(exc)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a command function under `exit_on_error`."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from nornir_homehub.errors import ConfigError, HomehubError
-
-        try:
+        with exit_on_error():
             return fn(*args, **kwargs)
-        except ConfigError as exc:
-            error_exit(str(exc), EXIT_USAGE)
-        except HomehubError as exc:
-            error_exit(str(exc), EXIT_FAILED)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except BrokenPipeError:
-            closed_stdout()
-        except Exception as exc:  # any other exception is a bug: one line, no traceback
-            report_bug(exc)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper
 
@@ -232,72 +205,6 @@ def report_bug(exc: BaseException) -> None:
     what = f"unexpected error in {culprit}" if culprit else "internal error (a bug)"
     saved = f"full traceback in {where}" if where else "the traceback could not be saved"
     error_exit(f"{what}: {type(exc).__name__}: {first[:300]}; {saved}", EXIT_BUG)
-
-
-if TYPE_CHECKING:
-    _PathParamType = click.ParamType[Path]
-else:  # click < 8.2 (allowed by pyproject) has no generic ParamType
-    _PathParamType = click.ParamType
-
-
-class OutputPath(_PathParamType):
-    """A click type for output paths, checked when the command line is read (exit 2).
-
-    ``kind`` is ``file`` (``--report``, ``--junit``) or ``dir`` (``render --out``); see
-    `nornir_homehub.outputs`.
-    """
-
-    name = "path"
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
-        """Check the path; fail with a usage error naming the option and the problem."""
-        from nornir_homehub.outputs import output_dir_problem, output_file_problem
-
-        text = str(value)
-        check = output_file_problem if self.kind == "file" else output_dir_problem
-        problem = check(text)
-        if problem:
-            self.fail(problem, param, ctx)
-        return Path(text).expanduser()
-
-
-def parse_stacks(
-    app: AppContext, values: str | tuple[str, ...] | None, option: str = "--stacks"
-) -> list[str] | None:
-    """``--stacks a,b`` (repeatable) as a list of known stack names; None when not given.
-
-    Raises:
-        ConfigError: empty (an unset shell variable never means "every stack"), an empty name
-            between commas, or an unknown stack (with "did you mean" and the valid ones).
-    """
-    from nornir_homehub.errors import ConfigError
-    from nornir_homehub.problems import did_you_mean
-    from nornir_homehub.render import available_stacks
-
-    if values is None or values == ():
-        return None
-    texts = [values] if isinstance(values, str) else list(values)
-    names: list[str] = []
-    for text in texts:
-        parts = [p.strip() for p in text.split(",")]
-        if not text.strip() or any(not p for p in parts):
-            raise ConfigError(
-                f"{option} {text!r}: empty stack name; give names like ollama,qdrant "
-                "(an empty value never means every stack)"
-            )
-        names += [p for p in parts if p not in names]
-    valid = available_stacks(app.settings.stacks_dir)
-    bad = [n for n in names if n not in valid]
-    if bad:
-        hints = "".join(did_you_mean(n, valid) for n in bad)
-        listing = ", ".join(valid) or f"none (no stacks in {app.settings.stacks_dir})"
-        raise ConfigError(
-            f"{option}: unknown stack(s) {', '.join(bad)}{hints}; valid stacks: {listing}"
-        )
-    return names
 
 
 def echo_json(data: Any) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
-from nornir_homehub.cli.runbooks import RunOptions, host_command_options, run_runbook
+from nornir_homehub.cli.options import RunOptions, host_command_options
+from nornir_homehub.cli.runbooks import run_runbook
 
 
 @click.command("dns")

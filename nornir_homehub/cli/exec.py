@@ -7,32 +7,14 @@ from pathlib import Path
 
 import click
 
-from nornir_homehub.cli.common import (
-    EXIT_FAILED,
-    AppContext,
-    OutputPath,
-    echo_json,
-    filter_option,
-    handle_errors,
-    json_option,
-    pass_app,
-)
+from nornir_homehub.cli.common import EXIT_FAILED, AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.options import filter_option, json_option, junit_option, report_option
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
 @filter_option
-@click.option(
-    "--report",
-    "report",
-    type=OutputPath("file"),
-    help="Write the JSON run report here (always also kept in the history).",
-)
-@click.option(
-    "--junit",
-    "junit",
-    type=OutputPath("file"),
-    help="Write JUnit XML here (one testcase per host).",
-)
+@report_option
+@junit_option("host")
 @json_option
 @click.option(
     "--timeout",
@@ -58,7 +40,7 @@ def exec_(
     ``--json`` prints ``{"command", "run_id", "hosts": [...]}``; the run report goes to
     ``--report``/``--junit`` and the history.
     """
-    from nornir_homehub.api import exec_command
+    from nornir_homehub.commands import exec_command
     from nornir_homehub.errors import ConfigError
     from nornir_homehub.secrets import redact_all
 
@@ -88,8 +70,7 @@ def exec_(
         echo_json(results.to_dict())
     else:
         for r in results:
-            status = f"exit {r.exit_code}" if r.error is None else "FAILED"
-            click.echo(f"=== {r.host} ({status})")
+            click.echo(r.heading())
             if r.error:
                 click.echo(f"error: {r.error}")
             if r.stdout:

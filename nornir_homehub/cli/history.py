@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, json_option, pass_app
+from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.options import json_option
 
 
 @click.command("history")

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nornir_homehub.cli.common import (
-    AppContext,
-    echo_json,
-    filter_option,
-    handle_errors,
-    json_option,
-    pass_app,
-)
+from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.options import filter_option, json_option
 
 
 @click.command("inventory")
@@ -21,13 +15,13 @@ from nornir_homehub.cli.common import (
 @handle_errors
 def inventory(app: AppContext, filters: tuple[str, ...], as_json: bool) -> None:
     """List hosts with role, address and groups (opens no connection)."""
-    from nornir_homehub.inventory import host_summary
+    from nornir_homehub.views import InventoryTable
 
-    nr = app.select(filters)
-    rows = [host_summary(h) for h in nr.inventory.hosts.values()]
+    table = InventoryTable.of(app.select(filters), filters)
     if as_json:
-        echo_json({"hosts": rows, "filter": list(filters)})
+        echo_json(table.to_dict())
         return
+    rows = table.rows
     width = max((len(r["name"]) for r in rows), default=4)
     click.echo(f"{'NAME':<{width}}  {'ROLE':<8}  {'ADDRESS':<15}  GROUPS")
     for r in rows:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, json_option, pass_app
+from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.options import json_option
 from nornir_homehub.defaults import DEFAULT_LAB_DIR
 
 if TYPE_CHECKING:

@@ -16,18 +16,9 @@ def print_run(report: RunReport, *, as_json: bool) -> None:
     if as_json:
         click.echo(report.to_json())
         return
-    from nornir_homehub.progress import render_summary
+    from nornir_homehub.report.summary import render_summary
+    from nornir_homehub.report.views import change_lines
 
-    for host, rec in report.hosts.items():
-        for t in rec.tasks:
-            if t.diff:
-                click.echo(f"--- {host} {t.name} ---")
-                click.echo(t.diff.rstrip("\n"))
-            res = t.result if isinstance(t.result, dict) else {}
-            if res.get("action") not in (None, "none"):
-                verb = "would" if report.dry_run else "did"
-                why = "; ".join(res.get("reasons") or [])
-                recreate = res.get("recreate") or []
-                extra = f" (recreate {', '.join(recreate)})" if recreate else ""
-                click.echo(f"{host} {t.name}: {verb} compose {res['action']}{extra}: {why}")
+    for line in change_lines(report):
+        click.echo(line)
     click.echo(render_summary(report, color=sys.stdout.isatty()), nl=False)

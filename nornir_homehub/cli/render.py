@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import click
 
-from nornir_homehub.cli.common import (
-    AppContext,
-    OutputPath,
-    echo_json,
-    filter_option,
-    handle_errors,
-    json_option,
-    parse_stacks,
-    pass_app,
-)
+from nornir_homehub.cli.common import AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.options import OutputPath, filter_option, json_option
+from nornir_homehub.preflight import parse_stacks
 
 
 @click.command("render")
@@ -59,80 +51,18 @@ def render(
     Files keep their modes (.env files 0600); with --reveal-secrets every folder under --out
     (and --out itself when it is created) is 0700.
     """
-    from nornir_homehub.errors import ConfigError
-    from nornir_homehub.outputs import safe_join
-    from nornir_homehub.render import (
-        masked_secrets,
-        render_host,
-        secret_names,
-        stacks_for_host,
+    from nornir_homehub.render_local import render_to_folder
+
+    only = parse_stacks(stacks, app.settings.stacks_path)
+    result = render_to_folder(
+        app.select(filters),
+        app.settings,
+        out,
+        only=only,
+        reveal_secrets=reveal_secrets,
+        on_file=None if as_json else lambda f: click.echo(f.line()),
     )
-
-    only = parse_stacks(app, stacks)
-    nr = app.select(filters)
-    stacks_dir = app.settings.stacks_path
-    hosts = [nr.inventory.hosts[name] for name in sorted(nr.inventory.hosts)]
-
-    from nornir_homehub.inventory import site_vars
-
-    needed: set[str] = set()
-    for host in hosts:
-        needed |= secret_names(stacks_for_host(site_vars(nr, host), stacks_dir, only))
-    if reveal_secrets:
-        from nornir_homehub.secrets import load_secrets
-
-        store = load_secrets(app.settings)
-        store.require(needed)
-        values = {k: v for k, v in store.as_template_vars().items() if k in needed}
-    else:
-        values = masked_secrets(needed)
-
-    report: dict[str, Any] = {"out": str(out), "masked": not reveal_secrets, "hosts": {}}
-    if reveal_secrets and not out.exists():
-        from nornir_homehub.report import private_dir
-
-        private_dir(out)
-    for host in hosts:
-        rendered = render_host(nr, host, stacks_dir, values, only)
-        entries = []
-        for rs in rendered:
-            for f in rs.files.values():
-                rel = PurePosixPath(f.path).relative_to(rs.project_dir)
-                # Names come from the inventory and templates: never write outside --out.
-                dest = safe_join(out, host.name, rs.name, *rel.parts)
-                try:
-                    _write(dest, f.content, f.mode, out, reveal_secrets)
-                except OSError as exc:
-                    raise ConfigError(
-                        f"render --out: cannot write {dest}: {exc.strerror}"
-                    ) from None
-            entries.append(rs.to_dict())
-            if not as_json:
-                for f in rs.files.values():
-                    rel = PurePosixPath(f.path).relative_to(rs.project_dir)
-                    flag = "  secret" if f.secret else ""
-                    click.echo(f"{host.name}/{rs.name}/{rel}  {f.mode:04o}  -> {f.path}{flag}")
-        report["hosts"][host.name] = entries
     if as_json:
-        echo_json(report)
+        echo_json(result.to_dict())
     else:
-        total = sum(len(e["files"]) for v in report["hosts"].values() for e in v)
-        masked = " (secrets masked)" if not reveal_secrets else ""
-        click.echo(f"rendered {total} files for {len(hosts)} host(s) into {out}{masked}")
-
-
-def _write(dest: Path, content: bytes, mode: int, out: Path, private: bool) -> None:
-    """Write one rendered file (0600 until it has its content, then ``mode``).
-
-    ``private`` (real secrets): every folder between ``out`` and the file becomes 0700.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    folder = dest.parent
-    while private and out in folder.parents:
-        folder.chmod(0o700)
-        folder = folder.parent
-    if dest.exists() or dest.is_symlink():
-        dest.unlink()
-    dest.touch(mode=0o600)
-    dest.write_bytes(content)
-    dest.chmod(mode)
+        click.echo(result.summary())

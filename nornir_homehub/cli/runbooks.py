@@ -1,85 +1,17 @@
-"""Commands that run runbooks: ``deploy``, ``run NAME``; the shared options and output."""
+"""Commands that run runbooks: ``deploy``, ``run NAME`` (and `run_runbook` for the others)."""
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
 
-from nornir_homehub.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    AppContext,
-    OutputPath,
-    filter_option,
-    handle_errors,
-    json_option,
-    parse_stacks,
-    pass_app,
-)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The options every host-touching command shares (see `host_command_options`)."""
-
-    filters: tuple[str, ...] = ()
-    dry_run: bool = False
-    report: Path | None = None
-    junit: Path | None = None
-    as_json: bool = False
-    keep_going: bool = False
-
-
-_COMMON = ("filters", "dry_run", "report", "junit", "as_json", "keep_going")
-
-
-def host_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--filter``, ``--dry-run``, ``--report``, ``--junit``, ``--json``, ``--keep-going``.
-
-    The command function receives them packed as one ``run: RunOptions`` argument.
-    """
-
-    @functools.wraps(fn)
-    def packed(*args: Any, **kwargs: Any) -> Any:
-        run = RunOptions(**{k: kwargs.pop(k) for k in _COMMON})
-        return fn(*args, run=run, **kwargs)
-
-    wrapped: Callable[..., Any] = packed
-    for opt in reversed(
-        [
-            filter_option,
-            click.option(
-                "--dry-run",
-                is_flag=True,
-                help="Show exact diffs and planned restarts; change nothing.",
-            ),
-            click.option(
-                "--report",
-                "report",
-                type=OutputPath("file"),
-                help="Write the JSON report here (always also kept in the history).",
-            ),
-            click.option(
-                "--junit",
-                "junit",
-                type=OutputPath("file"),
-                help="Write JUnit XML here.",
-            ),
-            json_option,
-            click.option(
-                "--keep-going", is_flag=True, help="A failed stage does not stop the later ones."
-            ),
-        ]
-    ):
-        wrapped = opt(wrapped)
-    return wrapped
+from nornir_homehub.cli.common import EXIT_FAILED, EXIT_OK, AppContext, handle_errors, pass_app
+from nornir_homehub.cli.options import RunOptions, host_command_options
+from nornir_homehub.preflight import parse_stacks
 
 
 def run_runbook(
@@ -92,7 +24,7 @@ def run_runbook(
     cli_terms: tuple[str, ...] = (),
     contacts_all: bool = False,
 ) -> None:
-    """Load runbook ``name``, check its options and hosts, run it through `api.execute`.
+    """Load runbook ``name``, check its options and hosts, run it (`commands.run_runbook`).
 
     Everything that can be wrong with the input (runbook, options, filters, inventory,
     connection files) is checked before the first connection; then print, exit 0/1.
@@ -101,72 +33,19 @@ def run_runbook(
     ``contacts_all``: the runbook connects to every selected host (deploy), so their known_hosts
     and key files are checked first too (`AppContext.targets`).
     """
-    from nornir_homehub.api import execute, load_runbook_spec
+    from nornir_homehub import commands
     from nornir_homehub.cli.output import print_run
+    from nornir_homehub.runbook_loader import load_runbook_spec
 
     book = load_runbook_spec(app.settings, name)
     checked = book.check(options)
     checked.update(book.parse_cli(cli_terms))
     nr = app.targets(run.filters) if contacts_all else app.select(run.filters)
-    if any(o.name == "stacks" for o in book.options):
-        _check_stacks(app, nr, checked.get("stacks"))
-    if name == "dns" or (name in ("deploy", "rollout") and checked.get("stacks") is None):
-        _check_zone(nr)
-    rep = execute(
-        name,
-        nr,
-        app.settings,
-        lambda nr_, ctx: book.run(nr_, ctx, **checked),
-        argv=sys.argv[1:],
-        filters=run.filters,
-        dry_run=run.dry_run,
-        keep_going=run.keep_going,
-        report_path=run.report,
-        junit_path=run.junit,
-        progress=not run.as_json,
-    )
+    rep = commands.run_runbook(book, nr, app.settings, checked, **run.params())
     if before_summary is not None and not run.as_json:
         before_summary(rep)
     print_run(rep, as_json=run.as_json)
     sys.exit(EXIT_OK if rep.ok else EXIT_FAILED)
-
-
-def _check_stacks(app: AppContext, nr: Any, only: list[str] | None) -> None:
-    """Stack names and every selected host's template.yaml, before the run is recorded.
-
-    For the runbooks that deploy or check stacks (they declare a ``stacks`` option).
-
-    Raises:
-        ConfigError: an unknown stack (with "did you mean") or a broken template.yaml.
-    """
-    from nornir_homehub.inventory import site_vars
-    from nornir_homehub.render import stacks_for_host
-
-    if only is not None:
-        parse_stacks(app, ",".join(only))
-    for host in nr.inventory.hosts.values():
-        stacks_for_host(site_vars(nr, host), app.settings.stacks_dir, only)
-
-
-def _check_zone(nr: Any) -> None:
-    """The zone each selected dns host would serve, derived from the inventory, is valid.
-
-    Planned offline, before the run, so a broken ``dns_records`` entry is a configuration
-    error (exit 2) instead of a failed task after the dns host was contacted.
-
-    Raises:
-        ConfigError: the inventory's DNS variables or records are invalid.
-    """
-    from nornir_homehub.errors import ConfigError, PlanError
-    from nornir_homehub.inventory import all_hosts, hosts_by_role
-    from nornir_homehub.tasks.dns import zone_spec_for
-
-    everyone = all_hosts(nr)
-    for host in hosts_by_role(nr.inventory.hosts, "dns"):
-        try:
-            zone_spec_for(host, everyone)
-        except (ConfigError, PlanError) as exc:
-            raise ConfigError(f"host {host.name}: the zone the inventory declares: {exc}") from None
 
 
 @click.command("deploy")
@@ -182,7 +61,8 @@ def deploy(
     app: AppContext, run: RunOptions, stacks: str | None, force: bool, no_verify: bool
 ) -> None:
     """Roll out in the guide's order: DNS -> compute stacks -> trusted stacks -> verify."""
-    options = {"stacks": parse_stacks(app, stacks), "force": force, "verify": not no_verify}
+    only = parse_stacks(stacks, app.settings.stacks_path)
+    options = {"stacks": only, "force": force, "verify": not no_verify}
     run_runbook(app, "deploy", run, options, contacts_all=True)
 
 
@@ -233,7 +113,7 @@ class RunCommand(click.Command):
 
 
 def _runbook_lines(app: AppContext, name: str) -> list[str]:
-    from nornir_homehub.api import load_runbook_spec
+    from nornir_homehub.runbook_loader import load_runbook_spec
 
     book = load_runbook_spec(app.settings, name)
     # "Runbook ``deploy``: the guide's rollout order" -> "the guide's rollout order"
@@ -268,8 +148,8 @@ def run_(
     Each runbook declares its options (name, type, default); an unknown -o or a value of the
     wrong type exits 2 before any host is touched.
     """
-    from nornir_homehub.api import available_runbooks
     from nornir_homehub.errors import ConfigError
+    from nornir_homehub.runbook_loader import available_runbooks
 
     if list_:
         names = available_runbooks(app.settings)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from nornir_homehub.cli.common import echo_json, handle_errors, json_option
+from nornir_homehub.cli.common import echo_json, handle_errors
+from nornir_homehub.cli.options import json_option, vault_password_file_option
 
 
 @click.command("init")
@@ -22,10 +23,8 @@ from nornir_homehub.cli.common import echo_json, handle_errors, json_option
     metavar="ROLE=NAME@ADDRESS",
     help="A host of the site (repeatable); roles without one get a placeholder host.",
 )
-@click.option(
-    "--vault-password-file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Use this vault password (default: generate one into DIRECTORY/.vault_pass, 0600).",
+@vault_password_file_option(
+    "Use this vault password (default: generate one into DIRECTORY/.vault_pass, 0600)."
 )
 @click.option("--timezone", default="UTC", show_default=True, help="The containers' TZ.")
 @json_option
@@ -74,11 +73,7 @@ def init(
     metavar="GROUP=ROLE",
     help="Map an Ansible group to a role (trusted, compute, dns); repeatable.",
 )
-@click.option(
-    "--vault-password-file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The Ansible vault password file; the new config references it.",
-)
+@vault_password_file_option("The Ansible vault password file; the new config references it.")
 @json_option
 @handle_errors
 def import_ansible_(

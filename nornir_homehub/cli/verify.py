@@ -11,21 +11,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from nornir_homehub.cli.common import AppContext, handle_errors, parse_stacks, pass_app
-from nornir_homehub.cli.runbooks import RunOptions, host_command_options, run_runbook
+from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
+from nornir_homehub.cli.options import RunOptions, host_command_options
+from nornir_homehub.cli.runbooks import run_runbook
+from nornir_homehub.preflight import parse_stacks
 
 if TYPE_CHECKING:
     from nornir_homehub.report import RunReport
-
-
-def check_lines(report: RunReport) -> list[str]:
-    """``STATUS host name: evidence`` per check, with ``remedy:`` lines under the others."""
-    lines = []
-    for c in report.checks:
-        lines.append(f"{str(c.status).upper():4} {c.host} {c.name}: {c.evidence}")
-        if c.remedy and str(c.status) != "pass":
-            lines.append(f"     remedy: {c.remedy}")
-    return lines
 
 
 @click.command("verify")
@@ -35,10 +27,10 @@ def check_lines(report: RunReport) -> list[str]:
 @handle_errors
 def verify(app: AppContext, run: RunOptions, stacks: str | None) -> None:
     """Check DNS, containers, HTTP readiness, networks, auth, models and GPUs."""
-    options = {"stacks": parse_stacks(app, stacks)}
+    options = {"stacks": parse_stacks(stacks, app.settings.stacks_path)}
     run_runbook(app, "verify", run, options, before_summary=_print_checks)
 
 
 def _print_checks(report: RunReport) -> None:
-    for line in check_lines(report):
+    for line in report.check_lines():
         click.echo(line)

@@ -13,7 +13,7 @@ from nornir.core.task import Result, Task
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.errors import HostKeyError
 from nornir_homehub.progress import ProgressProcessor
-from nornir_homehub.report import RunRecorder, recording
+from nornir_homehub.report import RunRecorder, TimingProcessor, recording
 
 SECRET = "s3cr3t-Vault-Value-42"
 HOSTS = ("trusted-1", "compute-1", "dns-1")
@@ -106,7 +106,9 @@ def run_rollout(tmp_path: Path, **paths: Any) -> RunRecorder:
     ``paths`` go to `recording` (report_path, junit_path, history_dir).
     """
     nr = make_nornir(tmp_path)
-    proc = ProgressProcessor(io.StringIO(), enabled=True, redact=redact)
+    timing = TimingProcessor()
+    proc = ProgressProcessor(io.StringIO(), enabled=True, redact=redact, timings=timing)
+    processors = [timing, proc]
     recorder = RunRecorder(
         "deploy",
         ["deploy", "--filter", "role=compute", "--token", SECRET],
@@ -114,11 +116,11 @@ def run_rollout(tmp_path: Path, **paths: Any) -> RunRecorder:
         filters=["role=compute"],
         redact=redact,
     )
-    recorder.watch(proc)
+    recorder.watch(timing)
     with recording(recorder, **paths):
         with recorder.stage("deploy"):
-            recorder.add_result("deploy", nr.with_processors([proc]).run(deploy_host), proc)
+            recorder.add_result("deploy", nr.with_processors(processors).run(deploy_host), timing)
         with recorder.stage("verify"):
-            recorder.add_result("verify", nr.with_processors([proc]).run(verify_host), proc)
+            recorder.add_result("verify", nr.with_processors(processors).run(verify_host), timing)
         recorder.stop("verify", "dns-1 does not serve chat.homehub.dk")
     return recorder

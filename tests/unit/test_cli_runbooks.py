@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -11,6 +13,19 @@ from click.testing import CliRunner
 from conftest import LAB_CONFIG, copy_lab_inventory
 
 from nornir_homehub.cli import cli
+
+
+def _books(tmp_path: Path, source: str, name: str = "mine") -> Path:
+    """A copy of the lab inventory whose runbooks folder holds ``<name>.py``; its config."""
+    config = copy_lab_inventory(tmp_path / "inv")
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / f"{name}.py").write_text(source)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["homehub"]["runbooks_dir"] = str(books)
+    cfg["homehub"]["history_dir"] = str(tmp_path / "runs")
+    config.write_text(yaml.safe_dump(cfg))
+    return config
 
 
 def test_unknown_runbook_exits_2_listing_the_available_ones() -> None:
@@ -22,14 +37,9 @@ def test_unknown_runbook_exits_2_listing_the_available_ones() -> None:
 
 
 def test_unknown_runbook_in_a_user_folder(tmp_path: Path) -> None:
-    config = copy_lab_inventory(tmp_path / "inv")
+    config = _books(tmp_path, "def run(nr, ctx, **options):\n    pass\n")
     books = tmp_path / "books"
-    books.mkdir()
-    (books / "mine.py").write_text("def run(nr, ctx, **options):\n    pass\n")
     (books / "_helper.py").write_text("")
-    cfg = yaml.safe_load(config.read_text())
-    cfg["homehub"]["runbooks_dir"] = str(books)
-    config.write_text(yaml.safe_dump(cfg))
     res = CliRunner().invoke(cli, ["--config", str(config), "run", "nosuch"])
     assert res.exit_code == 2
     # The user's folder is searched first, then the built-in runbooks; both are listed.
@@ -39,29 +49,19 @@ def test_unknown_runbook_in_a_user_folder(tmp_path: Path) -> None:
 
 
 def test_a_user_runbook_overrides_the_built_in_one(tmp_path: Path) -> None:
-    config = copy_lab_inventory(tmp_path / "inv")
-    books = tmp_path / "books"
-    books.mkdir()
     marker = tmp_path / "ran"
-    (books / "gpu.py").write_text(
-        f"from pathlib import Path\ndef run(nr, ctx, **options):\n    Path({str(marker)!r}).write_text('mine')\n"
+    config = _books(
+        tmp_path,
+        f"from pathlib import Path\ndef run(nr, ctx, **options):\n    Path({str(marker)!r}).write_text('mine')\n",
+        name="gpu",
     )
-    cfg = yaml.safe_load(config.read_text())
-    cfg["homehub"]["runbooks_dir"] = str(books)
-    config.write_text(yaml.safe_dump(cfg))
     res = CliRunner().invoke(cli, ["--config", str(config), "run", "gpu"])
     assert res.exit_code == 0, res.output
     assert marker.read_text() == "mine"
 
 
 def test_runbook_without_run_function_exits_2(tmp_path: Path) -> None:
-    config = copy_lab_inventory(tmp_path / "inv")
-    books = tmp_path / "books"
-    books.mkdir()
-    (books / "broken.py").write_text("X = 1\n")
-    cfg = yaml.safe_load(config.read_text())
-    cfg["homehub"]["runbooks_dir"] = str(books)
-    config.write_text(yaml.safe_dump(cfg))
+    config = _books(tmp_path, "X = 1\n", name="broken")
     res = CliRunner().invoke(cli, ["--config", str(config), "run", "broken"])
     assert res.exit_code == 2
     assert "has no run(nr, ctx, **options) function" in res.stderr
@@ -89,17 +89,6 @@ def test_runbook_option_values_are_typed_by_the_declaration(
     parsed = Option("x", kind).from_text(text)
     assert parsed == value
     assert type(parsed) is type(value)
-
-
-def _books(tmp_path: Path, source: str) -> Path:
-    config = copy_lab_inventory(tmp_path / "inv")
-    books = tmp_path / "books"
-    books.mkdir()
-    (books / "mine.py").write_text(source)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["homehub"]["runbooks_dir"] = str(books)
-    config.write_text(yaml.safe_dump(cfg))
-    return config
 
 
 def test_run_help_shows_the_runbooks_options() -> None:
@@ -179,3 +168,66 @@ def test_homehub_run_checks_keyword_options_before_touching_hosts() -> None:
         hh.run("backup", keep="lots")
     with pytest.raises(ConfigError, match=r"option stacks: empty list"):
         hh.deploy(stacks=[])
+
+
+# Stages and gates: a user runbook whose local tasks connect nowhere (the lab hosts are only
+# names here); the report and the exit code say which stage stopped the run.
+GATES = """
+from nornir.core.task import Result
+
+
+def fail_on(host):
+    def task(task):
+        return Result(host=task.host, failed=task.host.name == host, result="looked")
+
+    return task
+
+
+def run(nr, ctx, **_):
+    ctx.stage("look", nr, fail_on("dns"), gate=False)
+    ctx.stage("gate", nr, fail_on("compute"))
+    ctx.stage("after", nr, fail_on(None))
+"""
+
+
+def _run_gates(config: Path, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    report = tmp_path / "gates.json"
+    res = CliRunner().invoke(
+        cli, ["--config", str(config), "run", "gates", "--report", str(report), *extra]
+    )
+    return res.exit_code, json.loads(report.read_text())
+
+
+def test_a_non_gating_stage_records_its_failure_and_the_run_goes_on(tmp_path: Path) -> None:
+    code, doc = _run_gates(_books(tmp_path, GATES, name="gates"), tmp_path)
+    assert code == 1
+    stages = {s["name"]: s for s in doc["stages"]}
+    # "look" failed on dns but declared gate=False: "gate" ran, failed on compute and stopped.
+    assert list(stages) == ["look", "gate"]
+    assert stages["look"]["failed_hosts"] == ["dns"] and stages["look"]["stopped"] is False
+    assert stages["gate"]["stopped"] is True and stages["gate"]["failed_hosts"] == ["compute"]
+    assert doc["stopped_at"] == {"stage": "gate", "reason": "compute: failed"}
+
+
+def test_keep_going_makes_every_stage_non_gating(tmp_path: Path) -> None:
+    code, doc = _run_gates(_books(tmp_path, GATES, name="gates"), tmp_path, "--keep-going")
+    assert code == 1
+    assert [s["name"] for s in doc["stages"]] == ["look", "gate", "after"]
+    assert doc["stopped_at"] is None and doc["ok"] is False
+    assert {s["name"]: s["ok"] for s in doc["stages"]} == {
+        "look": False,
+        "gate": False,
+        "after": True,
+    }
+
+
+def test_homehub_runs_the_same_gates(tmp_path: Path) -> None:
+    from nornir_homehub import HomeHub
+
+    config = _books(tmp_path, GATES, name="gates")
+    stopped = HomeHub(config).run("gates")
+    assert [s.name for s in stopped.stages] == ["look", "gate"]
+    assert stopped.stopped_at is not None and stopped.stopped_at.stage == "gate"
+    going = HomeHub(config).run("gates", keep_going=True)
+    assert [s.name for s in going.stages] == ["look", "gate", "after"]
+    assert going.stopped_at is None and not going.ok

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from nornir.core.task import Result, Task
 from nornir_runs import SECRET, deploy_host, make_nornir, redact, run_rollout
 from rich.console import Console
 
-from nornir_homehub.progress import ProgressProcessor, print_summary, render_summary
-from nornir_homehub.report import RunRecorder, RunReport
+from nornir_homehub.progress import ProgressProcessor
+from nornir_homehub.report import RunRecorder, RunReport, TimingProcessor
+from nornir_homehub.report.summary import print_summary, render_summary
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +32,9 @@ def report(tmp_path: Path) -> RunReport:
 
 def test_plain_lines_when_not_a_tty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stream = io.StringIO()
-    proc = ProgressProcessor(stream, enabled=True, redact=redact)
-    make_nornir(tmp_path).with_processors([proc]).run(deploy_host)
+    timing = TimingProcessor()
+    proc = ProgressProcessor(stream, enabled=True, redact=redact, timings=timing)
+    make_nornir(tmp_path).with_processors([timing, proc]).run(deploy_host)
     text = stream.getvalue()
     assert "\x1b" not in text
     lines = text.splitlines()
@@ -40,11 +43,21 @@ def test_plain_lines_when_not_a_tty(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(failed) == 1
     assert failed[0].startswith("compute-1:")
     assert "[ssh] HostKeyError: host key of compute-1 differs (token ********)" in failed[0]
+    # the seconds shown come from the timing processor that ran before the display
+    assert re.search(r"\(\d+\.\ds\)$", failed[0]), failed[0]
     assert SECRET not in text
     assert capsys.readouterr().out == ""
 
 
-def test_disabled_progress_writes_nothing_but_still_times(
+def test_display_without_timing_shows_no_seconds(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    proc = ProgressProcessor(stream, enabled=True, redact=redact)
+    make_nornir(tmp_path).with_processors([proc]).run(deploy_host)
+    failed = [line for line in stream.getvalue().splitlines() if "FAILED" in line]
+    assert failed and not any(re.search(r"\(\d+\.\ds\)", line) for line in failed)
+
+
+def test_disabled_progress_writes_nothing_the_timing_processor_still_times(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def nap(task: Task) -> Result:
@@ -52,23 +65,35 @@ def test_disabled_progress_writes_nothing_but_still_times(
         return Result(host=task.host)
 
     stream = io.StringIO()
-    proc = ProgressProcessor(stream, enabled=False)
-    result = make_nornir(tmp_path).with_processors([proc]).run(nap)
+    timing = TimingProcessor()
+    proc = ProgressProcessor(stream, enabled=False, timings=timing)
+    result = make_nornir(tmp_path).with_processors([timing, proc]).run(nap)
     assert stream.getvalue() == ""
     assert capsys.readouterr().out == ""
     recorder = RunRecorder("nap")
-    recorder.add_result("nap", result, proc)
+    recorder.add_result("nap", result, timing)
     durations = [t.duration_s for h in recorder.finish().hosts.values() for t in h.tasks]
     assert len(durations) == 3
     assert all(d is not None and 0.05 <= d < 5 for d in durations)
 
 
+def test_the_display_processor_times_nothing(tmp_path: Path) -> None:
+    # Timing is the timing processor's job alone: a report fed by the display has no durations.
+    proc = ProgressProcessor(io.StringIO(), enabled=True)
+    result = make_nornir(tmp_path).with_processors([proc]).run(deploy_host)
+    recorder = RunRecorder("deploy")
+    recorder.add_result("deploy", result)
+    durations = [t.duration_s for h in recorder.finish().hosts.values() for t in h.tasks]
+    assert durations and all(d is None for d in durations)
+
+
 def test_live_progress_on_a_tty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120)
-    proc = ProgressProcessor(console, enabled=True, redact=redact)
+    timing = TimingProcessor()
+    proc = ProgressProcessor(console, enabled=True, redact=redact, timings=timing)
     assert proc.live
-    make_nornir(tmp_path).with_processors([proc]).run(deploy_host)
+    make_nornir(tmp_path).with_processors([timing, proc]).run(deploy_host)
     text = buffer.getvalue()
     assert "\x1b[" in text
     for host in ("trusted-1", "compute-1", "dns-1"):

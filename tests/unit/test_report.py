@@ -28,6 +28,7 @@ from nornir_homehub.report import (
     ReportSchemaError,
     RunRecorder,
     RunReport,
+    TimingProcessor,
     list_history,
     load_report,
     recording,
@@ -37,6 +38,7 @@ from nornir_homehub.report import (
     write_junit,
     write_report,
 )
+from nornir_homehub.report.views import change_lines
 from nornir_homehub.secrets import SecretStore
 
 
@@ -168,10 +170,10 @@ def test_secret_never_reaches_report_or_history(tmp_path: Path) -> None:
 
 def test_successful_run_is_ok_and_round_trips(tmp_path: Path) -> None:
     nr = make_nornir(tmp_path)
-    proc = ProgressProcessor(enabled=False)
+    timing = TimingProcessor()
     recorder = RunRecorder("status", ["status"], dry_run=True)
     with recording(recorder, report_path=tmp_path / "r.json"):
-        recorder.add_result("status", nr.with_processors([proc]).run(read_version), proc)
+        recorder.add_result("status", nr.with_processors([timing]).run(read_version), timing)
     report = load_report(tmp_path / "r.json")
     assert report.ok is True
     assert report.dry_run is True
@@ -187,9 +189,10 @@ def test_keyboard_interrupt_leaves_an_incomplete_report(tmp_path: Path) -> None:
         return Result(host=task.host, result="done", changed=True)
 
     nr = make_nornir(tmp_path, runner="serial")
-    proc = ProgressProcessor(enabled=False)
+    timing = TimingProcessor()
+    proc = ProgressProcessor(enabled=False, timings=timing)
     recorder = RunRecorder("deploy", ["deploy"], redact=redact)
-    recorder.watch(proc)
+    recorder.watch(timing)
     path = tmp_path / "r.json"
     with (
         pytest.raises(KeyboardInterrupt),
@@ -197,7 +200,7 @@ def test_keyboard_interrupt_leaves_an_incomplete_report(tmp_path: Path) -> None:
         recorder.stage("compute"),
     ):
         # the result never comes back: the recorder takes what the processor saw
-        nr.with_processors([proc]).run(slow_then_ctrl_c)
+        nr.with_processors([timing, proc]).run(slow_then_ctrl_c)
 
     doc = json.loads(path.read_text())
     validate_report(doc)
@@ -386,6 +389,34 @@ def test_notebook_views(rollout: Any) -> None:
         frame = report.to_dataframe()
         assert list(frame["host"]).count("compute-1") == 3
         assert len(report.to_dataframe("checks")) == 6
+
+
+def test_check_lines_are_the_lines_check_and_verify_print(rollout: Any) -> None:
+    report, _, _ = rollout
+    lines = report.check_lines()
+    assert "FAIL dns-1 dns.chat: chat.homehub.dk -> 10.2.0.9 (asked with key ********)" in lines
+    remedy = lines[lines.index(next(x for x in lines if x.startswith("FAIL dns-1 dns.chat"))) + 1]
+    assert remedy == "     remedy: reload the zone: rndc reload homehub.dk"
+    # a passing check has no remedy line; `only` keeps the statuses asked for
+    after_pass = lines[lines.index("PASS dns-1 ssh.reachable: connected in 0.1s") + 1]
+    assert after_pass.startswith("FAIL dns-1 dns.chat")
+    assert [x.split()[0] for x in report.check_lines(only=["fail"]) if x[0] != " "] == ["FAIL"]
+    assert SECRET not in "\n".join(lines)
+
+
+def test_change_lines_show_diffs_and_compose_plans(tmp_path: Path) -> None:
+    def plan(task: Task) -> Result:
+        result = {"action": "up", "reasons": ["compose.yaml changed"], "recreate": ["ollama"]}
+        return Result(host=task.host, result=result, changed=True)
+
+    nr = make_nornir(tmp_path)
+    recorder = RunRecorder("deploy", dry_run=True)
+    recorder.add_result("deploy", nr.filter(name="compute-1").run(plan))
+    recorder.add_result("deploy", nr.filter(name="trusted-1").run(write_env))
+    lines = change_lines(recorder.finish())
+    assert lines[0] == "compute-1 plan: would compose up (recreate ollama): compose.yaml changed"
+    assert lines[1] == "--- trusted-1 write_env ---"
+    assert lines[2].splitlines()[-1] == f"+API_KEY={SECRET}"  # no redactor given to this run
 
 
 def test_html_view_escapes_names() -> None:
