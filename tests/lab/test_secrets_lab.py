@@ -118,7 +118,8 @@ def sample(ns: str, key: str) -> tuple[list[str], list[list[str]]]:
         if scan_bytes(argv, {"vault_qdrant_api_key": key}):
             leaks.append(proc.name)
         args = [a.decode(errors="replace") for a in argv.split(b"\0") if a]
-        if args and Path(args[0]).name == "wget":
+        # The probe asks `wget --version` first (GNU or BusyBox?): only a request is a client.
+        if args and Path(args[0]).name == "wget" and "--version" not in args:
             clients.append(args)
     return leaks, clients
 
