@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
 from nornir_homehub.engine import RunContext, RunParams, execute
+from nornir_homehub.errors import ConfigError
 from nornir_homehub.preflight import check_runbook_input
 from nornir_homehub.views import ExecResults, ExecRow
 
@@ -143,3 +144,31 @@ def run_checks(
 
     report = execute(title, nr, settings, body, **params)
     return checks, report
+
+
+def run_check_kind(
+    kind: str,
+    nr: Nornir,
+    settings: Settings,
+    *,
+    task_args: Mapping[str, Any] | None = None,
+    **params: Unpack[RunParams],
+) -> tuple[list[Check], RunReport]:
+    """Run the checks of ``kind`` (``gpu`` or ``ollama``: ``check gpu``/``check ollama``).
+
+    Raises:
+        ConfigError: an unknown kind, or what `run_checks` raises.
+    """
+    from nornir_homehub.tasks.gpu import check_gpu
+    from nornir_homehub.tasks.ollama import check_ollama
+
+    kinds: dict[str, tuple[Callable[..., Any], str]] = {
+        "gpu": (check_gpu, "gpu.host"),
+        "ollama": (check_ollama, "ollama.host"),
+    }
+    if kind not in kinds:
+        raise ConfigError(f"unknown check {kind!r}; checks: {', '.join(kinds)}")
+    task, host_check = kinds[kind]
+    return run_checks(
+        f"check {kind}", nr, settings, task, host_check=host_check, task_args=task_args, **params
+    )

@@ -8,7 +8,6 @@ Exit 0 unless a check failed (1); configuration errors exit 2.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -54,27 +53,14 @@ def print_checks(
         raise SystemExit(EXIT_FAILED)
 
 
-def _run_checks(
-    app: AppContext,
-    title: str,
-    task: Callable[..., Any],
-    host_check: str,
-    run: RunOptions,
-    **task_args: Any,
-) -> None:
-    """Run check ``task`` on the selected hosts (`commands.run_checks`) and print its checks."""
-    from nornir_homehub.commands import run_checks
+def _run_checks(app: AppContext, kind: str, run: RunOptions, **task_args: Any) -> None:
+    """Run the ``kind`` checks on the selected hosts (`commands.run_check_kind`) and print them."""
+    from nornir_homehub.commands import run_check_kind
 
-    checks, rep = run_checks(
-        title,
-        app.select(run.filters),
-        app.settings,
-        task,
-        host_check=host_check,
-        task_args=task_args,
-        **run.params(),
+    checks, rep = run_check_kind(
+        kind, app.select(run.filters), app.settings, task_args=task_args, **run.params()
     )
-    print_checks(checks, command=title, as_json=run.as_json, run_id=rep.run_id)
+    print_checks(checks, command=f"check {kind}", as_json=run.as_json, run_id=rep.run_id)
 
 
 def _not_empty(option: str, value: str) -> str:
@@ -107,9 +93,7 @@ def check_gpu_cmd(app: AppContext, run: RunOptions, smi: str) -> None:
     inventory's ``gpu_thresholds`` (default 90 % memory, 85 C); fails when a host whose
     inventory has a ``gpu:`` shows none; skips hosts with ``gpu: null``.
     """
-    from nornir_homehub.tasks.gpu import check_gpu
-
-    _run_checks(app, "check gpu", check_gpu, "gpu.host", run, smi=smi)
+    _run_checks(app, "gpu", run, smi=smi)
 
 
 @check.command("ollama")
@@ -135,14 +119,4 @@ def check_ollama_cmd(app: AppContext, run: RunOptions, warmup: bool, warmup_time
     The configured models are the inventory's ``ollama_models``; hosts without the ollama
     stack are skipped.
     """
-    from nornir_homehub.tasks.ollama import check_ollama
-
-    _run_checks(
-        app,
-        "check ollama",
-        check_ollama,
-        "ollama.host",
-        run,
-        warmup=warmup,
-        warmup_timeout=warmup_timeout,
-    )
+    _run_checks(app, "ollama", run, warmup=warmup, warmup_timeout=warmup_timeout)
