@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
+import json
 import shlex
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -71,12 +73,71 @@ def image_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class ContextFile:
-    """One file of a build context: where it goes in the tar, where it comes from, its hash."""
+    """One file of a build context: where it goes in the tar, where it comes from, its hash.
+
+    ``content`` is set for a file written here (a stand-in's Dockerfile), ``source`` otherwise.
+    """
 
     arcname: str
-    source: Path
+    source: Path | None
     mode: int
     sha256: str
+    content: bytes | None = None
+
+    def data(self) -> bytes:
+        """The file's bytes."""
+        if self.content is not None:
+            return self.content
+        assert self.source is not None  # noqa: S101 - one of the two is always set
+        return self.source.read_bytes()
+
+
+STANDIN_SPEC = "standin.yaml"
+
+_STANDIN_DOCKERFILE = """\
+# {image}: a lab STAND-IN for {title}, built on the lab host by
+# nornir_homehub.lab.images.ensure_images from {spec}. Not the vendor's image; see README.md.
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+ENV PATH=/usr/local/bin:/bin
+RUN mkdir -p /tmp /usr/local/bin /usr/local/lib/standin /app{dirs} && chmod 1777 /tmp
+COPY common/http.sh /usr/local/lib/standin/http.sh
+COPY common/serve common/getent common/curl /usr/local/bin/
+{copies}
+LABEL org.homehub.standin="true" \\
+      org.opencontainers.image.title="{title} (homehub lab stand-in)"
+EXPOSE {port}
+{health}ENTRYPOINT {entrypoint}
+{cmd}"""
+
+
+def standin_dockerfile(name: str, spec: Mapping[str, Any]) -> str:
+    """The Dockerfile of stand-in ``name``, written from its ``standin.yaml``.
+
+    The spec gives title, extra dirs, copies, port, health path (or null), entrypoint and cmd;
+    every stand-in shares the busybox base, so it is written once here.
+    """
+    port = int(spec["port"])
+    health = ""
+    if spec.get("health"):
+        url = f"http://127.0.0.1:{port}{spec['health']}"
+        health = (
+            "HEALTHCHECK --interval=1s --timeout=3s --retries=3 \\\n"
+            f'    CMD ["wget", "-q", "-O", "/dev/null", "{url}"]\n'
+        )
+    cmd = spec.get("cmd")
+    return _STANDIN_DOCKERFILE.format(
+        image=image_name(name),
+        title=spec["title"],
+        spec=f"images/{name}/{STANDIN_SPEC}",
+        dirs="".join(f" {d}" for d in spec.get("dirs", [])),
+        copies="\n".join(f"COPY {src} {dest}" for src, dest in spec.get("copy", [])),
+        port=port,
+        health=health,
+        entrypoint=json.dumps(spec["entrypoint"]),
+        cmd=f"CMD {json.dumps(cmd)}\n" if cmd else "",
+    )
 
 
 def _sha256_file(path: Path) -> str:
@@ -124,10 +185,19 @@ def context_files(name: str) -> list[ContextFile]:
 
     """
     ctx = IMAGES_DIR / name
-    if name.startswith("_") or not (ctx / "Dockerfile").is_file():
-        valid = sorted(p.parent.name for p in IMAGES_DIR.glob("*/Dockerfile"))
+    spec_file = ctx / STANDIN_SPEC
+    if name.startswith("_") or not ((ctx / "Dockerfile").is_file() or spec_file.is_file()):
+        valid = sorted(
+            p.parent.name
+            for p in IMAGES_DIR.glob("*/*")
+            if p.name in ("Dockerfile", STANDIN_SPEC) and not p.parent.name.startswith("_")
+        )
         raise LabError(f"no lab image context {name!r}; valid: {', '.join(valid)}")
     out = [_entry(p.name, p) for p in sorted(ctx.iterdir()) if p.is_file()]
+    if spec_file.is_file():
+        text = standin_dockerfile(name, yaml.safe_load(spec_file.read_text())).encode()
+        digest = hashlib.sha256(text).hexdigest()
+        out.append(ContextFile("Dockerfile", None, 0o644, digest, text))
     if name == "traefik":
         path, digest = traefik_binary()
         out.append(ContextFile("traefik", path, 0o755, digest))
@@ -153,11 +223,16 @@ def build_context(files: list[ContextFile]) -> bytes:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for f in files:
             info = tarfile.TarInfo(f.arcname)
-            info.size = f.source.stat().st_size
             info.mode = f.mode
             info.mtime = 0
-            with f.source.open("rb") as fh:
-                tar.addfile(info, fh)
+            if f.content is None and f.source is not None:
+                info.size = f.source.stat().st_size
+                with f.source.open("rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                data = f.data()
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
