@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +36,12 @@ LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
 LAB_SUBNET = ipaddress.ip_network("192.0.2.128/26")
 ALLOWED = [LAB_SUBNET, ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 os.environ["HOMEHUB_ALLOWED_NETWORKS"] = ",".join(str(n) for n in ALLOWED)
+# A shell that starts the suite in the background (`cmd &` without job control) hands it SIGINT
+# ignored, and every controller a test starts would inherit that: the Ctrl-C tests would send
+# a signal nobody hears. Restored here, a child starts with the default and gets
+# KeyboardInterrupt, as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class ForbiddenConnection(AssertionError):
