@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,18 +176,30 @@ def run_cli(
     cmd = [sys.executable, "-m", "nornir_homehub"]
     if config is not None:
         cmd += ["--config", str(config)]
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [*cmd, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-        cwd=ROOT,
-        check=False,
-    )
+    proc = run_captured([*cmd, *args], env={**os.environ, **(env or {})}, timeout=timeout)
     keep_output(proc.args, proc.stdout, proc.stderr, env)
     return proc
+
+
+def run_captured(
+    argv: list[str], *, env: dict[str, str], timeout: float, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end with ``env`` (the whole environment), its output kept as text.
+
+    A non-zero exit is returned, not raised: the caller asserts on it.
+    """
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False
+    )
+
+
+def wait_for(what: str, cond: Callable[[], bool], limit: float = 120, every: float = 0.05) -> None:
+    """Ask ``cond`` every ``every`` seconds until it is true; bounded by a generous ``limit``
+    (the machine is shared)."""
+    from nornir_homehub.lab.processes import poll
+
+    if not poll(cond, limit, every):
+        raise AssertionError(f"gave up waiting for {what} after {limit:.0f}s")
 
 
 def accepted_connections(lab: Any) -> dict[str, int]:

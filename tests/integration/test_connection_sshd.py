@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for
 
 from nornir_homehub.connection import HomehubLocal, HomehubSSH
 from nornir_homehub.errors import CommandTimeout, ConfigError, ConnectionLost, TransportError
+from nornir_homehub.lab.processes import children
 
 SSHD = Path("/usr/sbin/sshd")
 pytestmark = pytest.mark.skipif(
@@ -51,27 +53,8 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
 def _wait_for(what: str, cond: Callable[[], bool], limit: float = 60.0) -> None:
-    """Poll ``cond`` (bounded, generous: the machine is shared)."""
-    deadline = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {limit:.0f}s")
-        time.sleep(0.02)
+    wait_for(what, cond, limit, every=0.02)
 
 
 @dataclass
@@ -105,7 +88,7 @@ class Sshd:
 
     def sessions(self) -> list[int]:
         """PIDs of the per-connection sshd processes (children of the listener)."""
-        return _children(self.proc.pid)
+        return children(self.proc.pid)
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +126,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
 
     _wait_for("sshd on loopback", listening, 20)
     yield Sshd(proc, port, d, d / "known_hosts", d / "client_key")
-    for pid in _children(proc.pid):
+    for pid in children(proc.pid):
         os.kill(pid, signal.SIGKILL)
     proc.terminate()
     proc.wait(timeout=20)
@@ -300,7 +283,7 @@ def test_a_part_left_by_a_killed_shell_is_removed_by_the_next_upload(
         )
         # Kill the whole session, the remote shell included: nobody is left to clean up.
         for pid in sshd.sessions():
-            for child in _children(pid):
+            for child in children(pid):
                 os.killpg(child, signal.SIGKILL)
             os.kill(pid, signal.SIGKILL)
         _raises(future, ConnectionLost)

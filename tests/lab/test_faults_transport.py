@@ -22,15 +22,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, FaultTable, copy_lab_inventory, run_cli
+from conftest import ROOT, FaultTable, copy_lab_inventory, run_cli, wait_for
 
 from nornir_homehub.report import validate_report
 
@@ -162,15 +161,6 @@ def snapshot(lab: Any, host: str) -> dict[str, Any]:
         host, "docker ps -a --format '{{.Names}} {{.ID}} {{.State}}' 2>/dev/null | sort"
     ).stdout
     return {"files": files, "containers": containers}
-
-
-def wait_for(what: str, cond: Callable[[], bool], limit: float = 120) -> None:
-    """Bounded polling with a generous limit (the machine is shared)."""
-    deadline = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {limit:.0f}s")
-        time.sleep(0.05)
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
+from conftest import ROOT
 from loopback_http import serving
 
 from nornir_homehub.checks.edge import EdgeCause, diagnose, route_check
@@ -36,7 +37,6 @@ from nornir_homehub.facts.traefik import (
 )
 from nornir_homehub.render import render_host
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "traefik"
 CASES = sorted((Path(__file__).parent / "cases" / "edge").glob("*.yaml"))
 

@@ -24,6 +24,7 @@ from nornir_homehub.facts.http import (
     parse_response,
     safe_url,
 )
+from nornir_homehub.lab.processes import each_process
 
 SECRET = "sk-very-secret-value-123"
 CLIENTS = (b"curl", b"wget")
@@ -33,17 +34,11 @@ def argv_seen() -> dict[str, list[int]]:
     """PIDs whose command line holds the secret, and PIDs of HTTP clients, right now."""
     leaks: list[int] = []
     clients: list[int] = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
+    for pid, argv in each_process(lambda proc: (proc / "cmdline").read_bytes()):
         if SECRET.encode() in argv:
-            leaks.append(int(proc.name))
+            leaks.append(pid)
         if any(argv.split(b"\0")[0].endswith(c) or b"busybox\0wget" in argv for c in CLIENTS):
-            clients.append(int(proc.name))
+            clients.append(pid)
     return {"leaks": leaks, "clients": clients}
 
 
