@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 # The session-end secret scan (tests/leak_guard.py): its hooks, the CLI output it keeps.
 from leak_guard import (  # noqa: F401 - hooks are found by name in a conftest
@@ -142,22 +140,9 @@ def copy_lab_inventory(dest: Path) -> Path:
 
     Tests that change inventory values edit the copy, never the repository's files.
     """
-    src = LAB_CONFIG.parent
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("hosts.yaml", "groups.yaml", "defaults.yaml", "vault.yml", "vault_pass.txt"):
-        if (src / name).exists():
-            shutil.copy(src / name, dest / name)
-    defaults = yaml.safe_load((dest / "defaults.yaml").read_text())
-    extras = defaults["connection_options"]["homehub_ssh"]["extras"]
-    for key in ("known_hosts", "key_file"):
-        extras[key] = str((src / extras[key]).resolve())
-    (dest / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
-    cfg = yaml.safe_load(LAB_CONFIG.read_text())
-    for key, value in list(cfg["homehub"].items()):
-        if isinstance(value, str) and key not in ("vault_file", "vault_password_file"):
-            cfg["homehub"][key] = str((src / value).resolve())
-    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return dest / "config.yaml"
+    from nornir_homehub.lab.inventory import copy_inventory
+
+    return copy_inventory(LAB_CONFIG, dest)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from conftest import wait_for
 
 from nornir_homehub.connection import HomehubLocal, HomehubSSH
 from nornir_homehub.errors import CommandTimeout, ConfigError, ConnectionLost, TransportError
+from nornir_homehub.lab.daemons import sshd_config
 from nornir_homehub.lab.processes import children
 
 SSHD = Path("/usr/sbin/sshd")
@@ -100,17 +101,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
         )
     shutil.copy(d / "client_key.pub", d / "authorized_keys")
     port = _free_port()
+    # The lab's sshd configuration, on loopback.
     (d / "sshd_config").write_text(
-        f"ListenAddress 127.0.0.1:{port}\n"
-        f"HostKey {d / 'host_key'}\n"
-        "PidFile none\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\n"
-        "PermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\n"
-        "UsePAM no\n"
-        "StrictModes no\n"
-        "UseDNS no\n"
+        sshd_config(f"127.0.0.1:{port}", d / "host_key", d / "authorized_keys")
     )
     pub = (d / "host_key.pub").read_text().split()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n")
