@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
-from loopback_http import serving
+from loopback_http import QuietHandler, serving
 
 from nornir_homehub.connection import HomehubLocal
 from nornir_homehub.errors import NoSafeHttpClient, TransportError
@@ -42,26 +40,26 @@ def argv_seen() -> dict[str, list[int]]:
     return {"leaks": leaks, "clients": clients}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """200 echoing the request, 401, 302 to a closed port, 500 with a JSON error."""
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
         self._answer()
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
         self._answer()
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path == "/401":
-            self._send(401, b"no", {"WWW-Authenticate": "Bearer"})
+            self.reply(401, b"no", {"WWW-Authenticate": "Bearer"})
         elif self.path == "/302":
-            self._send(302, b"", {"Location": "http://127.0.0.1:9/login?rd=x"})
+            self.reply(302, b"", {"Location": "http://127.0.0.1:9/login?rd=x"})
         elif self.path == "/500":
-            self._send(500, b'{"error": "boom"}', {"Content-Type": "application/json"})
+            self.reply(500, b'{"error": "boom"}', {"Content-Type": "application/json"})
         elif self.path == "/argv":
-            self._send(200, json.dumps(argv_seen()).encode(), {"Content-Type": "application/json"})
+            self.reply(200, json.dumps(argv_seen()).encode(), {"Content-Type": "application/json"})
         else:
             echo = {
                 "method": self.command,
@@ -69,18 +67,7 @@ class Handler(BaseHTTPRequestHandler):
                 "authorization": self.headers.get("Authorization"),
                 "body": body.decode(),
             }
-            self._send(200, json.dumps(echo).encode(), {"Content-Type": "application/json"})
-
-    def _send(self, code: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(code)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+            self.reply(200, json.dumps(echo).encode(), {"Content-Type": "application/json"})
 
 
 @pytest.fixture(scope="module")
