@@ -149,9 +149,8 @@ def _raises(future: Future[Any], kind: type[Exception], limit: float = 120) -> E
 def test_dead_connection_is_connection_lost_not_a_timeout(
     sshd: Sshd, pool: ThreadPoolExecutor, tmp_path: Path
 ) -> None:
-    conn = sshd.connect()
     started = tmp_path / "started"
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         future = pool.submit(conn.run, f"touch {started}; sleep 120", timeout=300)
         _wait_for("the command to start", started.exists)
         _kill_sessions(sshd)
@@ -166,13 +165,10 @@ def test_dead_connection_is_connection_lost_not_a_timeout(
             conn.run("true")
         with pytest.raises(ConnectionLost):
             conn.read_file("/etc/hostname")
-    finally:
-        conn.close()
 
 
 def test_waiting_for_the_exit_status_does_not_spin(sshd: Sshd, pool: ThreadPoolExecutor) -> None:
-    conn = sshd.connect()
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         # Output closes at once (EOF), the exit status follows 6 s later: the old loop's
         # select returned immediately on the closed pipe and burnt a core all that time.
         def timed() -> tuple[int, float]:
@@ -184,14 +180,11 @@ def test_waiting_for_the_exit_status_does_not_spin(sshd: Sshd, pool: ThreadPoolE
         assert code == 3
         # CPU seconds, not wall time: a spinning loop uses seconds, a sleeping one ~1 ms.
         assert cpu < 1.0, f"the read loop used {cpu:.2f} s of CPU while waiting"
-    finally:
-        conn.close()
 
 
 def test_timeout_ends_the_remote_process_tree(sshd: Sshd, tmp_path: Path) -> None:
-    conn = sshd.connect()
     pids = tmp_path / "pids"
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         with pytest.raises(CommandTimeout) as exc:
             conn.run(
                 f"echo $$ > {pids}; sh -c 'echo $$ >> {pids}; sleep 300 & echo $! >> {pids}; "
@@ -204,8 +197,6 @@ def test_timeout_ends_the_remote_process_tree(sshd: Sshd, tmp_path: Path) -> Non
         assert len(tree) == 3  # login shell, inner sh, background sleep
         _wait_for("the timed-out tree to end", lambda: not any(_alive(p) for p in tree), 30)
         assert conn.run("echo still-usable").stdout == "still-usable\n"
-    finally:
-        conn.close()
 
 
 def test_silent_peer_is_found_by_keepalives(
@@ -240,8 +231,7 @@ def test_interrupted_upload_leaves_the_old_file(
     folder = tmp_path / "site"
     target = folder / "config.yaml"
     old = b"model_list: [old]\n" * 100
-    conn = sshd.connect()
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         conn.put_file(str(target), old, mode=0o640)
         big = os.urandom(1 << 20) * 192  # 192 MiB: the transfer is under way when sshd dies
         future = pool.submit(conn.put_file, str(target), big, mode=0o644)
@@ -257,8 +247,6 @@ def test_interrupted_upload_leaves_the_old_file(
         _wait_for("the partial upload to be removed", lambda: not _temps(folder))
         assert target.read_bytes() == old
         assert (target.stat().st_mode & 0o777) == 0o640
-    finally:
-        conn.close()
 
 
 def test_a_part_left_by_a_killed_shell_is_removed_by_the_next_upload(
@@ -266,8 +254,7 @@ def test_a_part_left_by_a_killed_shell_is_removed_by_the_next_upload(
 ) -> None:
     folder = tmp_path / "site"
     target = folder / "zone.db"
-    conn = sshd.connect()
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         conn.put_file(str(target), b"old\n")
         future = pool.submit(conn.put_file, str(target), os.urandom(1 << 20) * 192)
         _wait_for(
@@ -282,20 +269,14 @@ def test_a_part_left_by_a_killed_shell_is_removed_by_the_next_upload(
         _raises(future, ConnectionLost)
         assert target.read_bytes() == b"old\n"
         assert _temps(folder), "expected the killed shell's part to be left behind"
-        again = sshd.connect()
-        try:
+        with contextlib.closing(sshd.connect()) as again:
             again.put_file(str(target), b"new\n", mode=0o600)
-        finally:
-            again.close()
         assert target.read_bytes() == b"new\n" and not _temps(folder)
-    finally:
-        conn.close()
 
 
 def test_upload_refused_by_the_host_names_host_and_path(sshd: Sshd, tmp_path: Path) -> None:
-    conn = sshd.connect()
     folder = tmp_path / "site"
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         (folder / "compose.yaml").mkdir(parents=True)
         (folder / "compose.yaml" / "keep").write_text("x")
         with pytest.raises(TransportError, match="cannot rename") as exc:
@@ -308,8 +289,6 @@ def test_upload_refused_by_the_host_names_host_and_path(sshd: Sshd, tmp_path: Pa
         assert (folder / ".env").read_bytes() == payload
         assert ((folder / ".env").stat().st_mode & 0o777) == 0o600
         assert hashlib.sha256(payload).hexdigest() in conn.run(f"sha256sum {folder}/.env").stdout
-    finally:
-        conn.close()
 
 
 def test_failures_before_and_after_connecting_are_transport_errors(
