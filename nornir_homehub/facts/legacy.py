@@ -22,6 +22,7 @@ from nornir_homehub.facts.docker import (
     containers_command,
     parse_containers,
 )
+from nornir_homehub.records import project
 
 # The file names `docker compose` looks for in a project directory, in its order of preference.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -153,16 +154,7 @@ def parse_dirs(text: str) -> tuple[LegacyDir, ...]:
 
 def legacy_containers(docker: DockerContainers) -> tuple[LegacyContainer, ...]:
     """The containers of the shared Docker fact, with what the migration reads."""
-    return tuple(
-        LegacyContainer(
-            name=c.name,
-            project=c.project,
-            working_dir=c.working_dir,
-            state=c.state,
-            mounts=c.mounts,
-        )
-        for c in docker.containers
-    )
+    return tuple(project(LegacyContainer, c) for c in docker.containers)
 
 
 def mounts_inside(containers: Iterable[LegacyContainer], dirs: Iterable[str]) -> list[str]:

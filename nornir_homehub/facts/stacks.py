@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
 from nornir_homehub.facts.docker import DockerContainers, containers_command, parse_containers
+from nornir_homehub.records import project
 
 if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack
@@ -249,21 +250,7 @@ def _health(value: str | None) -> Health:
 
 def stack_containers(docker: DockerContainers) -> tuple[Container, ...]:
     """The containers of the shared Docker fact, as the stack planner reads them."""
-    return tuple(
-        Container(
-            id=c.id,
-            name=c.name,
-            project=c.project,
-            service=c.service,
-            state=c.state,
-            health=_health(c.health),
-            started_at=c.started_at,
-            image=c.image,
-            restart_count=c.restart_count,
-            exit_code=c.exit_code,
-        )
-        for c in docker.containers
-    )
+    return tuple(project(Container, c, health=_health(c.health)) for c in docker.containers)
 
 
 def parse_stack_facts(results: Mapping[str, Any]) -> HostStackFacts:

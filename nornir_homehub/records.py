@@ -1,0 +1,25 @@
+"""Record helpers shared by facts, plans and reports (imports nothing of the package)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def project(cls: type[T], source: object, **given: Any) -> T:
+    """The ``cls`` record (a dataclass) made from ``source``'s attributes of the same names.
+
+    ``given`` values (converted or derived ones) take the place of the attributes they name.
+
+    Raises:
+        AttributeError: ``source`` lacks a field of ``cls`` that ``given`` does not name.
+        TypeError: ``cls`` is not a dataclass.
+    """
+    values = {
+        f.name: getattr(source, f.name)
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.init and f.name not in given
+    }
+    return cls(**values, **given)
