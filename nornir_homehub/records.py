@@ -1,4 +1,4 @@
-"""Record helpers shared by facts, plans and reports (imports nothing of the package)."""
+"""Record helpers shared by facts, plans, reports and the lab (imports nothing of the package)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,20 @@ def project(cls: type[T], source: object, **given: Any) -> T:
         if f.init and f.name not in given
     }
     return cls(**values, **given)
+
+
+def as_dict(record: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a dataclass record's fields, in their order.
+
+    A tuple or list becomes a list; a record with ``to_dict`` (a field's value or an item of
+    one) becomes its dict.
+    """
+    return {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
