@@ -165,28 +165,20 @@ def make_inventory(
     groups: dict[str, Any] | None = None,
 ) -> Path:
     """Copy the lab inventory to ``dest`` (absolute paths), with optional overrides."""
-    src = LAB_CONFIG.parent
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("hosts.yaml", "groups.yaml", "defaults.yaml", "vault.yml", "vault_pass.txt"):
-        shutil.copy(src / name, dest / name)
+    from nornir_homehub.lab.inventory import copy_inventory
+
+    config = copy_inventory(LAB_CONFIG, dest)
     if hosts is not None:
         (dest / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
     if groups:
         merged = yaml.safe_load((dest / "groups.yaml").read_text()) or {}
         merged.update(groups)
         (dest / "groups.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
-    defaults = yaml.safe_load((dest / "defaults.yaml").read_text())
-    extras = defaults["connection_options"]["homehub_ssh"]["extras"]
-    for key in ("known_hosts", "key_file"):
-        extras[key] = str((src / extras[key]).resolve())
-    defaults["data"].update(data or {})
-    (dest / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
-    cfg = yaml.safe_load(LAB_CONFIG.read_text())
-    for key, value in list(cfg["homehub"].items()):
-        if isinstance(value, str) and key not in ("vault_file", "vault_password_file"):
-            cfg["homehub"][key] = str((src / value).resolve())
-    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return dest / "config.yaml"
+    if data:
+        defaults = yaml.safe_load((dest / "defaults.yaml").read_text())
+        defaults["data"].update(data)
+        (dest / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
+    return config
 
 
 @dataclass

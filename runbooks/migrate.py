@@ -124,27 +124,22 @@ def run(nr: Nornir, ctx: RunContext, *, old_dirs: list[str] | None = None, **_: 
         failed = _stage(
             ctx, f"stop old {role}", nr, [h for h in ok if plans[h].stop], stop_legacy, plans=plans
         )
-        failed |= _stage(
-            ctx,
-            f"{role} stacks",
-            nr,
-            [h for h in ok if h not in failed],
-            deploy_stacks,
-            stacks_dir=settings.stacks_path,
-            secrets=secrets,
-            rendered=rendered,
-        )
-        failed |= _stage(
-            ctx,
-            f"verify {role}",
-            nr,
-            [h for h in ok if h not in failed],
-            verify_migration,
-            plans=plans,
-            stacks_dir=settings.stacks_path,
-            secrets=secrets,
-            site=site,
-        )
+        # Deploy, then verify: each on the hosts that have not failed yet.
+        new_stacks: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
+            (f"{role} stacks", deploy_stacks, {"rendered": rendered}),
+            (f"verify {role}", verify_migration, {"plans": plans, "site": site}),
+        ]
+        for name, task, kw in new_stacks:
+            failed |= _stage(
+                ctx,
+                name,
+                nr,
+                [h for h in ok if h not in failed],
+                task,
+                stacks_dir=settings.stacks_path,
+                secrets=secrets,
+                **kw,
+            )
         passed = [h for h in ok if h not in failed]
         _stage(
             ctx,

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 # The session-end secret scan (tests/leak_guard.py): its hooks, the CLI output it keeps.
 from leak_guard import (  # noqa: F401 - hooks are found by name in a conftest
@@ -149,22 +147,9 @@ def copy_lab_inventory(dest: Path) -> Path:
 
     Tests that change inventory values edit the copy, never the repository's files.
     """
-    src = LAB_CONFIG.parent
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("hosts.yaml", "groups.yaml", "defaults.yaml", "vault.yml", "vault_pass.txt"):
-        if (src / name).exists():
-            shutil.copy(src / name, dest / name)
-    defaults = yaml.safe_load((dest / "defaults.yaml").read_text())
-    extras = defaults["connection_options"]["homehub_ssh"]["extras"]
-    for key in ("known_hosts", "key_file"):
-        extras[key] = str((src / extras[key]).resolve())
-    (dest / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
-    cfg = yaml.safe_load(LAB_CONFIG.read_text())
-    for key, value in list(cfg["homehub"].items()):
-        if isinstance(value, str) and key not in ("vault_file", "vault_password_file"):
-            cfg["homehub"][key] = str((src / value).resolve())
-    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return dest / "config.yaml"
+    from nornir_homehub.lab.inventory import copy_inventory
+
+    return copy_inventory(LAB_CONFIG, dest)
 
 
 @pytest.fixture
@@ -183,18 +168,30 @@ def run_cli(
     cmd = [sys.executable, "-m", "nornir_homehub"]
     if config is not None:
         cmd += ["--config", str(config)]
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [*cmd, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-        cwd=ROOT,
-        check=False,
-    )
+    proc = run_captured([*cmd, *args], env={**os.environ, **(env or {})}, timeout=timeout)
     keep_output(proc.args, proc.stdout, proc.stderr, env)
     return proc
+
+
+def run_captured(
+    argv: list[str], *, env: dict[str, str], timeout: float, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end with ``env`` (the whole environment), its output kept as text.
+
+    A non-zero exit is returned, not raised: the caller asserts on it.
+    """
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False
+    )
+
+
+def wait_for(what: str, cond: Callable[[], bool], limit: float = 120, every: float = 0.05) -> None:
+    """Ask ``cond`` every ``every`` seconds until it is true; bounded by a generous ``limit``
+    (the machine is shared)."""
+    from nornir_homehub.lab.processes import poll
+
+    if not poll(cond, limit, every):
+        raise AssertionError(f"gave up waiting for {what} after {limit:.0f}s")
 
 
 def accepted_connections(lab: Any) -> dict[str, int]:

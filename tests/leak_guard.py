@@ -92,6 +92,14 @@ def lab_secrets() -> dict[str, str]:
     return found
 
 
+def assert_clean(*texts: str, extra: dict[str, str] | None = None) -> None:
+    """No form of any lab secret (or of ``extra``: name -> value) in any of ``texts``."""
+    search = {**lab_secrets(), **(extra or {})}
+    for text in texts:
+        hits = scan_bytes(text.encode(), search)
+        assert hits == [], [f"{name} ({form}) at byte {at}" for at, name, form in hits]
+
+
 def _intended_contents() -> set[bytes]:
     return {(LAB_INVENTORY / n).read_bytes() for n in ("vault.yml", "vault_pass.txt")}
 

@@ -22,6 +22,7 @@ from nornir_homehub.facts.docker import (
     containers_command,
     parse_containers,
 )
+from nornir_homehub.records import as_dict, project
 
 # The file names `docker compose` looks for in a project directory, in its order of preference.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -38,12 +39,7 @@ class LegacyDir:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "path": self.path,
-            "exists": self.exists,
-            "compose_files": list(self.compose_files),
-            "empty": self.empty,
-        }
+        return as_dict(self)
 
 
 # A container mount (a bind mount's host path or a named volume): the Docker fact's own type.
@@ -62,13 +58,7 @@ class LegacyContainer:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "name": self.name,
-            "project": self.project,
-            "working_dir": self.working_dir,
-            "state": self.state,
-            "mounts": [m.to_dict() for m in self.mounts],
-        }
+        return as_dict(self)
 
 
 @dataclass(frozen=True)
@@ -153,16 +143,7 @@ def parse_dirs(text: str) -> tuple[LegacyDir, ...]:
 
 def legacy_containers(docker: DockerContainers) -> tuple[LegacyContainer, ...]:
     """The containers of the shared Docker fact, with what the migration reads."""
-    return tuple(
-        LegacyContainer(
-            name=c.name,
-            project=c.project,
-            working_dir=c.working_dir,
-            state=c.state,
-            mounts=c.mounts,
-        )
-        for c in docker.containers
-    )
+    return tuple(project(LegacyContainer, c) for c in docker.containers)
 
 
 def mounts_inside(containers: Iterable[LegacyContainer], dirs: Iterable[str]) -> list[str]:

@@ -17,10 +17,11 @@ import json
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
 from nornir_homehub.facts.docker import DockerContainers, containers_command, parse_containers
+from nornir_homehub.records import project
 
 if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack
@@ -29,26 +30,29 @@ STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
-class RemoteFile:
-    """What is on the host at a path (``exists`` False when missing)."""
+class RemotePath:
+    """What is on the host at a path (``exists`` False when missing): mode and ownership."""
 
     path: str
     exists: bool
     mode: int | None = None
     owner: str | None = None
     group: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteFile(RemotePath):
+    """A file on the host, with its content's hash."""
+
     sha256: str | None = None
 
 
 @dataclass(frozen=True)
-class RemoteDir:
+class RemoteDir(RemotePath):
     """A data directory on the host."""
 
-    path: str
-    exists: bool
-    mode: int | None = None
-    owner: str | None = None
-    group: str | None = None
+
+P = TypeVar("P", bound=RemotePath)
 
 
 class Health(enum.StrEnum):
@@ -200,30 +204,26 @@ def stack_fact_batch(stacks: Iterable[RenderedStack]) -> dict[str, str]:
     )
 
 
-def parse_files(text: str) -> dict[str, RemoteFile]:
-    """Parse the ``files`` fact: ``path mode owner group sha256`` or ``path MISSING`` lines."""
+def _parse_paths(text: str, kind: type[P], words: int) -> dict[str, P]:
+    """``path MISSING`` lines, and ``path mode owner group ...`` lines of ``words`` words."""
     out = {}
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1] == "MISSING":
-            out[parts[0]] = RemoteFile(parts[0], exists=False)
-        elif len(parts) == 5:
-            out[parts[0]] = RemoteFile(
-                parts[0], True, int(parts[1], 8), parts[2], parts[3], parts[4]
-            )
+            out[parts[0]] = kind(parts[0], exists=False)
+        elif len(parts) == words:
+            out[parts[0]] = kind(parts[0], True, int(parts[1], 8), *parts[2:])
     return out
+
+
+def parse_files(text: str) -> dict[str, RemoteFile]:
+    """Parse the ``files`` fact: ``path mode owner group sha256`` or ``path MISSING`` lines."""
+    return _parse_paths(text, RemoteFile, 5)
 
 
 def parse_dirs(text: str) -> dict[str, RemoteDir]:
     """Parse the ``dirs`` fact: ``path mode owner group`` or ``path MISSING`` lines."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1] == "MISSING":
-            out[parts[0]] = RemoteDir(parts[0], exists=False)
-        elif len(parts) == 4:
-            out[parts[0]] = RemoteDir(parts[0], True, int(parts[1], 8), parts[2], parts[3])
-    return out
+    return _parse_paths(text, RemoteDir, 4)
 
 
 def parse_states(text: str) -> dict[str, StackState]:
@@ -249,21 +249,7 @@ def _health(value: str | None) -> Health:
 
 def stack_containers(docker: DockerContainers) -> tuple[Container, ...]:
     """The containers of the shared Docker fact, as the stack planner reads them."""
-    return tuple(
-        Container(
-            id=c.id,
-            name=c.name,
-            project=c.project,
-            service=c.service,
-            state=c.state,
-            health=_health(c.health),
-            started_at=c.started_at,
-            image=c.image,
-            restart_count=c.restart_count,
-            exit_code=c.exit_code,
-        )
-        for c in docker.containers
-    )
+    return tuple(project(Container, c, health=_health(c.health)) for c in docker.containers)
 
 
 def parse_stack_facts(results: Mapping[str, Any]) -> HostStackFacts:

@@ -34,11 +34,17 @@ def write_sshd_config(h: LabHost, d: Path, keys: Path) -> Path:
     if not hostkey.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", h.name, "-f", str(hostkey)])
     config = d / "sshd_config"
-    config.write_text(
-        f"ListenAddress {h.address}:22\n"
+    config.write_text(sshd_config(f"{h.address}:22", hostkey, keys / "authorized_keys"))
+    return config
+
+
+def sshd_config(listen: str, hostkey: Path, authorized_keys: Path) -> str:
+    """The text of a lab sshd's ``sshd_config``, listening on ``listen`` (``address:port``)."""
+    return (
+        f"ListenAddress {listen}\n"
         f"HostKey {hostkey}\n"
         "PidFile none\n"
-        f"AuthorizedKeysFile {keys}/authorized_keys\n"
+        f"AuthorizedKeysFile {authorized_keys}\n"
         "PermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\n"
@@ -49,7 +55,6 @@ def write_sshd_config(h: LabHost, d: Path, keys: Path) -> Path:
         "MaxStartups 64:30:128\n"
         "Subsystem sftp internal-sftp\n"
     )
-    return config
 
 
 def restart_sshd(procs: HostProcesses) -> bool:

@@ -9,6 +9,7 @@ works wherever nornir_homehub is installed.
 from __future__ import annotations
 
 import ipaddress
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,6 +108,31 @@ def write_inventory(
     config = inv / "config.yaml"
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return config
+
+
+def copy_inventory(config: Path, dest: Path) -> Path:
+    """Copy the inventory of ``config`` (a lab config.yaml) to ``dest`` with absolute paths.
+
+    The hosts, groups, defaults, vault and vault password file beside ``config`` are copied
+    (those present); the connection extras' known_hosts and key_file and the config's string
+    paths point back into the source folder. Returns the copy's config.yaml path.
+    """
+    src = config.parent
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("hosts.yaml", "groups.yaml", "defaults.yaml", "vault.yml", "vault_pass.txt"):
+        if (src / name).exists():
+            shutil.copy(src / name, dest / name)
+    defaults = yaml.safe_load((dest / "defaults.yaml").read_text())
+    extras = defaults["connection_options"]["homehub_ssh"]["extras"]
+    for key in ("known_hosts", "key_file"):
+        extras[key] = str((src / extras[key]).resolve())
+    (dest / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
+    cfg = yaml.safe_load(config.read_text())
+    for key, value in list(cfg["homehub"].items()):
+        if isinstance(value, str) and key not in ("vault_file", "vault_password_file"):
+            cfg["homehub"][key] = str((src / value).resolve())
+    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return dest / "config.yaml"
 
 
 def lab_domain(hosts_file: Path) -> str:

@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from nornir_homehub.records import as_dict
+
 BRIDGE = "hhbr0"
 BRIDGE_ADDR = "192.0.2.129/26"
 SUBNET = ipaddress.ip_network("192.0.2.128/26")
@@ -67,10 +69,4 @@ class LabStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "up": self.up,
-            "lab_dir": self.lab_dir,
-            "bridge": self.bridge,
-            "bridge_present": self.bridge_present,
-            "hosts": [h.to_dict() for h in self.hosts],
-        }
+        return as_dict(self)

@@ -13,12 +13,14 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from nornir_homehub.errors import LabError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+
+T = TypeVar("T")
 
 # The lab's long-running processes per host, each with ``<what>.pid`` and ``<what>.log``.
 DAEMONS = ("sshd", "dockerd", "named")
@@ -81,19 +83,29 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
         time.sleep(0.1)
 
 
-def children(pid: int, comm: str) -> list[int]:
-    """PIDs of ``pid``'s children whose command name is ``comm``."""
-    found = []
+def each_process(look: Callable[[Path], T]) -> Iterator[tuple[int, T]]:
+    """``(pid, look(/proc/<pid>))`` for every process now; one that ended meanwhile is skipped.
+
+    ``look`` reads what it needs from the process's folder; its OSError means the process is
+    gone (or not ours to read).
+    """
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            seen = look(entry)
         except OSError:
             continue
+        yield int(entry.name), seen
+
+
+def children(pid: int, comm: str | None = None) -> list[int]:
+    """PIDs of ``pid``'s children (only those whose command name is ``comm``, when given)."""
+    found = []
+    for child, stat in each_process(lambda entry: (entry / "stat").read_text()):
         name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if name == comm and int(stat.rsplit(")", 1)[-1].split()[1]) == pid:
-            found.append(int(entry.name))
+        if comm in (None, name) and int(stat.rsplit(")", 1)[-1].split()[1]) == pid:
+            found.append(child)
     return found
 
 
@@ -132,16 +144,7 @@ def pids_sharing_mounts(anchor: int | None) -> set[int]:
         mnt = os.readlink(f"/proc/{anchor}/ns/mnt")
     except OSError:
         return set()
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.readlink(entry / "ns" / "mnt") == mnt:
-                found.add(int(entry.name))
-        except OSError:
-            continue
-    return found
+    return {pid for pid, ns in each_process(lambda e: os.readlink(e / "ns" / "mnt")) if ns == mnt}
 
 
 class HostProcesses:

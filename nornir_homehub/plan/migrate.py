@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import PlanError, UnsafeOldDir
 from nornir_homehub.facts.legacy import COMPOSE_FILE_NAMES
+from nornir_homehub.records import as_dict
 
 # Directories no migration may ever remove, whatever they hold (and everything above them).
 PROTECTED_DIRS = (
@@ -63,12 +64,7 @@ class ProjectStop:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "project": self.project,
-            "directory": self.directory,
-            "containers": list(self.containers),
-            "reason": self.reason,
-        }
+        return as_dict(self)
 
 
 @dataclass(frozen=True)

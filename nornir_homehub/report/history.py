@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import ReportError
+from nornir_homehub.records import project
 from nornir_homehub.report.files import load_report, private_dir, write_report
 
 if TYPE_CHECKING:
@@ -105,14 +106,9 @@ def list_history(history_dir: Path, limit: int = 20) -> list[HistoryEntry]:
             logger.warning("skipping history entry: %s", exc)
             continue
         entries.append(
-            HistoryEntry(
-                run_id=report.run_id,
-                command=report.command,
-                started=report.started,
-                duration_s=report.duration_s,
-                ok=report.ok,
-                incomplete=report.incomplete,
-                dry_run=report.dry_run,
+            project(
+                HistoryEntry,
+                report,
                 hosts=len(report.hosts),
                 hosts_failed=len(report.failed_hosts),
                 hosts_changed=len(report.changed_hosts),

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.errors import ReportError
+from nornir_homehub.records import as_dict
 from nornir_homehub.report import views
 
 SCHEMA_VERSION = "1"
@@ -148,11 +149,7 @@ class HostRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "failed": self.failed,
-            "changed": self.changed,
-            "tasks": [t.to_dict() for t in self.tasks],
-        }
+        return as_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HostRecord:
@@ -173,7 +170,7 @@ class StopRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {"stage": self.stage, "reason": self.reason}
+        return as_dict(self)
 
 
 @dataclass(frozen=True)

@@ -166,14 +166,11 @@ def _deploy(
         if s not in touched
         and any(c.health is Health.STARTING for c in facts.project_containers(s.project))
     ]
+    # What both waits take: the run's secrets, the bound, the containers seen before.
+    waiting = {"secrets": secrets, "wait_timeout": timeout, "before": facts.containers}
     if starting and not dry_run:
         task.run(
-            task=wait_starting,
-            name="wait for starting containers",
-            stacks=starting,
-            secrets=secrets,
-            wait_timeout=timeout,
-            before=facts.containers,
+            task=wait_starting, name="wait for starting containers", stacks=starting, **waiting
         )
     if touched:
         task.run(
@@ -181,10 +178,8 @@ def _deploy(
             name="compose + health + post-deploy",
             stacks=touched,
             plans=plans_by_stack,
-            secrets=secrets,
-            wait_timeout=timeout,
-            before=facts.containers,
             stable_window=stable,
+            **waiting,
         )
         routes = edge.unique(
             r

@@ -25,9 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for
 
 from nornir_homehub.connection import HomehubLocal, HomehubSSH
 from nornir_homehub.errors import CommandTimeout, ConfigError, ConnectionLost, TransportError
+from nornir_homehub.lab.daemons import sshd_config
+from nornir_homehub.lab.processes import children
 
 SSHD = Path("/usr/sbin/sshd")
 pytestmark = pytest.mark.skipif(
@@ -51,27 +54,8 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
 def _wait_for(what: str, cond: Callable[[], bool], limit: float = 60.0) -> None:
-    """Poll ``cond`` (bounded, generous: the machine is shared)."""
-    deadline = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {limit:.0f}s")
-        time.sleep(0.02)
+    wait_for(what, cond, limit, every=0.02)
 
 
 @dataclass
@@ -105,7 +89,7 @@ class Sshd:
 
     def sessions(self) -> list[int]:
         """PIDs of the per-connection sshd processes (children of the listener)."""
-        return _children(self.proc.pid)
+        return children(self.proc.pid)
 
 
 @pytest.fixture(scope="module")
@@ -117,17 +101,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
         )
     shutil.copy(d / "client_key.pub", d / "authorized_keys")
     port = _free_port()
+    # The lab's sshd configuration, on loopback.
     (d / "sshd_config").write_text(
-        f"ListenAddress 127.0.0.1:{port}\n"
-        f"HostKey {d / 'host_key'}\n"
-        "PidFile none\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\n"
-        "PermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\n"
-        "UsePAM no\n"
-        "StrictModes no\n"
-        "UseDNS no\n"
+        sshd_config(f"127.0.0.1:{port}", d / "host_key", d / "authorized_keys")
     )
     pub = (d / "host_key.pub").read_text().split()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n")
@@ -143,7 +119,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
 
     _wait_for("sshd on loopback", listening, 20)
     yield Sshd(proc, port, d, d / "known_hosts", d / "client_key")
-    for pid in _children(proc.pid):
+    for pid in children(proc.pid):
         os.kill(pid, signal.SIGKILL)
     proc.terminate()
     proc.wait(timeout=20)
@@ -173,9 +149,8 @@ def _raises(future: Future[Any], kind: type[Exception], limit: float = 120) -> E
 def test_dead_connection_is_connection_lost_not_a_timeout(
     sshd: Sshd, pool: ThreadPoolExecutor, tmp_path: Path
 ) -> None:
-    conn = sshd.connect()
     started = tmp_path / "started"
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         future = pool.submit(conn.run, f"touch {started}; sleep 120", timeout=300)
         _wait_for("the command to start", started.exists)
         _kill_sessions(sshd)
@@ -190,13 +165,10 @@ def test_dead_connection_is_connection_lost_not_a_timeout(
             conn.run("true")
         with pytest.raises(ConnectionLost):
             conn.read_file("/etc/hostname")
-    finally:
-        conn.close()
 
 
 def test_waiting_for_the_exit_status_does_not_spin(sshd: Sshd, pool: ThreadPoolExecutor) -> None:
-    conn = sshd.connect()
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         # Output closes at once (EOF), the exit status follows 6 s later: the old loop's
         # select returned immediately on the closed pipe and burnt a core all that time.
         def timed() -> tuple[int, float]:
@@ -208,14 +180,11 @@ def test_waiting_for_the_exit_status_does_not_spin(sshd: Sshd, pool: ThreadPoolE
         assert code == 3
         # CPU seconds, not wall time: a spinning loop uses seconds, a sleeping one ~1 ms.
         assert cpu < 1.0, f"the read loop used {cpu:.2f} s of CPU while waiting"
-    finally:
-        conn.close()
 
 
 def test_timeout_ends_the_remote_process_tree(sshd: Sshd, tmp_path: Path) -> None:
-    conn = sshd.connect()
     pids = tmp_path / "pids"
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         with pytest.raises(CommandTimeout) as exc:
             conn.run(
                 f"echo $$ > {pids}; sh -c 'echo $$ >> {pids}; sleep 300 & echo $! >> {pids}; "
@@ -228,8 +197,6 @@ def test_timeout_ends_the_remote_process_tree(sshd: Sshd, tmp_path: Path) -> Non
         assert len(tree) == 3  # login shell, inner sh, background sleep
         _wait_for("the timed-out tree to end", lambda: not any(_alive(p) for p in tree), 30)
         assert conn.run("echo still-usable").stdout == "still-usable\n"
-    finally:
-        conn.close()
 
 
 def test_silent_peer_is_found_by_keepalives(
@@ -264,8 +231,7 @@ def test_interrupted_upload_leaves_the_old_file(
     folder = tmp_path / "site"
     target = folder / "config.yaml"
     old = b"model_list: [old]\n" * 100
-    conn = sshd.connect()
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         conn.put_file(str(target), old, mode=0o640)
         big = os.urandom(1 << 20) * 192  # 192 MiB: the transfer is under way when sshd dies
         future = pool.submit(conn.put_file, str(target), big, mode=0o644)
@@ -281,8 +247,6 @@ def test_interrupted_upload_leaves_the_old_file(
         _wait_for("the partial upload to be removed", lambda: not _temps(folder))
         assert target.read_bytes() == old
         assert (target.stat().st_mode & 0o777) == 0o640
-    finally:
-        conn.close()
 
 
 def test_a_part_left_by_a_killed_shell_is_removed_by_the_next_upload(
@@ -290,8 +254,7 @@ def test_a_part_left_by_a_killed_shell_is_removed_by_the_next_upload(
 ) -> None:
     folder = tmp_path / "site"
     target = folder / "zone.db"
-    conn = sshd.connect()
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         conn.put_file(str(target), b"old\n")
         future = pool.submit(conn.put_file, str(target), os.urandom(1 << 20) * 192)
         _wait_for(
@@ -300,26 +263,20 @@ def test_a_part_left_by_a_killed_shell_is_removed_by_the_next_upload(
         )
         # Kill the whole session, the remote shell included: nobody is left to clean up.
         for pid in sshd.sessions():
-            for child in _children(pid):
+            for child in children(pid):
                 os.killpg(child, signal.SIGKILL)
             os.kill(pid, signal.SIGKILL)
         _raises(future, ConnectionLost)
         assert target.read_bytes() == b"old\n"
         assert _temps(folder), "expected the killed shell's part to be left behind"
-        again = sshd.connect()
-        try:
+        with contextlib.closing(sshd.connect()) as again:
             again.put_file(str(target), b"new\n", mode=0o600)
-        finally:
-            again.close()
         assert target.read_bytes() == b"new\n" and not _temps(folder)
-    finally:
-        conn.close()
 
 
 def test_upload_refused_by_the_host_names_host_and_path(sshd: Sshd, tmp_path: Path) -> None:
-    conn = sshd.connect()
     folder = tmp_path / "site"
-    try:
+    with contextlib.closing(sshd.connect()) as conn:
         (folder / "compose.yaml").mkdir(parents=True)
         (folder / "compose.yaml" / "keep").write_text("x")
         with pytest.raises(TransportError, match="cannot rename") as exc:
@@ -332,8 +289,6 @@ def test_upload_refused_by_the_host_names_host_and_path(sshd: Sshd, tmp_path: Pa
         assert (folder / ".env").read_bytes() == payload
         assert ((folder / ".env").stat().st_mode & 0o777) == 0o600
         assert hashlib.sha256(payload).hexdigest() in conn.run(f"sha256sum {folder}/.env").stdout
-    finally:
-        conn.close()
 
 
 def test_failures_before_and_after_connecting_are_transport_errors(

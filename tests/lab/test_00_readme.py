@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT
+from conftest import ROOT, run_captured
 
 from nornir_homehub.report import validate_report
 
@@ -43,15 +42,7 @@ def test_readme_main_command_on_a_fresh_lab(lab: Any) -> None:
     REPORT.unlink(missing_ok=True)
     started = time.time()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    res = subprocess.run(
-        ["bash", "-c", command],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    res = run_captured(["bash", "-c", command], env=env, timeout=1800)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert lab.status().up
     data: dict[str, Any] = json.loads(REPORT.read_text())

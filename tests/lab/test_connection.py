@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,7 @@ def _open(lab: Any, name: str, **extras: Any) -> HomehubSSH:
 
 
 def test_exit_codes_and_both_streams_beyond_channel_window(lab: Any) -> None:
-    conn = _open(lab, "trusted")
-    try:
+    with closing(_open(lab, "trusted")) as conn:
         # 3 MB on each stream: far beyond paramiko's 2 MB window; a reader that drained only
         # stdout would deadlock here.
         res = conn.run(
@@ -50,8 +50,6 @@ def test_exit_codes_and_both_streams_beyond_channel_window(lab: Any) -> None:
         assert conn.run("true").exit_code == 0
         with pytest.raises(TransportError, match="exited 3"):
             conn.run("echo boom >&2; exit 3", check=True)
-    finally:
-        conn.close()
 
 
 def test_command_timeout_ends_the_remote_process_tree(lab: Any) -> None:
@@ -79,8 +77,7 @@ def test_command_timeout_ends_the_remote_process_tree(lab: Any) -> None:
 
 
 def test_stdin_and_batched_facts(lab: Any) -> None:
-    conn = _open(lab, "dns")
-    try:
+    with closing(_open(lab, "dns")) as conn:
         payload = bytes(range(256)) * 20000  # 5 MB of arbitrary bytes
         res = conn.run("sha256sum | cut -d' ' -f1", stdin=payload)
         assert res.stdout.strip() == hashlib.sha256(payload).hexdigest()
@@ -91,8 +88,6 @@ def test_stdin_and_batched_facts(lab: Any) -> None:
         assert facts["fail"].exit_code == 4 and facts["fail"].stderr == "nope\n"
         assert facts["binary"].stdout == "a\0b\n\n"
         assert conn.commands_run == 2  # the whole batch was one command (one round trip)
-    finally:
-        conn.close()
 
 
 def test_upload_is_atomic_with_mode_and_owner(lab: Any) -> None:
@@ -269,34 +264,25 @@ def test_key_from_ssh_config_and_inventory_wins(lab: Any, tmp_path: Path) -> Non
     # ssh config names the lab key: no key_file in the inventory -> the config's IdentityFile.
     cfg = tmp_path / "ssh_config"
     cfg.write_text(f"Host 192.0.2.132\n  User root\n  IdentityFile {lab.key_file}\n")
-    conn = _open(lab, "compute", key_file=None, ssh_config=str(cfg))
-    try:
+    with closing(_open(lab, "compute", key_file=None, ssh_config=str(cfg))) as conn:
         assert conn.run("hostname").stdout == "compute\n"
-    finally:
-        conn.close()
     # ssh config names a key the host does not accept; the inventory's key_file wins.
     import subprocess
 
     other = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
     cfg.write_text(f"Host 192.0.2.132\n  IdentityFile {other}\n")
-    conn = _open(lab, "compute", ssh_config=str(cfg))
-    try:
+    with closing(_open(lab, "compute", ssh_config=str(cfg))) as conn:
         assert conn.run("hostname").stdout == "compute\n"
-    finally:
-        conn.close()
     with pytest.raises(TransportError, match="authentication failed"):
         _open(lab, "compute", key_file=str(other), ssh_config=str(cfg))
 
 
 def test_run_parallel_overlaps_commands_in_one_round_trip(lab: Any) -> None:
-    conn = _open(lab, "compute")
-    try:
+    with closing(_open(lab, "compute")) as conn:
         stamp = "date +%s.%N; sleep 0.5; date +%s.%N"
         res = conn.run_parallel({"a": stamp, "b": stamp, "c": "echo no >&2; exit 3"})
         assert conn.commands_run == 1
         (a0, a1), (b0, b1) = (map(float, res[k].stdout.split()) for k in ("a", "b"))
         assert a0 < b1 and b0 < a1  # the two intervals overlap: they ran side by side
         assert res["c"].exit_code == 3 and res["c"].stderr == "no\n"
-    finally:
-        conn.close()

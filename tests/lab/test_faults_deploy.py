@@ -100,6 +100,37 @@ def one_error(data: dict[str, Any], name: str) -> dict[str, Any]:
     return errors[0]
 
 
+def stack_failed(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """(a): the one error of host ``name``, a StackFailed on layer container."""
+    err = one_error(data, name)
+    assert (err["type"], err["layer"]) == ("StackFailed", "container"), err
+    return err
+
+
+def failed_deploy(
+    tmp_path: Path,
+    report_name: str,
+    *args: str,
+    config: Path = LAB_CONFIG,
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]:
+    """(a): a deploy (``args`` before ``--report``) that exits 1.
+
+    Returns its process, its report (validated) and the report's path.
+    """
+    report = tmp_path / report_name
+    res = run_cli("deploy", *args, "--report", str(report), config=config, env=env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    return res, load(report), report
+
+
+def trusted_plan(data: dict[str, Any], stack: str) -> dict[str, Any]:
+    """The plan (the ``stack:<stack>`` task's result) of ``stack`` on trusted in a report."""
+    return next(  # type: ignore[no-any-return]
+        t["result"] for t in data["hosts"]["trusted"]["tasks"] if t["name"] == f"stack:{stack}"
+    )
+
+
 def edit_copy(config: Path, **data: Any) -> None:
     """Set site values in a lab inventory copy's defaults.yaml (``images__openwebui=...``)."""
     defaults = config.parent / "defaults.yaml"
@@ -150,8 +181,9 @@ def remote_sha(lab: Any, name: str, path: str) -> str:
     return host(lab, name, f"sha256sum {path}").split()[0]
 
 
-def node(request: pytest.FixtureRequest) -> str:
-    return str(request.node.nodeid)
+def record(fault_table: Any, request: pytest.FixtureRequest, fault: str, outcome: str) -> None:
+    """The fault's row: the outcome observed, and that the next run converged (asserted)."""
+    fault_table.record(fault=fault, outcome=outcome, converged=True, test=str(request.node.nodeid))
 
 
 @pytest.fixture(scope="module")
@@ -231,12 +263,8 @@ def test_compose_up_fails_on_an_image_tag_that_does_not_exist(
     before = snapshot(lab, "trusted")
     compute = snapshot(lab, "compute")
     old_webui = container_id(lab, "trusted", "open-webui")
-    report = tmp_path / "fail.json"
-    res = run_cli("deploy", "--no-verify", "--report", str(report), config=lab_copy)
-    assert res.returncode == 1, res.stdout + res.stderr
-    data = load(report)
-    err = one_error(data, "trusted")
-    assert (err["type"], err["layer"]) == ("StackFailed", "container"), err
+    _, data, _ = failed_deploy(tmp_path, "fail.json", "--no-verify", config=lab_copy)
+    err = stack_failed(data, "trusted")
     assert (
         "stack openwebui" in err["message"] and "docker compose -p openwebui up" in err["message"]
     )
@@ -254,24 +282,20 @@ def test_compose_up_fails_on_an_image_tag_that_does_not_exist(
     # With the fault still there the next run tries compose again (no false "nothing to do").
     again = run_cli("deploy", "--no-verify", "--json", config=lab_copy)
     assert again.returncode == 1
-    plan = next(
-        t["result"]
-        for t in json.loads(again.stdout)["hosts"]["trusted"]["tasks"]
-        if t["name"] == "stack:openwebui"
-    )
+    plan = trusted_plan(json.loads(again.stdout), "openwebui")
     assert plan["action"] == "up" and plan["files"] == [], plan
     assert any("compose.yaml not applied yet" in r for r in plan["reasons"]), plan
     # (d) the tag fixed (the lab's inventory): converges, then a no-op.
     converges()
     # The old container already runs what the fixed inventory describes: Compose keeps it.
     assert container_id(lab, "trusted", "open-webui") == old_webui
-    fault_table.record(
-        fault="`compose up` fails on an image tag that does not exist",
-        outcome="exit 1; trusted, layer container: StackFailed names the stack and the "
-        "compose command with compose's own error; the old container keeps running; no state "
-        "record written, so the next run runs compose again",
-        converged=True,
-        test=node(request),
+    record(
+        fault_table,
+        request,
+        "`compose up` fails on an image tag that does not exist",
+        "exit 1; trusted, layer container: StackFailed names the stack and the compose command "
+        "with compose's own error; the old container keeps running; no state record written, "
+        "so the next run runs compose again",
     )
 
 
@@ -347,23 +371,19 @@ def test_run_killed_after_a_mounted_config_upload_before_compose(
     report = tmp_path / "next.json"
     res = run_cli("deploy", "--no-verify", "--report", str(report), config=lab_copy)
     assert res.returncode == 0, res.stdout + res.stderr
-    plan = next(
-        t["result"]
-        for t in load(report)["hosts"]["trusted"]["tasks"]
-        if t["name"] == "stack:litellm"
-    )
+    plan = trusted_plan(load(report), "litellm")
     assert plan["files"] == [] and plan["recreate"] == ["litellm"], plan
     assert any("config/config.yaml not applied yet" in r for r in plan["reasons"]), plan
     assert container_id(lab, "trusted", "litellm") != old_litellm
     converges(lab_copy)
     converges()  # back to the lab's inventory
-    fault_table.record(
-        fault="the controller dies (SIGKILL) after a mounted-config upload, before compose",
-        outcome="no report (killed); the new config is on the host complete, the container "
-        "and the state record are the old ones; the next run uploads nothing and recreates "
-        "litellm because the state's per-file hash says config.yaml was never applied",
-        converged=True,
-        test=node(request),
+    record(
+        fault_table,
+        request,
+        "the controller dies (SIGKILL) after a mounted-config upload, before compose",
+        "no report (killed); the new config is on the host complete, the container and the "
+        "state record are the old ones; the next run uploads nothing and recreates litellm "
+        "because the state's per-file hash says config.yaml was never applied",
     )
 
 
@@ -388,13 +408,8 @@ def test_a_container_healthy_then_crash_looping_fails_the_deploy(
     before = snapshot(lab, "trusted")
     compute = snapshot(lab, "compute")
     litellm = container_id(lab, "trusted", "litellm")
-    report = tmp_path / "crash.json"
-    res = run_cli("deploy", "--no-verify", "--report", str(report), config=lab_copy)
-    assert res.returncode == 1, res.stdout + res.stderr
-    data = load(report)
-    err = one_error(data, "trusted")
-    assert (err["type"], err["layer"]) == ("StackFailed", "container"), err
-    msg = err["message"]
+    res, data, report = failed_deploy(tmp_path, "crash.json", "--no-verify", config=lab_copy)
+    msg = stack_failed(data, "trusted")["message"]
     assert "stack openwebui: container open-webui" in msg, msg
     assert "restarted" in msg or "is restarting" in msg or "is exited" in msg, msg
     # the report carries the container's last log lines
@@ -406,13 +421,12 @@ def test_a_container_healthy_then_crash_looping_fails_the_deploy(
     assert snapshot(lab, "compute") == compute
     converges()  # (d)
     lab.host_exec("trusted", "docker rmi homehub-test/openwebui-crashloop:lab >/dev/null 2>&1")
-    fault_table.record(
-        fault="a container turns healthy, then crash-loops",
-        outcome="exit 1; trusted, layer container: StackFailed says open-webui restarted (or "
-        "is restarting) after it was up and carries its last log lines (redacted); no state "
-        "record",
-        converged=True,
-        test=node(request),
+    record(
+        fault_table,
+        request,
+        "a container turns healthy, then crash-loops",
+        "exit 1; trusted, layer container: StackFailed says open-webui restarted (or is "
+        "restarting) after it was up and carries its last log lines (redacted); no state record",
     )
 
 
@@ -423,12 +437,8 @@ def test_dockerd_stopped_on_compute(
     lab = compute_dockerd_down
     trusted = snapshot(lab, "trusted")
     compute = snapshot(lab, "compute", containers=False)
-    report = tmp_path / "dockerd.json"
-    res = run_cli("deploy", "--report", str(report))
-    assert res.returncode == 1, res.stdout + res.stderr
-    data = load(report)
-    err = one_error(data, "compute")
-    assert (err["type"], err["layer"]) == ("StackFailed", "container"), err
+    _, data, _ = failed_deploy(tmp_path, "dockerd.json")
+    err = stack_failed(data, "compute")
     assert "compute: Docker Engine not usable" in err["message"], err
     assert "Cannot connect to the Docker daemon" in err["message"], err
     assert data["stopped_at"]["stage"] == "compute stacks"  # the gate held: trusted untouched
@@ -437,13 +447,12 @@ def test_dockerd_stopped_on_compute(
     assert snapshot(lab, "trusted") == trusted  # (c)
     _start_dockerd(lab, "compute")  # the fault removed (the fixture's restart is then a no-op)
     converges()  # (d)
-    fault_table.record(
-        fault="dockerd stopped on compute",
-        outcome="exit 1; compute, layer container: 'Docker Engine not usable (Cannot connect "
-        "to the Docker daemon ...)' before any upload; the gate stops the run, trusted "
-        "untouched",
-        converged=True,
-        test=node(request),
+    record(
+        fault_table,
+        request,
+        "dockerd stopped on compute",
+        "exit 1; compute, layer container: 'Docker Engine not usable (Cannot connect to the "
+        "Docker daemon ...)' before any upload; the gate stops the run, trusted untouched",
     )
 
 
@@ -456,12 +465,8 @@ def test_disk_full_under_the_stacks_root(
     env_file = "/opt/stacks/openwebui/.env.openwebui"
     before = snapshot(lab, "trusted")
     compute = snapshot(lab, "compute")
-    report = tmp_path / "full.json"
-    res = run_cli("deploy", "--no-verify", "--report", str(report), env=env)
-    assert res.returncode == 1, res.stdout + res.stderr
-    data = load(report)
-    err = one_error(data, "trusted")
-    assert (err["type"], err["layer"]) == ("StackFailed", "container"), err
+    res, data, report = failed_deploy(tmp_path, "full.json", "--no-verify", env=env)
+    err = stack_failed(data, "trusted")
     assert f"stack openwebui: cannot write {env_file}" in err["message"], err
     assert (
         "No space left on device" in err["message"] and "KiB free on /opt/stacks" in err["message"]
@@ -473,12 +478,12 @@ def test_disk_full_under_the_stacks_root(
     lab.host_exec("trusted", UNFILL)
     converges(env=env)  # (d) the same inputs, the disk free again
     converges()
-    fault_table.record(
-        fault="disk full under the stacks root (tmpfs on /opt/stacks, filled with dd)",
-        outcome="exit 1; trusted, layer container: 'cannot write .../.env.openwebui: No space "
-        "left on device; 0 KiB free on /opt/stacks'; old file intact, no temp file, no state",
-        converged=True,
-        test=node(request),
+    record(
+        fault_table,
+        request,
+        "disk full under the stacks root (tmpfs on /opt/stacks, filled with dd)",
+        "exit 1; trusted, layer container: 'cannot write .../.env.openwebui: No space left on "
+        "device; 0 KiB free on /opt/stacks'; old file intact, no temp file, no state",
     )
 
 
@@ -492,10 +497,7 @@ def test_two_hosts_failing_differently_in_one_run(
     compute = snapshot(lab, "compute", containers=False)
     _stop_dockerd(lab, "compute")
     try:
-        report = tmp_path / "two.json"
-        res = run_cli("deploy", "--keep-going", "--no-verify", "--report", str(report), env=env)
-        assert res.returncode == 1, res.stdout + res.stderr
-        data = load(report)
+        _, data, _ = failed_deploy(tmp_path, "two.json", "--keep-going", "--no-verify", env=env)
         c_err, t_err = one_error(data, "compute"), one_error(data, "trusted")
         assert c_err["layer"] == t_err["layer"] == "container"
         assert "compute: Docker Engine not usable" in c_err["message"], c_err
@@ -513,12 +515,12 @@ def test_two_hosts_failing_differently_in_one_run(
     lab.host_exec("trusted", UNFILL)
     converges(env=env)  # (d)
     converges()
-    fault_table.record(
-        fault="two hosts failing differently in one run (--keep-going)",
-        outcome="exit 1; compute: 'Docker Engine not usable', trusted: 'No space left on "
-        "device', each with its own reason on layer container; dns ok; nothing partial",
-        converged=True,
-        test=node(request),
+    record(
+        fault_table,
+        request,
+        "two hosts failing differently in one run (--keep-going)",
+        "exit 1; compute: 'Docker Engine not usable', trusted: 'No space left on device', "
+        "each with its own reason on layer container; dns ok; nothing partial",
     )
 
 
@@ -561,10 +563,10 @@ def test_a_container_removed_between_docker_ps_and_docker_inspect(
         _remove_wrapper(lab, "compute")
         lab.host_exec("compute", "docker rm -f hh-race hh-bystander >/dev/null 2>&1")
     converges()
-    fault_table.record(
-        fault="a container removed between `docker ps` and `docker inspect`",
-        outcome="exit 0: the vanished container is skipped; no output carries another "
-        "container's inspect data (environment)",
-        converged=True,
-        test=node(request),
+    record(
+        fault_table,
+        request,
+        "a container removed between `docker ps` and `docker inspect`",
+        "exit 0: the vanished container is skipped; no output carries another container's "
+        "inspect data (environment)",
     )

@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, FaultTable, copy_lab_inventory, run_cli
+from conftest import ROOT, FaultTable, copy_lab_inventory, run_cli, wait_for
 
 from nornir_homehub.report import validate_report
 
@@ -162,15 +161,6 @@ def snapshot(lab: Any, host: str) -> dict[str, Any]:
         host, "docker ps -a --format '{{.Names}} {{.ID}} {{.State}}' 2>/dev/null | sort"
     ).stdout
     return {"files": files, "containers": containers}
-
-
-def wait_for(what: str, cond: Callable[[], bool], limit: float = 120) -> None:
-    """Bounded polling with a generous limit (the machine is shared)."""
-    deadline = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {limit:.0f}s")
-        time.sleep(0.05)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -320,45 +310,87 @@ def uploading(lab: Any) -> bool:
     return bool(out.strip())
 
 
+def probe_files(lab: Any) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """(b): the probe's big file and its stack's state record on compute (`file_state` each)."""
+    return file_state(lab, "compute", BLOB), file_state(lab, "compute", STATE)
+
+
+def interrupted_deploy(
+    site: Site,
+    tmp: Path,
+    moment: str,
+    reached: Callable[[], bool],
+    fault: Callable[[subprocess.Popen[bytes]], None],
+    *,
+    limit: float = 120,
+    timeout: float = 600,
+) -> tuple[str, dict[str, Any]]:
+    """(a): a deploy hit by ``fault`` once ``reached`` says it is at ``moment``: it exits 1.
+
+    ``limit`` bounds the wait for the moment, ``timeout`` the deploy's end after the fault.
+    Returns the deploy's output and its report.
+    """
+    report = tmp / "fault.json"
+    proc = start_deploy(site, report, tmp / "out.txt")
+    wait_for(moment, reached, limit)
+    fault(proc)
+    rc = proc.wait(timeout=timeout)
+    output = (tmp / "out.txt").read_text()
+    assert rc == 1, output
+    return output, load(report)
+
+
+def ssh_failure(data: dict[str, Any], kind: str, words: str) -> dict[str, Any]:
+    """(a): compute's error, a ``kind`` on layer ssh whose message names compute and ``words``."""
+    err = failure(data, "compute")
+    assert err["type"] == kind and err["layer"] == "ssh", err
+    assert "compute" in err["message"] and words in err["message"]
+    return err
+
+
+def converged_row(
+    site: Site, tmp: Path, fault_table: FaultTable, request: Any, fault: str, outcome: str
+) -> None:
+    """(d), then the fault's row: the outcome observed, and that the next run converged."""
+    assert_converges(site, tmp)
+    fault_table.record(fault=fault, outcome=outcome, converged=True, test=request.node.nodeid)
+
+
 def test_sshd_killed_during_a_large_upload(
     site: Site, before: dict[str, Any], tmp_path: Path, fault_table: FaultTable, request: Any
 ) -> None:
     lab = site.lab
-    old_blob = file_state(lab, "compute", BLOB)
-    old_state = file_state(lab, "compute", STATE)
-    assert old_blob == (site.expected_blob(), "640")
+    old = probe_files(lab)
+    assert old[0] == (site.expected_blob(), "640")
     site.set_compute(fault_blob_seed="b")  # a 2 MiB file to upload
-    report = tmp_path / "fault.json"
+
+    def kill_sshd(_proc: subprocess.Popen[bytes]) -> None:
+        killed = lab.kill_sshd("compute")
+        assert len(killed) >= 2  # the listener and the session that was uploading
+
     # A capped link makes the upload last seconds, so it is surely under way when sshd dies.
     lab.impair_link("compute", rate_kbit=4000, loss_pct=0)
     try:
-        proc = start_deploy(site, report, tmp_path / "out.txt")
-        wait_for("the upload to be under way", lambda: uploading(lab))
-        killed = lab.kill_sshd("compute")
-        assert len(killed) >= 2  # the listener and the session that was uploading
-        rc = proc.wait(timeout=600)
+        output, data = interrupted_deploy(
+            site, tmp_path, "the upload to be under way", lambda: uploading(lab), kill_sshd
+        )
     finally:
         lab.clear_link("compute")
         assert lab.start_sshd("compute")
-    output = (tmp_path / "out.txt").read_text()
-    assert rc == 1, output
-    data = load(report)
-    err = failure(data, "compute")
-    assert err["type"] == "ConnectionLost" and err["layer"] == "ssh", err
-    assert "compute" in err["message"] and "connection lost" in err["message"]
+    ssh_failure(data, "ConnectionLost", "connection lost")
     assert "Traceback" not in output and "paramiko" not in output
     # (b) The host's shell saw the stream end early: it removed its part, installed nothing.
     wait_for("the partial upload to be removed", lambda: temporaries(lab, "compute") == [])
-    assert file_state(lab, "compute", BLOB) == old_blob
-    assert file_state(lab, "compute", STATE) == old_state
+    assert probe_files(lab) == old
     assert_others_ok(data, before, lab)
-    assert_converges(site, tmp_path)
-    fault_table.record(
-        fault="sshd killed (SIGKILL, sessions too) during a 2 MiB upload",
-        outcome="exit 1; compute fails on layer ssh with ConnectionLost; the old file stays "
+    converged_row(
+        site,
+        tmp_path,
+        fault_table,
+        request,
+        "sshd killed (SIGKILL, sessions too) during a 2 MiB upload",
+        "exit 1; compute fails on layer ssh with ConnectionLost; the old file stays "
         "byte for byte, no temporary file, state record untouched; trusted and dns unchanged",
-        converged=True,
-        test=request.node.nodeid,
     )
 
 
@@ -366,37 +398,36 @@ def test_sigint_during_an_upload(
     site: Site, before: dict[str, Any], tmp_path: Path, fault_table: FaultTable, request: Any
 ) -> None:
     lab = site.lab
-    old_blob = file_state(lab, "compute", BLOB)
-    old_state = file_state(lab, "compute", STATE)
+    old = probe_files(lab)
     site.set_compute(fault_blob_seed="c")
-    report = tmp_path / "fault.json"
     lab.impair_link("compute", rate_kbit=4000, loss_pct=0)
     try:
-        proc = start_deploy(site, report, tmp_path / "out.txt")
-        wait_for("the upload to be under way", lambda: uploading(lab))
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=600)
+        # Exit 1: click's "Aborted!".
+        output, data = interrupted_deploy(
+            site,
+            tmp_path,
+            "the upload to be under way",
+            lambda: uploading(lab),
+            lambda proc: proc.send_signal(signal.SIGINT),
+        )
     finally:
         lab.clear_link("compute")
-    output = (tmp_path / "out.txt").read_text()
-    assert rc == 1, output  # click's "Aborted!"
-    data = load(report)
     assert data["incomplete"] is True and data["ok"] is False
     assert data["error"]["type"] == "KeyboardInterrupt"
     assert "Traceback" not in output
     # (b) The controller closed the connection on its way out: the host dropped the part.
     wait_for("the partial upload to be removed", lambda: temporaries(lab, "compute") == [])
-    assert file_state(lab, "compute", BLOB) == old_blob
-    assert file_state(lab, "compute", STATE) == old_state
+    assert probe_files(lab) == old
     for host in ("trusted", "dns"):
         assert snapshot(lab, host) == before[host]
-    assert_converges(site, tmp_path)
-    fault_table.record(
-        fault="SIGINT to the controller during a 2 MiB upload",
-        outcome="exit 1; report written and marked incomplete (KeyboardInterrupt); the host "
+    converged_row(
+        site,
+        tmp_path,
+        fault_table,
+        request,
+        "SIGINT to the controller during a 2 MiB upload",
+        "exit 1; report written and marked incomplete (KeyboardInterrupt); the host "
         "keeps the old file byte for byte, no temporary file, state record untouched",
-        converged=True,
-        test=request.node.nodeid,
     )
 
 
@@ -405,30 +436,25 @@ def test_link_cut_mid_command(
 ) -> None:
     site = step
     lab = site.lab
-    old_state = file_state(lab, "compute", STATE)
-    old_blob = file_state(lab, "compute", BLOB)
+    old_blob, old_state = probe_files(lab)
     site.set_step(f"echo $$ > {STEP_PIDS}; sleep 90", timeout=300)
     site.set_compute(fault_blob_seed="d", fault_blob_lines=4)
     new_blob = (site.expected_blob(), "640")
-    report = tmp_path / "fault.json"
     try:
-        proc = start_deploy(site, report, tmp_path / "out.txt")
-        wait_for(
+        # The deploy's end is bounded by the keepalives (2 s + 10 s here), far below the
+        # step's 300 s timeout.
+        _, data = interrupted_deploy(
+            site,
+            tmp_path,
             "the probe step to run",
             lambda: lab.host_exec("compute", f"test -s {STEP_PIDS}").returncode == 0,
-            300,
+            lambda _proc: lab.link_down("compute"),
+            limit=300,
+            timeout=300,
         )
-        lab.link_down("compute")
-        # Bounded by the keepalives (2 s + 10 s here), far below the step's 300 s timeout.
-        rc = proc.wait(timeout=300)
     finally:
         lab.link_up("compute")
-    output = (tmp_path / "out.txt").read_text()
-    assert rc == 1, output
-    data = load(report)
-    err = failure(data, "compute")
-    assert err["type"] == "ConnectionLost" and err["layer"] == "ssh", err
-    assert "compute" in err["message"] and "keepalive" in err["message"]
+    ssh_failure(data, "ConnectionLost", "keepalive")
     # (b) Files were complete (old or new, never a part); the stack's state record is not
     # written for a deploy whose post-deploy step never finished.
     assert file_state(lab, "compute", BLOB) in (old_blob, new_blob)
@@ -438,14 +464,15 @@ def test_link_cut_mid_command(
     # Nothing could reach the host while the link was down: the step ran on; end it.
     end_step_tree(lab)
     site.set_step("true")
-    assert_converges(site, tmp_path)
-    fault_table.record(
-        fault="link cut (veth down on the bridge) during a long post-deploy command",
-        outcome="exit 1; compute fails on layer ssh with ConnectionLost (no answer to "
+    converged_row(
+        site,
+        tmp_path,
+        fault_table,
+        request,
+        "link cut (veth down on the bridge) during a long post-deploy command",
+        "exit 1; compute fails on layer ssh with ConnectionLost (no answer to "
         "keepalives) within the keepalive bound, not at the 300 s command timeout; state "
         "record untouched; trusted and dns unchanged",
-        converged=True,
-        test=request.node.nodeid,
     )
 
 
@@ -463,9 +490,7 @@ def test_command_timeout_ends_the_remote_tree(
     site.set_compute(fault_blob_seed="e", fault_blob_lines=4)
     res, data = deploy(site, tmp_path / "fault.json")
     assert res.returncode == 1, res.stdout + res.stderr
-    err = failure(data, "compute")
-    assert err["type"] == "CommandTimeout" and err["layer"] == "ssh", err
-    assert "compute" in err["message"] and "timed out after 3s" in err["message"]
+    err = ssh_failure(data, "CommandTimeout", "timed out after 3s")
     assert "process group" in err["message"] and "was ended" in err["message"]
     # (b) Nothing of the command is left on the host: the login shell, the inner sh and its
     # background sleep all ended with their process group.
@@ -476,14 +501,15 @@ def test_command_timeout_ends_the_remote_tree(
     assert temporaries(lab, "compute") == []
     assert_others_ok(data, before, lab)
     site.set_step("true")
-    assert_converges(site, tmp_path)
-    fault_table.record(
-        fault="command timeout (post-deploy step outlives its 3 s timeout)",
-        outcome="exit 1; compute fails on layer ssh with CommandTimeout; the command's "
+    converged_row(
+        site,
+        tmp_path,
+        fault_table,
+        request,
+        "command timeout (post-deploy step outlives its 3 s timeout)",
+        "exit 1; compute fails on layer ssh with CommandTimeout; the command's "
         "remote process group (shell, child, background job) is ended; state record "
         "untouched; trusted and dns unchanged",
-        converged=True,
-        test=request.node.nodeid,
     )
 
 
@@ -512,12 +538,13 @@ def test_slow_lossy_link(site: Site, tmp_path: Path, fault_table: FaultTable, re
     assert temporaries(lab, "compute") == []
     for host in ("trusted", "dns"):
         assert data["hosts"][host]["failed"] is False
-    assert_converges(site, tmp_path)
-    fault_table.record(
-        fault="slow, lossy link to compute (tbf 1 Mbit/s + 10 % loss each way; no netem here)",
-        outcome=outcome + "; no partial file",
-        converged=True,
-        test=request.node.nodeid,
+    converged_row(
+        site,
+        tmp_path,
+        fault_table,
+        request,
+        "slow, lossy link to compute (tbf 1 Mbit/s + 10 % loss each way; no netem here)",
+        outcome + "; no partial file",
     )
 
 
@@ -525,8 +552,7 @@ def test_changed_host_key(
     site: Site, before: dict[str, Any], tmp_path: Path, fault_table: FaultTable, request: Any
 ) -> None:
     lab = site.lab
-    old_blob = file_state(lab, "compute", BLOB)
-    old_state = file_state(lab, "compute", STATE)
+    old = probe_files(lab)
     site.set_compute(fault_blob_seed="g", fault_blob_lines=4)
     # known_hosts now pins another key for compute: to the client, the host key changed.
     other = tmp_path / "other_key"
@@ -545,22 +571,20 @@ def test_changed_host_key(
     finally:
         site.set_extra("known_hosts", str(real))
     assert res.returncode == 1, res.stdout + res.stderr
-    err = failure(data, "compute")
-    assert err["type"] == "HostKeyError" and err["layer"] == "ssh", err
+    err = ssh_failure(data, "HostKeyError", "CHANGED")
     offered = fingerprint((lab.host_dir("compute") / "ssh_host_ed25519_key.pub").read_text())
-    assert "compute" in err["message"] and "CHANGED" in err["message"]
     assert offered in err["message"] and fingerprint(" ".join(pinned)) in err["message"]
     # (b) The client never got past the key exchange: nothing on compute changed.
-    assert file_state(lab, "compute", BLOB) == old_blob
-    assert file_state(lab, "compute", STATE) == old_state
+    assert probe_files(lab) == old
     assert_others_ok(data, before, lab)
-    assert_converges(site, tmp_path)
-    fault_table.record(
-        fault="changed host key (known_hosts pins another key for compute)",
-        outcome="exit 1; compute fails on layer ssh with HostKeyError naming both "
+    converged_row(
+        site,
+        tmp_path,
+        fault_table,
+        request,
+        "changed host key (known_hosts pins another key for compute)",
+        "exit 1; compute fails on layer ssh with HostKeyError naming both "
         "fingerprints; nothing changed on compute; trusted and dns deployed",
-        converged=True,
-        test=request.node.nodeid,
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import LAB_CONFIG, ROOT, run_cli
-from leak_guard import lab_secrets
+from leak_guard import assert_clean
 
 from nornir_homehub.config import load_settings
 from nornir_homehub.secrets import load_secrets
@@ -46,13 +46,6 @@ def deployed(lab: Any) -> Any:
 def lab_value(name: str) -> str:
     store = load_secrets(load_settings(LAB_CONFIG), environ={}, register=False)
     return store.get(name).reveal()
-
-
-def assert_clean(*texts: str, extra: dict[str, str] | None = None) -> None:
-    search = {**lab_secrets(), **(extra or {})}
-    for text in texts:
-        hits = scan_bytes(text.encode(), search)
-        assert hits == [], [f"{name} ({form}) at byte {at}" for at, name, form in hits]
 
 
 def history_of(run_id: str) -> str:

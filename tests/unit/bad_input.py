@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from conftest import ROOT, run_captured
 
-ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "inventory" / "lab"
 CASES = Path(__file__).parent / "cases" / "bad_input"
 GUARD_SCRIPT = Path(__file__).parent / "no_connect_cli.py"
@@ -251,14 +250,8 @@ def run_subprocess(case: dict[str, Any], root: Path, log: Path) -> Outcome:
         **{k: str(v) for k, v in _fill(case.get("env") or {}, root).items()},
         "HOMEHUB_TEST_CONNECT_LOG": str(log),
     }
-    res = subprocess.run(
-        [sys.executable, str(GUARD_SCRIPT), *command(case, root)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=env,
-        timeout=120,
-        check=False,
+    res = run_captured(
+        [sys.executable, str(GUARD_SCRIPT), *command(case, root)], env=env, timeout=120, cwd=root
     )
     attempts = log.read_text().splitlines() if log.exists() else []
     return Outcome(res.returncode, res.stdout, res.stderr, attempts)

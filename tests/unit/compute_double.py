@@ -9,6 +9,7 @@ them (`facts.docker` JSON lines, the host-side HTTP script of `facts.http`).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from conftest import LAB_CONFIG, ROOT
@@ -66,22 +67,34 @@ def bare_stack(name: str, *dirs: str) -> RenderedStack:
     )
 
 
-def container(name: str, health: str | None, *, project: str | None = None) -> ContainerFact:
-    """A running container of compose project ``project`` (default: ``name``)."""
+def container(
+    name: str,
+    health: str | None,
+    *,
+    project: str | None = None,
+    service: str | None = None,
+    state: str = "running",
+    networks: Mapping[str, str] | None = None,
+) -> ContainerFact:
+    """A container (running by default) of compose project ``project`` (default: ``name``).
+
+    ``service`` defaults to ``name``; ``networks`` (name -> address) to the project's default
+    network.
+    """
     project = project or name
     return ContainerFact(
         id=name[0] * 64,
         name=name,
-        state="running",
+        state=state,
         exit_code=0,
         started_at="2026-12-01T09:01:24Z",
         health=health,
         restart_count=0,
         image=f"homehub-standin/{name}:lab",
         project=project,
-        service=name,
+        service=service or name,
         working_dir=f"/opt/stacks/{project}",
-        networks={f"{project}_default": "192.0.2.74"},
+        networks={f"{project}_default": "192.0.2.74"} if networks is None else networks,
         mounts=(MountFact("bind", f"/srv/docker/{name}/data", "/data"),),
     )
 

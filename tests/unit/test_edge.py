@@ -10,7 +10,6 @@ fragments that must NOT be there, e.g. Authentik for a route that is simply not 
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import shutil
 import subprocess
@@ -20,7 +19,8 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
-from loopback_http import serving
+from conftest import ROOT
+from loopback_http import QuietHandler, serving
 
 from nornir_homehub.checks.edge import EdgeCause, diagnose, route_check
 from nornir_homehub.connection import CommandResult
@@ -36,7 +36,6 @@ from nornir_homehub.facts.traefik import (
 )
 from nornir_homehub.render import render_host
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "traefik"
 CASES = sorted((Path(__file__).parent / "cases" / "edge").glob("*.yaml"))
 
@@ -160,19 +159,17 @@ def test_hosts_in_rule() -> None:
 # --- Traefik's API read for real on loopback (the fixtures served by a local HTTP server) ---
 
 
-class _Api(http.server.BaseHTTPRequestHandler):
+class _Api(QuietHandler):
     answers: ClassVar[dict[str, bytes]] = {}
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
         what = self.path.split("?")[0].rsplit("/", 1)[-1]
         body = self.answers.get(what)
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body or b"404 page not found")
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(
+            200 if body is not None else 404,
+            body or b"404 page not found",
+            {"Content-Type": "application/json"},
+        )
 
 
 @pytest.fixture

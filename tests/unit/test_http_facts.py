@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
-from loopback_http import serving
+from loopback_http import QuietHandler, serving
 
 from nornir_homehub.connection import HomehubLocal
 from nornir_homehub.errors import NoSafeHttpClient, TransportError
@@ -24,6 +22,7 @@ from nornir_homehub.facts.http import (
     parse_response,
     safe_url,
 )
+from nornir_homehub.lab.processes import each_process
 
 SECRET = "sk-very-secret-value-123"
 CLIENTS = (b"curl", b"wget")
@@ -33,40 +32,34 @@ def argv_seen() -> dict[str, list[int]]:
     """PIDs whose command line holds the secret, and PIDs of HTTP clients, right now."""
     leaks: list[int] = []
     clients: list[int] = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
+    for pid, argv in each_process(lambda proc: (proc / "cmdline").read_bytes()):
         if SECRET.encode() in argv:
-            leaks.append(int(proc.name))
+            leaks.append(pid)
         if any(argv.split(b"\0")[0].endswith(c) or b"busybox\0wget" in argv for c in CLIENTS):
-            clients.append(int(proc.name))
+            clients.append(pid)
     return {"leaks": leaks, "clients": clients}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """200 echoing the request, 401, 302 to a closed port, 500 with a JSON error."""
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
         self._answer()
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
         self._answer()
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path == "/401":
-            self._send(401, b"no", {"WWW-Authenticate": "Bearer"})
+            self.reply(401, b"no", {"WWW-Authenticate": "Bearer"})
         elif self.path == "/302":
-            self._send(302, b"", {"Location": "http://127.0.0.1:9/login?rd=x"})
+            self.reply(302, b"", {"Location": "http://127.0.0.1:9/login?rd=x"})
         elif self.path == "/500":
-            self._send(500, b'{"error": "boom"}', {"Content-Type": "application/json"})
+            self.reply(500, b'{"error": "boom"}', {"Content-Type": "application/json"})
         elif self.path == "/argv":
-            self._send(200, json.dumps(argv_seen()).encode(), {"Content-Type": "application/json"})
+            self.reply(200, json.dumps(argv_seen()).encode(), {"Content-Type": "application/json"})
         else:
             echo = {
                 "method": self.command,
@@ -74,18 +67,7 @@ class Handler(BaseHTTPRequestHandler):
                 "authorization": self.headers.get("Authorization"),
                 "body": body.decode(),
             }
-            self._send(200, json.dumps(echo).encode(), {"Content-Type": "application/json"})
-
-    def _send(self, code: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(code)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+            self.reply(200, json.dumps(echo).encode(), {"Content-Type": "application/json"})
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,12 +19,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import LAB_CONFIG, ROOT, copy_lab_inventory, run_cli
-from leak_guard import lab_secrets
+from conftest import LAB_CONFIG, ROOT, copy_lab_inventory, run_captured, run_cli
+from leak_guard import assert_clean
 
 from nornir_homehub.config import load_settings
 from nornir_homehub.secrets import load_secrets
-from nornir_homehub.testing.secret_scan import scan_bytes
 
 LAB = LAB_CONFIG.parent
 PLANT = ROOT / "tests" / "fixtures" / "leak_guard" / "plant_secret.py"
@@ -73,14 +71,6 @@ NO_PASSWORD_ENV = {
     "HOMEHUB_VAULT_PASSWORD_FILE": "",
     "ANSIBLE_VAULT_PASSWORD_FILE": "",
 }
-
-
-def assert_clean(*texts: str, secrets: dict[str, str] | None = None) -> None:
-    """No form of any lab secret (or of ``secrets``) in any of ``texts``."""
-    search = {**lab_secrets(), **(secrets or {})}
-    for text in texts:
-        hits = scan_bytes(text.encode(), search)
-        assert hits == [], [f"{name} ({form}) at {at}" for at, name, form in hits]
 
 
 def test_exec_redacts_typed_and_printed_secrets_everywhere(tmp_path: Path) -> None:
@@ -140,7 +130,7 @@ def test_exec_without_the_vault_password_says_what_is_redacted(tmp_path: Path) -
     assert [(c["host"], c["status"]) for c in warned] == [("here", "warn")]
     assert "only the values known without it" in warned[0]["evidence"]
     assert rep["ok"] is True  # a warning, not a failure
-    assert_clean(res.stdout, res.stderr, report.read_text(), secrets={"token": token})
+    assert_clean(res.stdout, res.stderr, report.read_text(), extra={"token": token})
 
 
 def test_check_without_the_vault_password_says_so(tmp_path: Path) -> None:
@@ -191,7 +181,7 @@ def test_a_session_with_a_planted_secret_fails_naming_file_and_offset(plant: boo
     try:
         env = {**os.environ, "HOMEHUB_PLANT": "1" if plant else "0"}
         env.pop("PYTEST_ADDOPTS", None)
-        proc = subprocess.run(
+        proc = run_captured(
             [
                 sys.executable,
                 "-m",
@@ -202,12 +192,8 @@ def test_a_session_with_a_planted_secret_fails_naming_file_and_offset(plant: boo
                 f"--basetemp={base / 'tmp'}",
                 str(PLANT),
             ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
             env=env,
             timeout=300,
-            check=False,
         )
         out = proc.stdout + proc.stderr
         assert "lab hosts not scanned: the session did not use the lab" in out

@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from loopback_http import serving
+from loopback_http import QuietHandler, serving
 
 from nornir_homehub.checks.model import Status
 from nornir_homehub.checks.ollama import evaluate_ollama
@@ -28,6 +27,15 @@ QWEN = InstalledModel(name=M, size=8988124069, parameter_size="14.8B", quantizat
 
 def loaded(vram: int) -> tuple[LoadedModel, ...]:
     return (LoadedModel(name=M, size=SIZE, size_vram=vram),)
+
+
+def loaded_check(status: str, evidence: str, remedy: str) -> dict[str, tuple[str, str, str]]:
+    """The expected checks of an answering API with the model installed: its ``loaded`` one."""
+    return {
+        "ollama.api": ("pass", "", ""),
+        f"ollama.model.{M}.installed": ("pass", "", ""),
+        f"ollama.model.{M}.loaded": (status, evidence, remedy),
+    }
 
 
 # (id, has_gpu, facts, {check name: (status, evidence substring, remedy substring)})
@@ -65,35 +73,19 @@ CASES: list[tuple[str, bool, OllamaFacts, dict[str, tuple[str, str, str]]]] = [
         "split",
         True,
         OllamaFacts(installed=(QWEN,), loaded=loaded(SIZE * 6 // 10), warmup={M: ""}),
-        {
-            "ollama.api": ("pass", "", ""),
-            f"ollama.model.{M}.installed": ("pass", "", ""),
-            f"ollama.model.{M}.loaded": (
-                "warn",
-                "only 60 % on the GPU",
-                "docker exec ollama ollama ps",
-            ),
-        },
+        loaded_check("warn", "only 60 % on the GPU", "docker exec ollama ollama ps"),
     ),
     (
         "cpu_on_gpu_host",
         True,
         OllamaFacts(installed=(QWEN,), loaded=loaded(0), warmup={M: ""}),
-        {
-            "ollama.api": ("pass", "", ""),
-            f"ollama.model.{M}.installed": ("pass", "", ""),
-            f"ollama.model.{M}.loaded": ("fail", "on the CPU, not the GPU", "watch -n1 nvidia-smi"),
-        },
+        loaded_check("fail", "on the CPU, not the GPU", "watch -n1 nvidia-smi"),
     ),
     (
         "cpu_on_host_without_gpu",
         False,
         OllamaFacts(installed=(QWEN,), loaded=loaded(0), warmup={M: ""}),
-        {
-            "ollama.api": ("pass", "", ""),
-            f"ollama.model.{M}.installed": ("pass", "", ""),
-            f"ollama.model.{M}.loaded": ("pass", "as expected: no GPU in the inventory", ""),
-        },
+        loaded_check("pass", "as expected: no GPU in the inventory", ""),
     ),
     (
         "warmup_failed",
@@ -103,35 +95,23 @@ CASES: list[tuple[str, bool, OllamaFacts, dict[str, tuple[str, str, str]]]] = [
             loaded=(),
             warmup={M: "HTTP 500: model requires more system memory (12.1 GiB) than is available"},
         ),
-        {
-            "ollama.api": ("pass", "", ""),
-            f"ollama.model.{M}.installed": ("pass", "", ""),
-            f"ollama.model.{M}.loaded": (
-                "fail",
-                "warm-up failed: HTTP 500: model requires more system memory",
-                "check GPU memory with `nvidia-smi`",
-            ),
-        },
+        loaded_check(
+            "fail",
+            "warm-up failed: HTTP 500: model requires more system memory",
+            "check GPU memory with `nvidia-smi`",
+        ),
     ),
     (
         "no_warmup_not_loaded",
         True,
         OllamaFacts(installed=(QWEN,), loaded=(), warmup={}),
-        {
-            "ollama.api": ("pass", "", ""),
-            f"ollama.model.{M}.installed": ("pass", "", ""),
-            f"ollama.model.{M}.loaded": ("warn", "no warm-up request was made", "ollama pull"),
-        },
+        loaded_check("warn", "no warm-up request was made", "ollama pull"),
     ),
     (
         "ps_unreadable",
         True,
         OllamaFacts(installed=(QWEN,), loaded=None, ps_error="HTTP 502: bad gateway", warmup={}),
-        {
-            "ollama.api": ("pass", "", ""),
-            f"ollama.model.{M}.installed": ("pass", "", ""),
-            f"ollama.model.{M}.loaded": ("fail", "/api/ps: HTTP 502", "docker logs ollama"),
-        },
+        loaded_check("fail", "/api/ps: HTTP 502", "docker logs ollama"),
     ),
 ]
 
@@ -162,7 +142,7 @@ def test_no_models_configured_warns() -> None:
 # -- a STAND-IN Ollama API ------------------------------------------------------------------
 
 
-class StandinOllama(BaseHTTPRequestHandler):
+class StandinOllama(QuietHandler):
     """STAND-IN (not Ollama): /api/tags, /api/generate (loads a model), /api/ps."""
 
     installed: ClassVar[list[str]] = [M]
@@ -170,41 +150,30 @@ class StandinOllama(BaseHTTPRequestHandler):
     loaded: ClassVar[dict[str, int]] = {}
     requests: ClassVar[list[tuple[str, str, Any]]] = []
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
         self.requests.append(("GET", self.path, None))
         if self.path == "/api/tags":
             models = [{"name": m, "model": m, "size": SIZE, "details": {}} for m in self.installed]
-            self._json(200, {"models": models})
+            self.reply_json(200, {"models": models})
         elif self.path == "/api/ps":
             models = [
                 {"name": m, "model": m, "size": SIZE, "size_vram": v, "expires_at": "x"}
                 for m, v in self.loaded.items()
             ]
-            self._json(200, {"models": models})
+            self.reply_json(200, {"models": models})
         else:
-            self._json(404, {"error": "not found"})
+            self.reply_json(404, {"error": "not found"})
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.requests.append(("POST", self.path, body))
         if body["model"] not in self.installed:
-            self._json(404, {"error": f"model '{body['model']}' not found"})
+            self.reply_json(404, {"error": f"model '{body['model']}' not found"})
             return
         self.loaded[body["model"]] = int(SIZE * self.vram_fraction)
-        self._json(
+        self.reply_json(
             200, {"model": body["model"], "response": "", "done": True, "done_reason": "load"}
         )
-
-    def _json(self, code: int, doc: Any) -> None:
-        data = json.dumps(doc).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import LAB_CONFIG
 from secret_forms import FORM_CASES, build
 
 from nornir_homehub.config import Settings, load_settings
@@ -50,8 +51,6 @@ from nornir_homehub.secrets import (
 )
 from nornir_homehub.testing.secret_scan import scan_bytes
 
-REPO = Path(__file__).resolve().parents[2]
-LAB_CONFIG = REPO / "inventory" / "lab" / "config.yaml"
 CASES = Path(__file__).parent / "cases" / "secrets"
 
 PASSWORD = "correct-horse-battery-staple-7731"

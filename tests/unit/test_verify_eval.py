@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from loopback_http import serving
+from loopback_http import QuietHandler, serving
 
 from nornir_homehub.checks.model import Check
 from nornir_homehub.checks.stacks import (
@@ -164,22 +164,12 @@ def test_probe_evidence_never_holds_the_secret() -> None:
 # --- command builders, run for real on loopback --------------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
+class _Handler(QuietHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
         if self.headers.get("Host", "").startswith("chat."):
-            self.send_response(302)
-            self.send_header("Location", "http://auth.homehub.test/flows/login/?rd=x")
-            self.end_headers()
+            self.reply(302, b"", {"Location": "http://auth.homehub.test/flows/login/?rd=x"})
             return
-        body = json.dumps({"models": [], "path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply_json(200, {"models": [], "path": self.path})
 
 
 @pytest.fixture

@@ -14,9 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from compute_double import container as double_container
+
 from nornir_homehub.checks.model import Layer, Status
 from nornir_homehub.facts.containers import fetch_command, getent_command
-from nornir_homehub.facts.docker import ContainerFact, containers_command, inspect_line
+from nornir_homehub.facts.docker import containers_command, inspect_line
 from nornir_homehub.facts.http import container_http_command, http_command
 from nornir_homehub.secrets import SecretStore
 from nornir_homehub.tasks.verify import verify_stacks
@@ -45,22 +47,16 @@ def http_answer(status: int, body: str = "", headers: str = "") -> str:
 def container(
     name: str, project: str, service: str, *, health: str | None, address: str, **kw: Any
 ) -> str:
-    return inspect_line(
-        ContainerFact(
-            id=name.encode().hex().ljust(64, "0"),
-            name=name,
-            state=kw.get("state", "running"),
-            exit_code=0,
-            started_at="2025-10-13T10:00:00Z",
-            health=health,
-            restart_count=0,
-            image=f"example/{service}:1",
-            project=project,
-            service=service,
-            working_dir=f"/opt/stacks/{project}",
-            networks=dict.fromkeys(kw.get("networks", [f"{project}_default"]), address),
-        )
+    networks = dict.fromkeys(kw.get("networks", [f"{project}_default"]), address)
+    fact = double_container(
+        name,
+        health,
+        project=project,
+        service=service,
+        state=kw.get("state", "running"),
+        networks=networks,
     )
+    return inspect_line(fact)
 
 
 def verify(host: ScriptedHost, store: SecretStore | None) -> tuple[bool, dict[str, Any]]:
