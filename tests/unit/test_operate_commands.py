@@ -177,3 +177,19 @@ def test_logs_with_the_host_down_says_which_host_and_exits_1(
     res, _ = _invoke(_refused_site(tmp_path), monkeypatch, "logs", "qdrant", "--tail", "5")
     assert res.exit_code == 1, res.output
     assert res.stdout.startswith("compute error: ")
+
+
+def test_the_notebook_gets_the_same_tables_with_the_hosts_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nornir_homehub import HomeHub
+
+    config = _refused_site(tmp_path)
+    monkeypatch.chdir(config.parent.parent)
+    with no_connections(monkeypatch):
+        table = HomeHub(config).filter(role="compute").status()
+        found = HomeHub(config).filter(role="compute").drift()
+    assert not table.ok and list(table.errors) == ["compute"]
+    assert "<td>compute</td>" in table._repr_html_() and "<td>error</td>" in table._repr_html_()
+    assert not found.drifted and list(found.errors) == ["compute"]
+    assert found.to_dict()["checked"] == []
