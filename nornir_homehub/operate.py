@@ -45,12 +45,15 @@ def _errors(agg: AggregatedResult) -> dict[str, str]:
     return out
 
 
-def _inspect(ctx: RunContext, nr: Nornir, stage: str) -> AggregatedResult:
+def _inspect(ctx: RunContext, nr: Nornir, stage: str, errors: dict[str, str]) -> list[Any]:
+    """Run `inspect_stacks` as ``stage``; the hosts' `HostInspection` (failures to ``errors``)."""
     from nornir_homehub.tasks.operate import inspect_stacks
 
     _secrets, rendered = ctx.render_all(nr)
     projects = _projects(ctx.settings.stacks_path)
-    return ctx.stage(stage, nr, inspect_stacks, gate=False, rendered=rendered, projects=projects)
+    agg = ctx.stage(stage, nr, inspect_stacks, gate=False, rendered=rendered, projects=projects)
+    errors.update(_errors(agg))
+    return [agg[host][0].result for host in sorted(agg) if host not in errors]
 
 
 def stack_status(nr: Nornir, settings: Settings, **params: Unpack[RunParams]) -> StatusTable:
@@ -66,11 +69,7 @@ def stack_status(nr: Nornir, settings: Settings, **params: Unpack[RunParams]) ->
     errors: dict[str, str] = {}
 
     def body(nr_: Nornir, ctx: RunContext) -> None:
-        agg = _inspect(ctx, nr_, "status")
-        errors.update(_errors(agg))
-        for host in sorted(agg):
-            if host not in errors:
-                found.extend(agg[host][0].result.stacks)
+        found.extend(s for host in _inspect(ctx, nr_, "status", errors) for s in host.stacks)
 
     params.setdefault("progress", False)
     report = execute("status", nr, settings, body, **params)
@@ -98,15 +97,9 @@ def find_drift(nr: Nornir, settings: Settings, **params: Unpack[RunParams]) -> D
     errors: dict[str, str] = {}
 
     def body(nr_: Nornir, ctx: RunContext) -> None:
-        agg = _inspect(ctx, nr_, "drift")
-        errors.update(_errors(agg))
-        for host in sorted(agg):
-            if host in errors:
-                continue
-            found = agg[host][0].result
-            checked.extend(f"{host}/{s.stack}" for s in found.stacks)
-            items.extend(d for s in found.stacks for d in s.drift)
-            items.extend(found.extra)
+        for found in _inspect(ctx, nr_, "drift", errors):
+            checked.extend(f"{found.host}/{s.stack}" for s in found.stacks)
+            items.extend([*(d for s in found.stacks for d in s.drift), *found.extra])
         dns = [h.name for h in hosts_by_role(nr_.inventory.hosts, "dns")]
         if dns:
             zones = ctx.stage(

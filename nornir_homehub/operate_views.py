@@ -21,19 +21,9 @@ if TYPE_CHECKING:
     from nornir_homehub.report import RunReport
 
 FORMAT = 1
-STATUS_HEADER = [
-    "host",
-    "stack",
-    "container",
-    "state",
-    "health",
-    "image",
-    "digest",
-    "uptime",
-    "restarts",
-    "release",
-    "drift",
-]
+_WHERE = ["host", "stack", "container", "state", "health", "image", "digest"]
+STATUS_HEADER = [*_WHERE, "uptime", "restarts", "release", "drift"]
+DRIFT_HEADER = ["host", "stack", "kind", "name", "what", "remedy"]
 
 
 def _uptime(seconds: int | None) -> str:
@@ -49,8 +39,30 @@ def _short_digest(status_digest: str, image_id: str) -> str:
     return value.removeprefix("sha256:")[:12] or "-"
 
 
+class _Listing:
+    """What both views share: iteration over their rows and the head of their document."""
+
+    report: RunReport | None
+
+    def _rows(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+    def _document(self, command: str) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "command": command,
+            "run_id": self.report.run_id if self.report else None,
+        }
+
+
 @dataclass(frozen=True)
-class StatusTable:
+class StatusTable(_Listing):
     """Every selected host's stacks: containers, health, image, uptime, release, drift.
 
     Attributes:
@@ -68,21 +80,13 @@ class StatusTable:
         """True when every host could be read."""
         return not self.errors
 
-    def __iter__(self) -> Iterator[StackStatus]:
-        return iter(self.stacks)
-
-    def __len__(self) -> int:
-        return len(self.stacks)
+    def _rows(self) -> tuple[StackStatus, ...]:
+        return self.stacks
 
     def to_dict(self) -> dict[str, Any]:
         """``{"format", "command", "run_id", "stacks": [...], "errors": {host: why}}``."""
-        return {
-            "format": FORMAT,
-            "command": "status",
-            "run_id": self.report.run_id if self.report else None,
-            "stacks": [s.to_dict() for s in self.stacks],
-            "errors": dict(self.errors),
-        }
+        stacks = [s.to_dict() for s in self.stacks]
+        return {**self._document("status"), "stacks": stacks, "errors": dict(self.errors)}
 
     def cells(self) -> list[list[str]]:
         """The table's rows as text (one per container; a stack without any gets one)."""
@@ -119,11 +123,8 @@ class StatusTable:
         return _html_table(STATUS_HEADER, [[html.escape(c) for c in r] for r in self.cells()])
 
 
-DRIFT_HEADER = ["host", "stack", "kind", "name", "what", "remedy"]
-
-
 @dataclass(frozen=True)
-class DriftReport:
+class DriftReport(_Listing):
     """Everything that is not as desired on the selected hosts; empty when nothing drifted.
 
     Attributes:
@@ -143,23 +144,14 @@ class DriftReport:
         """True when something drifted."""
         return bool(self.items)
 
-    def __iter__(self) -> Iterator[DriftItem]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
+    def _rows(self) -> tuple[DriftItem, ...]:
+        return self.items
 
     def to_dict(self) -> dict[str, Any]:
         """``{"format", "command", "run_id", "drifted", "checked", "items", "errors"}``."""
-        return {
-            "format": FORMAT,
-            "command": "drift",
-            "run_id": self.report.run_id if self.report else None,
-            "drifted": self.drifted,
-            "checked": list(self.checked),
-            "items": [d.to_dict() for d in self.items],
-            "errors": dict(self.errors),
-        }
+        found = {"drifted": self.drifted, "checked": list(self.checked)}
+        items = [d.to_dict() for d in self.items]
+        return {**self._document("drift"), **found, "items": items, "errors": dict(self.errors)}
 
     def lines(self) -> list[str]:
         """One line per item with its remedy indented below; one line per host not compared."""

@@ -18,7 +18,6 @@ from typing import Any
 
 from nornir_homehub.codes import EXIT_NO_DOCKER
 from nornir_homehub.defaults import STACK_STATE_FILE
-from nornir_homehub.records import as_dict
 
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 
@@ -43,10 +42,6 @@ class ContainerRuntime:
     image_id: str = ""
     repo_digests: tuple[str, ...] = ()
     config_hash: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return as_dict(self)
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,6 @@ class ContainerStatus:
     restarts: int
     config_hash: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return as_dict(self)
-
 
 @dataclass(frozen=True)
 class Release:
@@ -60,10 +56,6 @@ class Release:
     config_hash: str
     deployed_at: str
     current: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return as_dict(self)
 
 
 @dataclass(frozen=True)
@@ -84,15 +76,10 @@ class StackStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (``drifted`` and the drift items included)."""
-        return {
-            "host": self.host,
-            "stack": self.stack,
-            "project": self.project,
-            "containers": [c.to_dict() for c in self.containers],
-            "release": self.release.to_dict() if self.release else None,
-            "drifted": self.drifted,
-            "drift": [d.to_dict() for d in self.drift],
-        }
+        doc = as_dict(self)
+        doc["containers"] = [as_dict(c) for c in self.containers]
+        doc["release"] = as_dict(self.release) if self.release else None
+        return {**doc, "drifted": self.drifted}
 
 
 def parse_started(text: str) -> dt.datetime | None:

@@ -8,6 +8,7 @@ shows that ``drift`` is clean again afterwards.
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import pytest
@@ -17,18 +18,22 @@ QDRANT_COMPOSE = "/opt/stacks/qdrant/compose.yaml"
 STACKS = {"litellm", "openwebui", "ollama", "qdrant"}
 
 
+def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; it must exit ``code`` (the output's tails shown when not)."""
+    res = run_cli(*args)
+    assert res.returncode == code, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
 @pytest.fixture(scope="module")
 def deployed(lab: Any) -> Any:
-    """A full deploy (DNS, compute, trusted, verify) that must succeed."""
-    res = run_cli("deploy")
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    """A full deploy (DNS, compute, trusted, verify) that must succeed; returns the lab."""
+    cli("deploy")
     return lab
 
 
 def test_status_json_lists_the_four_stacks_with_health_and_image(deployed: Any) -> None:
-    res = run_cli("status", "--json")
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    doc = json.loads(res.stdout)
+    doc = json.loads(cli("status", "--json").stdout)
     assert doc["format"] == 1 and doc["errors"] == {}
     by_stack = {s["stack"]: s for s in doc["stacks"]}
     assert set(by_stack) == STACKS
@@ -46,8 +51,7 @@ def test_status_json_lists_the_four_stacks_with_health_and_image(deployed: Any) 
 
 
 def test_logs_qdrant_tail_5_prints_prefixed_lines(deployed: Any) -> None:
-    res = run_cli("logs", "qdrant", "--tail", "5")
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    res = cli("logs", "qdrant", "--tail", "5")
     lines = res.stdout.splitlines()
     assert 0 < len(lines) <= 5, res.stdout
     assert all(line.startswith("compute qdrant | ") for line in lines), res.stdout
@@ -55,22 +59,15 @@ def test_logs_qdrant_tail_5_prints_prefixed_lines(deployed: Any) -> None:
 
 def test_drift_is_clean_after_a_deploy_and_names_a_hand_edited_file(deployed: Any) -> None:
     lab = deployed
-    res = run_cli("drift")
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "no drift" in res.stderr
+    assert "no drift" in cli("drift").stderr
     try:
         edit = lab.host_exec("compute", f"echo '# edited by hand' >> {QDRANT_COMPOSE}")
         assert edit.returncode == 0, edit.stderr
-        res = run_cli("drift", "--json")
-        assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-3000:]
-        doc = json.loads(res.stdout)
+        doc = json.loads(cli("drift", "--json", code=1).stdout)
         drifted = [(d["host"], d["kind"], d["name"]) for d in doc["items"]]
         assert drifted == [("compute", "file", QDRANT_COMPOSE)], doc["items"]
         assert "deploy --stacks qdrant" in doc["items"][0]["remedy"]
-        plain = run_cli("drift")
-        assert plain.returncode == 1 and QDRANT_COMPOSE in plain.stdout
+        assert QDRANT_COMPOSE in cli("drift", code=1).stdout
     finally:
-        fix = run_cli("deploy", "--stacks", "qdrant")
-        assert fix.returncode == 0, fix.stdout[-3000:] + fix.stderr[-3000:]
-    again = run_cli("drift")
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        cli("deploy", "--stacks", "qdrant")
+    assert "no drift" in cli("drift").stderr

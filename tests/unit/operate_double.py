@@ -36,6 +36,12 @@ def runtime_out() -> str:
     return "".join(json.dumps(r) + "\n" for r in rows)
 
 
+def state_line(stack: RenderedStack) -> str:
+    """The ``states`` fact's line for ``stack`` as its last completed deploy wrote it."""
+    hashes = {p: f.sha256 for p, f in stack.files.items()}
+    return f"{stack.project_dir} {render_state(stack.name, stack.config_hash, hashes).decode()}\n"
+
+
 def operate_script(
     stacks: list[RenderedStack],
     *,
@@ -52,12 +58,7 @@ def operate_script(
         for p, f in s.files.items()
     )
     dirs = "".join(f"{d.path} 750 root root\n" for s in stacks for d in s.data_dirs)
-    states = "".join(
-        f"{s.project_dir} "
-        + render_state(s.name, s.config_hash, {p: f.sha256 for p, f in s.files.items()}).decode()
-        + "\n"
-        for s in stacks
-    )
+    states = "".join(map(state_line, stacks))
     running = listing(container("ollama", "healthy"), container("qdrant", None))
     unless = next(st.unless for st in stacks[0].post_deploy if st.unless)
     times = "/opt/stacks/ollama 1796115684\n/opt/stacks/qdrant 1796115690\n"

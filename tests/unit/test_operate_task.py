@@ -18,6 +18,7 @@ from operate_double import operate_script as _script
 
 from nornir_homehub.facts.logs import logs_command
 from nornir_homehub.facts.stacks import render_state
+from nornir_homehub.records import as_dict
 from nornir_homehub.render import RenderedStack
 from nornir_homehub.tasks.operate import fetch_logs, inspect_stacks
 from nornir_homehub.testing import Command, ScriptedHost, scripted_nornir
@@ -46,7 +47,7 @@ def test_right_after_a_deploy_nothing_drifted_and_status_shows_every_container()
     assert host.ran == list(batch.values()) and host.commands_run == 1  # one round trip
     assert host.uploads == []
     ollama, qdrant = found.stacks
-    assert [c.to_dict() for c in ollama.containers] == [
+    assert [as_dict(c) for c in ollama.containers] == [
         {
             "service": "ollama",
             "name": "ollama",
