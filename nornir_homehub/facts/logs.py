@@ -23,9 +23,15 @@ SINCE = re.compile(
 )
 
 
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+
+
 @dataclass(frozen=True)
 class LogLine:
-    """One line a container logged (``timestamp`` as Docker wrote it, RFC 3339 nano)."""
+    """One line a container logged (``timestamp`` as Docker wrote it, RFC 3339 nano).
+
+    A line without a timestamp (``timestamp`` "") is Docker's own error for that container.
+    """
 
     container: str
     timestamp: str
@@ -58,6 +64,8 @@ def parse_logs(text: str) -> list[LogLine]:
         if not sep:
             continue
         stamp, _, message = rest.partition(" ")
+        if not _STAMP.match(stamp):  # `docker logs` failing for this container says why
+            stamp, message = "", rest
         out.append(LogLine(container, stamp, message))
     return out
 
@@ -67,14 +75,16 @@ def fresh_lines(
 ) -> tuple[list[LogLine], dict[str, str]]:
     """The lines newer than the last one seen of their container, and the new last ones.
 
-    ``--since`` is inclusive, so a poll repeats the last line it saw: it is dropped here.
+    ``--since`` is inclusive, so a poll repeats the last line it saw: it is dropped here. A
+    line without a timestamp (an error) is always kept.
     Docker's timestamps have a fixed width, so comparing them as text orders them in time.
     """
     last = dict(seen)
     fresh = []
     for line in lines:
-        if line.timestamp <= last.get(line.container, ""):
+        if line.timestamp and line.timestamp <= last.get(line.container, ""):
             continue
         fresh.append(line)
-        last[line.container] = line.timestamp
+        if line.timestamp:
+            last[line.container] = line.timestamp
     return fresh, last

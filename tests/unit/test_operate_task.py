@@ -175,3 +175,25 @@ def test_logs_when_docker_does_not_answer_fail_the_host() -> None:
     agg = scripted_nornir({"compute": (HOST_DATA, host)}).run(task=fetch_logs, project="qdrant")
     assert agg.failed
     assert "cannot read the logs of qdrant: permission denied" in str(agg["compute"][0].exception)
+
+
+def test_follow_drops_lines_already_seen_and_keeps_docker_errors() -> None:
+    from nornir_homehub.facts.logs import LogLine, fresh_lines
+
+    seen = {"qdrant": "2026-12-01T09:01:25.000000000Z"}
+    lines = [
+        LogLine("qdrant", "2026-12-01T09:01:25.000000000Z", "seen before (--since is inclusive)"),
+        LogLine("qdrant", "2026-12-01T09:01:26.000000000Z", "new"),
+        LogLine("qdrant", "", "Error response from daemon: no such container"),
+        LogLine("ollama", "2026-12-01T09:00:00.000000000Z", "first of another container"),
+    ]
+    fresh, last = fresh_lines(lines, seen)
+    assert [ln.text for ln in fresh] == [
+        "new",
+        "Error response from daemon: no such container",
+        "first of another container",
+    ]
+    assert last == {
+        "qdrant": "2026-12-01T09:01:26.000000000Z",
+        "ollama": "2026-12-01T09:00:00.000000000Z",
+    }
