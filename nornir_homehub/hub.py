@@ -7,6 +7,7 @@
     hh.inventory()                                      # -> InventoryTable (no connection)
     hh.filter(role="compute").exec("docker ps")         # -> ExecResults (per host, HTML table)
     hh.filter(role="compute").deploy(dry_run=True)      # -> RunReport (repr, HTML table, to_dict)
+    hh.status(), hh.drift()                             # -> StatusTable, DriftReport (HTML tables)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nornir_homehub.views import ExecResults, InventoryTable
 if TYPE_CHECKING:
     from nornir.core import Nornir
 
+    from nornir_homehub.operate_views import DriftReport, StatusTable
     from nornir_homehub.report import RunReport
 
 
@@ -187,3 +189,29 @@ class HomeHub:
     def check_gpu(self, **kw: Any) -> RunReport:
         """Run the GPU checks (runbook ``gpu``; hosts with ``gpu: null`` are skipped)."""
         return self.run("gpu", **kw)
+
+    def status(self) -> StatusTable:
+        """Hosts x stacks: containers, health, image, uptime, release, drift (like ``status``).
+
+        Raises:
+            ConfigError: a missing known_hosts or key file, a broken template (no host touched).
+        """
+        from nornir_homehub.operate import stack_status
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        return stack_status(nr, self.settings, argv=["status"], filters=self.filters)
+
+    def drift(self) -> DriftReport:
+        """What runs compared with what is desired; changes nothing (like ``drift``).
+
+        Raises:
+            ConfigError: a missing known_hosts or key file, a broken template or zone.
+        """
+        from nornir_homehub.operate import find_drift
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        return find_drift(nr, self.settings, argv=["drift"], filters=self.filters)

@@ -18,6 +18,7 @@ from nornir_homehub.cli.exec import exec_
 from nornir_homehub.cli.history import history
 from nornir_homehub.cli.inventory import inventory
 from nornir_homehub.cli.lab import lab
+from nornir_homehub.cli.operate import drift, logs, status
 from nornir_homehub.cli.render import render
 from nornir_homehub.cli.runbooks import deploy, run_
 from nornir_homehub.cli.site import import_ansible_, init
@@ -65,6 +66,9 @@ cli.add_command(render)
 cli.add_command(dns_)
 cli.add_command(init)
 cli.add_command(import_ansible_)
+cli.add_command(status)
+cli.add_command(logs)
+cli.add_command(drift)
 
 
 def main() -> None:

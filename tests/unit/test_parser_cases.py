@@ -40,7 +40,9 @@ from nornir_homehub.facts.dns import (
 from nornir_homehub.facts.docker import parse_containers
 from nornir_homehub.facts.gpu import parse_gpu_facts
 from nornir_homehub.facts.http import parse_probe, parse_response
+from nornir_homehub.facts.logs import parse_logs
 from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
+from nornir_homehub.facts.runtime import parse_runtime
 from nornir_homehub.facts.stacks import parse_stack_facts
 
 ROOT = Path(__file__).parent / "cases" / "parsers"
@@ -146,6 +148,8 @@ _BY_INPUT: dict[str, Callable[[Any], Any]] = {
         i["stdout"] if "stdout" in i else _framed(i), where=i.get("where", "h: GET /")
     ),
     "parse_probe": _probe,
+    "parse_runtime": lambda i: parse_runtime(i["runtime"], i["state_times"]),
+    "parse_logs": lambda i: parse_logs(i["stdout"]),
 }
 PARSERS.update({name: (lambda case, fn=fn: fn(case["input"])) for name, fn in _BY_INPUT.items()})
 
