@@ -66,6 +66,9 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
     _check_waits(c, keys, data)
     if data.get("backup_keep") is not None:
         c.check([*keys, "backup_keep"], count_problem(data["backup_keep"]))
+    keep = data.get("images_keep")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+        c.add([*keys, "images_keep"], f"must be a whole number >= 0, got {show(keep)}")
     legacy = data.get("legacy_stack_dirs")
     if legacy is not None:
         table = c.mapping([*keys, "legacy_stack_dirs"], legacy, "legacy_stack_dirs")

@@ -1,0 +1,63 @@
+"""``prune``: remove unused images of the stacks' repositories beyond ``--keep``, dry run first.
+
+``prune --json`` prints `PruneReport.to_dict` (see `nornir_homehub.prune`); the run report goes
+to ``--report`` and the history. Exit 0 when everything went as planned, 1 when a host could
+not be read or a removal failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nornir_homehub.cli.common import EXIT_FAILED, AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.options import filter_option, json_option, report_option
+
+
+@click.command("prune")
+@filter_option
+@click.option("--dry-run", is_flag=True, help="List what would go and why; remove nothing.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Unused images kept per repository, newest first (default: images_keep, else 1).",
+)
+@report_option
+@json_option
+@pass_app
+@handle_errors
+def prune(
+    app: AppContext,
+    filters: tuple[str, ...],
+    dry_run: bool,
+    keep: int | None,
+    report: Path | None,
+    as_json: bool,
+) -> None:
+    """Remove images of the stacks' repositories that no container uses, beyond --keep.
+
+    There are no releases yet: only images are pruned. The image a stack's compose file names
+    now and any image a container (running or stopped) uses always stay; removal is by image
+    id, never forced. Exit 1 when a host could not be read or a removal failed.
+    """
+    from nornir_homehub.prune import prune_images
+
+    found = prune_images(
+        app.targets(filters),
+        app.settings,
+        keep=keep,
+        argv=sys.argv[1:],
+        filters=filters,
+        report_path=report,
+        dry_run=dry_run,
+    )
+    if as_json:
+        echo_json(found.to_dict())
+    else:
+        click.echo(repr(found))
+        click.echo(found.summary(), err=True)
+    if not found.ok:
+        raise SystemExit(EXIT_FAILED)

@@ -1,0 +1,116 @@
+"""The task of ``prune``: remove unused images of the stacks' repositories beyond ``keep``.
+
+`prune_images` reads the image and container facts in one round trip (`facts.images`), plans
+with `plan.prune.plan_prune` and, unless it is a dry run, removes exactly the planned images in
+a second round trip, one ``docker image rm <id>`` each (never ``-f``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nornir.core.task import Result, Task
+
+from nornir_homehub.connection import host_connection
+from nornir_homehub.errors import StackFailed
+from nornir_homehub.facts.images import parse_images, prune_fact_batch
+from nornir_homehub.facts.runtime import parse_runtime
+from nornir_homehub.plan.drift import compose_images
+from nornir_homehub.plan.prune import DEFAULT_KEEP, PrunePlan, plan_prune, removal_outcome
+from nornir_homehub.records import as_dict
+
+if TYPE_CHECKING:
+    from nornir_homehub.render import RenderedStack
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What ``docker image rm`` did with one planned image.
+
+    Attributes:
+        outcome: ``removed``, ``in use`` (skipped: a container uses it now), ``gone``
+            (removed by someone else meanwhile) or ``failed``.
+        detail: Docker's message when it did not remove it.
+    """
+
+    image_id: str
+    name: str
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HostPrune:
+    """What `prune_images` planned and did on one host."""
+
+    plan: PrunePlan
+    dry_run: bool
+    removals: tuple[Removal, ...] = ()
+
+    @property
+    def failed(self) -> tuple[Removal, ...]:
+        """The removals that failed (a skipped or already gone image is no failure)."""
+        return tuple(r for r in self.removals if r.outcome == "failed")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            **self.plan.to_dict(),
+            "dry_run": self.dry_run,
+            "removals": [as_dict(r) for r in self.removals],
+        }
+
+
+def prune_images(
+    task: Task,
+    *,
+    rendered: Mapping[str, list[RenderedStack]],
+    keep: int | None = None,
+    dry_run: bool = False,
+) -> Result:
+    """Plan, and unless ``dry_run`` do, the removal of the host's unused stack images.
+
+    Args:
+        task: the Nornir task.
+        rendered: host name -> its rendered stacks (their compose files name the images).
+        keep: unused images kept per repository (default: inventory ``images_keep``, else 1).
+        dry_run: plan only; send no ``docker image rm``.
+
+    Returns:
+        Result with ``result`` = `HostPrune`, ``changed`` True when an image was removed,
+        ``failed`` True when a removal failed. A host without stacks is not contacted.
+
+    Raises:
+        StackFailed: Docker Engine did not answer on the host.
+    """
+    name = task.host.name
+    keep_n = int(keep if keep is not None else task.host.get("images_keep", DEFAULT_KEEP))
+    wanted = {image: s.name for s in rendered.get(name, []) for image in compose_images(s).values()}
+    if not wanted:
+        plan = plan_prune(name, (), {}, {}, keep_n)
+        return Result(host=task.host, result=HostPrune(plan, dry_run), changed=False)
+    conn = host_connection(task)
+    facts = conn.run_batch(prune_fact_batch())
+    docker = next((r for r in facts.values() if not r.ok), None)
+    if docker is not None:
+        why = (docker.stderr.strip().splitlines() or [f"exit {docker.exit_code}"])[-1]
+        raise StackFailed(
+            f"{name}: Docker Engine not usable ({why}); "
+            "check `docker version` and `systemctl status docker` on the host"
+        )
+    in_use: dict[str, list[str]] = {}
+    for container, run in parse_runtime(facts["runtime"].stdout, "").containers.items():
+        in_use.setdefault(run.image_id, []).append(container)
+    plan = plan_prune(name, parse_images(facts["images"].stdout), in_use, wanted, keep_n)
+    if dry_run or not plan.removals:
+        return Result(host=task.host, result=HostPrune(plan, dry_run), changed=False)
+    answers = conn.run_batch({f"rm{i}": c for i, c in enumerate(plan.commands())})
+    removals = tuple(
+        Removal(d.image_id, d.name, *removal_outcome(res.exit_code, res.stderr))
+        for d, res in zip(plan.removals, answers.values(), strict=True)
+    )
+    done = HostPrune(plan, dry_run, removals)
+    changed = any(r.outcome == "removed" for r in removals)
+    return Result(host=task.host, result=done, changed=changed, failed=bool(done.failed))
