@@ -20,6 +20,7 @@ from nornir_homehub.engine import RunContext, RunParams, execute
 from nornir_homehub.errors import ConfigError
 from nornir_homehub.operate import _errors
 from nornir_homehub.operate_views import _Listing
+from nornir_homehub.records import as_dict
 from nornir_homehub.views import _html_table, _text_table
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class PruneRow:
 
     def to_dict(self) -> dict[str, Any]:
         """The decision's fields plus ``action`` and ``why``."""
-        return {**self.decision.to_dict(), "action": self.action, "why": self.why}
+        return {**as_dict(self.decision), "action": self.action, "why": self.why}
 
 
 def _rows(found: HostPrune) -> list[PruneRow]:

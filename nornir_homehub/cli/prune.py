@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from nornir_homehub.cli.common import EXIT_FAILED, AppContext, echo_json, handle_errors, pass_app
 from nornir_homehub.cli.options import filter_option, json_option, report_option
+
+if TYPE_CHECKING:
+    from nornir_homehub.engine import RunParams
 
 
 @click.command("prune")
@@ -45,15 +49,9 @@ def prune(
     """
     from nornir_homehub.prune import prune_images
 
-    found = prune_images(
-        app.targets(filters),
-        app.settings,
-        keep=keep,
-        argv=sys.argv[1:],
-        filters=filters,
-        report_path=report,
-        dry_run=dry_run,
-    )
+    run: RunParams = {"argv": sys.argv[1:], "filters": filters, "report_path": report}
+    run["dry_run"] = dry_run
+    found = prune_images(app.targets(filters), app.settings, keep=keep, **run)
     if as_json:
         echo_json(found.to_dict())
     else:

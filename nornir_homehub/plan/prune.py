@@ -72,10 +72,6 @@ class ImageDecision:
     remove: bool
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return as_dict(self)
-
 
 @dataclass(frozen=True)
 class PrunePlan:
@@ -108,7 +104,7 @@ class PrunePlan:
             "host": self.host,
             "keep": self.keep,
             "repositories": list(self.repositories),
-            "images": [d.to_dict() for d in self.images],
+            "images": [as_dict(d) for d in self.images],
         }
 
 

@@ -43,7 +43,13 @@ class Removal:
 
 @dataclass(frozen=True)
 class HostPrune:
-    """What `prune_images` planned and did on one host."""
+    """What `prune_images` planned and did on one host.
+
+    Attributes:
+        plan: every image of the stacks' repositories and whether it goes.
+        dry_run: nothing was removed.
+        removals: what each ``docker image rm`` did (empty in a dry run).
+    """
 
     plan: PrunePlan
     dry_run: bool

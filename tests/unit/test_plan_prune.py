@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from nornir_homehub.facts.images import ImageFact
-from nornir_homehub.plan.prune import parse_reference, plan_prune, removal_outcome
+from nornir_homehub.plan.prune import ImageRef, parse_reference, plan_prune, removal_outcome
 
 CASES = sorted((Path(__file__).parent / "cases" / "plan_prune").glob("*.yaml"))
 
@@ -58,23 +58,21 @@ def test_there_are_enough_cases_and_none_forces() -> None:
         assert "-f" not in " ".join(yaml.safe_load(path.read_text())["expect"]["commands"])
 
 
-@pytest.mark.parametrize(
-    ("ref", "repository", "tag", "digest"),
-    [
-        ("qdrant/qdrant:v1.12.4", "qdrant/qdrant", "v1.12.4", ""),
-        ("docker.io/library/redis", "redis", "latest", ""),
-        ("index.docker.io/ollama/ollama:0.5.4", "ollama/ollama", "0.5.4", ""),
-        ("ghcr.io/library/x:1", "ghcr.io/library/x", "1", ""),
-        ("registry.local:5000/app", "registry.local:5000/app", "latest", ""),
-        ("ollama/ollama:0.5.4@sha256:5d", "ollama/ollama", "0.5.4", "sha256:5d"),
-        ("ollama/ollama@sha256:5d", "ollama/ollama", "", "sha256:5d"),
-    ],
-)
-def test_references_are_read_as_docker_shows_them(
-    ref: str, repository: str, tag: str, digest: str
-) -> None:
-    got = parse_reference(ref)
-    assert (got.repository, got.tag, got.digest) == (repository, tag, digest)
+# A reference as compose names it -> (repository, tag, digest) as Docker shows them.
+REFERENCES = {
+    "qdrant/qdrant:v1.12.4": ("qdrant/qdrant", "v1.12.4", ""),
+    "docker.io/library/redis": ("redis", "latest", ""),
+    "index.docker.io/ollama/ollama:0.5.4": ("ollama/ollama", "0.5.4", ""),
+    "ghcr.io/library/x:1": ("ghcr.io/library/x", "1", ""),
+    "registry.local:5000/app": ("registry.local:5000/app", "latest", ""),
+    "ollama/ollama:0.5.4@sha256:5d": ("ollama/ollama", "0.5.4", "sha256:5d"),
+    "ollama/ollama@sha256:5d": ("ollama/ollama", "", "sha256:5d"),
+}
+
+
+@pytest.mark.parametrize("ref", list(REFERENCES))
+def test_references_are_read_as_docker_shows_them(ref: str) -> None:
+    assert parse_reference(ref) == ImageRef(*REFERENCES[ref])
 
 
 @pytest.mark.parametrize(
