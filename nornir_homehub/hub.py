@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from nornir.core import Nornir
 
     from nornir_homehub.operate_views import DriftReport, StatusTable
+    from nornir_homehub.prune import PruneReport
     from nornir_homehub.report import RunReport
 
 
@@ -215,3 +216,20 @@ class HomeHub:
         nr = self.nornir()
         check_connection_files(nr)
         return find_drift(nr, self.settings, argv=["drift"], filters=self.filters)
+
+    def prune(self, *, dry_run: bool = True, keep: int | None = None) -> PruneReport:
+        """Unused images of the stacks' repositories beyond ``keep`` (like ``prune``).
+
+        A dry run (the default here) lists them; ``dry_run=False`` removes them.
+
+        Raises:
+            ConfigError: a missing known_hosts or key file, a broken template, ``keep`` < 0.
+        """
+        from nornir_homehub.prune import prune_images
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        return prune_images(
+            nr, self.settings, keep=keep, dry_run=dry_run, argv=["prune"], filters=self.filters
+        )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bad_input import no_connections
 from prune_double import OLLAMA_OLD, QDRANT_V0, QDRANT_V1, prune_script, rm
 from test_operate_commands import _compute, _invoke, _refused_site, _site
 
@@ -103,3 +104,17 @@ def test_prune_text_with_the_host_down_says_which_and_exits_1(
     assert [ln.split()[:2] for ln in res.stdout.splitlines()[1:]] == [["compute", "-"]]
     assert "error" in res.stdout.splitlines()[1]
     assert "removed 0 image(s)" in res.stderr
+
+
+def test_the_notebook_gets_the_same_report_and_a_dry_run_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nornir_homehub import HomeHub
+
+    hub = HomeHub(_refused_site(tmp_path)).filter(role="compute")
+    monkeypatch.chdir(tmp_path)
+    with no_connections(monkeypatch) as attempts:
+        found = hub.prune(keep=0)
+    assert attempts and found.dry_run and list(found.errors) == ["compute"]
+    html = found._repr_html_()
+    assert not found.ok and "<td>compute</td>" in html and "<td>error</td>" in html
