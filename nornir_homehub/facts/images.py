@@ -57,6 +57,19 @@ def prune_fact_batch() -> dict[str, str]:
     }
 
 
+def images_problem(stderr: str) -> str | None:
+    """The first line of the ``images`` fact's stderr that is not a vanished image, or None.
+
+    The command goes on past an error (an image removed mid-command is normal), so a failure
+    that would leave the list empty, such as a ``--format`` the engine cannot evaluate, must
+    be caught here: an empty list would read as "nothing to prune".
+    """
+    for line in stderr.splitlines():
+        if line.strip() and "No such image" not in line:
+            return line.strip()
+    return None
+
+
 def parse_images(text: str) -> tuple[ImageFact, ...]:
     """Parse the ``images`` fact's stdout, one `ImageFact` per image, in id order.
 

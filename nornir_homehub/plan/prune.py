@@ -6,8 +6,9 @@ or stopped) and the images the rendered compose files name now. There are no rel
 
 Only images of the *stacks' repositories* (the repositories the rendered compose files name)
 are considered; any other image is never listed. Of those, an image stays when a container
-uses it, when a compose file names it now, when it is another image's parent, or when it is
-also tagged in another repository (``docker image rm <id>`` would refuse without ``-f``).
+uses it, when a compose file names it now, when it is another image's parent, or when it has
+more than one tag or is also tagged in another repository (``docker image rm <id>`` would
+refuse without ``-f``).
 The others, per repository newest first: the first ``keep`` stay (rollback candidates), the
 rest go.
 """
@@ -137,9 +138,12 @@ def _held(
                 return f"named by stack {stack}'s compose file now"
     if image.id in parents:
         return f"parent of image {parents[image.id].removeprefix('sha256:')[:12]}"
+    # Docker removes an image by id without -f only when it has at most one tag, all in one
+    # repository (its repo digests aside).
     mine = sorted({n.repository for n in names})
-    if len(mine) > 1:
-        return f"tagged in several repositories ({', '.join(mine)}); remove it by hand"
+    if len(mine) > 1 or len(image.repo_tags) > 1:
+        listed = ", ".join(image.repo_tags if len(image.repo_tags) > 1 else mine)
+        return f"tagged more than once ({listed}): docker image rm <id> refuses it without -f"
     return None
 
 

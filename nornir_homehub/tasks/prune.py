@@ -15,7 +15,7 @@ from nornir.core.task import Result, Task
 
 from nornir_homehub.connection import host_connection
 from nornir_homehub.errors import StackFailed
-from nornir_homehub.facts.images import parse_images, prune_fact_batch
+from nornir_homehub.facts.images import images_problem, parse_images, prune_fact_batch
 from nornir_homehub.facts.runtime import parse_runtime
 from nornir_homehub.plan.drift import compose_images
 from nornir_homehub.plan.prune import DEFAULT_KEEP, PrunePlan, plan_prune, removal_outcome
@@ -89,7 +89,7 @@ def prune_images(
         ``failed`` True when a removal failed. A host without stacks is not contacted.
 
     Raises:
-        StackFailed: Docker Engine did not answer on the host.
+        StackFailed: Docker Engine did not answer on the host, or its images could not be read.
     """
     name = task.host.name
     keep_n = int(keep if keep is not None else task.host.get("images_keep", DEFAULT_KEEP))
@@ -106,6 +106,9 @@ def prune_images(
             f"{name}: Docker Engine not usable ({why}); "
             "check `docker version` and `systemctl status docker` on the host"
         )
+    problem = images_problem(facts["images"].stderr)
+    if problem:
+        raise StackFailed(f"{name}: cannot read the images: {problem}")
     in_use: dict[str, list[str]] = {}
     for container, run in parse_runtime(facts["runtime"].stdout, "").containers.items():
         in_use.setdefault(run.image_id, []).append(container)

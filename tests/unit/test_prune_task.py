@@ -142,3 +142,18 @@ def test_the_fact_commands_hand_docker_the_format_intact(tmp_path: Path) -> None
     assert ls == "image ls -q --no-trunc"
     assert inspect.startswith('image inspect --format {"id":{{json .Id}},"repo_tags":')
     assert inspect.endswith('"parent":{{json .Parent}}} sha256:a sha256:b')  # once each
+
+
+def test_an_image_list_docker_could_not_print_fails_instead_of_pruning_nothing() -> None:
+    script, _ = prune_script()
+    script[0].out = ""
+    script[0].err = 'template: :1:140: executing "" at <.Parent>: can\'t evaluate field Parent\n'
+    res = _run(ScriptedHost("compute", script), dry_run=True)
+    assert res.failed and "cannot read the images: template: :1:140" in str(res.exception)
+
+
+def test_an_image_removed_while_the_list_was_read_is_no_error() -> None:
+    script, _ = prune_script()
+    script[0].err = "Error: No such image: sha256:0000\n"
+    res = _run(ScriptedHost("compute", script), dry_run=True)
+    assert not res.failed and len(res.result.plan.images) == 5
