@@ -11,7 +11,9 @@ it never races a test session.
 
 Workloads: 1 first deploy of litellm, openwebui, ollama, qdrant onto emptied hosts; 2 no-op
 re-deploy; 3 one env value changed (Ollama's OLLAMA_KEEP_ALIVE: only ollama restarts); 4 no-op
-deploy of the qdrant stack on N compute-like lab nodes (``lab up --hosts``).
+deploy of the qdrant stack on N compute-like lab nodes (``lab up --hosts``); 5 (opt-in) a changed
+Open WebUI secret deployed while a request loop asks Traefik for chat: failed requests and the
+longest gap per run (``benchmarks/edge_load.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from edge_load import RequestLoop, edge_table
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
@@ -75,14 +78,16 @@ def lab_lock() -> Iterator[None]:
         yield
 
 
-def cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m nornir_homehub`` (unmeasured helper calls)."""
+def cli(
+    *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m nornir_homehub`` (unmeasured helper calls); ``env`` adds variables."""
     proc = subprocess.run(
         [PY, "-m", "nornir_homehub", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "HOMEHUB_ALLOWED_NETWORKS": ALLOWED},
+        env={**os.environ, **(env or {}), "HOMEHUB_ALLOWED_NETWORKS": ALLOWED},
         timeout=timeout,
         check=False,
     )
@@ -190,16 +195,19 @@ class Target:
     stacks: tuple[str, ...]
     hosts: list[str]
     file_sync_only: bool = False  # Ansible: --skip-tags compose (dirs + files only)
+    env: dict[str, str] = field(default_factory=dict)  # e.g. a HOMEHUB_SECRET_* override
 
 
-def prepare(name: str, config: Path, stacks: tuple[str, ...]) -> Target:
+def prepare(
+    name: str, config: Path, stacks: tuple[str, ...], env: dict[str, str] | None = None
+) -> Target:
     """Render the files (``render --out``) and write the Ansible inventory from render's JSON."""
     out = STATE / "render" / name
     if out.exists():
         shutil.rmtree(out)
     res = cli(
         "--config", str(config), "render", "--out", str(out), "--reveal-secrets",
-        "--stacks", ",".join(stacks), "--json",
+        "--stacks", ",".join(stacks), "--json", env=env,
     )  # fmt: skip
     rendered = json.loads(res.stdout)
     inv_hosts = yaml.safe_load((config.parent / "hosts.yaml").read_text())
@@ -265,7 +273,7 @@ def prepare(name: str, config: Path, stacks: tuple[str, ...]) -> Target:
     inv_path = STATE / "ansible" / f"{name}.yaml"
     inv_path.parent.mkdir(parents=True, exist_ok=True)
     inv_path.write_text(yaml.safe_dump(inventory, sort_keys=False))
-    return Target(config, inv_path, stacks, sorted(hosts))
+    return Target(config, inv_path, stacks, sorted(hosts), env=dict(env or {}))
 
 
 # -- measuring one run ---------------------------------------------------------------------------
@@ -396,7 +404,7 @@ def run_nornir(t: Target, lab: Any) -> tuple[Run, int, int, dict[str, float]]:
         PY, "-m", "nornir_homehub", "--config", str(t.config), "deploy", "--no-verify",
         "--stacks", ",".join(t.stacks), "--json", "--report", str(report),
     ]  # fmt: skip
-    run = measure(cmd, {**os.environ, "HOMEHUB_ALLOWED_NETWORKS": ALLOWED})
+    run = measure(cmd, {**os.environ, **t.env, "HOMEHUB_ALLOWED_NETWORKS": ALLOWED})
     sent = changed = 0
     detail: dict[str, float] = {}
     if report.exists():
@@ -578,6 +586,41 @@ def w3_env_change(reps: int, lab: Any) -> list[Sample]:
     for rep, order, tool in pairs(reps):
         current = values[1] if current == values[0] else values[0]
         out.append(sample(tool, "3-env-change", rep, order, targets[current], lab))
+    return out
+
+
+WEBUI_KEY_VAR = "HOMEHUB_SECRET_VAULT_WEBUI_SECRET_KEY"
+
+
+def w5_edge_change(reps: int, lab: Any) -> list[Sample]:
+    """A changed Open WebUI secret (open-webui is recreated), with requests through Traefik."""
+    from nornir_homehub.lab.images import LAB_AUTH_COOKIE, LAB_AUTH_TOKEN
+
+    config = make_inventory(STATE / "inv" / "edge")
+    keys = ("bench-webui-key-a-3f9c", "bench-webui-key-b-71d2")
+    targets = {
+        k: prepare(f"w5-{i}", config, ("openwebui",), env={WEBUI_KEY_VAR: k})
+        for i, k in enumerate(keys)
+    }
+    inv_hosts = yaml.safe_load((config.parent / "hosts.yaml").read_text())
+    defaults = yaml.safe_load((config.parent / "defaults.yaml").read_text())
+    trusted = next(n for n, h in inv_hosts.items() if h.get("data", {}).get("role") == "trusted")
+    address, domain = str(inv_hosts[trusted]["hostname"]), defaults["data"]["domain"]
+    current = keys[0]
+    converge(targets[current], lab)
+    out = []
+    for rep, order, tool in pairs(reps):
+        current = keys[1] if current == keys[0] else keys[0]
+        with RequestLoop(
+            address, f"chat.{domain}", f"{LAB_AUTH_COOKIE}={LAB_AUTH_TOKEN}", lab_net=LAB_NET
+        ) as loop:
+            s = sample(tool, "5-edge-change", rep, order, targets[current], lab)
+        s.detail.update(loop.outcome.detail())
+        log(
+            f"    edge: {loop.outcome.requests} requests, {loop.outcome.failed} failed, "
+            f"longest gap {loop.outcome.longest_gap_s:.2f} s {loop.outcome.first_failures}"
+        )
+        out.append(s)
     return out
 
 
@@ -838,6 +881,7 @@ LABELS = {
     "1-first-deploy": "1. first deploy, 4 stacks, 2 hosts",
     "2-noop": "2. no-op re-deploy, 4 stacks",
     "3-env-change": "3. one env value changed (ollama restarts)",
+    "5-edge-change": "5. Open WebUI secret changed, requests through Traefik",
 }
 
 
@@ -903,6 +947,7 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {row['target']} | {row['required']} | {row['measured']} | {met[row['met']]} |"
             )
+    lines += edge_table(result.get("samples", []))
     if result.get("notes"):
         lines += ["", *[f"- {n}" for n in result["notes"]]]
     return "\n".join(lines) + "\n"
@@ -936,6 +981,7 @@ def run_all(
         (1, lambda: w1_first_deploy(reps, lab)),
         (2, lambda: w2_noop(reps, lab)),
         (3, lambda: w3_env_change(reps, lab)),
+        (5, lambda: w5_edge_change(reps, lab)),
     ]
     for num, fn in steps:
         if num in workloads:
