@@ -44,15 +44,6 @@ class Routed:
     port: int  # its ``loadbalancer.server.port``
     network: str  # ``traefik.docker.network`` (the network Traefik reaches it on)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "service": self.service,
-            "traefik_service": self.traefik_service,
-            "port": self.port,
-            "network": self.network,
-        }
-
 
 @dataclass(frozen=True)
 class ServiceUpdate:
@@ -73,6 +64,7 @@ class ServiceUpdate:
             "reason": self.reason,
             "container": self.container,
             "twin": self.twin,
+            "traefik_service": self.routed.traefik_service if self.routed else None,
         }
 
 
