@@ -58,14 +58,9 @@ class ServiceUpdate:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "service": self.service,
-            "path": str(self.path),
-            "reason": self.reason,
-            "container": self.container,
-            "twin": self.twin,
-            "traefik_service": self.routed.traefik_service if self.routed else None,
-        }
+        plain = {k: getattr(self, k) for k in ("service", "reason", "container", "twin")}
+        routed = self.routed.traefik_service if self.routed else None
+        return {**plain, "path": str(self.path), "traefik_service": routed}
 
 
 @dataclass(frozen=True)
