@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack
 
 TWIN_SUFFIX = "-twin"
-TWIN_FILE = ".homehub-twin.yaml"  # the compose override naming the twin, in the project dir
 
 
 class UpdatePath(enum.StrEnum):

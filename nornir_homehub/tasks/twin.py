@@ -21,7 +21,7 @@ from nornir_homehub.connection import host_connection
 from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
 from nornir_homehub.facts.traefik import api_url, parse_traefik, traefik_api_commands
-from nornir_homehub.plan.twin import TWIN_FILE, ServiceUpdate, render_twin_override, server_url
+from nornir_homehub.plan.twin import ServiceUpdate, render_twin_override, server_url
 from nornir_homehub.tasks.edge import DEFAULT_EDGE_WAIT
 
 if TYPE_CHECKING:
@@ -51,10 +51,10 @@ def remove_twins(task: Task, *, swaps: Swaps, leftovers: bool = False) -> Result
     """
     conn = host_connection(task)
     removed = {}
-    for name, (stack, plan) in swaps.items():
+    for name, (_, plan) in swaps.items():
         names = plan.leftovers if leftovers else tuple(u.twin for u in plan.twins)
         if names:
-            _remove(conn, stack, names)
+            _remove(conn, names)
             removed[name] = list(names)
     return Result(host=task.host, result=removed, changed=bool(removed))
 
@@ -140,9 +140,9 @@ def start_twins(
     rows, why = _wait_routed(conn, waiting, variables, started, limits, twin=True)
     failed.update(why)
     for name in failed:
-        stack, plan = swaps[name]
+        plan = swaps[name][1]
         failed[name] += _logs(conn, plan, secrets) if name in why else ""
-        _remove(conn, stack, tuple(u.twin for u in plan.twins))
+        _remove(conn, tuple(u.twin for u in plan.twins))
     return Result(host=task.host, result={"twins": rows, "failed": failed}, changed=bool(swaps))
 
 
@@ -166,8 +166,8 @@ def finish_swaps(task: Task, *, swaps: Swaps, edge_timeout: float) -> Result:
         limits = (edge_timeout, edge_timeout)
         rows, failed = _wait_routed(conn, swaps, variables, started, limits, twin=False)
     finally:
-        for stack, plan in swaps.values():
-            _remove(conn, stack, tuple(u.twin for u in plan.twins))
+        for _, plan in swaps.values():
+            _remove(conn, tuple(u.twin for u in plan.twins))
     removed = round(time.monotonic() - started, 2)
     for row in rows:
         row["twin_removed_s"] = removed
@@ -179,22 +179,22 @@ def finish_swaps(task: Task, *, swaps: Swaps, edge_timeout: float) -> Result:
 
 
 def _up_command(stack: RenderedStack, plan: TwinPlan) -> str:
+    # The override comes on stdin (`-f -`): a run killed here leaves no file behind.
     compose = shlex.quote(stack.compose_file.rsplit("/", 1)[-1])
     svcs = " ".join(shlex.quote(u.service) for u in plan.twins)
     override = shlex.quote(render_twin_override(plan))
     return (
-        f"cd {shlex.quote(stack.project_dir)} && printf '%s' {override} > {TWIN_FILE} && "
-        f"docker compose -p {shlex.quote(plan.project)} -f {compose} -f {TWIN_FILE} "
+        f"cd {shlex.quote(stack.project_dir)} && printf '%s' {override} | "
+        f"docker compose -p {shlex.quote(plan.project)} -f {compose} -f - "
         f"up -d --no-deps --force-recreate {svcs}"
     )
 
 
-def _remove(conn: HostConnection, stack: RenderedStack, names: tuple[str, ...]) -> None:
-    """Stop (graceful, as Compose does) and remove ``names`` and the override; never raises."""
+def _remove(conn: HostConnection, names: tuple[str, ...]) -> None:
+    """Stop (gracefully, as Compose does) and remove the containers ``names``; never raises."""
     quoted = " ".join(shlex.quote(n) for n in names)
     conn.run(
-        f"docker stop -t 10 {quoted} >/dev/null 2>&1; docker rm -f {quoted} >/dev/null 2>&1; "
-        f"rm -f {shlex.quote(stack.project_dir)}/{TWIN_FILE}",
+        f"docker stop -t 10 {quoted} >/dev/null 2>&1; docker rm -f {quoted} >/dev/null 2>&1",
         timeout=60,
     )
 
