@@ -154,9 +154,21 @@ def test_a_changed_secret_is_deployed_with_no_failed_request(
 ) -> None:
     lab = restore
     before = container_id(lab, container)
+    env = {secret: f"zero-downtime-test-{stack}-7c2e"}
+    # The dry run says which path each service takes, and why.
+    dry = tmp_path / "dry.json"
+    res = run_cli(
+        "deploy", "--stacks", stack, "--no-verify", "--dry-run", "--report", str(dry), env=env
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    planned = trusted_tasks(json.loads(dry.read_text()))[f"stack:{stack}"]["result"]
+    assert [(u["service"], u["path"], u["twin"]) for u in planned["zero_downtime"]["updates"]] == [
+        (container, "twin", f"{container}-twin")
+    ], planned
+    assert container_id(lab, container) == before and twins_left(lab) == []
     with RequestLoop(fqdn, path) as loop:
         asked_before = loop.ok
-        rc, data, out = deploy(stack, tmp_path, {secret: f"zero-downtime-test-{stack}-7c2e"})
+        rc, data, out = deploy(stack, tmp_path, env)
     assert rc == 0, out[-3000:]
     assert loop.failures == [], json.dumps([loop.failures[:20], swap_log(data)])
     assert loop.ok - asked_before >= 20, "the loop asked too little during the deploy"
