@@ -10,6 +10,7 @@ Pure: no I/O. Every decision carries a reason, for the dry run and the report.
 from __future__ import annotations
 
 import enum
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack
 
 TWIN_SUFFIX = "-twin"
+DRAIN_FILE = "/tmp/.homehub-drain"
 
 
 class UpdatePath(enum.StrEnum):
@@ -187,12 +189,39 @@ def plan_twins(stack: RenderedStack, plan: StackPlan | None, facts: HostStackFac
     return TwinPlan(stack.name, project, tuple(updates), leftovers)
 
 
-def render_twin_override(plan: TwinPlan) -> str:
-    """The compose override that renames the twin services' containers (YAML text)."""
-    doc = {"services": {u.service: {"container_name": u.twin} for u in plan.twins}}
-    return "# Written by nornir_homehub for a zero-downtime swap; removed with the twin.\n" + (
-        yaml.safe_dump(doc, sort_keys=True)
-    )
+def render_twin_override(plan: TwinPlan, compose_text: str) -> str:
+    """The compose override for the twins (YAML text): a name, a healthcheck that can drain.
+
+    Each twin gets its own container name and the service's healthcheck, checked every second,
+    that also fails once `DRAIN_FILE` exists: creating that file in the twin makes Docker call
+    it unhealthy and Traefik stop routing to it while it still serves, so it is stopped with
+    no request on its way to it.
+    """
+    try:
+        doc = yaml.safe_load(compose_text) or {}
+    except yaml.YAMLError:
+        doc = {}
+    services = doc.get("services") if isinstance(doc, Mapping) else None
+    out: dict[str, dict[str, Any]] = {}
+    for u in plan.twins:
+        svc = (services or {}).get(u.service)
+        check = _drainable(svc.get("healthcheck") if isinstance(svc, Mapping) else None)
+        out[u.service] = {"container_name": u.twin, **({"healthcheck": check} if check else {})}
+    return yaml.safe_dump({"services": out}, sort_keys=True)
+
+
+def _drainable(check: Any) -> dict[str, Any] | None:
+    test = check.get("test") if isinstance(check, Mapping) else None
+    if isinstance(test, str):
+        cmd = test
+    elif isinstance(test, list) and len(test) > 1 and test[0] == "CMD-SHELL":
+        cmd = str(test[1])
+    elif isinstance(test, list) and len(test) > 1 and test[0] == "CMD":
+        cmd = " ".join(shlex.quote(str(a)) for a in test[1:])
+    else:
+        return None
+    drained = f"test ! -e {DRAIN_FILE} && ({cmd})"
+    return {"test": ["CMD-SHELL", drained], "interval": "1s", "retries": 1}
 
 
 def server_url(address: str, port: int) -> str:

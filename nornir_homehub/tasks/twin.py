@@ -21,7 +21,7 @@ from nornir_homehub.connection import host_connection
 from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
 from nornir_homehub.facts.traefik import api_url, parse_traefik, traefik_api_commands
-from nornir_homehub.plan.twin import ServiceUpdate, render_twin_override, server_url
+from nornir_homehub.plan.twin import DRAIN_FILE, ServiceUpdate, render_twin_override, server_url
 from nornir_homehub.tasks.edge import DEFAULT_EDGE_WAIT
 
 if TYPE_CHECKING:
@@ -165,6 +165,9 @@ def finish_swaps(task: Task, *, swaps: Swaps, edge_timeout: float) -> Result:
     try:
         limits = (edge_timeout, edge_timeout)
         rows, failed = _wait_routed(conn, swaps, variables, started, limits, twin=False)
+        drained = _drain(conn, swaps, variables, edge_timeout)
+        for row in rows:
+            row["twin_drained_s"] = round(drained - started, 2)
     finally:
         for _, plan in swaps.values():
             _remove(conn, tuple(u.twin for u in plan.twins))
@@ -182,12 +185,55 @@ def _up_command(stack: RenderedStack, plan: TwinPlan) -> str:
     # The override comes on stdin (`-f -`): a run killed here leaves no file behind.
     compose = shlex.quote(stack.compose_file.rsplit("/", 1)[-1])
     svcs = " ".join(shlex.quote(u.service) for u in plan.twins)
-    override = shlex.quote(render_twin_override(plan))
+    text = stack.files[stack.compose_file].content.decode("utf-8", "replace")
+    override = shlex.quote(render_twin_override(plan, text))
     return (
         f"cd {shlex.quote(stack.project_dir)} && printf '%s' {override} | "
         f"docker compose -p {shlex.quote(plan.project)} -f {compose} -f - "
         f"up -d --no-deps --force-recreate {svcs}"
     )
+
+
+def _drain(
+    conn: HostConnection, swaps: Swaps, variables: Mapping[str, Any], timeout: float
+) -> float:
+    """Take the twins out of Traefik's routing while they still serve; return when done.
+
+    The twin's healthcheck fails once `DRAIN_FILE` exists (`render_twin_override`): Docker
+    calls it unhealthy within about a second and Traefik drops it. Waits (at most ``timeout``)
+    until Traefik's API no longer lists a twin's address; a twin that cannot be drained (no
+    ``touch`` in its image) is stopped all the same, the retry middleware covering it.
+    """
+    twins = [u for _, p in swaps.values() for u in p.twins]
+    conn.run(
+        " ; ".join(f"docker exec {shlex.quote(u.twin)} touch {DRAIN_FILE}" for u in twins),
+        timeout=60,
+    )
+    base = api_url(variables)
+    deadline = time.monotonic() + timeout
+    if not base:
+        time.sleep(BLIND_SETTLE)
+        return time.monotonic()
+    while time.monotonic() < deadline:
+        cmds = {"containers": containers_command(label=PROJECT_LABEL), **traefik_api_commands(base)}
+        res = conn.run_batch(cmds, timeout=60)
+        found = {c.name.lstrip("/"): c for c in parse_containers(res["containers"]).containers}
+        view = parse_traefik(res)
+        left = [
+            u
+            for u in twins
+            if u.twin in found
+            and not view.error
+            and any(
+                server_url(a, u.routed.port) in _servers(view, u)
+                for a in found[u.twin].networks.values()
+                if u.routed and a
+            )
+        ]
+        if not left:
+            break
+        time.sleep(POLL_INTERVAL)
+    return time.monotonic()
 
 
 def _remove(conn: HostConnection, names: tuple[str, ...]) -> None:

@@ -182,6 +182,8 @@ def test_a_changed_secret_is_deployed_with_no_failed_request(
     assert twins["failed"] == {}
     swapped = tasks["zero-downtime: routed again, twins removed"]["result"]
     assert [r["container"] for r in swapped] == [container]
+    # The twin was out of Traefik's routing before it was stopped.
+    assert all(r["routed_s"] <= r["twin_drained_s"] <= r["twin_removed_s"] for r in swapped)
     assert all(r["routed_s"] >= r["ready_s"] for r in [*twins["twins"], *swapped])
 
 

@@ -115,8 +115,16 @@ def test_override_renames_only_the_twin_services(rendered: dict[str, RenderedSta
     stack = _case_stack(case, rendered)
     facts = _facts(case, stack)
     twins = plan_twins(stack, plan_stack(stack, facts), facts)
-    assert yaml.safe_load(render_twin_override(twins)) == {
-        "services": {"litellm": {"container_name": "litellm-twin"}}
+    text = stack.files[stack.compose_file].content.decode()
+    override = yaml.safe_load(render_twin_override(twins, text))
+    assert list(override["services"]) == ["litellm"]
+    twin = override["services"]["litellm"]
+    assert twin["container_name"] == "litellm-twin"
+    check = yaml.safe_load(text)["services"]["litellm"]["healthcheck"]["test"][1]
+    assert twin["healthcheck"] == {
+        "test": ["CMD-SHELL", f"test ! -e /tmp/.homehub-drain && ({check})"],
+        "interval": "1s",
+        "retries": 1,
     }
 
 
