@@ -4,7 +4,8 @@
 reports show one record per host and stack with its own changed/failed/diff. Then, for the
 changed stacks, ``compose + health + post-deploy`` (compose for all at once, one health wait,
 the steps, the state records) and, when a routed service was (re)created, ``edge convergence``
-(the wait until Traefik serves its routes through the auth middleware).
+(the wait until Traefik serves its routes through the auth middleware). A stack whose template
+declares ``zero_downtime`` gets a twin around its compose run (`tasks.twin`, `plan.twin`).
 
 A stack's state record is written only once its compose run, health wait (healthy, and still
 so after the stable window) and post-deploy steps succeeded; it holds the hash of every file
