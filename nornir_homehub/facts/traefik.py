@@ -90,7 +90,7 @@ def routes_from_compose(text: str, *, stack: str | None = None) -> list[Route]:
     routes: list[Route] = []
     services = doc.get("services") if isinstance(doc, Mapping) else None
     for svc in (services or {}).values():
-        labels = _labels(svc.get("labels") if isinstance(svc, Mapping) else None)
+        labels = compose_labels(svc.get("labels") if isinstance(svc, Mapping) else None)
         if labels.get("traefik.enable", "").lower() != "true":
             continue
         for key, value in labels.items():
@@ -106,7 +106,8 @@ def routes_from_compose(text: str, *, stack: str | None = None) -> list[Route]:
     return routes
 
 
-def _labels(raw: Any) -> dict[str, str]:
+def compose_labels(raw: Any) -> dict[str, str]:
+    """A compose service's ``labels`` (a list of ``k=v`` or a mapping) as a dict."""
     if isinstance(raw, Mapping):
         return {str(k): str(v) for k, v in raw.items()}
     out: dict[str, str] = {}

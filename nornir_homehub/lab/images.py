@@ -303,6 +303,10 @@ def render_edge_compose(domain: str, api_source: str = "127.0.0.1") -> str:
                     "--entryPoints.web.http.aliasHeadersStrategy=delete",
                     "--entryPoints.traefik.address=:8080",
                     "--entryPoints.traefik.http.aliasHeadersStrategy=delete",
+                    # A container that just stopped leaves its address without a host, and
+                    # Traefik drops it only ~2 s after Docker's event: a dial there must fail
+                    # fast (default 30 s) so the routers' retry middleware tries the other server.
+                    "--serversTransport.forwardingTimeouts.dialTimeout=2s",
                     "--ping=true",
                     "--api=true",
                     "--api.dashboard=false",

@@ -94,6 +94,7 @@ class RenderedStack:
     post_deploy: tuple[PostDeployStep, ...]
     health: tuple[ServiceHealth, ...]
     secrets: tuple[str, ...]
+    zero_downtime: str = ""  # the template's mode (`stackspec.ZERO_DOWNTIME_MODES`), "" none
 
     @property
     def config_hash(self) -> str:

@@ -182,6 +182,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
         post_deploy=tuple(steps),
         health=spec.health,
         secrets=secret_names_,
+        zero_downtime=spec.zero_downtime,
     )
 
 

@@ -16,6 +16,7 @@ from nornir_homehub.errors import ConfigError
 from nornir_homehub.problems import did_you_mean
 from nornir_homehub.stackspec.model import (
     _SECRET_RE,
+    ZERO_DOWNTIME_MODES,
     DataDirSpec,
     FileSpec,
     HttpProbe,
@@ -34,6 +35,7 @@ _OWNER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 _TOP_KEYS = {
     "description",
+    "zero_downtime",
     "role",
     "project",
     "services",
@@ -271,6 +273,12 @@ def load_stack(stacks: StacksPath, name: str) -> StackSpec:
     services = top.str_list("services")
     if not services:
         raise top.err("services", "must list at least one compose service")
+    zero_downtime = top.data.get("zero_downtime") or ""
+    if zero_downtime not in ("", *ZERO_DOWNTIME_MODES):
+        raise top.err(
+            "zero_downtime",
+            f"{zero_downtime!r} is not a mode (valid: {', '.join(ZERO_DOWNTIME_MODES)})",
+        )
     secrets = top.str_list("secrets")
     for secret in secrets:
         if not _SECRET_RE.match(secret):
@@ -288,6 +296,7 @@ def load_stack(stacks: StacksPath, name: str) -> StackSpec:
         post_deploy=_load_steps(top, services),
         health=_load_health(top, services, secrets),
         secrets_from=_load_secrets_from(top),
+        zero_downtime=zero_downtime,
     )
 
 

@@ -29,6 +29,10 @@ __all__ = [
 
 _SECRET_RE = re.compile(r"^vault_[A-Za-z0-9_]+$")
 
+# template.yaml ``zero_downtime``: "always" (a twin serves during every recreate), "config" (a
+# twin only when the image is unchanged: a new image may migrate the data it shares).
+ZERO_DOWNTIME_MODES = ("always", "config")
+
 
 @dataclass(frozen=True)
 class DataDirSpec:
@@ -153,6 +157,9 @@ class StackSpec:
     # (inventory variable, key): each item of that list names one more secret in that key
     # (``litellm_external_models`` -> ``api_key_secret``); required only when listed.
     secrets_from: tuple[tuple[str, str], ...] = ()
+    # How a routed service is updated: "" stop-first (Compose's recreate), "always" a twin
+    # takes the traffic during the recreate, "config" a twin only when the image is unchanged.
+    zero_downtime: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -169,6 +176,7 @@ class StackSpec:
             "files": [f.to_dict() for f in self.files],
             "post_deploy": [s.name for s in self.post_deploy],
             "health": [h.to_dict() for h in self.health],
+            "zero_downtime": self.zero_downtime,
         }
 
 

@@ -4,7 +4,8 @@
 reports show one record per host and stack with its own changed/failed/diff. Then, for the
 changed stacks, ``compose + health + post-deploy`` (compose for all at once, one health wait,
 the steps, the state records) and, when a routed service was (re)created, ``edge convergence``
-(the wait until Traefik serves its routes through the auth middleware).
+(the wait until Traefik serves its routes through the auth middleware). A stack whose template
+declares ``zero_downtime`` gets a twin around its compose run (`tasks.twin`, `plan.twin`).
 
 A stack's state record is written only once its compose run, health wait (healthy, and still
 so after the stable window) and post-deploy steps succeeded; it holds the hash of every file
@@ -35,7 +36,8 @@ from nornir_homehub.facts.stacks import (
     stack_fact_batch,
 )
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
-from nornir_homehub.tasks import edge
+from nornir_homehub.plan.twin import TwinPlan, plan_twins
+from nornir_homehub.tasks import edge, twin
 from nornir_homehub.tasks.apply import apply_files, compose_all, run_post_deploy
 from nornir_homehub.tasks.health import wait_ready
 
@@ -57,13 +59,16 @@ class StackOutcome:
     plan: StackPlan
     dry_run: bool
     applied: tuple[str, ...] = ()
+    twins: TwinPlan | None = None  # the zero-downtime plan (stacks that declare it)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
+        extra = {"zero_downtime": self.twins.to_dict()} if self.twins else {}
         return {
             **self.plan.to_dict(),
             "dry_run": self.dry_run,
             "applied": list(self.applied),
+            **extra,
         }
 
 
@@ -143,6 +148,7 @@ def _deploy(
     plans = []
     touched: list[RenderedStack] = []
     plans_by_stack: dict[str, tuple[RenderedStack, StackPlan]] = {}
+    swaps: dict[str, tuple[RenderedStack, TwinPlan]] = {}
     for stack in rendered:
         sub = task.run(
             task=deploy_one_stack,
@@ -158,6 +164,8 @@ def _deploy(
         if sub.changed and not dry_run:
             touched.append(stack)
             plans_by_stack[stack.name] = (stack, sub[0].result.plan)
+        if getattr(sub[0].result, "twins", None) is not None and not dry_run:
+            swaps[stack.name] = (stack, sub[0].result.twins)
     # Containers this run does not touch but that are still starting (a host or engine just
     # restarted): converging means waiting for them too, without calling them changed.
     starting = [
@@ -172,15 +180,30 @@ def _deploy(
         task.run(
             task=wait_starting, name="wait for starting containers", stacks=starting, **waiting
         )
+    failed_twins = twin.begin_swaps(task, swaps, touched, plans_by_stack, secrets, timeout)
+    swaps = {n: s for n, s in swaps.items() if s[1].twins and n not in failed_twins}
+    changed |= bool(failed_twins)
     if touched:
-        task.run(
-            task=finish_stacks,
-            name="compose + health + post-deploy",
-            stacks=touched,
-            plans=plans_by_stack,
-            stable_window=stable,
-            **waiting,
-        )
+        try:
+            task.run(
+                task=finish_stacks,
+                name="compose + health + post-deploy",
+                stacks=touched,
+                plans=plans_by_stack,
+                stable_window=stable,
+                **waiting,
+            )
+        except BaseException:
+            if swaps:
+                task.run(task=twin.remove_twins, name="zero-downtime: remove twins", swaps=swaps)
+            raise
+        if swaps:
+            task.run(
+                task=twin.finish_swaps,
+                name="zero-downtime: routed again, twins removed",
+                swaps=swaps,
+                edge_timeout=float(task.host.get("edge_wait_timeout", edge.DEFAULT_EDGE_WAIT)),
+            )
         routes = edge.unique(
             r
             for stack, plan in plans_by_stack.values()
@@ -198,6 +221,8 @@ def _deploy(
                 routes=routes,
                 timeout=float(task.host.get("edge_wait_timeout", edge.DEFAULT_EDGE_WAIT)),
             )
+    if failed_twins:
+        raise twin.not_started(task.host.name, failed_twins)
     return Result(
         host=task.host,
         result=HostDeploy(
@@ -236,10 +261,14 @@ def deploy_one_stack(
     """
     conn = host_connection(task)
     plan = plan_stack(stack, facts, force=force)
+    twins = plan_twins(stack, plan, facts) if stack.zero_downtime else None
     diff = _diffs(conn, stack, plan, secrets)
     if dry_run or not plan.changed:
         return Result(
-            host=task.host, result=StackOutcome(plan, dry_run), diff=diff, changed=plan.changed
+            host=task.host,
+            result=StackOutcome(plan, dry_run, twins=twins),
+            diff=diff,
+            changed=plan.changed,
         )
 
     applied = apply_files(conn, stack, plan)
@@ -248,9 +277,10 @@ def deploy_one_stack(
         applied.append("compose up -d")
     if plan.recreate:
         applied.append(f"recreate {', '.join(plan.recreate)}")
+    applied += [f"twin {u.twin} serves during the recreate" for u in (twins.twins if twins else ())]
     return Result(
         host=task.host,
-        result=StackOutcome(plan, False, tuple(applied)),
+        result=StackOutcome(plan, False, tuple(applied), twins),
         diff=diff,
         changed=True,
     )

@@ -104,7 +104,9 @@ def test_production_trusted_stack_joins_external_frontend(tmp_path: Path) -> Non
     assert cfg["networks"]["frontend"]["external"] is True
     svc = cfg["services"]["open-webui"]
     assert list(svc["networks"]) == ["frontend"]
-    assert svc["labels"]["traefik.http.routers.openwebui.middlewares"] == "authentik@docker"
+    assert svc["labels"]["traefik.http.routers.openwebui.middlewares"] == (
+        "authentik@docker,openwebui-retry@docker"
+    )
     assert svc["extra_hosts"] in (
         ["ollama.homehub.dk=10.2.0.190", "qdrant.homehub.dk=10.2.0.190"],
         ["ollama.homehub.dk:10.2.0.190", "qdrant.homehub.dk:10.2.0.190"],

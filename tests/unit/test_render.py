@@ -289,7 +289,9 @@ def test_trusted_stacks_route_through_traefik_and_authentik(site: str, stack: st
         "traefik.enable=true",
         f"{r}.rule=Host(`{public}.{domain}`)",
         f"{r}.entrypoints={entrypoint}",
-        f"{r}.middlewares=authentik@docker",
+        # authentik first; the retry resends a request that met a stopping container.
+        f"{r}.middlewares=authentik@docker,{router}-retry@docker",
+        f"traefik.http.middlewares.{router}-retry.retry.attempts=4",
         f"traefik.http.services.{router}.loadbalancer.server.port={port}",
     } <= labels
     assert (f"{r}.tls.certresolver=letsencrypt" in labels) is tls
