@@ -70,6 +70,17 @@ class RequestLoop:
         finally:
             conn.close()
 
+    def settle(self, timeout_s: float = 60.0) -> float:
+        """Wait (bounded) until the edge answers 200, so that no run is charged with the gap the
+        previous run left behind (Traefik adds a recreated container seconds after it is
+        healthy); returns the seconds waited."""
+        start = time.monotonic()
+        while self._one() is not None:
+            if time.monotonic() - start > timeout_s:
+                raise RuntimeError(f"{self.host} was not served within {timeout_s:g} s")
+            time.sleep(self.interval_s)
+        return time.monotonic() - start
+
     def _loop(self) -> None:
         out = self.outcome
         deadline = time.monotonic() + self.max_seconds

@@ -611,14 +611,17 @@ def w5_edge_change(reps: int, lab: Any) -> list[Sample]:
     out = []
     for rep, order, tool in pairs(reps):
         current = keys[1] if current == keys[0] else keys[0]
-        with RequestLoop(
+        loop = RequestLoop(
             address, f"chat.{domain}", f"{LAB_AUTH_COOKIE}={LAB_AUTH_TOKEN}", lab_net=LAB_NET
-        ) as loop:
+        )
+        settled = loop.settle()
+        with loop:
             s = sample(tool, "5-edge-change", rep, order, targets[current], lab)
-        s.detail.update(loop.outcome.detail())
+        s.detail.update({**loop.outcome.detail(), "edge settle before s": round(settled, 2)})
         log(
             f"    edge: {loop.outcome.requests} requests, {loop.outcome.failed} failed, "
-            f"longest gap {loop.outcome.longest_gap_s:.2f} s {loop.outcome.first_failures}"
+            f"longest gap {loop.outcome.longest_gap_s:.2f} s {loop.outcome.first_failures} "
+            f"(served 200 again {settled:.2f} s before the run)"
         )
         out.append(s)
     return out
