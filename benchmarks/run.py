@@ -2,8 +2,8 @@
 
 Runs each workload with both tools, alternating which goes first, ``--reps`` times each, and
 writes ``benchmarks/results/latest.{json,md}`` plus timestamped copies. A benchmark, not a test:
-nothing here asserts timings. Holds the lab lock (``.homehub/lab.lock``) for the whole run, so
-it never races a test session.
+nothing here asserts timings. Holds the machine-wide lab lock for the whole run, so it never
+races a test session.
 
     python benchmarks/run.py                    # full run: workloads 1-4, 5 repetitions
     python benchmarks/run.py --quick            # CI smoke run: 1 repetition, scale 3 and 12
@@ -13,7 +13,9 @@ Workloads: 1 first deploy of litellm, openwebui, ollama, qdrant onto emptied hos
 re-deploy; 3 one env value changed (Ollama's OLLAMA_KEEP_ALIVE: only ollama restarts); 4 no-op
 deploy of the qdrant stack on N compute-like lab nodes (``lab up --hosts``); 5 (opt-in) a changed
 Open WebUI secret deployed while a request loop asks Traefik for chat: failed requests and the
-longest gap per run (``benchmarks/edge_load.py``).
+longest gap per run (``benchmarks/edge_load.py``); 6 (opt-in) the stateful services: Ollama's
+keep-alive and Qdrant's API key changed, each deployed alone while a loop asks the service's
+published port, so the table shows the gap a recreate leaves (both tools recreate them).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from edge_load import RequestLoop, edge_table
+from edge_load import RequestLoop, edge_table, gap_table
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
@@ -627,6 +629,70 @@ def w5_edge_change(reps: int, lab: Any) -> list[Sample]:
     return out
 
 
+QDRANT_KEY_VAR = "HOMEHUB_SECRET_VAULT_QDRANT_API_KEY"
+
+
+def w6_stateful_change(reps: int, lab: Any) -> list[Sample]:
+    """The gap a recreated stateful service leaves: Ollama (its keep-alive changed) and Qdrant
+    (its API key changed), each deployed alone by each tool while a loop asks the service's
+    published port for an endpoint that needs no key. Both tools recreate these: the numbers
+    show the restart itself, measured on the lab's stand-ins, not on the vendor images."""
+    config = make_inventory(STATE / "inv" / "stateful")
+    inv_hosts = yaml.safe_load((config.parent / "hosts.yaml").read_text())
+    compute = next(n for n, h in inv_hosts.items() if h.get("data", {}).get("role") == "compute")
+    address = str(inv_hosts[compute]["hostname"])
+    cases: list[tuple[str, int, str, dict[str, Target]]] = []
+    ka = ("24h", "12h")
+    cases.append(
+        (
+            "6-ollama-change",
+            11434,
+            "/api/version",
+            {
+                v: prepare(
+                    f"w6-ollama-{v}",
+                    make_inventory(STATE / "inv" / f"stateful-{v}", data={"ollama_keep_alive": v}),
+                    ("ollama",),
+                )
+                for v in ka
+            },
+        )
+    )
+    keys = ("bench-qdrant-key-a-5e1b", "bench-qdrant-key-b-c804")
+    cases.append(
+        (
+            "6-qdrant-change",
+            6333,
+            "/healthz",
+            {
+                k: prepare(f"w6-qdrant-{i}", config, ("qdrant",), env={QDRANT_KEY_VAR: k})
+                for i, k in enumerate(keys)
+            },
+        )
+    )
+    out = []
+    for workload, port, path, targets in cases:
+        values = list(targets)
+        current = values[0]
+        converge(targets[current], lab)
+        for rep, order, tool in pairs(reps):
+            current = values[1] if current == values[0] else values[0]
+            loop = RequestLoop(address, None, None, lab_net=LAB_NET, port=port, path=path)
+            settled = loop.settle()
+            with loop:
+                s = sample(tool, workload, rep, order, targets[current], lab)
+            s.detail.update({**loop.outcome.detail(), "edge settle before s": round(settled, 2)})
+            log(
+                f"    {workload}: {loop.outcome.requests} requests, {loop.outcome.failed} "
+                f"failed, longest gap {loop.outcome.longest_gap_s:.2f} s "
+                f"{loop.outcome.first_failures}"
+            )
+            out.append(s)
+    # Leave the lab's own secret in place for whatever runs next.
+    converge(prepare("w6-qdrant-lab", config, ("qdrant",)), lab)
+    return out
+
+
 def w4_scale(
     reps: int, sizes: list[int], compose_limit: int
 ) -> tuple[list[Sample], dict[str, Any]]:
@@ -885,6 +951,8 @@ LABELS = {
     "2-noop": "2. no-op re-deploy, 4 stacks",
     "3-env-change": "3. one env value changed (ollama restarts)",
     "5-edge-change": "5. Open WebUI secret changed, requests through Traefik",
+    "6-ollama-change": "6. Ollama keep-alive changed, requests to its port",
+    "6-qdrant-change": "6. Qdrant API key changed, requests to its port",
 }
 
 
@@ -951,6 +1019,7 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {row['target']} | {row['required']} | {row['measured']} | {met[row['met']]} |"
             )
     lines += edge_table(result.get("samples", []))
+    lines += gap_table(result.get("samples", []))
     if result.get("notes"):
         lines += ["", *[f"- {n}" for n in result["notes"]]]
     return "\n".join(lines) + "\n"
@@ -985,6 +1054,7 @@ def run_all(
         (2, lambda: w2_noop(reps, lab)),
         (3, lambda: w3_env_change(reps, lab)),
         (5, lambda: w5_edge_change(reps, lab)),
+        (6, lambda: w6_stateful_change(reps, lab)),
     ]
     for num, fn in steps:
         if num in workloads:
