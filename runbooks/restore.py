@@ -4,16 +4,17 @@
 the backup run ``from`` (a folder name under ``backup_dir`` such as ``20261201T120000Z``;
 default: the newest run that has a ``manifest.json``) is restored by `tasks.restore.restore_host`:
 
-1. every archive's sha256 on the host is compared with the manifest; one mismatch or missing
-   archive fails that host (exit 1) naming the file, and nothing on it is stopped or replaced;
-2. per stack: the archives are extracted into a staging folder, the stack is stopped, each
-   data dir is swapped for its restored copy, the stack is started and waited for until
-   healthy (the old data is removed only then);
+1. stage ``restore plan`` (a gate): on every selected host, every archive's sha256 is compared
+   with the manifest; one mismatch or missing archive fails that host (exit 1) naming the file,
+   and the run stops there: nothing on any host is stopped or replaced;
+2. stage ``restore``, per stack (the hashes checked again): the archives are extracted into a
+   staging folder, the stack is stopped, each data dir is swapped for its restored copy, the
+   stack is started and waited for until healthy (the old data is removed only then);
 3. the restored stacks' checks run (the ``verify`` runbook with ``stacks=`` the restored ones).
 
 ``--dry-run`` lists, per host, each data dir that would be replaced (its size now, the archive
 and its size, the hash already checked) and the stacks that would be stopped; it changes
-nothing, and a hash mismatch fails it just the same. A run is per host: restoring the trusted
+nothing, and a hash mismatch fails it just the same. A run folder is per host: restoring the trusted
 and the compute host from one backup takes the run folder of the same name on each (the backup
 names one run for all hosts).
 """
@@ -35,23 +36,28 @@ OPTIONS = [
 
 def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **opts: Any) -> None:
     """Restore the selected hosts' stacks from one backup run (see the module docstring)."""
+    from nornir_homehub.errors import ConfigError
+    from nornir_homehub.plan.backup import RUN_NAME_RE
     from nornir_homehub.tasks.restore import RestoreOutcome, restore_host
 
+    wanted = opts.get("from")
+    if wanted is not None and not RUN_NAME_RE.match(wanted):
+        raise ConfigError(
+            f"-o from={wanted}: not a backup run name (a folder such as 20261201T120000Z "
+            "under backup_dir)"
+        )
     only = list(stacks) if stacks else None
     secrets, rendered = ctx.render_all(nr, only)
     selected = [name for name, s in rendered.items() if s]
     if not selected:
         return
-    agg = ctx.stage(
-        "restore",
-        nr.filter(filter_func=lambda h: h.name in selected),
-        restore_host,
-        rendered=rendered,
-        secrets=secrets,
-        backup=opts.get("from"),
-        only=only,
-        dry_run=ctx.dry_run,
-    )
+    hosts = nr.filter(filter_func=lambda h: h.name in selected)
+    args = {"rendered": rendered, "secrets": secrets, "backup": wanted, "only": only}
+    # Every host's archives are checked before any host is changed: a gate.
+    ctx.stage("restore plan", hosts, restore_host, dry_run=True, **args)
+    if ctx.dry_run:
+        return
+    agg = ctx.stage("restore", hosts, restore_host, **args)
     restored = sorted(
         {
             s

@@ -11,7 +11,9 @@ staging folder under ``data_root`` (same file system, so the swap is a rename), 
 stopped (``docker compose stop``), each data dir is renamed to ``<dir>.before-restore`` and the
 extracted one renamed into its place, the stack is started again (also when a swap failed) and
 waited for until running/healthy; only then are the old data and the staging folder removed.
-A stack that does not become healthy keeps ``<dir>.before-restore`` and the error names it.
+A stack that does not become healthy keeps ``<dir>.before-restore`` and the error names it; a
+later restore of that stack refuses (before stopping anything) while that folder exists, so the
+data it holds is never overwritten.
 """
 
 from __future__ import annotations
@@ -162,6 +164,16 @@ def _restore_stack(
     q = shlex.quote
     items = [i for i in plan.items if i.entry.stack == stack.name]
     staging = f"{plan.data_root}/{STAGING}-{stack.name}"
+    olds = [i.entry.path + BEFORE for i in items]
+    left = conn.run(
+        "for d in " + " ".join(q(o) for o in olds) + '; do [ -e "$d" ] && echo "$d"; done; true'
+    ).stdout.split()
+    if left:
+        # An earlier restore that did not finish kept the data it replaced there: never overwrite.
+        raise CheckFailed(
+            f"{conn.name}: {', '.join(left)} left by an earlier restore: move it back or remove "
+            f"it, then restore {stack.name} again (nothing replaced)"
+        )
     conn.run(f"rm -rf -- {q(staging)} && install -d -m 700 {q(staging)}", check=True)
     for i in items:
         e = i.entry
@@ -181,7 +193,7 @@ def _restore_stack(
             path = i.entry.path
             old = path + BEFORE
             conn.run(
-                f"rm -rf -- {q(old)} && {{ [ ! -e {q(path)} ] || mv -T -- {q(path)} {q(old)}; }} "
+                f"{{ [ ! -e {q(path)} ] || mv -T -- {q(path)} {q(old)}; }} "
                 f'&& mkdir -p -- "$(dirname -- {q(path)})" '
                 f"&& mv -T -- {q(staging + '/' + i.entry.member)} {q(path)}",
                 check=True,
@@ -192,5 +204,4 @@ def _restore_stack(
     if failure is not None:
         kept = ", ".join(i.entry.path + BEFORE for i in items)
         raise CheckFailed(f"{failure} (the data before the restore is kept in {kept})")
-    olds = " ".join(q(i.entry.path + BEFORE) for i in items)
-    conn.run(f"rm -rf -- {olds} {q(staging)}", check=True)
+    conn.run(f"rm -rf -- {' '.join(q(o) for o in olds)} {q(staging)}", check=True)
