@@ -180,7 +180,7 @@ def _restore_stack(
         archive = f"{plan.run_dir}/{e.file}"
         # Checked again right before use: the archive may have changed since the facts.
         conn.run(
-            f"printf '%s  %s\\n' {q(e.sha256)} {q(archive)} | sha256sum -c --status && "
+            f"printf '%s  %s\\n' {q(e.sha256)} {q(archive)} | sha256sum -c >/dev/null && "
             f"tar --numeric-owner -C {q(staging)} -xzf {q(archive)} && "
             f"test -d {q(staging + '/' + e.member)}",
             check=True,

@@ -71,7 +71,7 @@ def _stack(
         Command(f"for d in /srv/docker/{member}.before-restore; do", match="prefix", out=left),
         Command(f"rm -rf -- {staging} && install -d -m 700 {staging}"),
         Command(
-            f"sha256sum -c --status && tar --numeric-owner -C {staging} -xzf {archive}",
+            f"sha256sum -c >/dev/null && tar --numeric-owner -C {staging} -xzf {archive}",
             match="contains",
         ),
         Command(f"{compose} stop"),
