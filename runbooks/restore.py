@@ -52,7 +52,12 @@ def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **opts:
     if not selected:
         return
     hosts = nr.filter(filter_func=lambda h: h.name in selected)
-    args = {"rendered": rendered, "secrets": secrets, "backup": wanted, "only": only}
+    args: dict[str, Any] = {
+        "rendered": rendered,
+        "secrets": secrets,
+        "backup": wanted,
+        "only": only,
+    }
     # Every host's archives are checked before any host is changed: a gate.
     ctx.stage("restore plan", hosts, restore_host, dry_run=True, **args)
     if ctx.dry_run:
