@@ -267,11 +267,17 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
     Derived (never typed twice in inventory):
         ai_compute_ip: the address of the (first) compute host.
         ai_compute_fqdn / ai_trusted_fqdn: FQDNs of the compute and trusted hosts.
-        extra_hosts: ``{"<internal>.<domain>": ai_compute_ip}`` for each internal service name.
+        internal_names: ``{"<internal>.<domain>": ai_compute_ip}`` for each internal service
+            name: what the trusted containers must resolve them to.
+        extra_hosts: ``internal_names`` with ``internal_dns: extra_hosts`` (the default), else
+            empty.
+        internal_dns_servers: with ``internal_dns: bind``, the addresses the trusted
+            containers ask (compose ``dns:``): the inventory's list, else the dns host's address.
         inventory_hostname, ansible-style, for templates ported from the guide.
 
     Raises:
-        ConfigError: the inventory has no compute host while a template needs one.
+        ConfigError: ``internal_dns: bind`` without a dns host whose address is an IP and
+            without ``internal_dns_servers``.
     """
     values: dict[str, Any] = dict(host.items())
     values["inventory_hostname"] = host.name
@@ -290,4 +296,29 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
         values.setdefault("extra_hosts", {})
     if trusted:
         values["ai_trusted_fqdn"] = trusted[0].get("fqdn")
+    values["internal_names"] = dict(values["extra_hosts"])
+    if values.get("internal_dns") == "bind":
+        values["extra_hosts"] = {}
+        values["internal_dns_servers"] = _dns_servers(host, values, hosts_by_role(every, "dns"))
     return values
+
+
+def _dns_servers(host: Host, values: Mapping[str, Any], dns: Sequence[Host]) -> list[str]:
+    """``internal_dns: bind``: the servers the containers ask (Docker's ``dns:`` takes IPs)."""
+    import ipaddress
+
+    listed = values.get("internal_dns_servers")
+    if listed:
+        return [str(a) for a in listed]
+    if not dns:
+        raise ConfigError(
+            f"{host.name}: internal_dns: bind needs a host with role dns or internal_dns_servers"
+        )
+    try:
+        return [str(ipaddress.ip_address(str(dns[0].hostname)))]
+    except ValueError:
+        raise ConfigError(
+            f"{host.name}: internal_dns: bind: the dns host {dns[0].name}'s address "
+            f"{dns[0].hostname!r} is not an IP address (compose dns: needs one); set "
+            "internal_dns_servers"
+        ) from None

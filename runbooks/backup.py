@@ -20,15 +20,8 @@ Options: ``-o keep=N`` (overrides ``backup_keep``), ``-o fetch=DIR`` (copy the r
 ``DIR/<host>/<run>/`` on the controller over the same SSH connection, each archive checked
 against the manifest's sha256).
 
-Restore (manual, on the host; the archive's members are relative to data_root)::
-
-    cd /srv/backups/homehub/<run> && sha256sum -c <(python3 -c 'import json; \
-      [print(a["sha256"], a["file"]) for a in json.load(open("manifest.json"))["archives"]]')
-    cd /opt/stacks/qdrant && docker compose -p qdrant stop
-    mv /srv/docker/qdrant/storage /srv/docker/qdrant/storage.before-restore
-    tar --numeric-owner -C /srv/docker -xzf /srv/backups/homehub/<run>/qdrant--qdrant_storage.tar.gz
-    docker compose -p qdrant start
-    python -m nornir_homehub verify    # then remove storage.before-restore
+Restore: ``run restore`` (``runbooks/restore.py``) checks the archives against this manifest,
+then swaps the data dirs under the stopped stacks and verifies them.
 """
 
 from __future__ import annotations

@@ -57,6 +57,14 @@ REMEDY_NETWORK = (
     "'{{{{.HostConfig.ExtraHosts}}}}' {container}` should list {expected}) and redeploy the "
     "stack (`python -m nornir_homehub deploy --stacks {stack}`)"
 )
+REMEDY_NETWORK_BIND = (
+    "Container DNS Resolution Issues (internal_dns: bind): {container} asks {servers} (compose "
+    "dns:, through Docker's embedded DNS); check that named runs on the dns host and serves "
+    "the zone (`python -m nornir_homehub verify` DNS checks, `dig @{server} {name}`), that its "
+    "allow-query admits the trusted host (Docker sends container queries from the host's "
+    "address), then `python -m nornir_homehub deploy --stacks {stack}`; or set "
+    "`internal_dns: extra_hosts` where containers cannot reach the dns host"
+)
 REMEDY_OLLAMA_API = (
     "Ollama does not answer from inside {container}: check the name resolves (network check "
     "above, extra_hosts workaround), that ollama runs on the compute host "
@@ -198,20 +206,42 @@ def _not_running(check: str, host: str, container: str, data: dict[str, Any]) ->
 
 
 def evaluate_resolution(
-    host: str, container: str, name: str, expected: str, outcome: ExecOutcome | None, *, stack: str
+    host: str,
+    container: str,
+    name: str,
+    expected: str,
+    outcome: ExecOutcome | None,
+    *,
+    stack: str,
+    servers: Sequence[str] = (),
 ) -> Check:
     """``network.<container>.<name>``: ``getent hosts NAME`` in the container gives ``expected``.
 
     ``outcome`` None means the container does not run (skip: its container check says why).
+    ``servers``: with ``internal_dns: bind``, the DNS servers the container asks; the check is
+    then on the DNS layer and its remedy is about the BIND server, not extra_hosts.
     """
     check = f"network.{container}.{name.split('.', maxsplit=1)[0]}"
     data: dict[str, Any] = {"container": container, "name": name, "expected": expected}
+    if servers:
+        data["servers"] = list(servers)
     if outcome is None:
         return _not_running(check, host, container, data)
     data.update(outcome.to_dict())
     fields = outcome.stdout.split()
     seen = fields[0] if outcome.exit_code == 0 and fields else ""
-    remedy = REMEDY_NETWORK.format(container=container, expected=f"{name}:{expected}", stack=stack)
+    if servers:
+        remedy = REMEDY_NETWORK_BIND.format(
+            container=container,
+            servers=", ".join(servers),
+            server=servers[0],
+            name=name,
+            stack=stack,
+        )
+    else:
+        remedy = REMEDY_NETWORK.format(
+            container=container, expected=f"{name}:{expected}", stack=stack
+        )
     where = f"{container} on {host}: getent hosts {name}"
     if not seen:
         err = outcome.stderr.strip().splitlines()
@@ -222,9 +252,13 @@ def evaluate_resolution(
     else:
         evidence = f"{where} -> {seen}"
         if seen != expected:
-            evidence += f", expected {expected} (extra_hosts not applied)"
+            why = "the zone serves another address" if servers else "extra_hosts not applied"
+            evidence += f", expected {expected} ({why})"
+    if servers:
+        evidence += f" [via {', '.join(servers)}]"
     ok = bool(seen) and seen == expected
-    return verdict(check, host, Layer.NETWORK, ok, evidence, remedy, data)
+    layer = Layer.DNS if servers else Layer.NETWORK
+    return verdict(check, host, layer, ok, evidence, remedy, data)
 
 
 def evaluate_fetch(

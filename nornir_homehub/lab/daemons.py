@@ -6,10 +6,11 @@ bounded poll; a daemon that does not come up is a `LabError` carrying its log's 
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 from nornir_homehub.errors import LabError
-from nornir_homehub.lab.model import DOCKER_BIP, DOCKER_POOL
+from nornir_homehub.lab.model import DOCKER_BIP, DOCKER_POOL, SUBNET
 from nornir_homehub.lab.processes import poll, run
 from nornir_homehub.secrets import redact_tail
 
@@ -137,13 +138,30 @@ def stop_docker(procs: HostProcesses) -> None:
 
 
 # -- named ----------------------------------------------------------------------------------------
+# Debian's named.conf.options, made explicit for an authoritative-only server: queries are
+# answered for the lab subnet (the controller, and the trusted host's containers, whose queries
+# Docker NATs to the trusted host's address: `internal_dns: bind`), recursion stays off.
+NAMED_OPTIONS = f"""options {{
+    directory "/var/cache/bind";
+    listen-on {{ any; }};
+    listen-on-v6 {{ none; }};
+    allow-query {{ localhost; {SUBNET}; }};
+    recursion no;
+    dnssec-validation no;
+}};
+"""
+
+
 def start_named(procs: HostProcesses) -> None:
-    """Start named with Debian's config on the dns host and wait until ``rndc status`` answers.
+    """Start named on the dns host (Debian's config, `NAMED_OPTIONS`); wait for ``rndc status``.
 
     Raises:
         LabError: named cannot be prepared (``named-checkconf``) or did not answer in 20 s.
     """
-    prep = procs.exec("mkdir -p /run/named && chown bind:bind /run/named && named-checkconf")
+    prep = procs.exec(
+        f"printf '%s' {shlex.quote(NAMED_OPTIONS)} > /etc/bind/named.conf.options && "
+        "mkdir -p /run/named && chown bind:bind /run/named && named-checkconf"
+    )
     if prep.returncode != 0:
         raise LabError(f"lab host {procs.name}: cannot prepare named: {prep.stderr.strip()}")
     procs.spawn("named", [*procs.nsenter(), "/usr/sbin/named", "-f", "-u", "bind", "-n", "1"])

@@ -132,7 +132,15 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
             cmds[p.key] = container_http_command(
                 p.health.container, p.probe.port, p.probe.path, timeout=timeout
             )
-    extra_hosts: Mapping[str, str] = variables.get("extra_hosts") or {}
+    # What the names must resolve to, whichever way (extra_hosts or the zone's BIND server).
+    extra_hosts: Mapping[str, str] = (
+        variables.get("internal_names") or variables.get("extra_hosts") or {}
+    )
+    servers = (
+        [str(a) for a in variables.get("internal_dns_servers") or []]
+        if variables.get("internal_dns") == "bind"
+        else []
+    )
     internal = [str(s) for s in variables.get("internal_services") or []]
     ollama_url = f"http://ollama.{domain}:11434/api/tags" if "ollama" in internal else None
     net_containers = [(s, h.container) for s in specs for h in s.health] if trusted else []
@@ -196,7 +204,9 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
         for name, address in extra_hosts.items():
             ex = parse_exec(res.get(f"getent:{c}:{name}")) if running else None
             checks.append(
-                evaluate_resolution(host.name, c, name, str(address), ex, stack=spec.name)
+                evaluate_resolution(
+                    host.name, c, name, str(address), ex, stack=spec.name, servers=servers
+                )
             )
         if ollama_url:
             ex = parse_exec(res.get(f"fetch:{c}")) if running else None

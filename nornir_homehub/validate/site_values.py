@@ -19,6 +19,9 @@ __all__ = ["CONNECTION_KINDS", "KNOWN_ROLES"]
 # Qdrant, GPU), dns (BIND9), node (extra compute-like hosts deployed with compute).
 KNOWN_ROLES = ("compute", "dns", "node", "trusted")
 CONNECTION_KINDS = ("local", "ssh")
+# How the trusted containers resolve the internal names: compose extra_hosts (default), or the
+# zone's own BIND server (compose dns:), see nornir_homehub.inventory.site_vars.
+INTERNAL_DNS_MODES = ("bind", "extra_hosts")
 
 
 def _check_data(
@@ -66,6 +69,7 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
     _check_waits(c, keys, data)
     if data.get("backup_keep") is not None:
         c.check([*keys, "backup_keep"], count_problem(data["backup_keep"]))
+    _check_internal_dns(c, keys, data)
     keep = data.get("images_keep")
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
         c.add([*keys, "images_keep"], f"must be a whole number >= 0, got {show(keep)}")
@@ -88,6 +92,31 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
             GpuThresholds.from_data("", data["gpu_thresholds"])
         except ConfigError as exc:
             c.add([*keys, "gpu_thresholds"], str(exc).removeprefix(": "))
+
+
+def _check_internal_dns(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    """``internal_dns`` (a mode) and ``internal_dns_servers`` (IP addresses)."""
+    mode = data.get("internal_dns")
+    if mode is not None and mode not in INTERNAL_DNS_MODES:
+        c.add([*keys, "internal_dns"], unknown("internal_dns", mode, INTERNAL_DNS_MODES))
+    servers = data.get("internal_dns_servers")
+    if servers is not None:
+        listed = c.str_list([*keys, "internal_dns_servers"], servers)
+        for i, server in enumerate(listed or []):
+            if not _is_ip(server):
+                c.add(
+                    [*keys, "internal_dns_servers", i], f"must be an IP address, got {show(server)}"
+                )
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:

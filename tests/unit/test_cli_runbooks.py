@@ -111,6 +111,7 @@ def test_run_list_shows_every_runbook_with_its_options() -> None:
         "example_uptime",
         "gpu",
         "migrate",
+        "restore",
         "rollout",
         "verify",
     ]

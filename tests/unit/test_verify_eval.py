@@ -115,6 +115,7 @@ def run_case(case: dict[str, Any]) -> list[Check]:
                 "192.0.2.132",
                 outcome_ex,
                 stack="openwebui",
+                servers=case.get("servers", ()),
             )
         ]
     assert fn == "fetch", fn

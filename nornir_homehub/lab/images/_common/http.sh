@@ -30,7 +30,11 @@ http_read_request() {
     done
     len=${HTTP_CONTENT_LENGTH:-0}
     case $len in '' | *[!0-9]*) len=0 ;; esac
-    if [ "$len" -gt 0 ]; then BODY=$(head -c "$len"); fi
+    # A handler that sets BODY_FILE first gets the body's exact bytes there (uploads may hold
+    # NUL bytes, which a shell variable cannot); BODY is then left empty.
+    if [ -n "${BODY_FILE:-}" ]; then
+        head -c "$len" >"$BODY_FILE"
+    elif [ "$len" -gt 0 ]; then BODY=$(head -c "$len"); fi
 }
 
 # http_respond "200 OK" CONTENT_TYPE BODY [HEADER_LINE...]
@@ -43,6 +47,14 @@ http_respond() {
     for hdr in "$@"; do printf '%s\r\n' "$hdr"; done
     printf '\r\n'
     [ "$REQUEST_METHOD" = HEAD ] || printf '%s' "$body"
+}
+
+# http_respond_file "200 OK" CONTENT_TYPE FILE: the file's bytes as the body.
+http_respond_file() {
+    len=$(wc -c <"$3")
+    printf 'HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n' "$1" "$2" "$len"
+    printf 'Connection: close\r\nServer: homehub-standin\r\n\r\n'
+    [ "$REQUEST_METHOD" = HEAD ] || cat "$3"
 }
 
 # http_json STATUS BODY [HEADER_LINE...] / http_text STATUS BODY [HEADER_LINE...]
