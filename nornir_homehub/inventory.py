@@ -268,6 +268,8 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
         ai_compute_ip: the address of the (first) compute host.
         ai_compute_fqdn / ai_trusted_fqdn: FQDNs of the compute and trusted hosts.
         extra_hosts: ``{"<internal>.<domain>": ai_compute_ip}`` for each internal service name.
+        monitoring_targets: ``[{name, address, role}]`` of every host that runs a node-exporter
+            (its stacks list ``monitoring`` or ``node-exporter``): what Prometheus scrapes.
         inventory_hostname, ansible-style, for templates ported from the guide.
 
     Raises:
@@ -290,4 +292,9 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
         values.setdefault("extra_hosts", {})
     if trusted:
         values["ai_trusted_fqdn"] = trusted[0].get("fqdn")
+    values["monitoring_targets"] = [
+        {"name": h.name, "address": h.hostname, "role": h.get("role")}
+        for h in every.values()
+        if {"monitoring", "node-exporter"} & set(h.get("stacks") or [])
+    ]
     return values
