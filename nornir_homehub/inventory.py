@@ -268,8 +268,11 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
         ai_compute_ip: the address of the (first) compute host.
         ai_compute_fqdn / ai_trusted_fqdn: FQDNs of the compute and trusted hosts.
         extra_hosts: ``{"<internal>.<domain>": ai_compute_ip}`` for each internal service name.
-        monitoring_targets: ``[{name, address, role}]`` of every host that runs a node-exporter
-            (its stacks list ``monitoring`` or ``node-exporter``): what Prometheus scrapes.
+        monitoring_targets: ``[{name, address, role, service}]`` of every host that runs a
+            node-exporter: its stacks list ``monitoring`` or ``node-exporter`` (service
+            ``container``), or its data says ``node_exporter: host`` (a host service the
+            operator installed, e.g. Debian's prometheus-node-exporter on a dns host without
+            Docker; service ``host``). What Prometheus scrapes.
         inventory_hostname, ansible-style, for templates ported from the guide.
 
     Raises:
@@ -292,9 +295,13 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
         values.setdefault("extra_hosts", {})
     if trusted:
         values["ai_trusted_fqdn"] = trusted[0].get("fqdn")
-    values["monitoring_targets"] = [
-        {"name": h.name, "address": h.hostname, "role": h.get("role")}
-        for h in every.values()
-        if {"monitoring", "node-exporter"} & set(h.get("stacks") or [])
-    ]
+    targets = []
+    for h in every.values():
+        in_stack = bool({"monitoring", "node-exporter"} & set(h.get("stacks") or []))
+        if in_stack or h.get("node_exporter") == "host":
+            service = "container" if in_stack else "host"
+            targets.append(
+                {"name": h.name, "address": h.hostname, "role": h.get("role"), "service": service}
+            )
+    values["monitoring_targets"] = targets
     return values

@@ -24,7 +24,11 @@ NODE_EXPORTER_PORT = 9100
 
 @dataclass(frozen=True)
 class ExpectedTarget:
-    """A target prometheus.yml lists: job, instance (address:port), inventory host and stack."""
+    """A target prometheus.yml lists: job, instance (address:port), inventory host and stack.
+
+    ``stack`` is "" for a node-exporter the host runs as a service of its own
+    (``node_exporter: host``): no deploy restarts it.
+    """
 
     job: str
     instance: str
@@ -41,7 +45,10 @@ def expected_targets(prometheus_host: str, variables: Mapping[str, Any]) -> list
     """What the rendered prometheus.yml makes Prometheus scrape, from the inventory."""
     out = [ExpectedTarget("prometheus", "localhost:9090", prometheus_host, "monitoring")]
     for t in variables.get("monitoring_targets") or []:
-        stack = "monitoring" if t.get("role") == "trusted" else "node-exporter"
+        if t.get("service") == "host":
+            stack = ""
+        else:
+            stack = "monitoring" if t.get("role") == "trusted" else "node-exporter"
         out.append(
             ExpectedTarget("node", f"{t['address']}:{NODE_EXPORTER_PORT}", str(t["name"]), stack)
         )
@@ -95,6 +102,21 @@ def _target_check(host: str, want: ExpectedTarget, found: TargetFact | None) -> 
         )
     why = found.last_error or "not scraped yet"
     what = "node-exporter" if want.job == "node" else "Prometheus"
+    if not want.stack:
+        remedy = (
+            f"{what} on {want.host} ({want.instance}) does not answer Prometheus ({why}): it "
+            "runs as a host service there (node_exporter: host): start it, on Debian with "
+            "`systemctl restart prometheus-node-exporter`"
+        )
+        return Check(
+            want.name,
+            host,
+            Layer.MONITORING,
+            Status.FAIL,
+            f"target {want.job}/{want.instance} ({want.host}) is {found.health}: {why}",
+            remedy,
+            data,
+        )
     return Check(
         want.name,
         host,

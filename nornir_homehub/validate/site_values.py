@@ -109,6 +109,12 @@ def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> No
         not isinstance(prom, str) or not prom.startswith(("http://", "https://"))
     ):
         c.add([*keys, "prometheus_url"], f"must be an http(s) URL, got {show(prom)}")
+    if data.get("node_exporter") is not None and data["node_exporter"] != "host":
+        c.add(
+            [*keys, "node_exporter"],
+            f"must be 'host' (a node-exporter service of the host's own) or null, "
+            f"got {show(data['node_exporter'])}",
+        )
     # Rendered as "<n>s" into prometheus.yml, where "2.5s" is not a duration.
     every = data.get("prometheus_scrape_interval")
     if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):

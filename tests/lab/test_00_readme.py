@@ -64,7 +64,7 @@ def test_readme_main_command_on_a_fresh_lab(lab: Any) -> None:
         assert checks[("trusted", name)]["status"] == "pass", checks[("trusted", name)]
     # Monitoring is part of the main job: Prometheus's every target up, through its API.
     assert "verify monitoring" in names, names
-    for target in ("prometheus.trusted", "node.trusted", "node.compute"):
+    for target in ("prometheus.trusted", "node.trusted", "node.compute", "node.dns"):
         check = checks[("trusted", f"monitoring.target.{target}")]
         assert check["status"] == "pass", check
     assert checks[("trusted", "monitoring.rules")]["status"] == "pass"

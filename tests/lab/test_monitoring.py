@@ -20,7 +20,7 @@ import yaml
 from conftest import run_cli, wait_for
 
 API = "http://127.0.0.1:9090/api/v1"
-INSTANCES = {"192.0.2.131:9100", "192.0.2.132:9100", "localhost:9090"}
+INSTANCES = {"192.0.2.131:9100", "192.0.2.132:9100", "192.0.2.133:9100", "localhost:9090"}
 
 
 def api(lab: Any, path: str) -> Any:
@@ -52,6 +52,7 @@ def deployed(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
         "monitoring.target.prometheus.trusted": "pass",
         "monitoring.target.node.trusted": "pass",
         "monitoring.target.node.compute": "pass",
+        "monitoring.target.node.dns": "pass",
         "monitoring.rules": "pass",
     }
     return lab
@@ -63,11 +64,13 @@ def test_every_target_is_up_through_the_api(deployed: Any) -> None:
     assert set(found) == INSTANCES
     assert {i: t["health"] for i, t in found.items()} == dict.fromkeys(INSTANCES, "up")
     assert found["192.0.2.132:9100"]["labels"]["host"] == "compute"
+    # the dns host (no Docker) runs node-exporter as a host process: `lab up` started it
+    assert found["192.0.2.133:9100"]["labels"]["role"] == "dns"
     # the real binaries, not stand-ins: the build info they export
     query = api(lab, "query?query=prometheus_build_info")["result"]
     assert query and query[0]["metric"]["version"].startswith("2.42")
     nodes = api(lab, "query?query=node_exporter_build_info")["result"]
-    assert {r["metric"]["host"] for r in nodes} == {"trusted", "compute"}
+    assert {r["metric"]["host"] for r in nodes} == {"trusted", "compute", "dns"}
     assert all(r["metric"]["version"].startswith("1.5") for r in nodes)
 
 
@@ -145,6 +148,7 @@ def test_a_stopped_node_exporter_is_named_down_and_the_next_deploy_converges(
         assert down["remedy"].startswith("node-exporter on compute (192.0.2.132:9100)")
         assert "deploy --stacks node-exporter --filter name=compute" in down["remedy"]
         assert checks["monitoring.target.node.trusted"]["status"] == "pass"
+        assert checks["monitoring.target.node.dns"]["status"] == "pass"
     finally:
         lab.host_exec("compute", f"kill -CONT {pid}")
     report = tmp_path / "converge.json"

@@ -92,6 +92,10 @@ def test_rendered_prometheus_config_passes_promtool_check_config(site: str, tmp_
     node = next(j for j in config["scrape_configs"] if j["job_name"] == "node")
     hosts = {c["labels"]["host"]: c["targets"] for c in node["static_configs"]}
     if site == "lab":
-        assert hosts == {"trusted": ["192.0.2.131:9100"], "compute": ["192.0.2.132:9100"]}
+        assert hosts == {
+            "trusted": ["192.0.2.131:9100"],
+            "compute": ["192.0.2.132:9100"],
+            "dns": ["192.0.2.133:9100"],  # node_exporter: host (no Docker there)
+        }
     else:
         assert len(hosts) == 2 and all(len(t) == 1 for t in hosts.values())

@@ -62,7 +62,9 @@ ALL_UP = (
 )
 
 
-def run(script: list[Command], settle: float = 0) -> tuple[bool, dict[str, Any], ScriptedHost]:
+def run(
+    script: list[Command], settle: float = 0, dns: dict[str, Any] | None = None
+) -> tuple[bool, dict[str, Any], ScriptedHost]:
     host = ScriptedHost("trusted", script)
     common = {"prometheus_url": "http://127.0.0.1:9090"}
     nr = scripted_nornir(
@@ -75,7 +77,10 @@ def run(script: list[Command], settle: float = 0) -> tuple[bool, dict[str, Any],
                 {"role": "compute", "hostname": "192.0.2.132", "stacks": ["node-exporter"]},
                 ScriptedHost("compute"),
             ),
-            "dns": ({"role": "dns", "hostname": "192.0.2.133", "stacks": []}, ScriptedHost("dns")),
+            "dns": (
+                {"role": "dns", "hostname": "192.0.2.133", "stacks": [], **(dns or {})},
+                ScriptedHost("dns"),
+            ),
         }
     )
     agg = nr.filter(name="trusted").run(task=verify_monitoring, settle=settle)
@@ -151,3 +156,17 @@ def test_a_host_without_prometheus_is_skipped_without_contacting_it() -> None:
     agg = nr.run(task=verify_monitoring)
     (check,) = agg["compute"][0].result
     assert check.status is Status.SKIP and host.commands_run == 0
+
+
+def test_a_host_service_node_exporter_is_scraped_and_its_remedy_is_the_service() -> None:
+    # the dns host has no Docker: `node_exporter: host` (Debian's package service) is scraped
+    dns_down = target("node", "192.0.2.133:9100", "dns", "down", REFUSED.replace("132", "133"))
+    failed, checks, _ = run(api(targets_body(*ALL_UP, dns_down)), dns={"node_exporter": "host"})
+    assert failed
+    check = checks["monitoring.target.node.dns"]
+    assert check.evidence.startswith("target node/192.0.2.133:9100 (dns) is down: ")
+    assert "systemctl restart prometheus-node-exporter" in check.remedy
+    assert "deploy --stacks" not in check.remedy
+    # without the key the dns host is not a target at all
+    failed, checks, _ = run(api(targets_body(*ALL_UP)))
+    assert not failed and "monitoring.target.node.dns" not in checks
