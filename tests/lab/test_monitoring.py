@@ -107,16 +107,20 @@ def test_gpu_metrics_say_no_gpu_in_the_lab(deployed: Any) -> None:
 
 
 def _node_exporter_pid(lab: Any) -> int:
-    """The PID of node_exporter on compute: the child of the container's init (init: true)."""
+    """The PID of node_exporter on compute: the container's main process, or its child when
+    the main process is Docker's init (``init: true``)."""
     res = lab.host_exec(
         "compute",
-        "p=$(docker inspect -f '{{.State.Pid}}' node-exporter) && cat /proc/$p/task/$p/children",
+        "p=$(docker inspect -f '{{.State.Pid}}' node-exporter) && echo $p $(cat /proc/$p/comm) && "
+        "for d in /proc/[0-9]*; do "
+        '[ "$(cut -d" " -f4 $d/stat 2>/dev/null)" = "$p" ] && echo ${d#/proc/} $(cat $d/comm); '
+        "done; true",
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    (pid,) = res.stdout.split()
-    comm = lab.host_exec("compute", f"cat /proc/{pid}/comm").stdout.strip()
-    assert comm == "node_exporter", comm
-    return int(pid)
+    found = [line.split() for line in res.stdout.splitlines() if len(line.split()) == 2]
+    pids = [int(pid) for pid, comm in found if comm == "node_exporter"]
+    assert len(pids) == 1, res.stdout
+    return pids[0]
 
 
 @pytest.mark.fault
