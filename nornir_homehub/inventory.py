@@ -273,6 +273,11 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
             empty.
         internal_dns_servers: with ``internal_dns: bind``, the addresses the trusted
             containers ask (compose ``dns:``): the inventory's list, else the dns host's address.
+        monitoring_targets: ``[{name, address, role, service}]`` of every host that runs a
+            node-exporter: its stacks list ``monitoring`` or ``node-exporter`` (service
+            ``container``), or its data says ``node_exporter: host`` (a host service the
+            operator installed, e.g. Debian's prometheus-node-exporter on a dns host without
+            Docker; service ``host``). What Prometheus scrapes.
         inventory_hostname, ansible-style, for templates ported from the guide.
 
     Raises:
@@ -300,6 +305,15 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
     if values.get("internal_dns") == "bind":
         values["extra_hosts"] = {}
         values["internal_dns_servers"] = _dns_servers(host, values, hosts_by_role(every, "dns"))
+    targets = []
+    for h in every.values():
+        in_stack = bool({"monitoring", "node-exporter"} & set(h.get("stacks") or []))
+        if in_stack or h.get("node_exporter") == "host":
+            service = "container" if in_stack else "host"
+            targets.append(
+                {"name": h.name, "address": h.hostname, "role": h.get("role"), "service": service}
+            )
+    values["monitoring_targets"] = targets
     return values
 
 

@@ -4,7 +4,8 @@ Stages (each runs even when an earlier one found failures; the run still exits 1
 ``verify dns`` (the zone the dns host serves), ``verify stacks`` (containers, HTTP readiness,
 in-container network, forward-auth on the trusted/compute hosts), ``verify models`` (Ollama
 serves the configured models, loaded after a warm-up), ``verify gpu`` (nvidia-smi; skipped
-with the reason on hosts whose inventory has no GPU).
+with the reason on hosts whose inventory has no GPU), ``verify monitoring`` (every target of
+the trusted host's Prometheus up, its alert rules loaded, through Prometheus's HTTP API).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ def _stage(ctx: RunContext, name: str, nr: Nornir, task: Callable[..., Any], **k
 
 
 def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: Any) -> None:
-    """Verify dns -> stacks -> models -> gpu on the selected hosts (``stacks`` narrows)."""
+    """Verify dns -> stacks -> models -> gpu -> monitoring on the selected hosts."""
     from nornir_homehub.tasks.dns import verify_zone
     from nornir_homehub.tasks.gpu import check_gpu
+    from nornir_homehub.tasks.monitoring import verify_monitoring
     from nornir_homehub.tasks.ollama import check_ollama
     from nornir_homehub.tasks.verify import verify_stacks
 
@@ -70,3 +72,7 @@ def run(nr: Nornir, ctx: RunContext, *, stacks: list[str] | None = None, **_: An
         _stage(ctx, "verify models", compute, check_ollama)
     if not only:
         _stage(ctx, "verify gpu", compute, check_gpu)
+    if not only or "monitoring" in only:
+        names = {h.name for h in hosts.values() if "monitoring" in (h.get("stacks") or [])}
+        monitored = nr.filter(filter_func=lambda h: h.name in names)
+        _stage(ctx, "verify monitoring", monitored, verify_monitoring, site=site)

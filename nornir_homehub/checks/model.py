@@ -18,6 +18,7 @@ class Layer(enum.StrEnum):
     AUTH = "auth"
     MODEL = "model"
     GPU = "gpu"
+    MONITORING = "monitoring"
 
 
 class Status(enum.StrEnum):

@@ -1,5 +1,9 @@
 """The daemons inside a lab host: its sshd, Docker Engine (trusted, compute, nodes), named (dns).
 
+The dns host also runs Debian's node-exporter as a host process (it has no Docker), as a
+production dns host runs the package's systemd service; the inventory says so with
+``node_exporter: host`` and Prometheus scrapes it there.
+
 Each is started by the lab (`HostProcesses.spawn`, its PID recorded) and waited for with a
 bounded poll; a daemon that does not come up is a `LabError` carrying its log's tail.
 """
@@ -7,6 +11,7 @@ bounded poll; a daemon that does not come up is a `LabError` carrying its log's 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nornir_homehub.errors import LabError
@@ -15,8 +20,6 @@ from nornir_homehub.lab.processes import poll, run
 from nornir_homehub.secrets import redact_tail
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from nornir_homehub.lab.model import LabHost
     from nornir_homehub.lab.processes import HostProcesses
 
@@ -170,3 +173,20 @@ def start_named(procs: HostProcesses) -> None:
     raise LabError(
         f"lab host {procs.name}: named did not answer rndc status; see {procs.log('named')}"
     )
+
+
+# -- node-exporter (dns) --------------------------------------------------------------------------
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+
+
+def start_node_exporter(h: LabHost, procs: HostProcesses) -> None:
+    """Start Debian's node-exporter on the host's address, port 9100, and wait until it listens.
+
+    Raises:
+        LabError: the binary is missing (scripts/setup.sh installs it) or nothing listens.
+    """
+    if not Path(NODE_EXPORTER).is_file():
+        raise LabError(f"{NODE_EXPORTER} missing: install Debian's prometheus-node-exporter")
+    args = [NODE_EXPORTER, f"--web.listen-address={h.address}:9100"]
+    procs.spawn("node-exporter", [*procs.nsenter(), *args])
+    wait_port(h, procs, 9100)

@@ -222,6 +222,9 @@ class Lab:
             if h.role == "dns" and not procs.running("named"):
                 daemons.start_named(procs)
                 say(f"named started on {h.name}")
+            if h.role == "dns" and not procs.running("node-exporter"):
+                daemons.start_node_exporter(h, procs)
+                say(f"node-exporter started on {h.name}")
         self._provision(say)
         return self.status()
 
@@ -418,6 +421,7 @@ class Lab:
         if h.docker or procs.pid("dockerd"):
             daemons.stop_docker(procs)
         procs.stop("named")
+        procs.stop("node-exporter")
         # Anything else living in the host's namespaces (started over SSH by tests or users).
         for pid in namespaces.namespace_pids(h, procs):
             stop_pid(pid, timeout=5)

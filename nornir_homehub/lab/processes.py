@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # The lab's long-running processes per host, each with ``<what>.pid`` and ``<what>.log``.
-DAEMONS = ("sshd", "dockerd", "named")
+DAEMONS = ("sshd", "dockerd", "named", "node-exporter")
 
 
 def run(

@@ -143,7 +143,13 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
     )
     internal = [str(s) for s in variables.get("internal_services") or []]
     ollama_url = f"http://ollama.{domain}:11434/api/tags" if "ollama" in internal else None
-    net_containers = [(s, h.container) for s in specs for h in s.health] if trusted else []
+    # Only the stacks that reach the internal names (their compose file declares extra_hosts:
+    # LiteLLM, Open WebUI) are asked; Prometheus and node-exporter never resolve them.
+    net_containers = (
+        [(s, h.container) for s in specs if _uses_internal_names(s) for h in s.health]
+        if trusted
+        else []
+    )
     for _, c in net_containers:
         for name in extra_hosts:
             cmds[f"getent:{c}:{name}"] = getent_command(c, name)
@@ -214,6 +220,12 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
     if trusted:
         checks += _edge_checks(conn, host.name, variables, routes, edge_urls, res, docker)
     return Result(host=host, result=checks, failed=any(c.failed for c in checks), changed=False)
+
+
+def _uses_internal_names(spec: StackSpec) -> bool:
+    """True when the stack's compose template declares ``extra_hosts`` (it reaches them)."""
+    template = spec.directory / "compose.yaml.j2"
+    return template.is_file() and "extra_hosts" in template.read_text(encoding="utf-8")
 
 
 def _edge_checks(

@@ -55,6 +55,7 @@ _DATA_SECONDS = {
     "deploy_stable_window": True,
     "edge_wait_timeout": False,
     "edge_settle_timeout": True,
+    "monitoring_settle_timeout": True,
 }
 
 
@@ -132,3 +133,21 @@ def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> No
         not isinstance(api, str) or not api.startswith(("http://", "https://"))
     ):
         c.add([*keys, "traefik_api_url"], f"must be an http(s) URL or null, got {show(api)}")
+    prom = data.get("prometheus_url")
+    if prom is not None and (
+        not isinstance(prom, str) or not prom.startswith(("http://", "https://"))
+    ):
+        c.add([*keys, "prometheus_url"], f"must be an http(s) URL, got {show(prom)}")
+    if data.get("node_exporter") is not None and data["node_exporter"] != "host":
+        c.add(
+            [*keys, "node_exporter"],
+            f"must be 'host' (a node-exporter service of the host's own) or null, "
+            f"got {show(data['node_exporter'])}",
+        )
+    # Rendered as "<n>s" into prometheus.yml, where "2.5s" is not a duration.
+    every = data.get("prometheus_scrape_interval")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        c.add(
+            [*keys, "prometheus_scrape_interval"],
+            f"must be a whole number of seconds >= 1, got {show(every)}",
+        )

@@ -62,6 +62,15 @@ def test_readme_main_command_on_a_fresh_lab(lab: Any) -> None:
     ]
     for name in ("auth.chat", "auth.openai", "auth.outpost", "container.litellm"):
         assert checks[("trusted", name)]["status"] == "pass", checks[("trusted", name)]
+    # Monitoring is part of the main job: Prometheus's every target up, through its API.
+    assert "verify monitoring" in names, names
+    for target in ("prometheus.trusted", "node.trusted", "node.compute", "node.dns"):
+        check = checks[("trusted", f"monitoring.target.{target}")]
+        assert check["status"] == "pass", check
+    assert checks[("trusted", "monitoring.rules")]["status"] == "pass"
+    assert {"container.prometheus", "container.node-exporter"} <= {
+        name for host, name in checks if host == "trusted"
+    }
     # The wait for Traefik is its own timed step of the trusted stage, and it converged.
     edge = [t for t in data["hosts"]["trusted"]["tasks"] if t["name"] == "edge convergence"]
     assert len(edge) == 1 and edge[0]["failed"] is False, edge

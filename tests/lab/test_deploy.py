@@ -1,4 +1,4 @@
-"""Issue 3 against the lab: deploy the four stacks, idempotence, precise restarts, no leaks.
+"""Issue 3 against the lab: deploy the stacks (four of the guide and the two of monitoring), idempotence, precise restarts, no leaks.
 
 The tests run in order on one module-scoped lab state (each builds on the previous deploy).
 """

@@ -15,7 +15,7 @@ import pytest
 from conftest import run_cli
 
 QDRANT_COMPOSE = "/opt/stacks/qdrant/compose.yaml"
-STACKS = {"litellm", "openwebui", "ollama", "qdrant"}
+STACKS = {"litellm", "openwebui", "monitoring", "ollama", "qdrant", "node-exporter"}
 
 
 def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
@@ -32,7 +32,7 @@ def deployed(lab: Any) -> Any:
     return lab
 
 
-def test_status_json_lists_the_four_stacks_with_health_and_image(deployed: Any) -> None:
+def test_status_json_lists_the_six_stacks_with_health_and_image(deployed: Any) -> None:
     doc = json.loads(cli("status", "--json").stdout)
     assert doc["format"] == 1 and doc["errors"] == {}
     by_stack = {s["stack"]: s for s in doc["stacks"]}
@@ -42,7 +42,13 @@ def test_status_json_lists_the_four_stacks_with_health_and_image(deployed: Any) 
         for c in stack["containers"]:
             assert c["state"] == "running", (name, c)
             assert c["health"] in ("healthy", "none"), (name, c)
-            assert c["image"].startswith("homehub-standin/"), (name, c)  # the lab's stand-ins
+            # the lab's stand-ins, or its images of the real Prometheus and node-exporter
+            lab_images = (
+                "homehub-standin/",
+                "homehub-lab/prometheus:",
+                "homehub-lab/node-exporter:",
+            )
+            assert c["image"].startswith(lab_images), (name, c)
             assert c["image_id"].startswith("sha256:"), (name, c)
             assert c["uptime_s"] is not None, (name, c)
         assert stack["release"] is not None and stack["release"]["current"], name

@@ -110,6 +110,7 @@ def test_run_list_shows_every_runbook_with_its_options() -> None:
         "dns",
         "example_uptime",
         "gpu",
+        "gpu_metrics",
         "migrate",
         "restore",
         "rollout",

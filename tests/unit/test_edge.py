@@ -130,6 +130,8 @@ def test_routes_of_the_trusted_stacks() -> None:
     assert routes == {
         "litellm": [Route("openai.homehub.test", "/v1/models", "litellm", "litellm")],
         "openwebui": [Route("chat.homehub.test", "/", "openwebui", "openwebui")],
+        # Prometheus is published on the host's loopback only, never routed by Traefik
+        "monitoring": [],
     }
     url, headers = edge_request({"traefik_probe_url": None}, routes["litellm"][0])
     assert (url, headers) == ("http://127.0.0.1:80/v1/models", {"Host": "openai.homehub.test"})

@@ -275,7 +275,7 @@ def test_cli_check_ollama_skips_hosts_without_the_stack() -> None:
     )
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines() == [
-        "SKIP trusted ollama: ollama is not deployed on this host (stacks: litellm, openwebui)"
+        "SKIP trusted ollama: ollama is not deployed on this host (stacks: litellm, openwebui, monitoring)"
     ]
 
 

@@ -35,6 +35,11 @@ def _site(tmp_path: Path) -> Path:
     cfg["homehub"]["history_dir"] = str(tmp_path / "runs")
     cfg["homehub"]["report_dir"] = str(tmp_path / "reports")
     config.write_text(yaml.safe_dump(cfg))
+    # The scripted compute host (operate_double) runs ollama and qdrant only.
+    groups = config.parent / "groups.yaml"
+    data = yaml.safe_load(groups.read_text())
+    data["compute"]["data"]["stacks"] = ["ollama", "qdrant"]
+    groups.write_text(yaml.safe_dump(data))
     return config
 
 

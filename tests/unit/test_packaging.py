@@ -26,4 +26,11 @@ def test_built_ins_resolve_to_the_project_folders() -> None:
     assert builtin.stacks_dir().resolve() == (ROOT / "stacks").resolve()
     assert builtin.runbooks_dir().resolve() == (ROOT / "runbooks").resolve()
     assert builtin.lab_inventory_dir().resolve() == (ROOT / "inventory" / "lab").resolve()
-    assert available_stacks(builtin.stacks_dir()) == ["litellm", "ollama", "openwebui", "qdrant"]
+    assert available_stacks(builtin.stacks_dir()) == [
+        "litellm",
+        "monitoring",
+        "node-exporter",
+        "ollama",
+        "openwebui",
+        "qdrant",
+    ]

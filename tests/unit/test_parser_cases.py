@@ -43,6 +43,7 @@ from nornir_homehub.facts.http import parse_probe, parse_response
 from nornir_homehub.facts.images import parse_images
 from nornir_homehub.facts.logs import parse_logs
 from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
+from nornir_homehub.facts.prometheus import parse_rules, parse_targets
 from nornir_homehub.facts.runtime import parse_runtime
 from nornir_homehub.facts.stacks import parse_stack_facts
 
@@ -152,6 +153,8 @@ _BY_INPUT: dict[str, Callable[[Any], Any]] = {
     "parse_runtime": lambda i: parse_runtime(i["runtime"], i["state_times"]),
     "parse_logs": lambda i: parse_logs(i["stdout"]),
     "parse_images": lambda i: parse_images(i["stdout"]),
+    "parse_targets": lambda i: parse_targets(i["text"]),
+    "parse_rules": lambda i: parse_rules(i["text"]),
 }
 PARSERS.update({name: (lambda case, fn=fn: fn(case["input"])) for name, fn in _BY_INPUT.items()})
 

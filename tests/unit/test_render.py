@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -82,26 +83,48 @@ EXPECTED_FILES = {
     "openwebui": ["/opt/stacks/openwebui/compose.yaml", "/opt/stacks/openwebui/.env.openwebui"],
     "ollama": ["/opt/stacks/ollama/compose.yaml", "/opt/stacks/ollama/.env.ollama"],
     "qdrant": ["/opt/stacks/qdrant/compose.yaml", "/opt/stacks/qdrant/.env.qdrant"],
+    "monitoring": [
+        "/opt/stacks/monitoring/compose.yaml",
+        "/opt/stacks/monitoring/prometheus/prometheus.yml",
+        "/opt/stacks/monitoring/prometheus/alerts.yml",
+    ],
+    "node-exporter": ["/opt/stacks/node-exporter/compose.yaml"],
 }
 EXPECTED_DIRS = {
     "litellm": ["/srv/docker/litellm/config"],
     "openwebui": ["/srv/docker/open-webui/data"],
     "ollama": ["/srv/docker/ollama/data"],
     "qdrant": ["/srv/docker/qdrant/storage"],
+    "monitoring": ["/srv/docker/prometheus/data", "/srv/docker/node-exporter/textfile"],
+    "node-exporter": ["/srv/docker/node-exporter/textfile"],
 }
 CONTAINERS = {
     "litellm": "litellm",
     "openwebui": "open-webui",
     "ollama": "ollama",
     "qdrant": "qdrant",
+    "monitoring": ["prometheus", "node-exporter"],
+    "node-exporter": "node-exporter",
 }
 
 
 @pytest.mark.parametrize(
     ("config", "hosts"),
     [
-        (PROD_CONFIG, {"lxc-prod-2": ["litellm", "openwebui"], "srv-prod-1": ["ollama", "qdrant"]}),
-        (LAB_CONFIG, {"trusted": ["litellm", "openwebui"], "compute": ["ollama", "qdrant"]}),
+        (
+            PROD_CONFIG,
+            {
+                "lxc-prod-2": ["litellm", "openwebui", "monitoring"],
+                "srv-prod-1": ["ollama", "qdrant", "node-exporter"],
+            },
+        ),
+        (
+            LAB_CONFIG,
+            {
+                "trusted": ["litellm", "openwebui", "monitoring"],
+                "compute": ["ollama", "qdrant", "node-exporter"],
+            },
+        ),
     ],
     ids=["production", "lab"],
 )
@@ -113,11 +136,16 @@ def test_inventory_renders_the_guides_layout(config: Path, hosts: dict[str, list
         assert [d.path for d in rs.data_dirs] == EXPECTED_DIRS[rs.name]
         assert rs.project_dir == f"/opt/stacks/{rs.name}"
         assert rs.compose_file == f"/opt/stacks/{rs.name}/compose.yaml"
-        assert list(rs.containers.values()) == [CONTAINERS[rs.name]]
-        # every template variable resolved: no Jinja left in any file
-        for f in rs.files.values():
-            assert b"{{" not in f.content
-            assert b"{%" not in f.content
+        want = CONTAINERS[rs.name]
+        assert list(rs.containers.values()) == (want if isinstance(want, list) else [want])
+        # every template variable resolved: no Jinja left in any file (alerts.yml keeps
+        # Prometheus's own `{{ $labels.x }}` / `{{ $value }}` annotation templates)
+        for path, f in rs.files.items():
+            text = f.content
+            if path.endswith("/alerts.yml"):
+                text = re.sub(rb"\{\{ \$[^}]*\}\}", b"", text)
+            assert b"{{" not in text, path
+            assert b"{%" not in text, path
 
 
 @pytest.mark.parametrize(
@@ -130,6 +158,8 @@ def test_inventory_renders_the_guides_layout(config: Path, hosts: dict[str, list
                 "ghcr.io/open-webui/open-webui:",
                 "ollama/ollama:",
                 "qdrant/qdrant:",
+                "prom/prometheus:",
+                "prom/node-exporter:",
             ),
         ),
         (
@@ -139,6 +169,8 @@ def test_inventory_renders_the_guides_layout(config: Path, hosts: dict[str, list
                 "homehub-standin/openwebui:lab",
                 "homehub-standin/ollama:lab",
                 "homehub-standin/qdrant:lab",
+                "homehub-lab/prometheus:lab",
+                "homehub-lab/node-exporter:lab",
             ),
         ),
     ],
@@ -147,7 +179,7 @@ def test_inventory_renders_the_guides_layout(config: Path, hosts: dict[str, list
 def test_images_come_from_inventory(config: Path, images: tuple[str, ...]) -> None:
     rendered = render_all(config)
     used = {svc["image"] for rs in rendered.values() for svc in compose(rs)["services"].values()}
-    assert len(used) == 4
+    assert len(used) == 6
     for prefix in images:
         assert any(u.startswith(prefix) for u in used), (prefix, used)
     if config == PROD_CONFIG:
@@ -502,13 +534,17 @@ def test_invalid_template_yaml_names_file_and_key(
 
 def test_stacks_option_narrows_and_unknown_names_list_the_valid_ones() -> None:
     variables = lab_vars("trusted")
-    assert [s.name for s in stacks_for_host(variables, STACKS, None)] == ["litellm", "openwebui"]
+    assert [s.name for s in stacks_for_host(variables, STACKS, None)] == [
+        "litellm",
+        "openwebui",
+        "monitoring",
+    ]
     assert [s.name for s in stacks_for_host(variables, STACKS, ["litellm"])] == ["litellm"]
     assert stacks_for_host(variables, STACKS, ["ollama"]) == []
     with pytest.raises(ConfigError) as exc:
         stacks_for_host(variables, STACKS, ["vllm"])
     assert "vllm" in str(exc.value)
-    assert "litellm, ollama, openwebui, qdrant" in str(exc.value)
+    assert "litellm, monitoring, node-exporter, ollama, openwebui, qdrant" in str(exc.value)
 
 
 def test_a_host_listing_another_roles_stack_is_refused() -> None:
@@ -561,7 +597,9 @@ def test_render_command_unknown_stack_is_a_usage_error(tmp_path: Path) -> None:
         cli, ["--config", str(LAB_CONFIG), "render", "--out", str(tmp_path), "--stacks", "vllm"]
     )
     assert res.exit_code == 2
-    assert "valid stacks: litellm, ollama, openwebui, qdrant" in res.output
+    assert (
+        "valid stacks: litellm, monitoring, node-exporter, ollama, openwebui, qdrant" in res.output
+    )
 
 
 def test_render_with_revealed_secrets_keeps_them_owner_only(tmp_path: Path) -> None:
