@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
+import ipaddress
 import json
 import shlex
 import tarfile
@@ -76,6 +77,8 @@ API_PORT = 8080  # Traefik's entrypoint `traefik`, published as 127.0.0.1:8080
 EDGE_DIR = "/opt/lab-edge"
 EDGE_COMPOSE = f"{EDGE_DIR}/compose.yaml"
 FRONTEND_NETWORK = "frontend"
+# Outside DOCKER_POOL, whose /29s (5 addresses) could not hold two zero-downtime twins at once.
+FRONTEND_SUBNET = "192.0.2.32/28"
 BUILD_TIMEOUT = 600.0
 
 
@@ -422,7 +425,10 @@ def ensure_edge(conn: HostConnection, domain: str) -> None:
 
     """
     net = shlex.quote(FRONTEND_NETWORK)
-    res = conn.run(f"docker network inspect {net} >/dev/null 2>&1 || docker network create {net}")
+    res = conn.run(
+        f"docker network inspect {net} >/dev/null 2>&1 || "
+        f"docker network create --subnet {FRONTEND_SUBNET} {net}"
+    )
     if not res.ok:
         raise LabError(
             f"{conn.name}: cannot create network {FRONTEND_NETWORK}: {res.stderr.strip()}"
@@ -430,6 +436,9 @@ def ensure_edge(conn: HostConnection, domain: str) -> None:
     gateway = parse_gateway(conn.run(network_gateway_command(FRONTEND_NETWORK)))
     if not gateway:
         raise LabError(f"{conn.name}: network {FRONTEND_NETWORK} has no gateway address")
+    if ipaddress.ip_address(gateway) not in ipaddress.ip_network(FRONTEND_SUBNET):
+        msg = f"network {FRONTEND_NETWORK} is from an older lab: run `lab down --purge`"
+        raise LabError(f"{conn.name}: {msg}, then `lab up`")
     conn.put_file(EDGE_COMPOSE, render_edge_compose(domain, gateway).encode(), mode=0o644)
     res = conn.run(
         f"docker compose -p {EDGE_PROJECT} -f {EDGE_COMPOSE} up -d --wait --wait-timeout 60",

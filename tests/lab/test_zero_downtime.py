@@ -187,6 +187,24 @@ def test_a_changed_secret_is_deployed_with_no_failed_request(
     assert all(r["routed_s"] >= r["ready_s"] for r in [*twins["twins"], *swapped])
 
 
+def test_both_routed_services_swap_in_one_run(restore: Any, tmp_path: Path) -> None:
+    """Two twins at once fit on the lab's frontend network (a /29 of 5 addresses did not)."""
+    lab = restore
+    before = {c: container_id(lab, c) for c in ("litellm", "open-webui")}
+    env = {WEBUI_KEY: "zero-downtime-both-webui-41d0", LITELLM_KEY: "zero-downtime-both-ll-41d0"}
+    report = tmp_path / "both.json"
+    res = run_cli(
+        "deploy", "--stacks", "litellm,openwebui", "--no-verify", "--report", str(report), env=env
+    )
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    tasks = trusted_tasks(json.loads(report.read_text()))
+    twins = tasks["zero-downtime: twins healthy and routed"]["result"]
+    assert sorted(r["container"] for r in twins["twins"]) == ["litellm-twin", "open-webui-twin"]
+    assert twins["failed"] == {}
+    assert all(container_id(lab, c) != before[c] for c in before), "not both recreated"
+    assert twins_left(lab) == []
+
+
 def test_a_twin_that_dies_leaves_the_old_container_serving(restore: Any, tmp_path: Path) -> None:
     lab = restore
     real = host(lab, "command -v docker").strip()
