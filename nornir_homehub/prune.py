@@ -186,5 +186,6 @@ def prune_images(
         errors.update({h: w for h, w in _errors(agg).items() if not isinstance(read[h], HostPrune)})
 
     params.setdefault("progress", False)
+    params.setdefault("lock", True)  # a dry run takes none (`execute`)
     report = execute("prune", nr, settings, body, **params)
     return PruneReport(tuple(found), bool(params.get("dry_run")), errors, report)

@@ -51,6 +51,15 @@ RUNTIME = (
 )
 
 
+def lock_script() -> list[Command]:
+    """Answers to the deploy lock a real (not dry) run takes: take, audit line, release."""
+    return [
+        Command("/var/lib/homehub/lock 2>/dev/null; then", match="contains", times=1),
+        Command("/var/lib/homehub/audit.jsonl", match="contains", times=1),
+        Command("rmdir /var/lib/homehub/lock", match="contains", times=1),
+    ]
+
+
 def prune_script(*removals: Command) -> tuple[list[Command], dict[str, str]]:
     """The fact batch's answers, then ``removals`` (the answers to ``docker image rm``)."""
     batch = prune_fact_batch()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from bad_input import no_connections
-from prune_double import OLLAMA_OLD, QDRANT_V0, QDRANT_V1, prune_script, rm
+from prune_double import OLLAMA_OLD, QDRANT_V0, QDRANT_V1, lock_script, prune_script, rm
 from test_operate_commands import _compute, _invoke, _refused_site, _site
 
 from nornir_homehub.config import load_settings
@@ -65,10 +65,14 @@ def test_images_keep_in_the_inventory_and_the_real_run(tmp_path: Path) -> None:
     doc["data"]["images_keep"] = 0
     defaults.write_text(yaml.safe_dump(doc))
     script, _ = prune_script(rm(OLLAMA_OLD), rm(QDRANT_V1), rm(QDRANT_V0))
-    nr, host = _compute(config, script)
+    nr, host = _compute(config, [*lock_script(), *script])
     found = prune_images(nr, load_settings(config))
     assert found.ok and host.unused() == []
-    assert host.ran[2:] == [f"docker image rm {i}" for i in (OLLAMA_OLD, QDRANT_V1, QDRANT_V0)]
+    # The real run takes the host's deploy lock first, appends its audit line, releases last.
+    assert "mkdir /var/lib/homehub/lock" in host.ran[0]
+    assert host.ran[3:6] == [f"docker image rm {i}" for i in (OLLAMA_OLD, QDRANT_V1, QDRANT_V0)]
+    assert "audit.jsonl" in host.ran[6] and '"command":"prune"' in host.ran[6]
+    assert "rmdir /var/lib/homehub/lock" in host.ran[7] and len(host.ran) == 8
     assert [r["action"] for r in found.to_dict()["images"]].count("removed") == 3
     assert found.summary().startswith("removed 3 image(s) (3.3 MB), 2 kept")
     assert found.report is not None and not found.report.failed_hosts
