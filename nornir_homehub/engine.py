@@ -114,16 +114,17 @@ class RunContext:
         (`StageStopped`) and the report says which stage stopped it and why. A stage declared
         ``gate=False`` (a check stage that records its failures, a plan the runbook judges
         itself) never stops the run; with ``keep_going`` (``--keep-going``) no stage does.
-        ``kwargs`` go to the task. In a locking run the stage first takes the deploy lock of
-        its hosts not locked yet (`lock`: a held lock exits 2).
+        ``kwargs`` go to the task. In a locking run each host is locked when the stage first
+        connects to it; a host another run holds fails the run with `LockHeld` (exit 2).
         """
-        self.lock(nr)
         with self.recorder.stage(name):
             agg = nr.with_processors(self.processors).run(
                 task=task, name=name, on_failed=True, **kwargs
             )
             self.recorder.add_result(name, agg, self.timing)
         self.results.append((name, agg))
+        if self.locks is not None:
+            self.locks.check()  # a host another run holds: exit 2, naming the holder
         if agg.failed and gate and not self.keep_going:
             self.stop(name, _failure_reason(agg))
         return agg
@@ -132,7 +133,7 @@ class RunContext:
         """Take the deploy lock of ``nr``'s hosts now (a locking run only; see `HostLocks`).
 
         A runbook that must hold all its hosts before its first change calls it first
-        (``deploy``); otherwise each stage locks its own hosts before it runs.
+        (``deploy``); otherwise a host is locked when a stage first connects to it.
 
         Raises:
             LockHeld: another run holds a host's lock (exit 2).
@@ -332,6 +333,7 @@ def execute(
         ctx.locks = HostLocks(nr, recorder, command, wait=params.get("lock_wait", 0.0))
     try:
         with (
+            ctx.locks or contextlib.nullcontext(),
             recording(
                 recorder,
                 report_path=params.get("report_path"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Unpack
@@ -24,9 +25,10 @@ from nornir_homehub.report.clean import iso, utc_now
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
-    from nornir.core.task import AggregatedResult
+    from nornir.core.task import AggregatedResult, Task
 
     from nornir_homehub.config import Settings
+    from nornir_homehub.connection import HostConnection
     from nornir_homehub.engine import RunParams
     from nornir_homehub.report import RunRecorder
 
@@ -36,12 +38,30 @@ def controller_user() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
+_ACTIVE: list[HostLocks] = []  # the locking run in progress in this process (one at a time)
+
+
+def ensure_locked(task: Task, conn: HostConnection) -> None:
+    """Lock the task's host before its first command, when a locking run is in progress.
+
+    Called by `connection.host_connection`, so a host is locked exactly when a run first
+    touches it, and a host a run never contacts is never locked.
+
+    Raises:
+        LockHeld: another run holds the host's lock.
+    """
+    if _ACTIVE:
+        _ACTIVE[-1].ensure(task, conn)
+
+
 class HostLocks:
     """The deploy locks of one run: each host locked before the run first touches it.
 
-    A runbook that must hold every host before its first change (``deploy``) locks them all
-    up front (`RunContext.lock`); any other run's stage locks its own hosts first. Every lock
-    is released at the end of the run.
+    A runbook that must hold every host before its first change (``deploy``, ``rollback``)
+    locks them all up front, one by one in name order (`take`): of two runs that start
+    together, the one that gets the first host gets them all, the other exits 2 holding none.
+    Any other run locks a host when it first connects to it (`ensure_locked`). Every lock is
+    released at the end of the run (`finish`), after its audit line.
     """
 
     def __init__(self, nr: Nornir, recorder: RunRecorder, command: str, *, wait: float) -> None:
@@ -51,7 +71,9 @@ class HostLocks:
         self.wait = wait
         self.taken: list[str] = []
         self.tried: set[str] = set()
-        self.refused = False
+        self.held: dict[str, str] = {}  # host -> why its lock was not taken
+        self.refused = False  # refused before any change: no audit line
+        self._mutex = threading.Lock()
         self.holder = LockHolder(
             user=getpass.getuser(),
             controller=socket.gethostname(),
@@ -61,45 +83,61 @@ class HostLocks:
             run_id=recorder.run_id,
         )
 
-    def take(self, nr: Nornir | None = None) -> None:
-        """Lock the hosts of ``nr`` (default: every host of the run) not tried before.
+    def __enter__(self) -> HostLocks:
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        _ACTIVE.remove(self)
+
+    def ensure(self, task: Task, conn: HostConnection) -> None:
+        """Take the host's lock once (later calls return, or raise again if it was held).
 
         Raises:
-            LockHeld: a host's lock is held by another run (the locks taken are released by
-                `finish`); the message names each holder.
+            LockHeld: another run holds it.
         """
-        from nornir_homehub.tasks.hostlock import take_lock
+        from nornir_homehub.tasks.hostlock import acquire
 
-        todo = sorted(set((nr or self.nr).inventory.hosts) - self.tried)
-        if not todo or self.refused:
-            return
-        self.tried.update(todo)
-        some = self.nr.filter(filter_func=lambda h: h.name in todo)
-        agg = some.run(task=take_lock, name="deploy lock", holder=self.holder, wait=self.wait)
-        got = sorted(h for h in agg if not agg[h].failed)
-        held = _held(agg)
-        if held and got:
-            # Two runs that start together may each win some hosts: both give theirs back and
-            # take them again one by one in name order, so that the first host decides.
-            self._release(got)
-            got = []
-            for name in todo:
-                if name not in held and agg[name].failed:
-                    continue  # unreachable: fails in its own stage, as before
-                one = self.nr.filter(name=name).run(
-                    task=take_lock,
-                    name="deploy lock",
-                    holder=self.holder,
-                    wait=max(self.wait, 3.0),
-                )
-                held = _held(one)
-                if held:
-                    break
-                got.append(name)
-        self.taken += got
-        if held:
-            self.refused = True
-            raise LockHeld("deploy lock held, nothing changed: " + "; ".join(held.values()))
+        name = task.host.name
+        with self._mutex:
+            if name in self.tried:
+                if name in self.held:
+                    raise LockHeld(self.held[name])
+                return
+            self.tried.add(name)
+        try:
+            acquire(task, conn, self.holder, self.wait)
+        except LockHeld as exc:
+            with self._mutex:
+                self.held[name] = str(exc)
+            raise
+        with self._mutex:
+            self.taken.append(name)
+
+    def take(self, nr: Nornir | None = None) -> None:
+        """Lock the hosts of ``nr`` (default: the run's) now, one by one in name order.
+
+        A host that cannot be reached is not locked (it fails in its own stage, as before).
+
+        Raises:
+            LockHeld: a host's lock is held by another run; nothing was changed yet, so the
+                run leaves no audit line (the locks it took are released by `finish`).
+        """
+        from nornir_homehub.tasks.hostlock import touch
+
+        for name in sorted((nr or self.nr).inventory.hosts):
+            if name in self.tried:
+                continue
+            self.nr.filter(name=name).run(task=touch, name="deploy lock")
+            if self.held:
+                self.refused = True
+                self.check()
+
+    def check(self) -> None:
+        """Raise `LockHeld` naming every holder when a host's lock was held by another run."""
+        if self.held:
+            held = "; ".join(self.held[h] for h in sorted(self.held))
+            raise LockHeld(f"deploy lock held, nothing changed there: {held}")
 
     def _release(self, hosts: list[str]) -> None:
         from nornir_homehub.tasks.hostlock import release_lock
@@ -110,7 +148,7 @@ class HostLocks:
     def finish(
         self, results: Sequence[tuple[str, AggregatedResult]], error: BaseException | None
     ) -> None:
-        """Append each locked host's audit line (not for a refused run), release its lock.
+        """Append each locked host's audit line (not for a run refused up front), release.
 
         The locks are released whatever happens to the audit lines. A host that cannot be
         reached any more keeps its lock, reported stale later (its process is gone).
@@ -133,21 +171,6 @@ class HostLocks:
             logging.getLogger(__name__).exception("audit lines not written")
         finally:
             self._release(taken)
-
-
-def _held(agg: AggregatedResult) -> dict[str, str]:
-    """Host -> why its lock was not taken, for each host that answered (not a transport error).
-
-    A host that cannot be reached is not locked and fails in its own stage.
-    """
-    from nornir_homehub.errors import TransportError
-
-    out = {}
-    for h in sorted(agg.failed_hosts):
-        exc = next((r.exception for r in agg[h] if r.exception is not None), None)
-        if not isinstance(exc, TransportError):
-            out[h] = str(exc) if exc is not None else f"{h}: the deploy lock was not taken"
-    return out
 
 
 @dataclass(frozen=True)

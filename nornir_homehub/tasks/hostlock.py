@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from nornir.core.task import Result, Task
 
@@ -26,6 +27,9 @@ from nornir_homehub.facts.hostlock import (
 )
 from nornir_homehub.plan.hostlock import DEFAULT_LOCK_TTL, LockState, plan_lock_state
 from nornir_homehub.report.clean import utc_now
+
+if TYPE_CHECKING:
+    from nornir_homehub.connection import HostConnection
 
 
 def homehub_root(task: Task) -> str:
@@ -57,24 +61,20 @@ def judge(task: Task, held: bool, holder: LockHolder | None) -> LockState:
     )
 
 
-def take_lock(task: Task, *, holder: LockHolder, wait: float = 0.0) -> Result:
+def acquire(task: Task, conn: HostConnection, holder: LockHolder, wait: float = 0.0) -> None:
     """Take the host's deploy lock; with ``wait``, poll (every second) up to that many seconds.
-
-    Returns:
-        Result with ``result`` = the holder written, ``changed`` True.
 
     Raises:
         LockHeld: another run holds it (also when its lock is stale: a stale lock is reported,
-            not broken; ``lock release --force`` breaks it); the message names the holder.
-            Also when the host answers but the lock cannot be made (a read-only root).
+            not broken; ``lock release`` breaks it); the message names the holder. Also when
+            the host answers but the lock cannot be made (a read-only root).
     """
-    conn = host_connection(task)
     root = homehub_root(task)
     deadline = time.monotonic() + max(wait, 0.0)
     while True:
         res = conn.run(take_lock_command(root, holder), timeout=30)
         if res.ok:
-            return Result(host=task.host, result=holder.to_dict(), changed=True)
+            return
         if res.exit_code != EXIT_LOCK_HELD:
             raise LockHeld(
                 f"{task.host.name}: cannot take the deploy lock under {root}: "
@@ -93,6 +93,12 @@ def take_lock(task: Task, *, holder: LockHolder, wait: float = 0.0) -> Result:
     else:
         fix = "wait for it to finish, or retry with --lock-wait SECONDS"
     raise LockHeld(f"{state.describe()}{waited}; {fix}")
+
+
+def touch(task: Task) -> Result:
+    """Open the host's connection, which locks the host in a locking run (`ensure_locked`)."""
+    host_connection(task)
+    return Result(host=task.host)
 
 
 def release_lock(task: Task, *, run_id: str) -> Result:
