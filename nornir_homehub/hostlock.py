@@ -128,10 +128,12 @@ class HostLocks:
         for name in sorted((nr or self.nr).inventory.hosts):
             if name in self.tried:
                 continue
-            self.nr.filter(name=name).run(task=touch, name="deploy lock")
+            self.nr.filter(name=name).run(task=touch, name="deploy lock", on_failed=True)
             if self.held:
-                self.refused = True
-                self.check()
+                break
+        if self.held:
+            self.refused = True
+            self.check()
 
     def check(self) -> None:
         """Raise `LockHeld` naming every holder when a host's lock was held by another run."""
@@ -143,7 +145,13 @@ class HostLocks:
         from nornir_homehub.tasks.hostlock import release_lock
 
         mine = self.nr.filter(filter_func=lambda h: h.name in hosts)
-        mine.run(task=release_lock, name="release deploy lock", run_id=self.recorder.run_id)
+        # on_failed: a host that failed in the run (its deploy) is exactly one to release.
+        mine.run(
+            task=release_lock,
+            name="release deploy lock",
+            run_id=self.recorder.run_id,
+            on_failed=True,
+        )
 
     def finish(
         self, results: Sequence[tuple[str, AggregatedResult]], error: BaseException | None
@@ -166,7 +174,7 @@ class HostLocks:
                 user = controller_user()
                 entries = audit_entries(self.recorder, user, results, error, hosts=taken)
                 mine = self.nr.filter(filter_func=lambda h: h.name in taken)
-                mine.run(task=append_audit, name="audit log", entries=entries)
+                mine.run(task=append_audit, name="audit log", entries=entries, on_failed=True)
         except Exception:  # the audit must never keep a lock held
             logging.getLogger(__name__).exception("audit lines not written")
         finally:

@@ -52,9 +52,10 @@ def run(
     # Render every host now: template errors surface before any connection is opened.
     secrets, rendered = ctx.render_all(nr, only)
 
-    open_connections(nr)
-    # Every host locked before the first change: two deploys never interleave their stages.
+    # Every host locked before the first change, one by one in name order (before the
+    # connections are opened side by side): two deploys never interleave their stages.
     ctx.lock(nr)
+    open_connections(nr)
     if not only and hosts_by_role(hosts, "dns"):
         from nornir_homehub.tasks.dns import deploy_zone
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from conftest import LAB_CONFIG, copy_lab_inventory, run_cli
 
-LITELLM_CONFIG = "/opt/stacks/litellm/config.yaml"
+LITELLM_CONFIG = "/opt/stacks/litellm/config/config.yaml"
 
 
 def edit(config: Path, **data: Any) -> None:

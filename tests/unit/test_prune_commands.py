@@ -92,9 +92,11 @@ def test_a_failed_removal_is_exit_1_material_naming_host_and_image(tmp_path: Pat
     script, _ = prune_script(
         rm(QDRANT_V0, exit=1, err="Error response from daemon: busy\n"), releases=True
     )
-    nr, _host = _compute(config, [*lock_script(), *script])
+    nr, host = _compute(config, [*lock_script(), *script])
     found = prune_images(nr, load_settings(config))
     assert not found.ok and found.errors == {}
+    # The host failed in the run, and still gets its audit line and its lock back.
+    assert "audit.jsonl" in host.ran[-2] and "rmdir /var/lib/homehub/lock" in host.ran[-1]
     (row,) = [r for r in found.cells() if r[5] == "failed"]
     assert row[:2] == ["compute", "homehub-standin/qdrant:v0"]
     assert row[6].endswith("; Error response from daemon: busy")
