@@ -118,3 +118,26 @@ def test_stale_lock_is_judged_by_pid_on_this_controller_or_by_age(
     assert (stale in state.stale) if stale else state.stale == ""
     assert ("STALE" in state.describe()) == bool(stale)
     assert who.run_id in state.describe()
+
+
+def test_audit_filters_by_time_key_and_command_substring() -> None:
+    from nornir_homehub.audit import entry_matches, parse_since, parse_terms
+
+    now = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    old = AuditEntry("dns", "2026-12-01T12:00:00Z", "root@ctl", "deploy --no-verify", "r1", "ok")
+    new = AuditEntry(
+        "trusted",
+        "2026-12-01T13:50:00Z",
+        "ops@lap",
+        "rollback litellm",
+        "r2",
+        "ok",
+        {"litellm": {}},
+    )
+    since = parse_since("30m", now)
+    assert [entry_matches(e, {}, since) for e in (old, new)] == [False, True]
+    assert parse_since("2026-12-01T13:00:00", now) == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
+    terms = parse_terms(["command=rollback", "stack=litellm", "user=ops@lap"])
+    assert [entry_matches(e, terms, None) for e in (old, new)] == [False, True]
+    assert entry_matches(new, parse_terms(["host=trusted", "result=ok"]), None)
+    assert not entry_matches(new, parse_terms(["result=failed"]), None)
