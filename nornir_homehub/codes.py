@@ -9,6 +9,8 @@ each other, so one never reads as another (tests/unit/test_codes.py).
 
 from __future__ import annotations
 
+# The deploy lock is held by another run (`facts.hostlock`).
+EXIT_LOCK_HELD = 75
 # The file to read does not exist (`HostConnection.read_file`, the DNS facts).
 EXIT_MISSING = 44
 # An upload was refused or cut short; the host removed the temporary file (the upload script).
@@ -25,6 +27,7 @@ EXIT_NO_HTTP_CLIENT = 96
 EXIT_NO_TEMP_DIR = 97
 
 SENTINELS: dict[str, int] = {
+    "EXIT_LOCK_HELD": EXIT_LOCK_HELD,
     "EXIT_MISSING": EXIT_MISSING,
     "EXIT_UPLOAD_FAILED": EXIT_UPLOAD_FAILED,
     "EXIT_NO_DOCKER": EXIT_NO_DOCKER,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from nornir_homehub.checks.model import Check
     from nornir_homehub.config import Settings
+    from nornir_homehub.hostlock import HostLocks
     from nornir_homehub.progress import ProgressProcessor
     from nornir_homehub.render import RenderedStack
     from nornir_homehub.report import RunRecorder, RunReport, TimingProcessor
@@ -53,6 +54,10 @@ class RunContext:
     keep_going: bool = False
     _secrets: SecretStore | None = field(default=None, repr=False)
     redaction_note: str | None = None
+    # A mutating run's deploy locks: taken before its first stage, released by `execute`.
+    locks: HostLocks | None = field(default=None, repr=False)
+    # Every stage's results in order (the audit log reads what each host's run did).
+    results: list[tuple[str, AggregatedResult]] = field(default_factory=list, repr=False)
 
     def secrets(self) -> SecretStore:
         """Load the secrets once (vault + environment) and redact them everywhere from now on.
@@ -109,16 +114,32 @@ class RunContext:
         (`StageStopped`) and the report says which stage stopped it and why. A stage declared
         ``gate=False`` (a check stage that records its failures, a plan the runbook judges
         itself) never stops the run; with ``keep_going`` (``--keep-going``) no stage does.
-        ``kwargs`` go to the task.
+        ``kwargs`` go to the task. In a locking run each host is locked when the stage first
+        connects to it; a host another run holds fails the run with `LockHeld` (exit 2).
         """
         with self.recorder.stage(name):
             agg = nr.with_processors(self.processors).run(
                 task=task, name=name, on_failed=True, **kwargs
             )
             self.recorder.add_result(name, agg, self.timing)
+        self.results.append((name, agg))
+        if self.locks is not None:
+            self.locks.check()  # a host another run holds: exit 2, naming the holder
         if agg.failed and gate and not self.keep_going:
             self.stop(name, _failure_reason(agg))
         return agg
+
+    def lock(self, nr: Nornir) -> None:
+        """Take the deploy lock of ``nr``'s hosts now (a locking run only; see `HostLocks`).
+
+        A runbook that must hold all its hosts before its first change calls it first
+        (``deploy``); otherwise a host is locked when a stage first connects to it.
+
+        Raises:
+            LockHeld: another run holds a host's lock (exit 2).
+        """
+        if self.locks is not None:
+            self.locks.take(nr)
 
     def stop(self, stage: str, reason: str) -> NoReturn:
         """Stop the run at gate ``stage``: record why in the report and raise `StageStopped`.
@@ -235,6 +256,9 @@ class RunParams(TypedDict, total=False):
         junit_path: write JUnit XML here.
         progress: show progress on stderr (default True).
         progress_stream: where progress and notes go (default stderr).
+        lock: a mutating run: take each host's deploy lock before the first stage, append to
+            its audit log and release the lock at the end (never in a dry run).
+        lock_wait: seconds to wait for a held lock (``--lock-wait``; default 0: exit 2).
 
     """
 
@@ -246,6 +270,8 @@ class RunParams(TypedDict, total=False):
     junit_path: Path | None
     progress: bool
     progress_stream: Any
+    lock: bool
+    lock_wait: float
 
 
 def execute(
@@ -301,8 +327,13 @@ def execute(
         _secrets=secrets,
         redaction_note=note,
     )
+    if params.get("lock") and not dry_run:
+        from nornir_homehub.hostlock import HostLocks
+
+        ctx.locks = HostLocks(nr, recorder, command, wait=params.get("lock_wait", 0.0))
     try:
         with (
+            ctx.locks or contextlib.nullcontext(),
             recording(
                 recorder,
                 report_path=params.get("report_path"),
@@ -311,11 +342,17 @@ def execute(
             ),
             contextlib.suppress(StageStopped),
         ):
+            error: BaseException | None = None
             try:
                 body(nr, ctx)
+            except BaseException as exc:
+                error = exc
+                raise
             finally:
                 if note:
                     _note_redaction(recorder, nr, command, note)
+                if ctx.locks is not None:
+                    ctx.locks.finish(ctx.results, error)
     finally:
         close_all(nr)
     assert recorder.report is not None  # noqa: S101 - recording() always finishes the report

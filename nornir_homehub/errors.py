@@ -86,6 +86,8 @@ class StackFailed(CheckFailed):
     """
 
     layer = Layer.CONTAINER
+    # (stack, release id) of each stack rolled back automatically after this failure.
+    rolled_back: tuple[tuple[str, str], ...] = ()
 
 
 class UnsafeOldDir(PlanError):
@@ -159,3 +161,7 @@ class ReportSchemaError(ReportError):
 
 class StageStopped(HomehubError):
     """A gate stopped the run (the report's ``stopped_at`` says which stage and why)."""
+
+
+class LockHeld(ConfigError):
+    """A host's deploy lock is held by another run (exit 2, nothing changed); names the holder."""

@@ -25,8 +25,11 @@ from nornir_homehub.views import ExecResults, InventoryTable
 if TYPE_CHECKING:
     from nornir.core import Nornir
 
+    from nornir_homehub.audit import AuditReport
+    from nornir_homehub.hostlock import LockReport
     from nornir_homehub.operate_views import DriftReport, StatusTable
     from nornir_homehub.prune import PruneReport
+    from nornir_homehub.releases import ReleasesReport
     from nornir_homehub.report import RunReport
 
 
@@ -233,3 +236,56 @@ class HomeHub:
         return prune_images(
             nr, self.settings, keep=keep, dry_run=dry_run, argv=["prune"], filters=self.filters
         )
+
+    def releases(self, stack: str | None = None) -> ReleasesReport:
+        """Every host's releases of ``stack`` (all without it), newest first (like ``releases``).
+
+        Raises:
+            ConfigError: a missing known_hosts or key file.
+        """
+        from nornir_homehub.releases import list_releases
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        return list_releases(nr, self.settings, stack, argv=["releases"], filters=self.filters)
+
+    def rollback(self, stack: str, *, to: str | None = None, verify: bool = True) -> RunReport:
+        """Return ``stack`` to a release (default: the previous one), like ``rollback``.
+
+        Raises:
+            ConfigError: an unknown stack, no selected host runs it; `LockHeld` (naming the
+                holder) when another run holds a host's deploy lock.
+        """
+        from nornir_homehub.releases import rollback
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        argv = ["rollback", stack, *(["--to", to] if to else [])]
+        return rollback(
+            nr, self.settings, stack, to, verify=verify, argv=argv, filters=self.filters
+        )
+
+    def audit(self, *, since: str | None = None, **terms: str) -> AuditReport:
+        """Every host's audit log merged, newest first (like ``audit``; ``result="ok"``...).
+
+        Raises:
+            ConfigError: a bad ``since`` or key.
+        """
+        from nornir_homehub.audit import audit_log
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        wanted = [f"{k}={v}" for k, v in terms.items()]
+        return audit_log(nr, self.settings, since=since, terms=wanted, argv=["audit"])
+
+    def locks(self) -> LockReport:
+        """Each host's deploy lock (like ``lock status``); changes nothing."""
+        from nornir_homehub.hostlock import lock_status
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        return lock_status(nr, self.settings, argv=["lock", "status"], filters=self.filters)

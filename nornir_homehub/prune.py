@@ -1,7 +1,8 @@
 """``prune``: remove old images of the stacks' repositories, with a dry run first.
 
-There are no releases yet (a stack's release is its state record; see `plan.status`), so
-``prune`` prunes images only: on each selected host, the images of the repositories the
+``prune`` also removes each stack's releases beyond the inventory's ``releases_keep`` (default
+5; the newest, current one always stays; see `tasks.prune.prune_releases`). Images: on each
+selected host, the images of the repositories the
 stacks' rendered compose files name that no container (running or stopped) uses, beyond the
 newest ``keep`` unused ones per repository (``--keep``, else the inventory's ``images_keep``,
 else 1). The image a compose file names now, an image in use, another image's parent and an
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from nornir_homehub.config import Settings
     from nornir_homehub.plan.prune import ImageDecision
     from nornir_homehub.report import RunReport
-    from nornir_homehub.tasks.prune import HostPrune
+    from nornir_homehub.tasks.prune import HostPrune, ReleasePrune
 
 PRUNE_HEADER = ["host", "image", "id", "size", "created", "action", "why"]
 
@@ -85,6 +86,7 @@ class PruneReport(_Listing):
 
     Attributes:
         hosts: each host's plan and removals, hosts in name order.
+        releases: each host's releases beyond ``releases_keep`` (removed, or would be).
         dry_run: nothing was removed.
         errors: host -> why it could not be read (SSH down, Docker Engine down).
         report: the run's report (None outside a run).
@@ -94,6 +96,7 @@ class PruneReport(_Listing):
     dry_run: bool
     errors: Mapping[str, str] = field(default_factory=dict)
     report: RunReport | None = None
+    releases: tuple[ReleasePrune, ...] = ()
 
     def _rows(self) -> tuple[PruneRow, ...]:
         return tuple(r for h in self.hosts for r in _rows(h))
@@ -104,7 +107,13 @@ class PruneReport(_Listing):
         return not self.errors and not any(h.failed for h in self.hosts)
 
     def summary(self) -> str:
-        """One line: how many images went (or would go), and how many stay."""
+        """One line: how many images (and releases) went or would go, and how many stay."""
+        going = sum(len(r.removals) for r in self.releases)
+        verb = "would be removed" if self.dry_run else "removed"
+        extra = f"; {going} release(s) beyond releases_keep {verb}" if going else ""
+        return self._image_summary() + extra
+
+    def _image_summary(self) -> str:
         rows = self._rows()
         kept = sum(r.action == "keep" for r in rows)
         if self.dry_run:
@@ -124,7 +133,8 @@ class PruneReport(_Listing):
         """``{"format", "command", "run_id", "dry_run", "images": [...], "errors"}``."""
         images = [r.to_dict() for r in self._rows()]
         head = {**self._document("prune"), "dry_run": self.dry_run}
-        return {**head, "images": images, "errors": dict(self.errors)}
+        releases = [r.to_dict() for r in self.releases]
+        return {**head, "images": images, "releases": releases, "errors": dict(self.errors)}
 
     def cells(self) -> list[list[str]]:
         """The table's rows as text (one per image; one per host that could not be read)."""
@@ -166,13 +176,14 @@ def prune_images(
             any host is touched).
     """
     from nornir_homehub.preflight import check_stacks
-    from nornir_homehub.tasks.prune import HostPrune
+    from nornir_homehub.tasks.prune import HostPrune, ReleasePrune, prune_releases
     from nornir_homehub.tasks.prune import prune_images as prune_task
 
     if keep is not None and (isinstance(keep, bool) or keep < 0):
         raise ConfigError(f"prune: --keep must be a whole number >= 0, got {keep!r}")
     check_stacks(nr, settings.stacks_path, None)
     found: list[HostPrune] = []
+    releases: list[ReleasePrune] = []
     errors: dict[str, str] = {}
 
     def body(nr_: Nornir, ctx: RunContext) -> None:
@@ -184,7 +195,20 @@ def prune_images(
         found.extend(r for r in read.values() if isinstance(r, HostPrune))
         # A host whose removal failed has its plan (a row per image), not an error line.
         errors.update({h: w for h, w in _errors(agg).items() if not isinstance(read[h], HostPrune)})
+        agg = ctx.stage(
+            "prune releases",
+            nr_,
+            prune_releases,
+            gate=False,
+            rendered=rendered,
+            dry_run=ctx.dry_run,
+        )
+        releases.extend(r for h in sorted(agg) if isinstance(r := agg[h][0].result, ReleasePrune))
+        for host, why in _errors(agg).items():
+            errors.setdefault(host, why)
 
     params.setdefault("progress", False)
+    params.setdefault("lock", True)  # a dry run takes none (`execute`)
     report = execute("prune", nr, settings, body, **params)
-    return PruneReport(tuple(found), bool(params.get("dry_run")), errors, report)
+    dry = bool(params.get("dry_run"))
+    return PruneReport(tuple(found), dry, errors, report, tuple(releases))

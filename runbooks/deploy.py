@@ -22,6 +22,13 @@ OPTIONS = [
     Option("stacks", list, None, "only these stacks (skips the DNS stage), e.g. ollama,qdrant"),
     Option("force", bool, False, "run compose up even when nothing changed"),
     Option("verify", bool, True, "run the verify stage after deploying"),
+    Option(
+        "rollback",
+        bool,
+        True,
+        "roll a stack whose health wait fails back to its previous release (False: keep the "
+        "failed state for debugging)",
+    ),
 ]
 
 
@@ -32,10 +39,12 @@ def run(
     stacks: list[str] | None = None,
     force: bool = False,
     verify: bool = True,
+    rollback: bool = True,
     **_: Any,
 ) -> None:
     """Roll out: dns -> compute -> trusted -> verify (stages without selected hosts are skipped)."""
     from nornir_homehub.tasks.deploy import deploy_stacks
+    from nornir_homehub.tasks.releases import ReleaseContext
 
     settings = ctx.settings
     hosts = nr.inventory.hosts
@@ -43,6 +52,9 @@ def run(
     # Render every host now: template errors surface before any connection is opened.
     secrets, rendered = ctx.render_all(nr, only)
 
+    # Every host locked before the first change, one by one in name order (before the
+    # connections are opened side by side): two deploys never interleave their stages.
+    ctx.lock(nr)
     open_connections(nr)
     if not only and hosts_by_role(hosts, "dns"):
         from nornir_homehub.tasks.dns import deploy_zone
@@ -62,6 +74,7 @@ def run(
                 rendered=rendered,
                 dry_run=ctx.dry_run,
                 force=force,
+                release=ReleaseContext.of_run(ctx, auto_rollback=rollback),
             )
     if (
         verify

@@ -42,7 +42,18 @@ HOMEHUB_DIR = ROOT / ".homehub"
 LAB_DIR = HOMEHUB_DIR / "lab"
 LAB_LOGS = ("sshd.log", "dockerd.log", "named.log")
 # On each lab host: where files are written (stacks, data, backups, zones, temp, home, logs).
-HOST_ROOTS = ("/opt", "/srv", "/etc", "/tmp", "/var/tmp", "/var/log", "/root", "/home", "/run")
+HOST_ROOTS = (
+    "/opt",
+    "/srv",
+    "/etc",
+    "/tmp",
+    "/var/tmp",
+    "/var/log",
+    "/root",
+    "/home",
+    "/run",
+    "/var/lib/homehub",  # releases and the audit log (issue 15): never a secret value
+)
 # Docker's and containerd's state: the containers' configuration holds their environment (the
 # stacks' secrets) by design, like /var/lib/docker (not scanned either).
 HOST_STATE = ("/run/docker/", "/run/containerd/")

@@ -16,10 +16,12 @@ from nornir_homehub.cli.common import AppContext, exit_on_error
 from nornir_homehub.cli.dns import dns_
 from nornir_homehub.cli.exec import exec_
 from nornir_homehub.cli.history import history
+from nornir_homehub.cli.hostlock import audit, lock
 from nornir_homehub.cli.inventory import inventory
 from nornir_homehub.cli.lab import lab
 from nornir_homehub.cli.operate import drift, logs, status
 from nornir_homehub.cli.prune import prune
+from nornir_homehub.cli.releases import releases, rollback
 from nornir_homehub.cli.render import render
 from nornir_homehub.cli.runbooks import deploy, run_
 from nornir_homehub.cli.site import import_ansible_, init
@@ -71,6 +73,10 @@ cli.add_command(status)
 cli.add_command(logs)
 cli.add_command(drift)
 cli.add_command(prune)
+cli.add_command(lock)
+cli.add_command(audit)
+cli.add_command(releases)
+cli.add_command(rollback)
 
 
 def main() -> None:

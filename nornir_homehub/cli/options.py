@@ -122,6 +122,7 @@ class RunOptions:
     junit: Path | None = None
     as_json: bool = False
     keep_going: bool = False
+    lock_wait: float = 0.0
 
     def params(self) -> RunParams:
         """The engine's `RunParams`: this command line, no progress output with ``--json``."""
@@ -133,6 +134,7 @@ class RunOptions:
             "report_path": self.report,
             "junit_path": self.junit,
             "progress": not self.as_json,
+            "lock_wait": self.lock_wait,
         }
 
 
@@ -141,6 +143,13 @@ _DRY_RUN = click.option(
 )
 _KEEP_GOING = click.option(
     "--keep-going", is_flag=True, help="A failed stage does not stop the later ones."
+)
+_LOCK_WAIT = click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="Wait up to SECONDS for a host's deploy lock another run holds (default: exit 2).",
 )
 
 
@@ -161,12 +170,23 @@ def _packed(
 
 
 def host_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--filter``, ``--dry-run``, ``--report``, ``--junit``, ``--json``, ``--keep-going``.
+    """Add the options of a command that runs a runbook (``--filter`` ... ``--lock-wait``).
+
+    ``--filter``, ``--dry-run``, ``--report``, ``--junit``, ``--json``, ``--keep-going``,
+    ``--lock-wait``.
 
     The command function receives them packed as one ``run: RunOptions`` argument.
     """
-    options = [filter_option, _DRY_RUN, report_option, junit_option(), json_option, _KEEP_GOING]
-    names = ("filters", "dry_run", "report", "junit", "as_json", "keep_going")
+    options = [
+        filter_option,
+        _DRY_RUN,
+        report_option,
+        junit_option(),
+        json_option,
+        _KEEP_GOING,
+        _LOCK_WAIT,
+    ]
+    names = ("filters", "dry_run", "report", "junit", "as_json", "keep_going", "lock_wait")
     return _packed(fn, options, names)
 
 

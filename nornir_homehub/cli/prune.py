@@ -43,9 +43,10 @@ def prune(
 ) -> None:
     """Remove images of the stacks' repositories that no container uses, beyond --keep.
 
-    There are no releases yet: only images are pruned. The image a stack's compose file names
-    now and any image a container (running or stopped) uses always stay; removal is by image
-    id, never forced. Exit 1 when a host could not be read or a removal failed.
+    Also removes each stack's releases beyond releases_keep (the current one stays). The image
+    a stack's compose file names now and any image a container (running or stopped) uses
+    always stay; removal is by image id, never forced. Exit 1 when a host could not be read
+    or a removal failed.
     """
     from nornir_homehub.prune import prune_images
 

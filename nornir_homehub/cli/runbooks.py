@@ -55,14 +55,26 @@ def run_runbook(
 )
 @click.option("--force", is_flag=True, help="Run compose up even when nothing changed.")
 @click.option("--no-verify", is_flag=True, help="Skip the verify stage.")
+@click.option(
+    "--no-rollback",
+    is_flag=True,
+    help="Keep a stack whose health wait failed as it is (no automatic rollback), to debug it.",
+)
 @pass_app
 @handle_errors
 def deploy(
-    app: AppContext, run: RunOptions, stacks: str | None, force: bool, no_verify: bool
+    app: AppContext,
+    run: RunOptions,
+    stacks: str | None,
+    force: bool,
+    no_verify: bool,
+    no_rollback: bool,
 ) -> None:
     """Roll out in the guide's order: DNS -> compute stacks -> trusted stacks -> verify."""
     only = parse_stacks(stacks, app.settings.stacks_path)
     options = {"stacks": only, "force": force, "verify": not no_verify}
+    if no_rollback:
+        options["rollback"] = False
     run_runbook(app, "deploy", run, options, contacts_all=True)
 
 

@@ -72,6 +72,9 @@ def host_connection(task: Task) -> HostConnection:
         raise type(conn.error)(str(conn.error))
     if not isinstance(conn, HostConnection):  # pragma: no cover - misregistered plugin
         raise TransportError(f"{task.host.name}: connection plugin {plugin} is not homehub's")
+    from nornir_homehub.hostlock import ensure_locked
+
+    ensure_locked(task, conn)  # a locking run locks a host before its first command
     return conn
 
 

@@ -9,6 +9,7 @@ environment.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nornir_homehub.codes import EXIT_NO_DOCKER
@@ -93,3 +94,61 @@ def parse_images(text: str) -> tuple[ImageFact, ...]:
             parent=str(item.get("parent") or ""),
         )
     return tuple(out[k] for k in sorted(out))
+
+
+@dataclass(frozen=True)
+class ImagePin:
+    """The image a service's container runs, as a release records it.
+
+    Attributes:
+        image: the reference the compose file names (``repo:tag``).
+        image_id: ``sha256:...`` of the image the container was created from.
+        repo_digest: ``repo@sha256:...`` when the image came from a registry ("" otherwise).
+    """
+
+    image: str
+    image_id: str
+    repo_digest: str = ""
+
+    @property
+    def pin(self) -> str:
+        """What a rollback puts in ``image:``: the registry digest, else the local image id."""
+        return self.repo_digest or self.image_id
+
+
+def _repository(ref: str) -> str:
+    """``repo`` of ``repo:tag`` or ``repo@sha256:...`` (a registry port is not a tag)."""
+    ref = ref.split("@", 1)[0]
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    return ref[:colon] if colon > slash else ref
+
+
+def parse_image_pins(
+    runtime: str, images: Mapping[str, str], containers: Mapping[str, str]
+) -> dict[str, ImagePin]:
+    """Each service's running image, read from the ``runtime`` fact (`facts.runtime`).
+
+    Args:
+        runtime: the ``runtime`` fact's stdout.
+        images: service -> the image its compose file names.
+        containers: service -> its container name.
+
+    Returns:
+        service -> `ImagePin`, for the services whose container was seen. The repo digest is
+        the one of the compose reference's repository (an image pulled under two names has
+        two); an image built on the host has none, and is pinned by its id.
+    """
+    from nornir_homehub.facts.runtime import parse_runtime
+
+    facts = parse_runtime(runtime, "")
+    out = {}
+    for service, ref in images.items():
+        name = containers.get(service, "")
+        if name not in facts.containers:
+            continue
+        run = facts.containers[name]
+        repo = _repository(ref)
+        digest = next((d for d in run.repo_digests if d.split("@", 1)[0] == repo), "")
+        out[service] = ImagePin(ref, run.image_id, digest)
+    return out

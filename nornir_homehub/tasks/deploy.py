@@ -44,6 +44,7 @@ from nornir_homehub.tasks.health import wait_ready
 if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack, StacksPath
     from nornir_homehub.secrets import SecretStore
+    from nornir_homehub.tasks.releases import ReleaseContext
 
 DEFAULT_WAIT = 180.0  # inventory deploy_wait_timeout: seconds until every container is ready
 # Inventory deploy_stable_window: seconds a container must stay up after it first counted as
@@ -60,6 +61,18 @@ class StackOutcome:
     dry_run: bool
     applied: tuple[str, ...] = ()
     twins: TwinPlan | None = None  # the zero-downtime plan (stacks that declare it)
+    # Each file's sha256 on the host before this run (None: missing) and as rendered now.
+    files_before: Mapping[str, str | None] = field(default_factory=dict)
+    files_after: Mapping[str, str] = field(default_factory=dict)
+
+    def audit(self) -> dict[str, Any]:
+        """What the audit log keeps of this stack: action, file hashes before and after."""
+        return {
+            "action": str(self.plan.action),
+            "changed": self.plan.changed,
+            "files_before": dict(self.files_before),
+            "files_after": dict(self.files_after),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -102,12 +115,15 @@ def deploy_stacks(
     dry_run: bool = False,
     force: bool = False,
     wait_timeout: float | None = None,
+    release: ReleaseContext | None = None,
 ) -> Result:
     """Deploy every stack the host's role owns (narrowed by ``only``).
 
     Facts for all stacks come back in one round trip; then each stack is planned and applied
     in its own subtask. In dry-run, only the old content of changed files is read (for diffs).
     ``rendered`` (host name -> stacks) reuses a render done before any host was touched.
+    ``release``: record a release of each stack whose deploy completed, and roll a stack
+    whose health wait failed back to its newest release (`tasks.releases`); None: neither.
 
     Returns:
         Result with ``result`` = `HostDeploy`, ``changed`` when any stack changed.
@@ -121,7 +137,8 @@ def deploy_stacks(
     if not stacks:
         return Result(host=task.host, result=HostDeploy(task.host.name, (), 0), changed=False)
     conn = host_connection(task)
-    return _deploy(task, conn, stacks, secrets, dry_run, force, wait_timeout)
+    here = release.on(task) if release is not None and not dry_run else None
+    return _deploy(task, conn, stacks, secrets, dry_run, force, wait_timeout, here)
 
 
 def _deploy(
@@ -132,6 +149,7 @@ def _deploy(
     dry_run: bool,
     force: bool,
     wait_timeout: float | None,
+    release: ReleaseContext | None = None,
 ) -> Result:
     if not rendered:
         return Result(host=task.host, result=HostDeploy(task.host.name, (), 0), changed=False)
@@ -191,6 +209,7 @@ def _deploy(
                 stacks=touched,
                 plans=plans_by_stack,
                 stable_window=stable,
+                release=release,
                 **waiting,
             )
         except BaseException:
@@ -263,10 +282,14 @@ def deploy_one_stack(
     plan = plan_stack(stack, facts, force=force)
     twins = plan_twins(stack, plan, facts) if stack.zero_downtime else None
     diff = _diffs(conn, stack, plan, secrets)
+    before: dict[str, str | None] = {
+        p: getattr(facts.files.get(p), "sha256", None) for p in stack.files
+    }
+    after = {p: f.sha256 for p, f in stack.files.items()}
     if dry_run or not plan.changed:
         return Result(
             host=task.host,
-            result=StackOutcome(plan, dry_run, twins=twins),
+            result=StackOutcome(plan, dry_run, twins=twins, files_before=before, files_after=after),
             diff=diff,
             changed=plan.changed,
         )
@@ -280,7 +303,9 @@ def deploy_one_stack(
     applied += [f"twin {u.twin} serves during the recreate" for u in (twins.twins if twins else ())]
     return Result(
         host=task.host,
-        result=StackOutcome(plan, False, tuple(applied), twins),
+        result=StackOutcome(
+            plan, False, tuple(applied), twins, files_before=before, files_after=after
+        ),
         diff=diff,
         changed=True,
     )
@@ -295,6 +320,7 @@ def finish_stacks(
     wait_timeout: float,
     before: tuple[Container, ...] = (),
     stable_window: float = DEFAULT_STABLE,
+    release: ReleaseContext | None = None,
 ) -> Result:
     """Run compose for every changed stack at once, wait until all run healthy, post-deploy.
 
@@ -313,6 +339,8 @@ def finish_stacks(
         wait_timeout: seconds until every container must be ready.
         before: the containers seen before compose ran (restarts are counted from there).
         stable_window: seconds a container must stay ready (no restart, no exit).
+        release: record a release of each completed stack; roll a stack whose health wait
+            failed back to its newest release (unless ``release.auto_rollback`` is False).
 
     Returns:
         Result with ``result`` = {stack: {containers, steps}}, ``changed`` when a step ran.
@@ -328,6 +356,22 @@ def finish_stacks(
     ready, unhealthy = wait_ready(
         conn, waiting, wait_timeout, secrets, before=before, stable=stable_window
     )
+    rolled_back: list[tuple[str, str]] = []
+    if release is not None and release.auto_rollback:
+        from nornir_homehub.tasks.releases import auto_rollback
+
+        for stack in waiting:
+            if stack.name in unhealthy:
+                unhealthy[stack.name], back = auto_rollback(
+                    conn,
+                    stack,
+                    unhealthy[stack.name],
+                    secrets,
+                    release,
+                    wait_timeout,
+                    stable_window,
+                )
+                rolled_back += [(stack.name, back)] if back else []
     failures.update(unhealthy)
     done: dict[str, Any] = {}
     ran = False
@@ -345,14 +389,23 @@ def finish_stacks(
         )
         conn.put_file(f"{stack.project_dir}/{STATE_FILE}", state, mode=0o600)
         done[stack.name] = {"containers": ready[stack.name], "steps": list(steps)}
+    if release is not None:
+        from nornir_homehub.tasks.releases import record_releases
+
+        recorded = record_releases(conn, [s for s in stacks if s.name in done], release)
+        for name, rec in recorded.items():
+            done[name]["release"] = rec.id
+            done[name]["images"] = {s: p.pin for s, p in rec.images.items()}
     if failures:
         ordered = [failures[s.name] for s in stacks if s.name in failures]
-        if len(ordered) == 1:
-            raise ordered[0]
-        raise StackFailed(
-            f"{conn.name}: {len(ordered)} stacks failed: "
-            + " | ".join(str(f).removeprefix(f"{conn.name}: ") for f in ordered)
-        )
+        error = ordered[0]
+        if len(ordered) > 1:
+            error = StackFailed(
+                f"{conn.name}: {len(ordered)} stacks failed: "
+                + " | ".join(str(f).removeprefix(f"{conn.name}: ") for f in ordered)
+            )
+        error.rolled_back = tuple(rolled_back)
+        raise error
     return Result(host=task.host, result=done, changed=ran)
 
 

@@ -7,6 +7,7 @@ a second round trip, one ``docker image rm <id>`` each (never ``-f``).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -123,3 +124,63 @@ def prune_images(
     done = HostPrune(plan, dry_run, removals)
     changed = any(r.outcome == "removed" for r in removals)
     return Result(host=task.host, result=done, changed=changed, failed=bool(done.failed))
+
+
+@dataclass(frozen=True)
+class ReleasePrune:
+    """What `prune_releases` planned and did on one host.
+
+    Attributes:
+        host: the host.
+        kept: how many releases stay.
+        removals: (stack, release id) of each release beyond ``releases_keep``.
+        dry_run: nothing was removed.
+    """
+
+    host: str
+    kept: int
+    removals: tuple[tuple[str, str], ...]
+    dry_run: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        action = "would remove" if self.dry_run else "removed"
+        return {
+            "host": self.host,
+            "kept": self.kept,
+            "releases": [{"stack": s, "id": i, "action": action} for s, i in self.removals],
+        }
+
+
+def prune_releases(
+    task: Task, *, rendered: Mapping[str, list[RenderedStack]], dry_run: bool = False
+) -> Result:
+    """Plan, and unless ``dry_run`` do, the removal of releases beyond ``releases_keep``.
+
+    The newest ``releases_keep`` (default 5) releases of each stack stay; the newest one (the
+    current release) always does. A host without stacks is not contacted.
+
+    Returns:
+        Result with ``result`` = `ReleasePrune`, ``changed`` True when a release was removed.
+    """
+    from nornir_homehub.facts.releases import release_path
+    from nornir_homehub.plan.releases import DEFAULT_RELEASES_KEEP, plan_release_prune
+    from nornir_homehub.tasks.hostlock import homehub_root
+    from nornir_homehub.tasks.releases import read_releases
+
+    name = task.host.name
+    if not rendered.get(name):
+        return Result(host=task.host, result=ReleasePrune(name, 0, (), dry_run), changed=False)
+    conn = host_connection(task)
+    root = homehub_root(task)
+    releases = read_releases(conn, root)
+    keep = int(task.host.get("releases_keep") or DEFAULT_RELEASES_KEEP)
+    going = plan_release_prune(releases, keep)
+    done = ReleasePrune(
+        name, len(releases) - len(going), tuple((r.stack, r.id) for r in going), dry_run
+    )
+    if dry_run or not going:
+        return Result(host=task.host, result=done, changed=False)
+    dirs = " ".join(shlex.quote(release_path(root, r.stack, r.id).rsplit("/", 1)[0]) for r in going)
+    conn.run(f"rm -rf -- {dirs}", timeout=120, check=True)
+    return Result(host=task.host, result=done, changed=True)

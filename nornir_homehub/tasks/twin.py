@@ -105,7 +105,8 @@ def not_started(host: str, failed: Mapping[str, str]) -> StackFailed:
         f"{host}: "
         + " | ".join(
             f"stack {n}: zero-downtime swap not started, the old container keeps serving "
-            f"(nothing recreated, no state record): {why}"
+            f"(nothing recreated, no state record, no release recorded; no rollback needed): "
+            f"{why}"
             for n, why in failed.items()
         )
     )

@@ -48,7 +48,7 @@ def _check_data(
 # Site values the tasks read, checked here so a wrong shape stops the run at load instead of
 # failing a task after the host was contacted.
 _DATA_NAME_LISTS = ("ollama_models", "public_services", "internal_services", "backup_stop")
-_DATA_PATHS = ("data_root", "stacks_root", "backup_dir")
+_DATA_PATHS = ("data_root", "stacks_root", "backup_dir", "homehub_root")
 # Seconds the deploy and verify waits read: key -> may it be 0?
 _DATA_SECONDS = {
     "deploy_wait_timeout": False,
@@ -56,6 +56,7 @@ _DATA_SECONDS = {
     "edge_wait_timeout": False,
     "edge_settle_timeout": True,
     "monitoring_settle_timeout": True,
+    "lock_ttl": False,
 }
 
 
@@ -68,12 +69,8 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
         if value is not None and (not isinstance(value, str) or not value.startswith("/")):
             c.add([*keys, key], f"must be an absolute path, got {show(value)}")
     _check_waits(c, keys, data)
-    if data.get("backup_keep") is not None:
-        c.check([*keys, "backup_keep"], count_problem(data["backup_keep"]))
+    _check_counts(c, keys, data)
     _check_internal_dns(c, keys, data)
-    keep = data.get("images_keep")
-    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
-        c.add([*keys, "images_keep"], f"must be a whole number >= 0, got {show(keep)}")
     legacy = data.get("legacy_stack_dirs")
     if legacy is not None:
         table = c.mapping([*keys, "legacy_stack_dirs"], legacy, "legacy_stack_dirs")
@@ -118,6 +115,16 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _check_counts(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    """How many backups, releases (at least 1 each) and unused images (0 or more) to keep."""
+    for count in ("backup_keep", "releases_keep"):
+        if data.get(count) is not None:
+            c.check([*keys, count], count_problem(data[count]))
+    keep = data.get("images_keep")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+        c.add([*keys, "images_keep"], f"must be a whole number >= 0, got {show(keep)}")
 
 
 def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:

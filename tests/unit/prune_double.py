@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from nornir_homehub.facts.images import prune_fact_batch
+from nornir_homehub.facts.releases import list_releases_command
 from nornir_homehub.testing import Command
 
 QDRANT = "sha256:" + "7f" * 32
@@ -51,11 +52,28 @@ RUNTIME = (
 )
 
 
-def prune_script(*removals: Command) -> tuple[list[Command], dict[str, str]]:
-    """The fact batch's answers, then ``removals`` (the answers to ``docker image rm``)."""
+def lock_script() -> list[Command]:
+    """Answers to the deploy lock a real (not dry) run takes: take, audit line, release."""
+    return [
+        Command("/var/lib/homehub/lock 2>/dev/null; then", match="contains", times=1),
+        Command("/var/lib/homehub/audit.jsonl", match="contains", times=1),
+        Command("rmdir /var/lib/homehub/lock", match="contains", times=1),
+    ]
+
+
+RELEASES = list_releases_command("/var/lib/homehub")
+
+
+def prune_script(
+    *removals: Command, releases: bool = False
+) -> tuple[list[Command], dict[str, str]]:
+    """The fact batch's answers, ``removals`` (the answers to ``docker image rm``), and with
+    ``releases`` the release listing of the command's second stage (no releases).
+    """
     batch = prune_fact_batch()
     facts = [Command(batch["images"], out=IMAGES), Command(batch["runtime"], out=RUNTIME)]
-    return [*facts, *removals], batch
+    listing = [Command(RELEASES, out="")] if releases else []
+    return [*facts, *removals, *listing], batch
 
 
 def rm(image_id: str, *, exit: int = 0, err: str = "") -> Command:

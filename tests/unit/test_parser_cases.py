@@ -28,6 +28,7 @@ import yaml
 from nornir_homehub import errors
 from nornir_homehub.connection import CommandResult, HomehubLocal, parse_batch
 from nornir_homehub.errors import TransportError
+from nornir_homehub.facts.audit import parse_audit
 from nornir_homehub.facts.dns import (
     answer_serial,
     explain_checkzone,
@@ -39,8 +40,9 @@ from nornir_homehub.facts.dns import (
 )
 from nornir_homehub.facts.docker import parse_containers
 from nornir_homehub.facts.gpu import parse_gpu_facts
+from nornir_homehub.facts.hostlock import parse_lock_status
 from nornir_homehub.facts.http import parse_probe, parse_response
-from nornir_homehub.facts.images import parse_images
+from nornir_homehub.facts.images import parse_image_pins, parse_images
 from nornir_homehub.facts.logs import parse_logs
 from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
 from nornir_homehub.facts.prometheus import parse_rules, parse_targets
@@ -155,6 +157,9 @@ _BY_INPUT: dict[str, Callable[[Any], Any]] = {
     "parse_images": lambda i: parse_images(i["stdout"]),
     "parse_targets": lambda i: parse_targets(i["text"]),
     "parse_rules": lambda i: parse_rules(i["text"]),
+    "parse_lock_status": lambda i: parse_lock_status(i["text"]),
+    "parse_image_pins": lambda i: parse_image_pins(i["runtime"], i["images"], i["containers"]),
+    "parse_audit": lambda i: parse_audit(i["host"], i["text"]),
 }
 PARSERS.update({name: (lambda case, fn=fn: fn(case["input"])) for name, fn in _BY_INPUT.items()})
 

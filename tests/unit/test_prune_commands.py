@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 from bad_input import no_connections
-from prune_double import OLLAMA_OLD, QDRANT_V0, QDRANT_V1, prune_script, rm
+from prune_double import (
+    OLLAMA_OLD,
+    QDRANT_V0,
+    QDRANT_V1,
+    RELEASES,
+    lock_script,
+    prune_script,
+    rm,
+)
 from test_operate_commands import _compute, _invoke, _refused_site, _site
 
 from nornir_homehub.config import load_settings
@@ -23,10 +31,10 @@ from nornir_homehub.prune import PRUNE_HEADER, prune_images
 
 def test_the_dry_run_report_lists_each_image_with_why_and_removes_nothing(tmp_path: Path) -> None:
     config = _site(tmp_path)
-    script, batch = prune_script()
+    script, batch = prune_script(releases=True)
     nr, host = _compute(config, script)
     found = prune_images(nr, load_settings(config), dry_run=True)
-    assert found.ok and host.ran == list(batch.values())
+    assert found.ok and host.ran == [*batch.values(), RELEASES]
     doc = found.to_dict()
     assert (doc["format"], doc["command"], doc["dry_run"], doc["errors"]) == (1, "prune", True, {})
     assert doc["run_id"]
@@ -64,11 +72,16 @@ def test_images_keep_in_the_inventory_and_the_real_run(tmp_path: Path) -> None:
     doc = yaml.safe_load(defaults.read_text())
     doc["data"]["images_keep"] = 0
     defaults.write_text(yaml.safe_dump(doc))
-    script, _ = prune_script(rm(OLLAMA_OLD), rm(QDRANT_V1), rm(QDRANT_V0))
-    nr, host = _compute(config, script)
+    script, _ = prune_script(rm(OLLAMA_OLD), rm(QDRANT_V1), rm(QDRANT_V0), releases=True)
+    nr, host = _compute(config, [*lock_script(), *script])
     found = prune_images(nr, load_settings(config))
     assert found.ok and host.unused() == []
-    assert host.ran[2:] == [f"docker image rm {i}" for i in (OLLAMA_OLD, QDRANT_V1, QDRANT_V0)]
+    # The real run takes the host's deploy lock first, appends its audit line, releases last.
+    assert "mkdir /var/lib/homehub/lock" in host.ran[0]
+    assert host.ran[3:6] == [f"docker image rm {i}" for i in (OLLAMA_OLD, QDRANT_V1, QDRANT_V0)]
+    assert host.ran[6] == RELEASES  # the releases stage: none here
+    assert "audit.jsonl" in host.ran[7] and '"command":"prune"' in host.ran[7]
+    assert "rmdir /var/lib/homehub/lock" in host.ran[8] and len(host.ran) == 9
     assert [r["action"] for r in found.to_dict()["images"]].count("removed") == 3
     assert found.summary().startswith("removed 3 image(s) (3.3 MB), 2 kept")
     assert found.report is not None and not found.report.failed_hosts
@@ -76,10 +89,14 @@ def test_images_keep_in_the_inventory_and_the_real_run(tmp_path: Path) -> None:
 
 def test_a_failed_removal_is_exit_1_material_naming_host_and_image(tmp_path: Path) -> None:
     config = _site(tmp_path)
-    script, _ = prune_script(rm(QDRANT_V0, exit=1, err="Error response from daemon: busy\n"))
-    nr, _host = _compute(config, script)
+    script, _ = prune_script(
+        rm(QDRANT_V0, exit=1, err="Error response from daemon: busy\n"), releases=True
+    )
+    nr, host = _compute(config, [*lock_script(), *script])
     found = prune_images(nr, load_settings(config))
     assert not found.ok and found.errors == {}
+    # The host failed in the run, and still gets its audit line and its lock back.
+    assert "audit.jsonl" in host.ran[-2] and "rmdir /var/lib/homehub/lock" in host.ran[-1]
     (row,) = [r for r in found.cells() if r[5] == "failed"]
     assert row[:2] == ["compute", "homehub-standin/qdrant:v0"]
     assert row[6].endswith("; Error response from daemon: busy")

@@ -1,0 +1,163 @@
+"""Issue 15 (part B) against the lab: the deploy lock per host and the audit log on each host.
+
+Two deploys started at the same moment: exactly one runs, the other exits 2 naming the first
+one's lock, and the audit shows exactly the one deploy. A stale lock (a dead PID of this
+controller) is reported, refuses deploys until ``lock release`` breaks it, and the next deploy
+converges.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import LAB_CONFIG, ROOT, run_cli
+
+ROOT_DIR = "/var/lib/homehub"
+
+
+def deploy_proc(report: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    import os
+
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nornir_homehub",
+            "--config",
+            str(LAB_CONFIG),
+            "deploy",
+            "--no-verify",
+            "--report",
+            str(report),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def audit_entries(*terms: str) -> list[dict[str, Any]]:
+    res = run_cli("audit", "--json", *terms)
+    assert res.returncode == 0, res.stdout + res.stderr
+    entries: list[dict[str, Any]] = json.loads(res.stdout)["entries"]
+    return entries
+
+
+def test_two_deploys_at_once_one_exits_2_and_the_audit_shows_one(lab: Any, tmp_path: Path) -> None:
+    first = run_cli("deploy", "--no-verify")
+    assert first.returncode == 0, first.stdout + first.stderr
+    # A changed Open WebUI secret gives the winner real work (upload, recreate, health wait).
+    env = {"HOMEHUB_SECRET_VAULT_WEBUI_SECRET_KEY": "homehub-test-lock-race-5d1f"}
+    reports = [tmp_path / "a.json", tmp_path / "b.json"]
+    procs = [deploy_proc(r, env) for r in reports]
+    outs = [p.communicate(timeout=600) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 2], (codes, outs)
+    win = codes.index(0)
+    lose = 1 - win
+    won = json.loads(reports[win].read_text())
+    assert won["ok"] is True
+    # The refused run names the holder (the winner's run id) and says nothing changed.
+    err = outs[lose][1]
+    assert won["run_id"] in err and "nothing changed" in err, err
+    assert "Traceback" not in err
+    refused = json.loads(reports[lose].read_text())["run_id"]
+    # Exactly the winner's deploy is in the audit, on every host it locked.
+    logged = audit_entries("--since", "10m", "--filter", "command=deploy")
+    runs = {e["run_id"] for e in logged}
+    assert won["run_id"] in runs and refused not in runs
+    mine = [e for e in logged if e["run_id"] == won["run_id"]]
+    assert sorted(e["host"] for e in mine) == ["compute", "dns", "trusted"]
+    trusted = next(e for e in mine if e["host"] == "trusted")
+    assert trusted["result"] == "ok"
+    env_file = "/opt/stacks/openwebui/.env.openwebui"
+    changed = trusted["stacks"]["openwebui"]
+    assert changed["files_before"][env_file] != changed["files_after"][env_file]
+    # No secret value in any audit line (only hashes).
+    text = lab.host_exec("trusted", f"cat {ROOT_DIR}/audit.jsonl").stdout
+    assert env["HOMEHUB_SECRET_VAULT_WEBUI_SECRET_KEY"] not in text
+    # Every lock was given back, and the next deploy converges (the vault's secret back).
+    status = json.loads(run_cli("lock", "status", "--json").stdout)
+    assert [s["held"] for s in status["locks"]] == [False, False, False], status
+    again = run_cli("deploy", "--no-verify")
+    assert again.returncode == 0, again.stdout + again.stderr
+    noop = run_cli("deploy", "--no-verify", "--json")
+    assert noop.returncode == 0, noop.stderr
+    assert json.loads(noop.stdout)["summary"]["hosts_changed"] == 0
+
+
+def test_a_stale_lock_is_reported_refuses_deploys_and_lock_release_breaks_it(lab: Any) -> None:
+    # A PID that surely is gone on this controller: a process that has ended.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    holder = {
+        "user": "root",
+        "controller": socket.gethostname(),
+        "pid": dead.pid,
+        "started": "2026-12-01T00:00:00Z",
+        "command": "deploy (killed)",
+        "run_id": "deadbeef0001",
+    }
+    lab.host_exec(
+        "trusted",
+        f"mkdir -p {ROOT_DIR}/lock && printf '%s\\n' '{json.dumps(holder)}' "
+        f"> {ROOT_DIR}/lock/holder.json",
+    )
+    res = run_cli("lock", "status", "--json")
+    assert res.returncode == 0, res.stderr
+    locks = {s["host"]: s for s in json.loads(res.stdout)["locks"]}
+    assert locks["trusted"]["held"] and locks["trusted"]["stale"], locks
+    assert f"process {dead.pid} is gone" in locks["trusted"]["stale_reason"]
+    assert locks["trusted"]["holder"]["run_id"] == "deadbeef0001"
+    assert not locks["compute"]["held"]
+    # Not broken silently: a deploy refuses (exit 2), names the holder and the way out.
+    refused = run_cli("deploy", "--no-verify")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "deadbeef0001" in refused.stderr and "STALE" in refused.stderr
+    assert "lock release --host trusted --force" in refused.stderr
+    # The refused run left no lock of its own on the other hosts.
+    status = json.loads(run_cli("lock", "status", "--json").stdout)
+    assert {s["host"]: s["held"] for s in status["locks"]} == {
+        "compute": False,
+        "dns": False,
+        "trusted": True,
+    }
+    released = run_cli("lock", "release", "--host", "trusted")
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert "released" in released.stdout
+    after = lab.host_exec("trusted", f"[ -e {ROOT_DIR}/lock ] && echo there || echo gone")
+    assert after.stdout.strip() == "gone"
+    again = run_cli("deploy", "--no-verify")
+    assert again.returncode == 0, again.stdout + again.stderr
+    noop = run_cli("deploy", "--no-verify", "--json")
+    assert json.loads(noop.stdout)["summary"]["hosts_changed"] == 0
+
+
+def test_a_live_lock_is_not_broken_without_force(lab: Any) -> None:
+    holder = {
+        "user": "ops",
+        "controller": "another-controller",
+        "pid": 1,
+        "started": "2099-01-01T00:00:00Z",
+        "command": "deploy",
+        "run_id": "liveholder01",
+    }
+    lab.host_exec(
+        "compute",
+        f"mkdir -p {ROOT_DIR}/lock && printf '%s\\n' '{json.dumps(holder)}' "
+        f"> {ROOT_DIR}/lock/holder.json",
+    )
+    res = run_cli("lock", "release", "--host", "compute")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "not stale" in res.stdout and "--force" in res.stdout
+    forced = run_cli("lock", "release", "--host", "compute", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    gone = lab.host_exec("compute", f"[ -e {ROOT_DIR}/lock ] && echo there || echo gone")
+    assert gone.stdout.strip() == "gone"
