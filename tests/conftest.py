@@ -32,7 +32,14 @@ from leak_guard import (  # noqa: F401 - hooks are found by name in a conftest
 ROOT = Path(__file__).resolve().parents[1]
 LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
 LAB_SUBNET = ipaddress.ip_network("192.0.2.128/26")
-ALLOWED = [LAB_SUBNET, ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+# The light nodes of `lab up --hosts N --light` (TEST-NET-2, on the same lab bridge).
+LAB_SCALE_SUBNET = ipaddress.ip_network("198.51.100.0/24")
+ALLOWED = [
+    LAB_SUBNET,
+    LAB_SCALE_SUBNET,
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+]
 os.environ["HOMEHUB_ALLOWED_NETWORKS"] = ",".join(str(n) for n in ALLOWED)
 # A shell that starts the suite in the background (`cmd &` without job control) hands it SIGINT
 # ignored, and every controller a test starts would inherit that: the Ctrl-C tests would send
