@@ -1,7 +1,7 @@
 """Workload 6 of ``benchmarks/run.py``: the controller alone, at 50, 100 and 200 hosts.
 
 The hosts are light lab nodes (``lab up --hosts N --light``): network namespaces with their own
-sshd and nothing else (no Docker Engine), on 198.51.100.0/24 beside the lab's /26. They cost
+sshd and nothing else (no Docker Engine), on 203.0.113.0/24 beside the lab's /26. They cost
 the machine little, so what grows with N is the controller's own work: N SSH handshakes (kex,
 host key check, public key auth), N sessions, N results and the report. Two commands are
 measured, each ``--reps`` times, from the interpreter's own bin folder:

@@ -32,8 +32,8 @@ from leak_guard import (  # noqa: F401 - hooks are found by name in a conftest
 ROOT = Path(__file__).resolve().parents[1]
 LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
 LAB_SUBNET = ipaddress.ip_network("192.0.2.128/26")
-# The light nodes of `lab up --hosts N --light` (TEST-NET-2, on the same lab bridge).
-LAB_SCALE_SUBNET = ipaddress.ip_network("198.51.100.0/24")
+# The light nodes of `lab up --hosts N --light` (TEST-NET-3, on the same lab bridge).
+LAB_SCALE_SUBNET = ipaddress.ip_network("203.0.113.0/24")
 ALLOWED = [
     LAB_SUBNET,
     LAB_SCALE_SUBNET,

@@ -60,7 +60,7 @@ def lab() -> None:
     "--light",
     is_flag=True,
     default=None,
-    help="The extra nodes run sshd only (no Docker Engine), on 198.51.100.0/24: the controller "
+    help="The extra nodes run sshd only (no Docker Engine), on 203.0.113.0/24: the controller "
     "scale simulation (benchmarks/run.py --workloads 6).",
 )
 @pass_app

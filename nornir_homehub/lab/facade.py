@@ -80,7 +80,7 @@ class Lab:
         self.light = light
         limit = MAX_LIGHT if light else MAX_EXTRA
         if self.extra > limit:
-            kind = "light nodes (198.51.100.0/24)" if light else "nodes with Docker (--light: more)"
+            kind = "light nodes (203.0.113.0/24)" if light else "nodes with Docker (--light: more)"
             raise LabError(
                 f"the lab holds at most {len(self.base_hosts) + limit} hosts with {kind}; "
                 f"{len(self.base_hosts) + self.extra} asked"

@@ -42,7 +42,7 @@ def read_lab_hosts(hosts_file: Path) -> list[LabHost]:
 def extra_nodes(count: int, *, light: bool = False) -> list[LabHost]:
     """The extra compute-like nodes of ``lab up --hosts N``: node01 at 192.0.2.141 and up.
 
-    ``light`` (``--light``): sshd-only nodes, node01 at 198.51.100.10 and up.
+    ``light`` (``--light``): sshd-only nodes, node01 at 203.0.113.10 and up.
     """
     if light:
         first = SCALE_SUBNET.network_address + SCALE_FIRST

@@ -15,12 +15,12 @@ NS_PREFIX = "hh-"
 EXTRA_FIRST = 141  # extra nodes (lab up --hosts N) get 192.0.2.141 and up
 MAX_EXTRA = 45  # nodes with a Docker Engine: 192.0.2.141-.185 inside the /26
 # Light nodes (lab up --hosts N --light: sshd only, for the controller scale simulation) need
-# more addresses than the /26 holds. They get TEST-NET-2 (RFC 5737, documentation only, never
+# more addresses than the /26 holds. They get TEST-NET-3 (RFC 5737, documentation only, never
 # routed) on the same bridge: away from this machine's 192.0.2.0/24 (.1 the gateway, .2 eth0).
-SCALE_SUBNET = ipaddress.ip_network("198.51.100.0/24")
-SCALE_BRIDGE_ADDR = "198.51.100.1/24"
-SCALE_FIRST = 10  # light node01 is 198.51.100.10
-MAX_LIGHT = 240  # 198.51.100.10-.249
+SCALE_SUBNET = ipaddress.ip_network("203.0.113.0/24")
+SCALE_BRIDGE_ADDR = "203.0.113.1/24"
+SCALE_FIRST = 10  # light node01 is 203.0.113.10
+MAX_LIGHT = 240  # 203.0.113.10-.249
 DOCKER_ROLES = {"trusted", "compute", "node"}
 # Inside every host's own network namespace (invisible elsewhere): docker0 and compose networks.
 DOCKER_BIP = "192.0.2.17/28"

@@ -30,15 +30,17 @@ def bridge_present() -> bool:
 def ensure_bridge(*, light: bool = False) -> None:
     """Create the lab bridge with its address when missing, and bring it up.
 
-    ``light``: also give it the light nodes' address (``SCALE_BRIDGE_ADDR``) when missing.
+    ``light``: also give it the light nodes' address (``SCALE_BRIDGE_ADDR``) when missing;
+    without it, take that address away (its range is then routed nowhere on the lab).
     """
     if not bridge_present():
         run(["ip", "link", "add", BRIDGE, "type", "bridge"])
         run(["ip", "addr", "add", BRIDGE_ADDR, "dev", BRIDGE])
-    if light:
-        shown = run(["ip", "-o", "addr", "show", "dev", BRIDGE]).stdout
-        if f" {SCALE_BRIDGE_ADDR} " not in shown:
-            run(["ip", "addr", "add", SCALE_BRIDGE_ADDR, "dev", BRIDGE])
+    has_scale = f" {SCALE_BRIDGE_ADDR} " in run(["ip", "-o", "addr", "show", "dev", BRIDGE]).stdout
+    if light and not has_scale:
+        run(["ip", "addr", "add", SCALE_BRIDGE_ADDR, "dev", BRIDGE])
+    elif has_scale and not light:
+        run(["ip", "addr", "del", SCALE_BRIDGE_ADDR, "dev", BRIDGE], check=False)
     run(["ip", "link", "set", BRIDGE, "up"])
 
 

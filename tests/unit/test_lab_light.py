@@ -1,6 +1,6 @@
 """The light lab nodes (``lab up --hosts N --light``): addresses, limits, what is saved.
 
-Pure parts only (no namespace is created): the nodes' addresses stay inside TEST-NET-2 and
+Pure parts only (no namespace is created): the nodes' addresses stay inside TEST-NET-3 and
 never touch this machine's 192.0.2.0/24, the limits name what is wrong, and the suite's own
 guard allows exactly the lab's two ranges.
 """
@@ -28,7 +28,7 @@ def test_200_light_nodes_get_distinct_test_net_2_addresses_without_docker() -> N
     addrs = [ipaddress.ip_address(n.address) for n in nodes]
     assert len(set(addrs)) == 200
     assert all(a in SCALE_SUBNET and a not in MACHINE for a in addrs)
-    assert str(addrs[0]) == "198.51.100.10" and str(addrs[-1]) == "198.51.100.209"
+    assert str(addrs[0]) == "203.0.113.10" and str(addrs[-1]) == "203.0.113.209"
     assert [n.name for n in nodes[:2]] == ["node01", "node02"] and nodes[-1].name == "node200"
     assert not any(n.docker for n in nodes)
     assert {n.prefixlen for n in nodes} == {24}
