@@ -227,6 +227,29 @@ def merge_previous(result: dict[str, Any], previous: dict[str, Any] | None) -> N
     result["controller_targets"] = targets(result["controller"])
 
 
+def latest(
+    result: dict[str, Any], previous: dict[str, Any] | None, workloads: set[int]
+) -> dict[str, Any]:
+    """What latest.json becomes after this run.
+
+    A run of workload 6 alone keeps the previous file's other workloads and replaces only the
+    controller sizes it measured (with when and on what it ran, under ``controller_run``);
+    any other run is the new file, the previous controller sizes carried on.
+    """
+    if workloads != {6} or not previous:
+        merge_previous(result, previous)
+        return result
+    out = dict(previous)
+    out["controller"] = result.get("controller") or {}
+    merge_previous(out, previous)
+    out["controller_run"] = {
+        k: result[k]
+        for k in ("started", "finished", "machine", "load_avg_start", "load_avg_end", "notes")
+        if k in result
+    }
+    return out
+
+
 def markdown(by_size: dict[str, Any]) -> str:
     """The controller table for latest.md and the README."""
     lines = [

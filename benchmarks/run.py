@@ -1055,6 +1055,32 @@ def _controller_ctx(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def write_results(
+    result: dict[str, Any], args: argparse.Namespace, workloads: set[int], started: dt.datetime
+) -> str:
+    """Write latest.* (merged, see `controller.latest`) and this run's own copy; its table."""
+    previous_file = RESULTS / "latest.json"
+    previous = (
+        json.loads(previous_file.read_text()) if previous_file.exists() and not args.tag else None
+    )
+    table = markdown(result)
+    if result.get("controller"):
+        table += "\n" + controller.markdown(result["controller"])
+    latest = controller.latest(result, previous, workloads)
+    latest_table = markdown(latest)
+    if latest.get("controller"):
+        latest_table += "\n" + controller.markdown(latest["controller"])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    outputs = {f"{stamp}-{args.tag}": (result, table)} if args.tag else {}
+    if not args.tag:
+        outputs = {"latest": (latest, latest_table), stamp: (result, table)}
+    for name, (doc, text) in outputs.items():
+        (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (RESULTS / f"{name}.md").write_text(text)
+    return table
+
+
 # -- main ----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
@@ -1116,18 +1142,7 @@ def main(argv: list[str] | None = None) -> int:
     result["summary"] = summarize(samples)
     result["targets"] = targets(result["summary"], result["cold_start"])
     result["notes"] = notes
-    previous = RESULTS / "latest.json"
-    controller.merge_previous(
-        result, json.loads(previous.read_text()) if previous.exists() and not args.tag else None
-    )
-    table = markdown(result)
-    if result.get("controller"):
-        table += "\n" + controller.markdown(result["controller"])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    for name in [f"{stamp}-{args.tag}"] if args.tag else ["latest", stamp]:
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / f"{name}.md").write_text(table)
+    table = write_results(result, args, workloads, started)
     if args.readme and not args.tag:
         update_readme(table)
     print(table)
