@@ -2,7 +2,7 @@
 
 Pure parts only (no namespace is created): the nodes' addresses stay inside TEST-NET-3 and
 never touch this machine's 192.0.2.0/24, the limits name what is wrong, and the suite's own
-guard allows exactly the lab's two ranges.
+guard allows the lab's /26 only (no test starts light nodes).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def test_a_light_lab_is_remembered_until_hosts_are_given_again(tmp_path: Path) -
     assert not Lab(lab_dir, HOSTS_FILE).light
 
 
-def test_the_suite_allows_both_lab_ranges_and_nothing_of_the_machine_network() -> None:
-    assert SUBNET in ALLOWED and SCALE_SUBNET in ALLOWED
-    for ip in ("192.0.2.1", "192.0.2.2", "10.2.0.10"):
+def test_the_suite_allows_the_lab_26_only_and_nothing_of_the_machine_network() -> None:
+    assert SUBNET in ALLOWED
+    for ip in ("192.0.2.1", "192.0.2.2", "10.2.0.10", "203.0.113.10"):
         assert not any(ipaddress.ip_address(ip) in net for net in ALLOWED)
