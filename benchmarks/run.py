@@ -6,7 +6,8 @@ nothing here asserts timings. Holds the machine-wide lab lock for the whole run,
 races a test session.
 
     python benchmarks/run.py                    # full run: workloads 1-4, 5 repetitions
-    python benchmarks/run.py --quick            # CI smoke run: 1 repetition, scale 3 and 12
+    python benchmarks/run.py --quick            # CI smoke run: workloads 2 and 6, 1 repetition
+    python benchmarks/run.py --workloads 7      # the controller at 50, 100, 200 light hosts
     python benchmarks/run.py --workloads 2,3 --reps 3 --readme
 
 Workloads: 1 first deploy of litellm, openwebui, ollama, qdrant onto emptied hosts; 2 no-op
@@ -15,7 +16,9 @@ deploy of the qdrant stack on N compute-like lab nodes (``lab up --hosts``); 5 (
 Open WebUI secret deployed while a request loop asks Traefik for chat: failed requests and the
 longest gap per run (``benchmarks/edge_load.py``); 6 (opt-in) the stateful services: Ollama's
 keep-alive and Qdrant's API key changed, each deployed alone while a loop asks the service's
-published port, so the table shows the gap a recreate leaves (both tools recreate them).
+published port, so the table shows the gap a recreate leaves (both tools recreate them); 7 (opt-in) the controller alone: ``exec --
+true`` and the facts round trip on 50, 100 and 200 sshd-only lab nodes (``lab up --light``,
+``benchmarks/controller.py``), nornir_homehub only.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import controller
 import yaml
 from edge_load import RequestLoop, edge_table, gap_table
 
@@ -53,7 +57,7 @@ PY = sys.executable
 BIN = Path(PY).parent  # console scripts beside the interpreter (no pyenv shim in the timing)
 ALL_STACKS = ("litellm", "openwebui", "ollama", "qdrant")
 LAB_NET = ipaddress.ip_network("192.0.2.128/26")
-ALLOWED = "192.0.2.128/26,127.0.0.0/8,::1/128"
+ALLOWED = "192.0.2.128/26,203.0.113.0/24,127.0.0.0/8,::1/128"  # lab, light lab nodes
 TOOLS = ("nornir_homehub", "ansible")
 SELECTED = list(TOOLS)  # --tools narrows this (diagnostic runs)
 RESET = (
@@ -108,10 +112,12 @@ def get_lab() -> Any:
     return Lab(settings.lab_dir, LAB_CONFIG.parent / "hosts.yaml")
 
 
-def lab_up(total: int | None = None) -> Any:
+def lab_up(total: int | None = None, *, light: bool = False) -> Any:
     args = ["--config", str(LAB_CONFIG), "lab", "up"]
     if total:
         args += ["--hosts", str(total)]
+    if light:
+        args.append("--light")
     cli(*args, timeout=1800)
     return get_lab()
 
@@ -757,6 +763,8 @@ def cold_start(runs: int) -> dict[str, Any]:
         "ansible-playbook --help": [str(BIN / "ansible-playbook"), "--help"],
     }
     for name, cmd in cmds.items():
+        if runs < 1 or not Path(cmd[0]).exists():
+            continue
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
@@ -792,14 +800,13 @@ def machine_facts(lab: Any) -> dict[str, Any]:
         ),
         platform.processor(),
     )
-    dist = importlib.metadata.distribution("ansible")
-    collections = Path(str(dist.locate_file("ansible_collections")))
-    docker_manifest = collections / "community" / "docker" / "MANIFEST.json"
-    community_docker = (
-        json.loads(docker_manifest.read_text())["collection_info"]["version"]
-        if docker_manifest.is_file()
-        else "not installed"
-    )
+    community_docker = "not installed"
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        dist = importlib.metadata.distribution("ansible")
+        collections = Path(str(dist.locate_file("ansible_collections")))
+        docker_manifest = collections / "community" / "docker" / "MANIFEST.json"
+        if docker_manifest.is_file():
+            community_docker = json.loads(docker_manifest.read_text())["collection_info"]["version"]
     compute = lab.host_exec(
         "compute", "docker version --format '{{.Server.Version}}'; docker compose version --short"
     ).stdout.split()
@@ -1064,6 +1071,18 @@ def run_all(
             except Exception as exc:
                 notes.append(f"workload {num} aborted: {exc}")
                 log(f"workload {num} aborted: {exc}")
+    if 7 in workloads:
+        log("workload 7 (controller, light nodes)")
+        try:
+            result["controller"] = controller.run_controller(
+                reps, args.controller_sizes, _controller_ctx(args)
+            )
+        except Exception as exc:
+            notes.append(f"workload 7 aborted: {exc}")
+            log(f"workload 7 aborted: {exc}")
+        finally:
+            if not args.keep_nodes and 4 not in workloads:
+                restore_lab()
     if 4 in workloads:
         log("workload 4")
         try:
@@ -1092,13 +1111,62 @@ def run_all(
     return samples, notes
 
 
+def _controller_ctx(args: argparse.Namespace) -> dict[str, Any]:
+    """What workload 7 (benchmarks/controller.py) borrows from this harness."""
+    return {
+        "measure": measure,
+        "log": log,
+        "lab_up": lab_up,
+        "make_inventory": make_inventory,
+        "state": STATE,
+        "python": PY,
+        "allowed": ALLOWED,
+        "workers": args.workers,
+    }
+
+
+def write_results(
+    result: dict[str, Any], args: argparse.Namespace, workloads: set[int], started: dt.datetime
+) -> str:
+    """Write latest.* (merged, see `controller.latest`) and this run's own copy; its table."""
+    previous_file = RESULTS / "latest.json"
+    previous = (
+        json.loads(previous_file.read_text()) if previous_file.exists() and not args.tag else None
+    )
+    table = markdown(result)
+    if result.get("controller"):
+        table += "\n" + controller.markdown(result["controller"])
+    latest = controller.latest(result, previous, workloads)
+    latest_table = markdown(latest)
+    if latest.get("controller"):
+        latest_table += "\n" + controller.markdown(latest["controller"])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    outputs = {f"{stamp}-{args.tag}": (result, table)} if args.tag else {}
+    if not args.tag:
+        outputs = {"latest": (latest, latest_table), stamp: (result, table)}
+    for name, (doc, text) in outputs.items():
+        (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (RESULTS / f"{name}.md").write_text(text)
+    return table
+
+
 # -- main ----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     ap.add_argument("--reps", type=int, default=5, help="repetitions per tool (default 5)")
     ap.add_argument("--workloads", default="1,2,3,4", help="comma-separated, default 1,2,3,4")
     ap.add_argument("--scale", default="3,12,24", help="host counts for workload 4")
-    ap.add_argument("--quick", action="store_true", help="1 repetition, scale 3 and 12 (CI)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI smoke run: workloads 2 and 6 (10 light hosts), 1 repetition, no cold-start "
+        "series; without ansible-playbook, nornir_homehub only; writes results/<stamp>-quick.*",
+    )
+    ap.add_argument("--controller-sizes", default="50,100,200", help="host counts for workload 7")
+    ap.add_argument(
+        "--workers", type=int, default=None, help="workload 7: the runner's num_workers"
+    )
     ap.add_argument("--cold-runs", type=int, default=10, help="runs of the --help cold start")
     ap.add_argument("--keep-nodes", action="store_true", help="leave the extra lab nodes up")
     ap.add_argument("--readme", action="store_true", help="put the table into README.md")
@@ -1116,8 +1184,17 @@ def main(argv: list[str] | None = None) -> int:
     reps = 1 if args.quick else args.reps
     sizes = [3, 12] if args.quick else [int(x) for x in args.scale.split(",") if x.strip()]
     workloads = {int(x) for x in args.workloads.split(",") if x.strip()}
+    args.controller_sizes = [int(x) for x in args.controller_sizes.split(",") if x.strip()]
     SELECTED[:] = [t for t in TOOLS if t in args.tools.split(",")]
-    if not shutil.which("ansible-playbook", path=str(BIN)):
+    has_ansible = bool(shutil.which("ansible-playbook", path=str(BIN)))
+    if args.quick:
+        # Bounded for CI (about a minute or two): no target is asserted there.
+        workloads, args.controller_sizes = {2, 7}, list(controller.QUICK_SIZES)
+        args.cold_runs = min(args.cold_runs, 3) if has_ansible else 0
+        args.tag = args.tag or "quick"
+        if not has_ansible:
+            SELECTED[:] = ["nornir_homehub"]
+    elif not has_ansible and workloads - {7}:
         print("ansible-playbook not found: pip install 'ansible>=12,<13'", file=sys.stderr)
         return 2
     started = dt.datetime.now(dt.UTC)
@@ -1135,13 +1212,10 @@ def main(argv: list[str] | None = None) -> int:
     result["summary"] = summarize(samples)
     result["targets"] = targets(result["summary"], result["cold_start"])
     result["notes"] = notes
-    table = markdown(result)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    for name in [f"{stamp}-{args.tag}"] if args.tag else ["latest", stamp]:
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / f"{name}.md").write_text(table)
-    if args.readme and not args.tag:
+    table = write_results(result, args, workloads, started)
+    if args.readme and not args.tag and workloads == {7}:
+        log("--readme: workload 7 alone has no side-by-side table; README.md not updated")
+    elif args.readme and not args.tag:
         update_readme(table)
     print(table)
     failed = sum(1 for s in samples if not s.ok)

@@ -9,8 +9,9 @@ history) even when the run fails or is interrupted, and closes every connection.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, Unpack
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
     from nornir_homehub.report import RunRecorder, RunReport, TimingProcessor
     from nornir_homehub.secrets import SecretStore
 
-__all__ = ["RunContext", "RunParams", "StageStopped", "execute"]
+__all__ = ["PROFILE_ENV", "RunContext", "RunParams", "StageStopped", "execute"]
+
+PROFILE_ENV = "HOMEHUB_PROFILE"
 
 
 @dataclass
@@ -92,7 +95,20 @@ class RunContext:
         secrets = self.secrets()
         secrets.require(sorted(needed))
         values = secrets.as_template_vars()
-        return secrets, {h.name: render_host(nr, h, stacks_dir, values, only) for h in hosts}
+        rendered = {}
+        for h in hosts:
+            with self.phase(h.name, "render"):
+                rendered[h.name] = render_host(nr, h, stacks_dir, values, only)
+        return secrets, rendered
+
+    @contextlib.contextmanager
+    def phase(self, host: str, name: str) -> Iterator[None]:
+        """Time the block as phase ``name`` of ``host`` in this run's report (``--profile``).
+
+        The same as `nornir_homehub.report.phases.phase`, which tasks call with their host.
+        """
+        with self.recorder.phases.measure(host, name):
+            yield
 
     @property
     def processors(self) -> list[Any]:
@@ -259,6 +275,9 @@ class RunParams(TypedDict, total=False):
         lock: a mutating run: take each host's deploy lock before the first stage, append to
             its audit log and release the lock at the end (never in a dry run).
         lock_wait: seconds to wait for a held lock (``--lock-wait``; default 0: exit 2).
+        profile: print where the time went (phase x host, `profile_table`) on the progress
+            stream at the end (default: env ``HOMEHUB_PROFILE`` set and not ``0``; the CLI's
+            ``--profile`` sets it).
 
     """
 
@@ -272,6 +291,7 @@ class RunParams(TypedDict, total=False):
     progress_stream: Any
     lock: bool
     lock_wait: float
+    profile: bool
 
 
 def execute(
@@ -297,7 +317,7 @@ def execute(
     """
     from nornir_homehub.connection import close_all
     from nornir_homehub.progress import ProgressProcessor
-    from nornir_homehub.report import RunRecorder, TimingProcessor, recording
+    from nornir_homehub.report import RunRecorder, TimingProcessor, phases, recording
     from nornir_homehub.secrets import load_secrets_for_output, redact_all
 
     dry_run = params.get("dry_run", False)
@@ -341,6 +361,7 @@ def execute(
                 history_dir=settings.history_dir,
             ),
             contextlib.suppress(StageStopped),
+            phases.active(recorder.phases),
         ):
             error: BaseException | None = None
             try:
@@ -355,8 +376,20 @@ def execute(
                     ctx.locks.finish(ctx.results, error)
     finally:
         close_all(nr)
+        if params.get("profile", os.environ.get(PROFILE_ENV, "") not in ("", "0")):
+            _print_profile(recorder, stream or sys.stderr)
     assert recorder.report is not None  # noqa: S101 - recording() always finishes the report
     return recorder.report
+
+
+def _print_profile(recorder: RunRecorder, stream: Any) -> None:
+    """The ``--profile`` table of the finished run (nothing when the report was not made)."""
+    from nornir_homehub.report import profile_table
+
+    report = recorder.report
+    if report is not None:
+        print(f"profile of {report.command} (seconds per phase and host):", file=stream)
+        print(profile_table(report.phases, report.duration_s), end="", file=stream, flush=True)
 
 
 def _note_redaction(recorder: RunRecorder, nr: Nornir, stage: str, note: str) -> None:

@@ -32,6 +32,9 @@ from leak_guard import (  # noqa: F401 - hooks are found by name in a conftest
 ROOT = Path(__file__).resolve().parents[1]
 LAB_CONFIG = ROOT / "inventory" / "lab" / "config.yaml"
 LAB_SUBNET = ipaddress.ip_network("192.0.2.128/26")
+# The light nodes of `lab up --hosts N --light` (TEST-NET-3 on the lab bridge) are not allowed
+# here: no test starts them (benchmarks/run.py does, and allows that range itself), and without
+# a light lab the range would be routed out of this machine's eth0.
 ALLOWED = [LAB_SUBNET, ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 os.environ["HOMEHUB_ALLOWED_NETWORKS"] = ",".join(str(n) for n in ALLOWED)
 # A shell that starts the suite in the background (`cmd &` without job control) hands it SIGINT

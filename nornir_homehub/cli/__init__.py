@@ -47,12 +47,22 @@ class HomehubGroup(click.Group):
     type=click.Path(dir_okay=False),
     help="Nornir + homehub config file (env HOMEHUB_CONFIG).",
 )
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="At the end of a run, print where its time went on stderr: seconds per phase "
+    "(connect, render, facts, upload, compose, health, ...) and host (env HOMEHUB_PROFILE=1).",
+)
 @click.version_option(package_name="nornir_homehub")
 @click.pass_context
-def cli(ctx: click.Context, config: str) -> None:
+def cli(ctx: click.Context, config: str, profile: bool) -> None:
     """Deploy and operate the self-hosted AI stack (LiteLLM, Open WebUI, Ollama, Qdrant, BIND9)."""
+    import os
     from pathlib import Path
 
+    if profile:
+        # Read by the engine (nornir_homehub.engine.PROFILE_ENV) at the end of each run.
+        os.environ["HOMEHUB_PROFILE"] = "1"
     ctx.obj = AppContext(Path(config))
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from nornir_homehub.lab import Lab
 
 
-def _lab(app: AppContext, extra: int | None = None) -> Lab:
+def _lab(app: AppContext, extra: int | None = None, light: bool | None = None) -> Lab:
     import nornir_homehub
     from nornir_homehub import builtin
     from nornir_homehub.config import load_settings, read_config
@@ -38,7 +38,7 @@ def _lab(app: AppContext, extra: int | None = None) -> Lab:
     host_file = Path(raw["inventory"]["options"]["host_file"])
     if not host_file.is_absolute():
         host_file = path.resolve().parent / host_file
-    return Lab(lab_dir, host_file, extra_hosts=extra)
+    return Lab(lab_dir, host_file, extra_hosts=extra, light=light)
 
 
 @click.group("lab")
@@ -50,19 +50,28 @@ def lab() -> None:
 @click.option(
     "--hosts",
     "total",
-    type=click.IntRange(min=3, max=48),
+    # The lab's limits (lab.model MAX_EXTRA, MAX_LIGHT), not imported: --help stays cold-fast.
+    type=click.IntRange(min=3, max=243),
     default=None,
-    help="Total hosts: the 3 base hosts + up to 45 compute-like nodes (default: as last time).",
+    help="Total hosts: the 3 base hosts + up to 45 compute-like nodes, or up to 240 with "
+    "--light (default: as last time).",
+)
+@click.option(
+    "--light",
+    is_flag=True,
+    default=None,
+    help="The extra nodes run sshd only (no Docker Engine), on 203.0.113.0/24: the controller "
+    "scale simulation (benchmarks/run.py --workloads 6).",
 )
 @pass_app
 @handle_errors
-def up(app: AppContext, total: int | None) -> None:
+def up(app: AppContext, total: int | None, light: bool | None) -> None:
     """Bring the lab up (harmless when it is already up)."""
     extra = total - 3 if total is not None else None
-    the_lab = _lab(app, extra)
+    the_lab = _lab(app, extra, light)
     status = the_lab.up(log=lambda m: click.echo(m, err=True))
     for h in status.hosts:
-        click.echo(f"{h.name:<8} {h.address:<13} {h.state}")
+        click.echo(f"{h.name:<8} {h.address:<14} {h.state}")
     click.echo(f"lab config (every path absolute): {the_lab.config_file}", err=True)
     if not status.up:
         raise SystemExit(1)

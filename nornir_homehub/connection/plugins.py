@@ -9,6 +9,7 @@ from nornir_homehub.connection.local import HomehubLocal
 from nornir_homehub.connection.ssh import HomehubSSH
 from nornir_homehub.connection_options import LOCAL_PLUGIN, SSH_PLUGIN
 from nornir_homehub.errors import TransportError
+from nornir_homehub.report.phases import phase
 
 if TYPE_CHECKING:
     from nornir.core.task import Task
@@ -67,7 +68,11 @@ def host_connection(task: Task) -> HostConnection:
     A host whose data has ``connection: local`` uses `HomehubLocal`; all others `HomehubSSH`.
     """
     plugin = _plugin(task)
-    conn = task.host.get_connection(plugin, task.nornir.config)
+    if plugin in task.host.connections:
+        conn = task.host.get_connection(plugin, task.nornir.config)
+    else:
+        with phase(task.host.name, "connect"):
+            conn = task.host.get_connection(plugin, task.nornir.config)
     if isinstance(conn, _Unreachable):
         raise type(conn.error)(str(conn.error))
     if not isinstance(conn, HostConnection):  # pragma: no cover - misregistered plugin

@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import select
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,7 +126,7 @@ class HomehubSSH(HostConnection):
         client = paramiko.SSHClient()
         try:
             if known_hosts.is_file():
-                client.load_system_host_keys(str(known_hosts))
+                _add_known_keys(client, known_hosts, ip if port == 22 else f"[{ip}]:{port}")
         except (OSError, paramiko.SSHException) as exc:
             raise ConfigError(
                 f"{self.name}: cannot read known_hosts {known_hosts}: {exc}"
@@ -339,6 +340,33 @@ class HomehubSSH(HostConnection):
             with contextlib.suppress(Exception):
                 self._client.close()
             self._client = None
+
+
+_KNOWN_HOSTS: dict[Path, tuple[tuple[int, int], paramiko.HostKeys]] = {}
+_KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+def _add_known_keys(client: paramiko.SSHClient, path: Path, name: str) -> None:
+    """Give ``client`` the keys ``path`` lists for ``name`` (``addr`` or ``[addr]:port``).
+
+    The file is parsed once per version (mtime, size) and shared by every connection of the
+    run: parsing a known_hosts of 200 hosts for each of 200 connections cost the controller
+    about a second of CPU. Only this host's entries reach the client, so the check is the one
+    paramiko makes against the whole file (a missing key: refused; another key: changed).
+    """
+    import paramiko
+
+    st = path.stat()
+    version = (st.st_mtime_ns, st.st_size)
+    with _KNOWN_HOSTS_LOCK:
+        cached = _KNOWN_HOSTS.get(path)
+        if cached is None or cached[0] != version:
+            keys = paramiko.HostKeys()
+            keys.load(str(path))
+            cached = _KNOWN_HOSTS[path] = (version, keys)
+    found = cached[1].lookup(name)
+    for keytype in found or {}:
+        client.get_host_keys().add(name, keytype, found[keytype])  # type: ignore[index]
 
 
 def _dead(transport: paramiko.Transport) -> bool:

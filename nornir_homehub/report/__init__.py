@@ -34,6 +34,7 @@ from nornir_homehub.report.model import (
     StopRecord,
     TaskRecord,
 )
+from nornir_homehub.report.phases import PhaseClock, phase, profile_table
 from nornir_homehub.report.recorder import RunRecorder, recording
 from nornir_homehub.report.schema import report_schema, validate_report
 from nornir_homehub.report.timing import DurationSource, TimingProcessor, Timings
@@ -47,6 +48,7 @@ __all__ = [
     "ErrorRecord",
     "HistoryEntry",
     "HostRecord",
+    "PhaseClock",
     "Redact",
     "ReportError",
     "ReportSchemaError",
@@ -62,7 +64,9 @@ __all__ = [
     "junit_xml",
     "list_history",
     "load_report",
+    "phase",
     "private_dir",
+    "profile_table",
     "recording",
     "report_schema",
     "save_history",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nornir_homehub.checks.model import Check, Layer, Status
@@ -235,7 +235,9 @@ class RunReport:
     """The versioned result of one command run (JSON schema ``schema/report.v1.json``).
 
     ``ok`` is true only when the run completed, no stage stopped it, and no task or check
-    failed; the CLI exits 0 exactly when ``ok`` is true.
+    failed; the CLI exits 0 exactly when ``ok`` is true. ``phases`` is where each host's time
+    went (host -> phase -> seconds, `nornir_homehub.report.phases`); a report written before
+    phases existed reads back with none.
     """
 
     run_id: str
@@ -254,6 +256,7 @@ class RunReport:
     stages: tuple[StageRecord, ...]
     checks: tuple[CheckRecord, ...]
     schema_version: str = SCHEMA_VERSION
+    phases: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -302,6 +305,7 @@ class RunReport:
             "hosts": {name: host.to_dict() for name, host in self.hosts.items()},
             "stages": [s.to_dict() for s in self.stages],
             "checks": [c.to_dict() for c in self.checks],
+            "phases": {host: dict(per) for host, per in self.phases.items()},
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -338,6 +342,10 @@ class RunReport:
                 hosts={n: HostRecord.from_dict(h) for n, h in data.get("hosts", {}).items()},
                 stages=tuple(StageRecord.from_dict(s) for s in data.get("stages", ())),
                 checks=tuple(CheckRecord.from_dict(c) for c in data.get("checks", ())),
+                phases={
+                    str(h): {str(n): float(v) for n, v in per.items()}
+                    for h, per in (data.get("phases") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportError(f"report {data.get('run_id', '?')} is malformed: {exc!r}") from None

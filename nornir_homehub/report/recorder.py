@@ -42,6 +42,7 @@ from nornir_homehub.report.model import (
     StopRecord,
     TaskRecord,
 )
+from nornir_homehub.report.phases import PhaseClock
 from nornir_homehub.report.timing import DurationSource, TimingProcessor, Timings
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class RunRecorder:
         self._stop: StopRecord | None = None
         self._watched: list[Timings] = []
         self._added: set[int] = set()
+        self.phases = PhaseClock()
         self.report: RunReport | None = None
 
     # stages
@@ -344,6 +346,7 @@ class RunRecorder:
                 hosts=hosts,
                 stages=stages,
                 checks=tuple(self._checks),
+                phases=self.phases.snapshot(),
             )
             return self.report
 

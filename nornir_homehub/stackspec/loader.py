@@ -8,6 +8,7 @@ error names the file, line and key.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -261,6 +262,25 @@ def load_stack(stacks: StacksPath, name: str) -> StackSpec:
     if source is None:
         valid = ", ".join(available_stacks(stacks)) or "(none)"
         raise ConfigError(f"unknown stack {name!r} in {_shown(stacks)}; valid stacks: {valid}")
+    # Parsed once per file version: a run renders each host's stacks (twice with the secrets
+    # pre-flight), and parsing template.yaml per host cost ~1 s of CPU at 200 hosts.
+    st = source.stat()
+    key = (source, name, st.st_mtime_ns, st.st_size)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+    if cached is None:
+        cached = _load_stack_file(source, name)
+        with _CACHE_LOCK:
+            _CACHE[key] = cached
+    return cached
+
+
+_CACHE: dict[tuple[Path, str, int, int], StackSpec] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _load_stack_file(source: Path, name: str) -> StackSpec:
+    """Parse and validate one stack's template.yaml (`load_stack` without its cache)."""
     doc = load_yaml(source, what="stack metadata")
     raw = doc.data
     if not isinstance(raw, dict):

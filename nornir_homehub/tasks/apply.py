@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from nornir_homehub.errors import HomehubError, StackFailed, TransportError
 from nornir_homehub.plan.stacks import ComposeAction
+from nornir_homehub.report.phases import timed
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import HostConnection
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from nornir_homehub.secrets import SecretStore
 
 
+@timed("upload")
 def apply_files(conn: HostConnection, stack: RenderedStack, plan: StackPlan) -> list[str]:
     """Create or fix the plan's data dirs, upload (or chmod) its files; say what was done.
 
@@ -89,6 +91,7 @@ def compose_command(stack: RenderedStack, plan: StackPlan) -> str | None:
     return f"cd {shlex.quote(stack.project_dir)} && " + " && ".join(cmds)
 
 
+@timed("compose")
 def compose_all(
     conn: HostConnection, plans: dict[str, tuple[RenderedStack, StackPlan]], secrets: SecretStore
 ) -> dict[str, StackFailed]:
@@ -116,6 +119,7 @@ def compose_all(
     return failures
 
 
+@timed("post-deploy")
 def run_post_deploy(
     conn: HostConnection, stack: RenderedStack, secrets: SecretStore
 ) -> tuple[tuple[str, ...], StackFailed | None]:

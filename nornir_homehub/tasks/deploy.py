@@ -37,6 +37,7 @@ from nornir_homehub.facts.stacks import (
 )
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
 from nornir_homehub.plan.twin import TwinPlan, plan_twins
+from nornir_homehub.report.phases import timed
 from nornir_homehub.tasks import edge, twin
 from nornir_homehub.tasks.apply import apply_files, compose_all, run_post_deploy
 from nornir_homehub.tasks.health import wait_ready
@@ -254,6 +255,7 @@ def _deploy(
     )
 
 
+@timed("facts")
 def gather_stack_facts(conn: HostConnection, rendered: list[RenderedStack]) -> HostStackFacts:
     """One round trip: file hashes/modes, data dirs, deploy states, containers, step checks."""
     return parse_stack_facts(conn.run_batch(stack_fact_batch(rendered)))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.checks.edge import TRANSIENT, Diagnosis, diagnose, not_converged, summarize
 from nornir_homehub.facts.traefik import Route, probe_routes, routes_from_compose, unique
+from nornir_homehub.report.phases import timed
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import HostConnection
@@ -37,6 +38,7 @@ DEFAULT_EDGE_SETTLE = 30.0  # inventory edge_settle_timeout: verify's settle win
 POLL_INTERVAL = 1.0
 
 
+@timed("edge convergence")
 def settle_routes(
     conn: HostConnection,
     routes: Sequence[Route],

@@ -5,8 +5,10 @@ from __future__ import annotations
 from nornir.core.task import Result, Task
 
 from nornir_homehub.connection import host_connection
+from nornir_homehub.report.phases import timed
 
 
+@timed("command")
 def run_command(task: Task, command: str, timeout: float | None = None) -> Result:
     """Run ``command`` on the host.
 

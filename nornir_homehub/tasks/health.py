@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nornir_homehub.errors import StackFailed, TransportError
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
 from nornir_homehub.facts.stacks import Container, Health, stack_containers
+from nornir_homehub.report.phases import timed
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import HostConnection
@@ -45,6 +46,7 @@ def wait_healthy(
     return ready, next((failed[s.name] for s in stacks if s.name in failed), None)
 
 
+@timed("health")
 def wait_ready(
     conn: HostConnection,
     stacks: list[RenderedStack],

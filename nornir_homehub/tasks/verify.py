@@ -44,6 +44,7 @@ from nornir_homehub.facts.http import (
     parse_probe,
 )
 from nornir_homehub.facts.traefik import Route, edge_request, public_route
+from nornir_homehub.report.phases import timed
 from nornir_homehub.secrets import redact_head
 from nornir_homehub.tasks.edge import DEFAULT_EDGE_SETTLE, settle_routes
 
@@ -69,6 +70,7 @@ class _Probe:
         return f"http://<{self.health.container}>:{self.probe.port}{self.probe.path}"
 
 
+@timed("verify")
 def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence reads best
     task: Task,
     *,
