@@ -16,9 +16,9 @@ deploy of the qdrant stack on N compute-like lab nodes (``lab up --hosts``); 5 (
 Open WebUI secret deployed while a request loop asks Traefik for chat: failed requests and the
 longest gap per run (``benchmarks/edge_load.py``); 6 (opt-in) the stateful services: Ollama's
 keep-alive and Qdrant's API key changed, each deployed alone while a loop asks the service's
-published port, so the table shows the gap a recreate leaves (both tools recreate them); 7 (opt-in) the controller alone: ``exec --
-true`` and the facts round trip on 50, 100 and 200 sshd-only lab nodes (``lab up --light``,
-``benchmarks/controller.py``), nornir_homehub only.
+published port, so the table shows the gap a recreate leaves (both tools recreate them); 7
+(opt-in) the controller alone: ``exec -- true`` and the facts round trip on 50, 100 and 200
+sshd-only lab nodes (``lab up --light``, ``benchmarks/controller.py``), nornir_homehub only.
 """
 
 from __future__ import annotations
