@@ -44,7 +44,7 @@ def _check_data(
 
 # Site values the tasks read, checked here so a wrong shape stops the run at load instead of
 # failing a task after the host was contacted.
-_DATA_NAME_LISTS = ("ollama_models", "public_services", "internal_services", "backup_stop")
+_DATA_NAME_LISTS = ("public_services", "internal_services", "backup_stop")
 _DATA_PATHS = ("data_root", "stacks_root", "backup_dir")
 # Seconds the deploy and verify waits read: key -> may it be 0?
 _DATA_SECONDS = {
@@ -59,6 +59,7 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
     for key in _DATA_NAME_LISTS:
         if key in data:
             c.str_list([*keys, key], data[key])
+    _check_models(c, keys, data)
     for key in _DATA_PATHS:
         value = data.get(key)
         if value is not None and (not isinstance(value, str) or not value.startswith("/")):
@@ -103,3 +104,23 @@ def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> No
         not isinstance(api, str) or not api.startswith(("http://", "https://"))
     ):
         c.add([*keys, "traefik_api_url"], f"must be an http(s) URL or null, got {show(api)}")
+
+
+def _check_models(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    """``ollama_models`` entries, ``ollama_env`` (extra env for Ollama), ``qdrant_host``."""
+    if "ollama_models" in data:
+        from nornir_homehub.plan.models import entry_problems
+
+        for where, message in entry_problems(data["ollama_models"]):
+            c.add([*keys, "ollama_models", *where], message)
+    env = data.get("ollama_env")
+    if env is not None:
+        table = c.mapping([*keys, "ollama_env"], env, "ollama_env")
+        for name, value in (table or {}).items():
+            if not isinstance(name, str) or not name.replace("_", "A").isalnum():
+                c.add([*keys, "ollama_env", name], "must be an environment variable name")
+            elif isinstance(value, dict | list) or value is None:
+                c.add([*keys, "ollama_env", name], f"must be a string or number, got {show(value)}")
+    choice = data.get("qdrant_host")
+    if choice is not None and not isinstance(choice, str):
+        c.add([*keys, "qdrant_host"], f"must be a compute host's name, got {show(choice)}")
