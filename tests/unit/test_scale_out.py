@@ -22,6 +22,8 @@ MODEL = "qwen2.5-coder:14b"
 def _render(config: Path, out: Path) -> dict[str, bytes]:
     res = CliRunner().invoke(cli, ["--config", str(config), "render", "--out", str(out)])
     assert res.exit_code == 0, res.output
+    # Offline, and saying so: the models are the inventory's list, not what a host has.
+    assert "LiteLLM's config lists ollama_models as declared" in res.output
     return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
