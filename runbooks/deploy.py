@@ -59,7 +59,7 @@ def run(
             trusted = nr.filter(filter_func=lambda h, sel=selected: h.name in sel)
             rendered.update(ctx.render_all(trusted, only, facts=ctx.facts)[1])
         if selected:
-            ctx.stage(
+            agg = ctx.stage(
                 f"{stage} stacks",
                 nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
                 deploy_stacks,
@@ -70,8 +70,10 @@ def run(
                 dry_run=ctx.dry_run,
                 force=force,
             )
-        if stage == "compute" and not ctx.dry_run:
-            _compute_models(nr, ctx, [h for h in selected if _runs_ollama(hosts[h], only)])
+            if stage == "compute" and not ctx.dry_run:
+                # Hosts whose stacks failed (--keep-going) have nothing to check.
+                ok = [h for h in selected if h not in agg.failed_hosts]
+                _compute_models(nr, ctx, [h for h in ok if _runs_ollama(hosts[h], only)])
     if (
         verify
         and not ctx.dry_run
