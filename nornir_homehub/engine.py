@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, Unpack
@@ -47,6 +47,9 @@ class RunContext:
         dry_run: change nothing; show what would change.
         keep_going: no stage is a gate: a failed stage does not stop later ones
             (``--keep-going``).
+        facts: facts a stage gathered for a later stage's render (the deploy puts
+            ``ollama_installed``, compute host -> installed models, here after the compute
+            stage; the trusted stage renders LiteLLM's config from it).
     """
 
     settings: Settings
@@ -61,6 +64,7 @@ class RunContext:
     locks: HostLocks | None = field(default=None, repr=False)
     # Every stage's results in order (the audit log reads what each host's run did).
     results: list[tuple[str, AggregatedResult]] = field(default_factory=list, repr=False)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def secrets(self) -> SecretStore:
         """Load the secrets once (vault + environment) and redact them everywhere from now on.
@@ -76,12 +80,17 @@ class RunContext:
         return self._secrets
 
     def render_all(
-        self, nr: Nornir, only: Collection[str] | None = None
+        self,
+        nr: Nornir,
+        only: Collection[str] | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> tuple[SecretStore, dict[str, list[RenderedStack]]]:
         """Load the secrets the selected hosts' stacks need and render every host offline.
 
         Runs before any host is touched: a missing secret (`SecretError`) or an undefined
         template variable (`ConfigError`) stops the run with exit 2 and nothing changed.
+        ``facts`` (`RunContext.facts`) are facts gathered earlier in the run (None: render
+        from the inventory alone).
 
         Returns:
             The secret store and host name -> rendered stacks (narrowed by ``only``).
@@ -98,7 +107,7 @@ class RunContext:
         rendered = {}
         for h in hosts:
             with self.phase(h.name, "render"):
-                rendered[h.name] = render_host(nr, h, stacks_dir, values, only)
+                rendered[h.name] = render_host(nr, h, stacks_dir, values, only, facts=facts)
         return secrets, rendered
 
     @contextlib.contextmanager

@@ -261,12 +261,19 @@ def hosts_by_role(hosts: Mapping[str, Host], role: str) -> list[Host]:
     return [h for h in hosts.values() if h.get("role") == role]
 
 
-def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
+def site_vars(nr: Nornir, host: Host, facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Template variables for ``host``: its data plus values derived from the whole inventory.
 
     Derived (never typed twice in inventory):
-        ai_compute_ip: the address of the (first) compute host.
-        ai_compute_fqdn / ai_trusted_fqdn: FQDNs of the compute and trusted hosts.
+        ai_compute_ip: the address of the compute host that holds Qdrant: the inventory's
+            ``qdrant_host`` (a compute host's name), else the first compute host.
+        ai_compute_fqdn / ai_trusted_fqdn: FQDNs of that compute host and the trusted host.
+        ollama_models_desired: the ``ollama_models`` entries as `ModelEntry` dicts.
+        ollama_backends: one ``{name, api_base, models}`` per compute host that runs the
+            ``ollama`` stack (LiteLLM lists one deployment per backend and model); the host
+            at ``ai_compute_ip`` is reached as ``ollama.<domain>``, the others by address.
+            ``models`` are the entries' names, narrowed to those installed on that host when
+            ``facts`` carries ``ollama_installed`` for it (gathered after the compute stage).
         internal_names: ``{"<internal>.<domain>": ai_compute_ip}`` for each internal service
             name: what the trusted containers must resolve them to.
         extra_hosts: ``internal_names`` with ``internal_dns: extra_hosts`` (the default), else
@@ -280,10 +287,18 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
             Docker; service ``host``). What Prometheus scrapes.
         inventory_hostname, ansible-style, for templates ported from the guide.
 
+    Args:
+        nr: the Nornir object (its whole inventory, despite a filter).
+        host: the host to render for.
+        facts: facts gathered during this run (``ollama_installed``: host -> installed model
+            names); None offline (``render``, dry runs): the inventory's list as declared.
+
     Raises:
-        ConfigError: ``internal_dns: bind`` without a dns host whose address is an IP and
-            without ``internal_dns_servers``.
+        ConfigError: ``qdrant_host`` does not name a compute host; ``internal_dns: bind``
+            without a dns host whose address is an IP and without ``internal_dns_servers``.
     """
+    from nornir_homehub.plan.models import parse_model_entries, present_model_names
+
     values: dict[str, Any] = dict(host.items())
     values["inventory_hostname"] = host.name
     values["host_address"] = host.hostname
@@ -291,12 +306,28 @@ def site_vars(nr: Nornir, host: Host) -> dict[str, Any]:
     compute = hosts_by_role(every, "compute")
     trusted = hosts_by_role(every, "trusted")
     domain = values.get("domain", "")
+    entries = parse_model_entries(values.get("ollama_models"))
+    values["ollama_models_desired"] = [e.to_dict() for e in entries]
+    values["ollama_backends"] = []
     if compute:
-        values["ai_compute_ip"] = compute[0].hostname
-        values["ai_compute_fqdn"] = compute[0].get("fqdn")
+        primary = _qdrant_host(compute, values.get("qdrant_host"))
+        values["ai_compute_ip"] = primary.hostname
+        values["ai_compute_fqdn"] = primary.get("fqdn")
         values["extra_hosts"] = {
-            f"{name}.{domain}": compute[0].hostname for name in values.get("internal_services", [])
+            f"{name}.{domain}": primary.hostname for name in values.get("internal_services", [])
         }
+        installed = (facts or {}).get("ollama_installed")
+        for h in compute:
+            if "ollama" not in (h.get("stacks") or []):
+                continue
+            base = f"ollama.{domain}" if h is primary else h.hostname
+            values["ollama_backends"].append(
+                {
+                    "name": h.name,
+                    "api_base": f"http://{base}:11434",
+                    "models": present_model_names(entries, installed, h.name),
+                }
+            )
     else:
         values.setdefault("extra_hosts", {})
     if trusted:
@@ -336,3 +367,14 @@ def _dns_servers(host: Host, values: Mapping[str, Any], dns: Sequence[Host]) -> 
             f"{dns[0].hostname!r} is not an IP address (compose dns: needs one); set "
             "internal_dns_servers"
         ) from None
+
+
+def _qdrant_host(compute: list[Host], choice: object) -> Host:
+    """The compute host named by ``qdrant_host`` (default: the first compute host)."""
+    if choice is None:
+        return compute[0]
+    for h in compute:
+        if h.name == choice:
+            return h
+    names = ", ".join(h.name for h in compute)
+    raise ConfigError(f"qdrant_host: {choice!r} is not a compute host (compute hosts: {names})")

@@ -67,7 +67,14 @@ class LocalRender:
         """``rendered N files for M host(s) into OUT`` (and whether secrets were masked)."""
         total = sum(len(stack["files"]) for stacks in self.hosts.values() for stack in stacks)
         masked = " (secrets masked)" if self.masked else ""
-        return f"rendered {total} files for {len(self.hosts)} host(s) into {self.out}{masked}"
+        line = f"rendered {total} files for {len(self.hosts)} host(s) into {self.out}{masked}"
+        if any(f.stack == "litellm" for f in self.files):
+            # Offline: no compute host was asked which models it has.
+            line += (
+                "\nLiteLLM's config lists ollama_models as declared; a deploy lists only the "
+                "models installed on each compute host"
+            )
+        return line
 
 
 def render_to_folder(

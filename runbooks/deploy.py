@@ -1,10 +1,13 @@
 """Runbook ``deploy``: the guide's rollout order, each stage a gate.
 
-DNS (the dns hosts' zone) -> compute stacks (ollama, qdrant) -> trusted stacks (litellm,
-openwebui) -> verify. ``--filter`` narrows the hosts of every stage; ``--stacks`` narrows the
-stacks (and skips the DNS stage, like the guide's ``--tags``). Everything is rendered before any
-host is touched, so a missing secret or an undefined template variable stops the run (exit 2)
-with nothing changed.
+DNS (the dns hosts' zone) -> compute stacks (ollama, qdrant; the post-deploy steps pull the
+missing models, every host in parallel) -> compute models (every ``ollama_models`` entry
+installed with its pinned digest; on a host that declares a GPU, the GPU gate) -> trusted stacks
+(litellm, openwebui; LiteLLM's config is rendered again from the models the compute stage found
+installed, so it routes only to models that are there) -> verify. ``--filter`` narrows the
+hosts of every stage; ``--stacks`` narrows the stacks (and skips the DNS stage, like the
+guide's ``--tags``). Everything is rendered before any host is touched, so a missing secret or
+an undefined template variable stops the run (exit 2) with nothing changed.
 """
 
 from __future__ import annotations
@@ -63,8 +66,12 @@ def run(
     # Extra compute-like nodes (role `node`, e.g. the lab's scale hosts) deploy with compute.
     for stage, roles in (("compute", ("compute", "node")), ("trusted", ("trusted",))):
         selected = [h.name for r in roles for h in hosts_by_role(hosts, r) if rendered.get(h.name)]
+        if stage == "trusted" and selected and ctx.facts.get("ollama_installed"):
+            # The facts of the compute stage: LiteLLM lists only the models that are there.
+            trusted = nr.filter(filter_func=lambda h, sel=selected: h.name in sel)
+            rendered.update(ctx.render_all(trusted, only, facts=ctx.facts)[1])
         if selected:
-            ctx.stage(
+            agg = ctx.stage(
                 f"{stage} stacks",
                 nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
                 deploy_stacks,
@@ -76,6 +83,10 @@ def run(
                 force=force,
                 release=ReleaseContext.of_run(ctx, auto_rollback=rollback),
             )
+            if stage == "compute" and not ctx.dry_run:
+                # Hosts whose stacks failed (--keep-going) have nothing to check.
+                ok = [h for h in selected if h not in agg.failed_hosts]
+                _compute_models(nr, ctx, [h for h in ok if _runs_ollama(hosts[h], only)])
     if (
         verify
         and not ctx.dry_run
@@ -84,3 +95,29 @@ def run(
         from nornir_homehub.api import load_runbook
 
         load_runbook(settings, "verify")(nr, ctx, stacks=stacks)
+
+
+def _runs_ollama(host: Any, only: set[str] | None) -> bool:
+    return "ollama" in (host.get("stacks") or []) and (only is None or "ollama" in only)
+
+
+def _compute_models(nr: Nornir, ctx: RunContext, names: list[str]) -> None:
+    """Stage ``compute models`` (a gate): the models are there, and on the GPU where declared.
+
+    Its facts (compute host -> installed models) go to ``ctx.facts["ollama_installed"]``.
+    A dry run skips it: nothing was pulled, so LiteLLM's config is the inventory's list.
+    """
+    from nornir_homehub.tasks.models import ModelsOutcome, ensure_models
+
+    if not names:
+        return
+    agg = ctx.stage(
+        "compute models",
+        nr.filter(filter_func=lambda h, sel=names: h.name in sel),
+        ensure_models,
+    )
+    ctx.facts["ollama_installed"] = {
+        host: list(multi[0].result.installed)
+        for host, multi in agg.items()
+        if isinstance(multi[0].result, ModelsOutcome)
+    }

@@ -53,12 +53,15 @@ class GpuThresholds:
         memory_pct: warn when used memory is above this percentage of total.
         temperature_c: warn when the GPU is hotter than this (degrees Celsius).
         utilization_pct: warn when utilisation is above this (None: never).
+        headroom_mib: the deploy's GPU gate fails when a GPU has less free memory than this
+            after the models were warmed up (MiB).
 
     """
 
     memory_pct: float = 90.0
     temperature_c: float = 85.0
     utilization_pct: float | None = None
+    headroom_mib: float = 1024.0
 
     @classmethod
     def from_data(cls, host: str, data: Any) -> GpuThresholds:
@@ -74,7 +77,7 @@ class GpuThresholds:
             raise ConfigError(
                 f"{host}: gpu_thresholds must be a mapping, got {type(data).__name__}"
             )
-        known = {"memory_pct", "temperature_c", "utilization_pct"}
+        known = {"memory_pct", "temperature_c", "utilization_pct", "headroom_mib"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(
@@ -88,6 +91,8 @@ class GpuThresholds:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{host}: gpu_thresholds.{key} must be a number, got {value!r}")
+            if value < 0:
+                raise ConfigError(f"{host}: gpu_thresholds.{key} must be >= 0, got {value!r}")
             values[key] = float(value)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -97,6 +102,7 @@ class GpuThresholds:
             "memory_pct": self.memory_pct,
             "temperature_c": self.temperature_c,
             "utilization_pct": self.utilization_pct,
+            "headroom_mib": self.headroom_mib,
         }
 
 

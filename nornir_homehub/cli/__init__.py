@@ -19,6 +19,7 @@ from nornir_homehub.cli.history import history
 from nornir_homehub.cli.hostlock import audit, lock
 from nornir_homehub.cli.inventory import inventory
 from nornir_homehub.cli.lab import lab
+from nornir_homehub.cli.models import models
 from nornir_homehub.cli.operate import drift, logs, status
 from nornir_homehub.cli.prune import prune
 from nornir_homehub.cli.releases import releases, rollback
@@ -87,6 +88,7 @@ cli.add_command(lock)
 cli.add_command(audit)
 cli.add_command(releases)
 cli.add_command(rollback)
+cli.add_command(models)
 
 
 def main() -> None:

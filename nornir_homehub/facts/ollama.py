@@ -219,6 +219,7 @@ def gather_ollama(
     warmup: bool = True,
     warmup_timeout: float = DEFAULT_WARMUP_TIMEOUT,
     timeout: float = 10,
+    keep_alive: Mapping[str, str | int] | None = None,
 ) -> OllamaFacts:
     """Ask the Ollama API on the host: /api/tags, a warm-up per installed model, /api/ps.
 
@@ -229,6 +230,8 @@ def gather_ollama(
         warmup: send ``POST /api/generate {"model": m, "prompt": "", "keep_alive": "5m"}``.
         warmup_timeout: seconds to wait for one model to load.
         timeout: seconds for the other requests.
+        keep_alive: model -> the warm-up's ``keep_alive`` (``-1``: keep it loaded) instead of
+            the default 5 minutes.
 
     Returns:
         The facts; an unreachable API is recorded in ``api_error``, not raised.
@@ -252,7 +255,8 @@ def gather_ollama(
         for model in models:
             if find_model(list(installed), model) is None:
                 continue
-            body = json.dumps({"model": model, "prompt": "", "keep_alive": KEEP_ALIVE})
+            alive: str | int = (keep_alive or {}).get(model, KEEP_ALIVE)
+            body = json.dumps({"model": model, "prompt": "", "keep_alive": alive})
             try:
                 res = http_get(
                     conn,

@@ -238,8 +238,12 @@ def render_host(
     stacks_dir: StacksPath,
     secrets: Mapping[str, str],
     only: Collection[str] | None = None,
+    *,
+    facts: Mapping[str, Any] | None = None,
 ) -> list[RenderedStack]:
     """Render every stack ``host`` deploys (narrowed by ``only``), with `site_vars` + secrets.
+
+    ``facts`` are facts gathered during the run (`site_vars`); None renders offline.
 
     Raises:
         SecretError: a needed secret is missing from ``secrets``.
@@ -248,7 +252,7 @@ def render_host(
     """
     from nornir_homehub.inventory import site_vars
 
-    variables = site_vars(nr, host)
+    variables = site_vars(nr, host, facts)
     specs = stacks_for_host(variables, stacks_dir, only)
     missing = sorted(secret_names(specs) - set(secrets))
     if missing:

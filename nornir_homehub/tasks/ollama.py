@@ -53,7 +53,9 @@ def check_ollama(
             )
         ]
         return Result(host=host, result=checks, failed=False, changed=False)
-    models = [str(m) for m in host.get("ollama_models") or []]
+    from nornir_homehub.plan.models import parse_model_entries
+
+    models = [e.name for e in parse_model_entries(host.get("ollama_models"))]
     facts = gather_ollama(
         host_connection(task),
         models,

@@ -47,7 +47,7 @@ def _check_data(
 
 # Site values the tasks read, checked here so a wrong shape stops the run at load instead of
 # failing a task after the host was contacted.
-_DATA_NAME_LISTS = ("ollama_models", "public_services", "internal_services", "backup_stop")
+_DATA_NAME_LISTS = ("public_services", "internal_services", "backup_stop")
 _DATA_PATHS = ("data_root", "stacks_root", "backup_dir", "homehub_root")
 # Seconds the deploy and verify waits read: key -> may it be 0?
 _DATA_SECONDS = {
@@ -64,6 +64,7 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
     for key in _DATA_NAME_LISTS:
         if key in data:
             c.str_list([*keys, key], data[key])
+    _check_models(c, keys, data)
     for key in _DATA_PATHS:
         value = data.get(key)
         if value is not None and (not isinstance(value, str) or not value.startswith("/")):
@@ -140,21 +141,5 @@ def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> No
         not isinstance(api, str) or not api.startswith(("http://", "https://"))
     ):
         c.add([*keys, "traefik_api_url"], f"must be an http(s) URL or null, got {show(api)}")
-    prom = data.get("prometheus_url")
-    if prom is not None and (
-        not isinstance(prom, str) or not prom.startswith(("http://", "https://"))
-    ):
-        c.add([*keys, "prometheus_url"], f"must be an http(s) URL, got {show(prom)}")
-    if data.get("node_exporter") is not None and data["node_exporter"] != "host":
-        c.add(
-            [*keys, "node_exporter"],
-            f"must be 'host' (a node-exporter service of the host's own) or null, "
-            f"got {show(data['node_exporter'])}",
-        )
-    # Rendered as "<n>s" into prometheus.yml, where "2.5s" is not a duration.
-    every = data.get("prometheus_scrape_interval")
-    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-        c.add(
-            [*keys, "prometheus_scrape_interval"],
-            f"must be a whole number of seconds >= 1, got {show(every)}",
-        )
+_DATA_NAME_LISTS = ("public_services", "internal_services", "backup_stop")
+_DATA_PATHS = ("data_root", "stacks_root", "backup_dir", "homehub_root")

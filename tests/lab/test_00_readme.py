@@ -50,7 +50,7 @@ def test_readme_main_command_on_a_fresh_lab(lab: Any) -> None:
     assert REPORT.stat().st_mtime >= started
     assert data["command"] == "deploy" and data["ok"] is True and data["incomplete"] is False
     names = [s["name"] for s in data["stages"]]
-    assert names[:3] == ["dns", "compute stacks", "trusted stacks"], names
+    assert names[:4] == ["dns", "compute stacks", "compute models", "trusted stacks"], names
     assert "verify stacks" in names and all(s["ok"] for s in data["stages"]), data["stages"]
     assert set(data["hosts"]) == {"trusted", "compute", "dns"}
     # A fresh lab: every stack was deployed by this run.

@@ -308,6 +308,8 @@ def test_run_killed_after_a_mounted_config_upload_before_compose(
     hosts = lab_copy.parent / "hosts.yaml"
     doc = yaml.safe_load(hosts.read_text())
     doc["trusted"]["data"]["ollama_models"] = ["qwen2.5-coder:14b", "homehub-fault:1b"]
+    # LiteLLM lists a model only once a compute host has it: compute pulls it in step (d).
+    doc["compute"]["data"]["ollama_models"] = ["qwen2.5-coder:14b", "homehub-fault:1b"]
     hosts.write_text(yaml.safe_dump(doc, sort_keys=False))
     new_config = rendered(lab_copy, "trusted", config)
     assert new_config != remote_sha(lab, "trusted", config)
@@ -377,6 +379,7 @@ def test_run_killed_after_a_mounted_config_upload_before_compose(
     assert container_id(lab, "trusted", "litellm") != old_litellm
     converges(lab_copy)
     converges()  # back to the lab's inventory
+    host(lab, "compute", "docker exec ollama ollama rm homehub-fault:1b")
     record(
         fault_table,
         request,

@@ -42,8 +42,9 @@ def test_readme_main_command_full_rollout(lab: Any, tmp_path: Path) -> None:
     data = load(report)
     assert data["ok"] is True and data["incomplete"] is False and data["stopped_at"] is None
     names = [s["name"] for s in data["stages"]]
-    assert names[:3] == ROLLOUT_STAGES
-    verify = [n for n in names[3:] if n.startswith("verify")]
+    # After the compute stacks, the models gate (issue 17), then the trusted stacks.
+    assert names[:4] == ["dns", "compute stacks", "compute models", "trusted stacks"], names
+    verify = [n for n in names[4:] if n.startswith("verify")]
     assert verify and verify[0] == "verify dns", names
     assert all(s["ok"] for s in data["stages"]), data["stages"]
     assert set(data["hosts"]) == {"trusted", "compute", "dns"}

@@ -44,6 +44,7 @@ from nornir_homehub.facts.hostlock import parse_lock_status
 from nornir_homehub.facts.http import parse_probe, parse_response
 from nornir_homehub.facts.images import parse_image_pins, parse_images
 from nornir_homehub.facts.logs import parse_logs
+from nornir_homehub.facts.models import parse_device_requests
 from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
 from nornir_homehub.facts.prometheus import parse_rules, parse_targets
 from nornir_homehub.facts.runtime import parse_runtime
@@ -148,6 +149,7 @@ _BY_INPUT: dict[str, Callable[[Any], Any]] = {
     "parse_tags": lambda i: parse_tags(i["text"]),
     "parse_ps": lambda i: [m.to_dict() for m in parse_ps(i["text"])],  # with placement
     "parse_error": lambda i: parse_error(i["text"]),
+    "parse_device_requests": lambda i: parse_device_requests(i["exit"], i["stdout"]),
     "parse_response": lambda i: parse_response(
         i["stdout"] if "stdout" in i else _framed(i), where=i.get("where", "h: GET /")
     ),

@@ -60,8 +60,10 @@ def compose(rs: RenderedStack) -> dict[str, Any]:
     return doc
 
 
-def lab_vars(host: str = "trusted") -> dict[str, Any]:
+def lab_vars(host: str = "trusted", models: list[Any] | None = None) -> dict[str, Any]:
     nr = load_nornir(LAB_CONFIG)
+    if models is not None:
+        nr.inventory.defaults.data["ollama_models"] = models
     return {**site_vars(nr, nr.inventory.hosts[host]), **ALL_SECRETS}
 
 
@@ -435,7 +437,7 @@ def test_litellm_config_serves_ollama_models_qwen_first(
 
 
 def test_litellm_lists_every_configured_model_in_order() -> None:
-    variables = {**lab_vars(), "ollama_models": ["qwen2.5-coder:14b", "llama3.1:8b"]}
+    variables = lab_vars(models=["qwen2.5-coder:14b", "llama3.1:8b"])
     rs = render_stack(load_stack(STACKS, "litellm"), variables)
     cfg = yaml.safe_load(rs.files["/opt/stacks/litellm/config/config.yaml"].content)
     assert [m["model_name"] for m in cfg["model_list"]] == ["qwen2.5-coder:14b", "llama3.1:8b"]
@@ -484,7 +486,7 @@ def test_qdrant_gets_its_api_key() -> None:
 
 
 def test_ollama_pulls_each_configured_model_unless_listed() -> None:
-    variables = {**lab_vars("compute"), "ollama_models": ["qwen2.5-coder:14b", "odd name;rm"]}
+    variables = lab_vars("compute", models=["qwen2.5-coder:14b", "odd name;rm"])
     steps = render_stack(load_stack(STACKS, "ollama"), variables).post_deploy
     assert [s.command for s in steps] == [
         "docker exec ollama ollama pull qwen2.5-coder:14b",
