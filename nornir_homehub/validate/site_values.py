@@ -93,6 +93,26 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
             c.add([*keys, "gpu_thresholds"], str(exc).removeprefix(": "))
 
 
+def _check_models(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    """``ollama_models`` entries, ``ollama_env`` (extra env for Ollama), ``qdrant_host``."""
+    if "ollama_models" in data:
+        from nornir_homehub.plan.models import entry_problems
+
+        for where, message in entry_problems(data["ollama_models"]):
+            c.add([*keys, "ollama_models", *where], message)
+    env = data.get("ollama_env")
+    if env is not None:
+        table = c.mapping([*keys, "ollama_env"], env, "ollama_env")
+        for name, value in (table or {}).items():
+            if not isinstance(name, str) or not name.replace("_", "A").isalnum():
+                c.add([*keys, "ollama_env", name], "must be an environment variable name")
+            elif isinstance(value, dict | list) or value is None:
+                c.add([*keys, "ollama_env", name], f"must be a string or number, got {show(value)}")
+    choice = data.get("qdrant_host")
+    if choice is not None and not isinstance(choice, str):
+        c.add([*keys, "qdrant_host"], f"must be a compute host's name, got {show(choice)}")
+
+
 def _check_internal_dns(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     """``internal_dns`` (a mode) and ``internal_dns_servers`` (IP addresses)."""
     mode = data.get("internal_dns")
@@ -141,5 +161,21 @@ def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> No
         not isinstance(api, str) or not api.startswith(("http://", "https://"))
     ):
         c.add([*keys, "traefik_api_url"], f"must be an http(s) URL or null, got {show(api)}")
-_DATA_NAME_LISTS = ("public_services", "internal_services", "backup_stop")
-_DATA_PATHS = ("data_root", "stacks_root", "backup_dir", "homehub_root")
+    prom = data.get("prometheus_url")
+    if prom is not None and (
+        not isinstance(prom, str) or not prom.startswith(("http://", "https://"))
+    ):
+        c.add([*keys, "prometheus_url"], f"must be an http(s) URL, got {show(prom)}")
+    if data.get("node_exporter") is not None and data["node_exporter"] != "host":
+        c.add(
+            [*keys, "node_exporter"],
+            f"must be 'host' (a node-exporter service of the host's own) or null, "
+            f"got {show(data['node_exporter'])}",
+        )
+    # Rendered as "<n>s" into prometheus.yml, where "2.5s" is not a duration.
+    every = data.get("prometheus_scrape_interval")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        c.add(
+            [*keys, "prometheus_scrape_interval"],
+            f"must be a whole number of seconds >= 1, got {show(every)}",
+        )

@@ -56,11 +56,20 @@ def test_second_compute_host_gives_one_api_base_per_host_for_the_model(tmp_path:
     assert {d["litellm_params"]["model"] for d in deployments} == {f"ollama_chat/{MODEL}"}
     assert len({d["model_info"]["id"] for d in deployments}) == 2
     assert _litellm(after)["router_settings"]["allowed_fails"] >= 1
-    # Of the files that existed, only LiteLLM's config changed: only litellm is recreated.
+    # Of the files that existed, only LiteLLM's config changed among the AI stack's (only
+    # litellm is recreated), and Prometheus's scrape list, which gains the new host (prometheus
+    # restarts with it: monitoring must see every host).
     changed = sorted(p for p in before if before[p] != after[p])
-    assert changed == ["trusted/litellm/config/config.yaml"]
-    # The new host gets both compute stacks.
-    assert {p.split("/")[1] for p in after if p.startswith("compute2/")} == {"ollama", "qdrant"}
+    assert changed == [
+        "trusted/litellm/config/config.yaml",
+        "trusted/monitoring/prometheus/prometheus.yml",
+    ]
+    # The new host gets the compute stacks (and its node-exporter).
+    assert {p.split("/")[1] for p in after if p.startswith("compute2/")} == {
+        "ollama",
+        "qdrant",
+        "node-exporter",
+    }
     # Open WebUI keeps its single endpoint.
     env = after["trusted/openwebui/.env.openwebui"].decode()
     assert "OLLAMA_BASE_URL=http://ollama.homehub.test:11434\n" in env
