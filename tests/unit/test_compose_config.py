@@ -135,5 +135,5 @@ def test_lab_stacks_pass_docker_compose_config(tmp_path: Path) -> None:
     for key, rs in rendered(LAB_CONFIG, masked_secrets(SECRET_NAMES)).items():
         cfg = compose_config(write_stack(rs, tmp_path / key))
         for svc in cfg["services"].values():
-            assert svc["image"].startswith("homehub-standin/")
+            assert svc["image"].startswith("192.0.2.133:5000/homehub-standin/")
             assert svc["init"] is True

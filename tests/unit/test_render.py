@@ -135,10 +135,10 @@ def test_inventory_renders_the_guides_layout(config: Path, hosts: dict[str, list
         (
             LAB_CONFIG,
             (
-                "homehub-standin/litellm:lab",
-                "homehub-standin/openwebui:lab",
-                "homehub-standin/ollama:lab",
-                "homehub-standin/qdrant:lab",
+                "192.0.2.133:5000/homehub-standin/litellm:lab",
+                "192.0.2.133:5000/homehub-standin/openwebui:lab",
+                "192.0.2.133:5000/homehub-standin/ollama:lab",
+                "192.0.2.133:5000/homehub-standin/qdrant:lab",
             ),
         ),
     ],
