@@ -1,14 +1,16 @@
-"""Image facts for ``prune``: every image on the host and which containers use which image.
+"""Image facts: every image on the host for ``prune``, what the stacks run, what a pull brought.
 
 One batch (`prune_fact_batch`): ``images`` inspects each image once (id, tags, repo digests,
 created, size, parent); ``runtime`` is the container fact of `facts.runtime` (each container's
 image id, running or stopped). Only these fields are printed: never an image's config or
-environment.
+environment. `running_images_command` tells the deploy report which digest each service runs;
+`pull_command` is the deploy's pre-pull.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nornir_homehub.codes import EXIT_NO_DOCKER
@@ -93,3 +95,126 @@ def parse_images(text: str) -> tuple[ImageFact, ...]:
             parent=str(item.get("parent") or ""),
         )
     return tuple(out[k] for k in sorted(out))
+
+
+# -- what a deploy pulls and what runs (the deploy's pre-pull and its digest report) -----------
+_RUNNING = (
+    '{"container":{{json .Name}},"image":{{json .Config.Image}},"image_id":{{json .Image}},'
+    '"project":{{with .Config.Labels}}{{json (index . "com.docker.compose.project")}}'
+    "{{else}}null{{end}},"
+    '"service":{{with .Config.Labels}}{{json (index . "com.docker.compose.service")}}'
+    "{{else}}null{{end}}}"
+)
+_DIGESTS = '{"image_id":{{json .Id}},"repo_digests":{{json .RepoDigests}}}'
+
+
+@dataclass(frozen=True)
+class RunningImage:
+    """What one compose service's container runs.
+
+    Attributes:
+        project: the compose project.
+        service: the compose service.
+        container: the container's name.
+        image: the reference the container was created from (``Config.Image``).
+        image_id: ``sha256:...`` of that image.
+        repo_digests: ``repo@sha256:...`` of that image (empty for a local build).
+    """
+
+    project: str
+    service: str
+    container: str
+    image: str
+    image_id: str
+    repo_digests: tuple[str, ...] = ()
+
+    def digest(self) -> tuple[str, str]:
+        """``(digest, source)``: the registry digest running, or the image id when it has none.
+
+        ``source`` is ``repo_digest`` (the RepoDigest of the image's repository) or
+        ``image_id`` (a locally built image, or one whose digest is unknown).
+        """
+        return running_digest(self.image, self.repo_digests, self.image_id)
+
+
+def repository_of(ref: str) -> str:
+    """The repository of an image reference: without ``@digest`` and ``:tag``."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
+
+
+def running_digest(image: str, repo_digests: tuple[str, ...], image_id: str) -> tuple[str, str]:
+    """The digest of what runs: the RepoDigest of ``image``'s repository, else the image id."""
+    repo = repository_of(image)
+    for d in repo_digests:
+        if d.split("@", 1)[0] == repo and "@" in d:
+            return d.split("@", 1)[1], "repo_digest"
+    return image_id, "image_id"
+
+
+def running_images_command(projects: Iterable[str]) -> str:
+    """The command printing what the containers of ``projects`` run (`parse_running_images`)."""
+    filters = " ".join(
+        f"--filter label=com.docker.compose.project={shlex.quote(p)}" for p in projects
+    )
+    return (
+        f"ids=$(docker ps -aq --no-trunc {filters}) || exit {EXIT_NO_DOCKER}; "
+        '[ -n "$ids" ] || exit 0; '
+        f"docker inspect --type container --format {shlex.quote(_RUNNING)} $ids; "
+        "imgs=$(docker inspect --type container --format '{{.Image}}' $ids 2>/dev/null "
+        '| sort -u); [ -n "$imgs" ] || exit 0; '
+        f"docker image inspect --format {shlex.quote(_DIGESTS)} $imgs; true"
+    )
+
+
+def parse_running_images(text: str) -> tuple[RunningImage, ...]:
+    """Parse `running_images_command`'s stdout, sorted by project and service.
+
+    Containers outside compose (no project label) and lines that are not JSON objects (a
+    container removed mid-command) are skipped.
+    """
+    items = _lines(text)
+    digests = {
+        str(i["image_id"]): tuple(str(d) for d in i.get("repo_digests") or () if d)
+        for i in items
+        if "repo_digests" in i and i.get("image_id")
+    }
+    out = [
+        RunningImage(
+            project=str(i["project"]),
+            service=str(i.get("service") or ""),
+            container=str(i["container"]).lstrip("/"),
+            image=str(i.get("image") or ""),
+            image_id=str(i.get("image_id") or ""),
+            repo_digests=digests.get(str(i.get("image_id") or ""), ()),
+        )
+        for i in items
+        if i.get("container") and i.get("project")
+    ]
+    return tuple(sorted(out, key=lambda r: (r.project, r.service, r.container)))
+
+
+def pull_command(images: Iterable[str]) -> str:
+    """Pull ``images`` one after the other; print ``<ref> <image id>`` per pulled image.
+
+    Parse with `parse_pulled`; a failed pull stops there (exit status and Docker's message on
+    stderr: the registry's answer).
+    """
+    steps = [
+        f"docker pull -q {shlex.quote(i)} >/dev/null && "
+        f"printf '%s %s\\n' {shlex.quote(i)} \"$(docker image inspect --format '{{{{.Id}}}}' "
+        f'{shlex.quote(i)})"'
+        for i in images
+    ]
+    return " && ".join(steps) if steps else "true"
+
+
+def parse_pulled(text: str) -> dict[str, str]:
+    """Parse `pull_command`'s stdout: image reference -> local image id after the pull."""
+    out = {}
+    for line in text.splitlines():
+        ref, _, image_id = line.strip().rpartition(" ")
+        if ref and image_id.startswith("sha256:"):
+            out[ref] = image_id
+    return out

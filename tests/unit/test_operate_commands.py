@@ -68,7 +68,9 @@ def test_status_gives_a_table_a_json_document_and_an_html_table(tmp_path: Path) 
         ("compute", "ollama", False),
         ("compute", "qdrant", False),
     ]
-    assert doc["stacks"][1]["containers"][0]["image"] == "192.0.2.133:5000/homehub-standin/qdrant:lab"
+    assert (
+        doc["stacks"][1]["containers"][0]["image"] == "192.0.2.133:5000/homehub-standin/qdrant:lab"
+    )
     assert doc["stacks"][1]["release"]["current"] is True
     text = repr(table)
     head = "host stack container state health image digest uptime restarts release drift"

@@ -40,7 +40,7 @@ from nornir_homehub.facts.dns import (
 from nornir_homehub.facts.docker import parse_containers
 from nornir_homehub.facts.gpu import parse_gpu_facts
 from nornir_homehub.facts.http import parse_probe, parse_response
-from nornir_homehub.facts.images import parse_images
+from nornir_homehub.facts.images import parse_images, parse_pulled, parse_running_images
 from nornir_homehub.facts.logs import parse_logs
 from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
 from nornir_homehub.facts.runtime import parse_runtime
@@ -152,6 +152,8 @@ _BY_INPUT: dict[str, Callable[[Any], Any]] = {
     "parse_runtime": lambda i: parse_runtime(i["runtime"], i["state_times"]),
     "parse_logs": lambda i: parse_logs(i["stdout"]),
     "parse_images": lambda i: parse_images(i["stdout"]),
+    "parse_running_images": lambda i: parse_running_images(i["stdout"]),
+    "parse_pulled": lambda i: parse_pulled(i["stdout"]),
 }
 PARSERS.update({name: (lambda case, fn=fn: fn(case["input"])) for name, fn in _BY_INPUT.items()})
 

@@ -82,7 +82,10 @@ def test_an_image_a_container_took_since_the_facts_is_skipped_not_forced() -> No
     res = _run(host)
     assert not res.failed and not res.changed
     (removal,) = res.result.removals
-    assert (removal.name, removal.outcome) == ("192.0.2.133:5000/homehub-standin/qdrant:v0", "in use")
+    assert (removal.name, removal.outcome) == (
+        "192.0.2.133:5000/homehub-standin/qdrant:v0",
+        "in use",
+    )
     assert "being used by running container" in removal.detail
     assert host.ran[-1] == f"docker image rm {QDRANT_V0}"
 
@@ -93,7 +96,10 @@ def test_a_failed_removal_fails_the_host_and_names_the_image() -> None:
     res = _run(ScriptedHost("compute", script))
     assert res.failed and res.exception is None
     (removal,) = res.result.failed
-    assert removal.name == "192.0.2.133:5000/homehub-standin/qdrant:v0" and removal.image_id == QDRANT_V0
+    assert (
+        removal.name == "192.0.2.133:5000/homehub-standin/qdrant:v0"
+        and removal.image_id == QDRANT_V0
+    )
     assert removal.detail == err.strip()
 
 
