@@ -22,6 +22,7 @@ OPTIONS = [
     Option("stacks", list, None, "only these stacks (skips the DNS stage), e.g. ollama,qdrant"),
     Option("force", bool, False, "run compose up even when nothing changed"),
     Option("verify", bool, True, "run the verify stage after deploying"),
+    Option("pull", bool, False, "pull every image first; recreate what a tag's new image replaces"),
 ]
 
 
@@ -32,6 +33,7 @@ def run(
     stacks: list[str] | None = None,
     force: bool = False,
     verify: bool = True,
+    pull: bool = False,
     **_: Any,
 ) -> None:
     """Roll out: dns -> compute -> trusted -> verify (stages without selected hosts are skipped)."""
@@ -62,6 +64,7 @@ def run(
                 rendered=rendered,
                 dry_run=ctx.dry_run,
                 force=force,
+                pull=pull,
             )
     if (
         verify

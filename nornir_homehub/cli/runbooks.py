@@ -55,14 +55,19 @@ def run_runbook(
 )
 @click.option("--force", is_flag=True, help="Run compose up even when nothing changed.")
 @click.option("--no-verify", is_flag=True, help="Skip the verify stage.")
+@click.option(
+    "--pull",
+    is_flag=True,
+    help="Pull every image first; recreate the services whose tag now names another image.",
+)
 @pass_app
 @handle_errors
 def deploy(
-    app: AppContext, run: RunOptions, stacks: str | None, force: bool, no_verify: bool
+    app: AppContext, run: RunOptions, stacks: str | None, force: bool, no_verify: bool, pull: bool
 ) -> None:
     """Roll out in the guide's order: DNS -> compute stacks -> trusted stacks -> verify."""
     only = parse_stacks(stacks, app.settings.stacks_path)
-    options = {"stacks": only, "force": force, "verify": not no_verify}
+    options = {"stacks": only, "force": force, "verify": not no_verify, "pull": pull}
     run_runbook(app, "deploy", run, options, contacts_all=True)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nornir_homehub.imageref import reference_problem
 from nornir_homehub.problems import show, unknown
 from nornir_homehub.validate.rules import _Checker, address_problem, count_problem
 
@@ -64,6 +65,7 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
         if value is not None and (not isinstance(value, str) or not value.startswith("/")):
             c.add([*keys, key], f"must be an absolute path, got {show(value)}")
     _check_waits(c, keys, data)
+    _check_images(c, keys, data)
     if data.get("backup_keep") is not None:
         c.check([*keys, "backup_keep"], count_problem(data["backup_keep"]))
     keep = data.get("images_keep")
@@ -88,6 +90,15 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
             GpuThresholds.from_data("", data["gpu_thresholds"])
         except ConfigError as exc:
             c.add([*keys, "gpu_thresholds"], str(exc).removeprefix(": "))
+
+
+def _check_images(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    """``images``: stack -> a valid reference (a tag, a digest pin, or both)."""
+    if "images" in data:
+        # Rendered into compose as written: a bad reference would fail only at the pull.
+        table = c.mapping([*keys, "images"], data["images"], "images")
+        for name, ref in (table or {}).items():
+            c.check([*keys, "images", name], reference_problem(ref))
 
 
 def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
