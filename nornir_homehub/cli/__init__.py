@@ -19,6 +19,7 @@ from nornir_homehub.cli.history import history
 from nornir_homehub.cli.inventory import inventory
 from nornir_homehub.cli.lab import lab
 from nornir_homehub.cli.operate import drift, logs, status
+from nornir_homehub.cli.outdated import outdated
 from nornir_homehub.cli.prune import prune
 from nornir_homehub.cli.render import render
 from nornir_homehub.cli.runbooks import deploy, run_
@@ -71,6 +72,7 @@ cli.add_command(status)
 cli.add_command(logs)
 cli.add_command(drift)
 cli.add_command(prune)
+cli.add_command(outdated)
 
 
 def main() -> None:

@@ -153,13 +153,15 @@ def running_digest(image: str, repo_digests: tuple[str, ...], image_id: str) -> 
     return image_id, "image_id"
 
 
-def running_images_command(projects: Iterable[str]) -> str:
-    """The command printing what the containers of ``projects`` run (`parse_running_images`)."""
-    filters = " ".join(
-        f"--filter label=com.docker.compose.project={shlex.quote(p)}" for p in projects
-    )
+def running_images_command() -> str:
+    """The command printing what every compose container runs (`parse_running_images`).
+
+    Callers pick their projects from the result: Docker ANDs repeated ``label`` filters, so
+    one filter per project would match nothing.
+    """
     return (
-        f"ids=$(docker ps -aq --no-trunc {filters}) || exit {EXIT_NO_DOCKER}; "
+        "ids=$(docker ps -aq --no-trunc --filter label=com.docker.compose.project) "
+        f"|| exit {EXIT_NO_DOCKER}; "
         '[ -n "$ids" ] || exit 0; '
         f"docker inspect --type container --format {shlex.quote(_RUNNING)} $ids; "
         "imgs=$(docker inspect --type container --format '{{.Image}}' $ids 2>/dev/null "

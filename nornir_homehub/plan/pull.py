@@ -10,15 +10,15 @@ whose container then runs another image than the tag now names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from nornir_homehub.plan.drift import compose_images
 from nornir_homehub.plan.stacks import ComposeAction
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from nornir_homehub.facts.images import RunningImage
     from nornir_homehub.facts.stacks import HostStackFacts
     from nornir_homehub.plan.stacks import StackPlan
@@ -42,23 +42,6 @@ class PullPlan:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return {"stack": self.stack, "images": list(self.images), "reasons": list(self.reasons)}
-
-
-def compose_images(stack: RenderedStack) -> dict[str, str]:
-    """Service -> image reference of the stack's rendered compose file (empty when unreadable)."""
-    f = stack.files.get(stack.compose_file)
-    if f is None:
-        return {}
-    try:
-        doc = yaml.safe_load(f.content.decode("utf-8", "replace")) or {}
-    except yaml.YAMLError:
-        return {}
-    services = doc.get("services") if isinstance(doc, Mapping) else None
-    return {
-        str(n): str(s["image"])
-        for n, s in (services or {}).items()
-        if isinstance(s, Mapping) and s.get("image")
-    }
 
 
 def plan_pull(

@@ -291,7 +291,7 @@ def _pre_pull(
     if not pull:
         return failed, {}
     ok = [s for s in rendered if s.name in pulls and s.name not in failed]
-    running = parse_running_images(conn.run(running_images_command(s.project for s in ok)).stdout)
+    running = parse_running_images(conn.run(running_images_command()).stdout)
     updates = {s.name: image_updates(s, res["image_ids"], running) for s in ok}
     return failed, {n: u for n, u in updates.items() if u}
 

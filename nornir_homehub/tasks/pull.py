@@ -95,7 +95,7 @@ def record_digests(task: Task, *, stacks: list[RenderedStack]) -> Result:
     """
     conn = host_connection(task)
     by_project = {s.project: s.name for s in stacks}
-    res = conn.run(running_images_command(by_project))
+    res = conn.run(running_images_command())
     out: dict[str, dict[str, dict[str, str]]] = {s.name: {} for s in stacks}
     for r in parse_running_images(res.stdout):
         if r.project in by_project and r.image_id:

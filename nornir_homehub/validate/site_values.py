@@ -45,7 +45,13 @@ def _check_data(
 
 # Site values the tasks read, checked here so a wrong shape stops the run at load instead of
 # failing a task after the host was contacted.
-_DATA_NAME_LISTS = ("ollama_models", "public_services", "internal_services", "backup_stop")
+_DATA_NAME_LISTS = (
+    "ollama_models",
+    "public_services",
+    "internal_services",
+    "backup_stop",
+    "insecure_registries",  # host:port of registries `outdated` asks over plain HTTP
+)
 _DATA_PATHS = ("data_root", "stacks_root", "backup_dir")
 # Seconds the deploy and verify waits read: key -> may it be 0?
 _DATA_SECONDS = {

@@ -42,7 +42,7 @@ def test_status_json_lists_the_four_stacks_with_health_and_image(deployed: Any) 
         for c in stack["containers"]:
             assert c["state"] == "running", (name, c)
             assert c["health"] in ("healthy", "none"), (name, c)
-            assert c["image"].startswith("homehub-standin/"), (name, c)  # the lab's stand-ins
+            assert "/homehub-standin/" in c["image"], (name, c)  # the lab registry's stand-ins
             assert c["image_id"].startswith("sha256:"), (name, c)
             assert c["uptime_s"] is not None, (name, c)
         assert stack["release"] is not None and stack["release"]["current"], name

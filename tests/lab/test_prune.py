@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 from test_operate import cli, deployed  # noqa: F401 - deployed is the module's fixture
 
-OLD = "homehub-standin/qdrant:old-test"
-CURRENT = ("homehub-standin/qdrant:lab", "homehub-standin/ollama:lab")
+OLD = "192.0.2.133:5000/homehub-standin/qdrant:old-test"
+CURRENT = (
+    "192.0.2.133:5000/homehub-standin/qdrant:lab",
+    "192.0.2.133:5000/homehub-standin/ollama:lab",
+)
 BUILD = (
     f"printf 'FROM {CURRENT[0]}\\nLABEL org.homehub.test=prune-old\\n' "
     f"| DOCKER_BUILDKIT=0 docker build -q -t {OLD} -"

@@ -105,7 +105,7 @@ def test_a_refused_pull_fails_only_its_stack_before_anything_of_it_changes() -> 
         Command(containers_command(label=PROJECT_LABEL), out=RUNNING),
         Command("homehub-http request", match="contains", out=probe_answer(200)),
         Command(PULL),
-        Command(running_images_command(["ollama"])),
+        Command(running_images_command()),
     ]
     host = RecordingHost("compute", script)
     agg = _run(host, stacks)

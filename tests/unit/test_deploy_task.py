@@ -72,7 +72,7 @@ def _first_deploy_script(
         Command(containers_command(label=PROJECT_LABEL), out=RUNNING),
         Command("homehub-http request", match="contains", out=probe_answer(200)),
         Command(PULL),
-        Command(running_images_command(["ollama", "qdrant"]), out=RUNNING_IMAGES),
+        Command(running_images_command(), out=RUNNING_IMAGES),
     ]
 
 

@@ -43,6 +43,7 @@ from nornir_homehub.facts.http import parse_probe, parse_response
 from nornir_homehub.facts.images import parse_images, parse_pulled, parse_running_images
 from nornir_homehub.facts.logs import parse_logs
 from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
+from nornir_homehub.facts.registry import parse_manifest_head
 from nornir_homehub.facts.runtime import parse_runtime
 from nornir_homehub.facts.stacks import parse_stack_facts
 
@@ -154,6 +155,7 @@ _BY_INPUT: dict[str, Callable[[Any], Any]] = {
     "parse_images": lambda i: parse_images(i["stdout"]),
     "parse_running_images": lambda i: parse_running_images(i["stdout"]),
     "parse_pulled": lambda i: parse_pulled(i["stdout"]),
+    "parse_manifest_head": lambda i: parse_manifest_head(i["exit"], i["stdout"], i["stderr"]),
 }
 PARSERS.update({name: (lambda case, fn=fn: fn(case["input"])) for name, fn in _BY_INPUT.items()})
 
