@@ -323,7 +323,10 @@ def deploy_one_stack(
     """
     conn = host_connection(task)
     plan = plan_stack(stack, facts, force=force, image_updates=image_updates)
-    twins = plan_twins(stack, plan, facts) if stack.zero_downtime else None
+    # `config` twins only while the image stays: a tag that now names a new image (--pull) is
+    # an image change the reference comparison in `plan_twins` cannot see.
+    new_image = bool(image_updates) and stack.zero_downtime == "config"
+    twins = plan_twins(stack, plan, facts) if stack.zero_downtime and not new_image else None
     diff = _diffs(conn, stack, plan, secrets)
     if dry_run or not plan.changed:
         return Result(
