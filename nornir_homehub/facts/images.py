@@ -197,18 +197,22 @@ def parse_running_images(text: str) -> tuple[RunningImage, ...]:
     return tuple(sorted(out, key=lambda r: (r.project, r.service, r.container)))
 
 
-def pull_command(images: Iterable[str]) -> str:
-    """Pull ``images`` one after the other; print ``<ref> <image id>`` per pulled image.
+def pull_command(images: Iterable[str], *, always: bool = False) -> str:
+    """Pull ``images`` one after the other; print ``<ref> <image id>`` per image.
 
+    An image already on the host is not pulled unless ``always`` (``deploy --pull``), as
+    Compose's default ``pull_policy: missing`` does: a locally built image stays usable.
     Parse with `parse_pulled`; a failed pull stops there (exit status and Docker's message on
     stderr: the registry's answer).
     """
-    steps = [
-        f"docker pull -q {shlex.quote(i)} >/dev/null && "
-        f"printf '%s %s\\n' {shlex.quote(i)} \"$(docker image inspect --format '{{{{.Id}}}}' "
-        f'{shlex.quote(i)})"'
-        for i in images
-    ]
+    steps = []
+    for i in images:
+        q = shlex.quote(i)
+        pull = f"docker pull -q {q} >/dev/null"
+        if not always:
+            pull = f"{{ docker image inspect {q} >/dev/null 2>&1 || {pull}; }}"
+        image_id = f"$(docker image inspect --format '{{{{.Id}}}}' {q})"
+        steps.append(f"{pull} && printf '%s %s\\n' {q} \"{image_id}\"")
     return " && ".join(steps) if steps else "true"
 
 

@@ -33,15 +33,23 @@ class PullPlan:
         stack: the stack's name.
         images: references to pull, in service order (no duplicates).
         reasons: one line per image (``openwebui: image A -> B``).
+        always: pull even an image already on the host (``deploy --pull``); otherwise only
+            a missing one is pulled, as Compose's default ``pull_policy: missing``.
     """
 
     stack: str
     images: tuple[str, ...]
     reasons: tuple[str, ...]
+    always: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {"stack": self.stack, "images": list(self.images), "reasons": list(self.reasons)}
+        return {
+            "stack": self.stack,
+            "images": list(self.images),
+            "reasons": list(self.reasons),
+            "always": self.always,
+        }
 
 
 def plan_pull(
@@ -65,7 +73,7 @@ def plan_pull(
             picked.setdefault(image, f"{service}: --pull")
         elif acts and c is not None and c.image != image:
             picked.setdefault(image, f"{service}: image {c.image} -> {image}")
-    return PullPlan(stack.name, tuple(picked), tuple(picked.values()))
+    return PullPlan(stack.name, tuple(picked), tuple(picked.values()), always)
 
 
 def image_updates(

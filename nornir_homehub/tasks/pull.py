@@ -59,7 +59,7 @@ def pull_stacks(
     conn = host_connection(task)
     todo = {n: p for n, p in pulls.items() if p.images}
     results = conn.run_parallel(
-        {n: pull_command(p.images) for n, p in todo.items()}, timeout=timeout
+        {n: pull_command(p.images, always=p.always) for n, p in todo.items()}, timeout=timeout
     )
     image_ids: dict[str, str] = {}
     failed: dict[str, str] = {}
