@@ -90,6 +90,10 @@ class StackFailed(CheckFailed):
     rolled_back: tuple[tuple[str, str], ...] = ()
 
 
+class ImagePullFailed(StackFailed):
+    """A stack's pre-pull failed: nothing of it was stopped, recreated or recorded."""
+
+
 class UnsafeOldDir(PlanError):
     """An old stack dir that must not be removed: the run is refused before any host changes."""
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from nornir_homehub.audit import AuditReport
     from nornir_homehub.hostlock import LockReport
     from nornir_homehub.operate_views import DriftReport, StatusTable
+    from nornir_homehub.outdated import OutdatedReport
     from nornir_homehub.prune import PruneReport
     from nornir_homehub.releases import ReleasesReport
     from nornir_homehub.report import RunReport
@@ -219,6 +220,19 @@ class HomeHub:
         nr = self.nornir()
         check_connection_files(nr)
         return find_drift(nr, self.settings, argv=["drift"], filters=self.filters)
+
+    def outdated(self) -> OutdatedReport:
+        """The stacks whose tag now names a new digest in its registry (like ``outdated``).
+
+        Raises:
+            ConfigError: a missing known_hosts or key file, a broken template (no host touched).
+        """
+        from nornir_homehub.outdated import find_outdated
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        return find_outdated(nr, self.settings, argv=["outdated"], filters=self.filters)
 
     def prune(self, *, dry_run: bool = True, keep: int | None = None) -> PruneReport:
         """Unused images of the stacks' repositories beyond ``keep`` (like ``prune``).

@@ -32,6 +32,7 @@ OPTIONS = [
         "roll a stack whose health wait fails back to its previous release (False: keep the "
         "failed state for debugging)",
     ),
+    Option("pull", bool, False, "pull every image first; recreate what a tag's new image replaces"),
 ]
 
 
@@ -43,6 +44,7 @@ def run(
     force: bool = False,
     verify: bool = True,
     rollback: bool = True,
+    pull: bool = False,
     **_: Any,
 ) -> None:
     """Roll out: dns -> compute -> trusted -> verify (stages without selected hosts are skipped)."""
@@ -82,6 +84,7 @@ def run(
                 dry_run=ctx.dry_run,
                 force=force,
                 release=ReleaseContext.of_run(ctx, auto_rollback=rollback),
+                pull=pull,
             )
             if stage == "compute" and not ctx.dry_run:
                 # Hosts whose stacks failed (--keep-going) have nothing to check.

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then echo "run as root (the lab creates namespaces and mounts)" >&2; exit 2; fi
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in openssh-server openssh-client docker.io busybox-static bind9 bind9-utils bind9-dnsutils iproute2 util-linux curl prometheus prometheus-node-exporter; do
+for p in openssh-server openssh-client docker.io busybox-static bind9 bind9-utils bind9-dnsutils iproute2 util-linux curl prometheus prometheus-node-exporter docker-registry; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then

@@ -21,6 +21,7 @@ from nornir_homehub.cli.inventory import inventory
 from nornir_homehub.cli.lab import lab
 from nornir_homehub.cli.models import models
 from nornir_homehub.cli.operate import drift, logs, status
+from nornir_homehub.cli.outdated import outdated
 from nornir_homehub.cli.prune import prune
 from nornir_homehub.cli.releases import releases, rollback
 from nornir_homehub.cli.render import render
@@ -89,6 +90,7 @@ cli.add_command(audit)
 cli.add_command(releases)
 cli.add_command(rollback)
 cli.add_command(models)
+cli.add_command(outdated)
 
 
 def main() -> None:

@@ -60,6 +60,11 @@ def run_runbook(
     is_flag=True,
     help="Keep a stack whose health wait failed as it is (no automatic rollback), to debug it.",
 )
+@click.option(
+    "--pull",
+    is_flag=True,
+    help="Pull every image first; recreate the services whose tag now names another image.",
+)
 @pass_app
 @handle_errors
 def deploy(
@@ -69,10 +74,11 @@ def deploy(
     force: bool,
     no_verify: bool,
     no_rollback: bool,
+    pull: bool,
 ) -> None:
     """Roll out in the guide's order: DNS -> compute stacks -> trusted stacks -> verify."""
     only = parse_stacks(stacks, app.settings.stacks_path)
-    options = {"stacks": only, "force": force, "verify": not no_verify}
+    options = {"stacks": only, "force": force, "verify": not no_verify, "pull": pull}
     if no_rollback:
         options["rollback"] = False
     run_runbook(app, "deploy", run, options, contacts_all=True)

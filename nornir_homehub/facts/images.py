@@ -1,15 +1,16 @@
-"""Image facts for ``prune``: every image on the host and which containers use which image.
+"""Image facts: every image on the host for ``prune``, what the stacks run, what a pull brought.
 
 One batch (`prune_fact_batch`): ``images`` inspects each image once (id, tags, repo digests,
 created, size, parent); ``runtime`` is the container fact of `facts.runtime` (each container's
 image id, running or stopped). Only these fields are printed: never an image's config or
-environment.
+environment. `running_images_command` tells the deploy report which digest each service runs;
+`pull_command` is the deploy's pre-pull.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from nornir_homehub.codes import EXIT_NO_DOCKER
@@ -151,4 +152,132 @@ def parse_image_pins(
         repo = _repository(ref)
         digest = next((d for d in run.repo_digests if d.split("@", 1)[0] == repo), "")
         out[service] = ImagePin(ref, run.image_id, digest)
+
+
+# -- what a deploy pulls and what runs (the deploy's pre-pull and its digest report) -----------
+_RUNNING = (
+    '{"container":{{json .Name}},"image":{{json .Config.Image}},"image_id":{{json .Image}},'
+    '"project":{{with .Config.Labels}}{{json (index . "com.docker.compose.project")}}'
+    "{{else}}null{{end}},"
+    '"service":{{with .Config.Labels}}{{json (index . "com.docker.compose.service")}}'
+    "{{else}}null{{end}}}"
+)
+_DIGESTS = '{"image_id":{{json .Id}},"repo_digests":{{json .RepoDigests}}}'
+
+
+@dataclass(frozen=True)
+class RunningImage:
+    """What one compose service's container runs.
+
+    Attributes:
+        project: the compose project.
+        service: the compose service.
+        container: the container's name.
+        image: the reference the container was created from (``Config.Image``).
+        image_id: ``sha256:...`` of that image.
+        repo_digests: ``repo@sha256:...`` of that image (empty for a local build).
+    """
+
+    project: str
+    service: str
+    container: str
+    image: str
+    image_id: str
+    repo_digests: tuple[str, ...] = ()
+
+    def digest(self) -> tuple[str, str]:
+        """``(digest, source)``: the registry digest running, or the image id when it has none.
+
+        ``source`` is ``repo_digest`` (the RepoDigest of the image's repository) or
+        ``image_id`` (a locally built image, or one whose digest is unknown).
+        """
+        return running_digest(self.image, self.repo_digests, self.image_id)
+
+
+def repository_of(ref: str) -> str:
+    """The repository of an image reference: without ``@digest`` and ``:tag``."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
+
+
+def running_digest(image: str, repo_digests: tuple[str, ...], image_id: str) -> tuple[str, str]:
+    """The digest of what runs: the RepoDigest of ``image``'s repository, else the image id."""
+    repo = repository_of(image)
+    for d in repo_digests:
+        if d.split("@", 1)[0] == repo and "@" in d:
+            return d.split("@", 1)[1], "repo_digest"
+    return image_id, "image_id"
+
+
+def running_images_command() -> str:
+    """The command printing what every compose container runs (`parse_running_images`).
+
+    Callers pick their projects from the result: Docker ANDs repeated ``label`` filters, so
+    one filter per project would match nothing.
+    """
+    return (
+        "ids=$(docker ps -aq --no-trunc --filter label=com.docker.compose.project) "
+        f"|| exit {EXIT_NO_DOCKER}; "
+        '[ -n "$ids" ] || exit 0; '
+        f"docker inspect --type container --format {shlex.quote(_RUNNING)} $ids; "
+        "imgs=$(docker inspect --type container --format '{{.Image}}' $ids 2>/dev/null "
+        '| sort -u); [ -n "$imgs" ] || exit 0; '
+        f"docker image inspect --format {shlex.quote(_DIGESTS)} $imgs; true"
+    )
+
+
+def parse_running_images(text: str) -> tuple[RunningImage, ...]:
+    """Parse `running_images_command`'s stdout, sorted by project and service.
+
+    Containers outside compose (no project label) and lines that are not JSON objects (a
+    container removed mid-command) are skipped.
+    """
+    items = _lines(text)
+    digests = {
+        str(i["image_id"]): tuple(str(d) for d in i.get("repo_digests") or () if d)
+        for i in items
+        if "repo_digests" in i and i.get("image_id")
+    }
+    out = [
+        RunningImage(
+            project=str(i["project"]),
+            service=str(i.get("service") or ""),
+            container=str(i["container"]).lstrip("/"),
+            image=str(i.get("image") or ""),
+            image_id=str(i.get("image_id") or ""),
+            repo_digests=digests.get(str(i.get("image_id") or ""), ()),
+        )
+        for i in items
+        if i.get("container") and i.get("project")
+    ]
+    return tuple(sorted(out, key=lambda r: (r.project, r.service, r.container)))
+
+
+def pull_command(images: Iterable[str], *, always: bool = False) -> str:
+    """Pull ``images`` one after the other; print ``<ref> <image id>`` per image.
+
+    An image already on the host is not pulled unless ``always`` (``deploy --pull``), as
+    Compose's default ``pull_policy: missing`` does: a locally built image stays usable.
+    Parse with `parse_pulled`; a failed pull stops there (exit status and Docker's message on
+    stderr: the registry's answer).
+    """
+    steps = []
+    for i in images:
+        q = shlex.quote(i)
+        pull = f"docker pull -q {q} >/dev/null"
+        if not always:
+            pull = f"{{ docker image inspect {q} >/dev/null 2>&1 || {pull}; }}"
+        image_id = f"$(docker image inspect --format '{{{{.Id}}}}' {q})"
+        steps.append(f"{pull} && printf '%s %s\\n' {q} \"{image_id}\"")
+    return " && ".join(steps) if steps else "true"
+
+
+def parse_pulled(text: str) -> dict[str, str]:
+    """Parse `pull_command`'s stdout: image reference -> local image id after the pull."""
+    out = {}
+    for line in text.splitlines():
+        ref, _, image_id = line.strip().rpartition(" ")
+        if ref and image_id.startswith("sha256:"):
+            out[ref] = image_id
     return out

@@ -90,8 +90,12 @@ def wait_port(h: LabHost, procs: HostProcesses, port: int, timeout: float = 10) 
 
 
 # -- Docker Engine --------------------------------------------------------------------------------
-def start_dockerd(procs: HostProcesses) -> None:
-    """Start the host's dockerd; its bridges and iptables rules stay in the host's namespace."""
+def start_dockerd(procs: HostProcesses, registry: str | None = None) -> None:
+    """Start the host's dockerd; its bridges and iptables rules stay in the host's namespace.
+
+    ``registry`` (``address:port``, the lab's registry) is trusted over plain HTTP.
+    """
+    insecure = [f"--insecure-registry={registry}"] if registry else []
     procs.spawn(
         "dockerd",
         [
@@ -101,6 +105,7 @@ def start_dockerd(procs: HostProcesses) -> None:
             "--ip6tables=false",
             f"--bip={DOCKER_BIP}",
             f"--default-address-pool=base={DOCKER_POOL},size=29",
+            *insecure,
         ],
     )
 

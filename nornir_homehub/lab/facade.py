@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.errors import LabError
-from nornir_homehub.lab import daemons, faults, namespaces
+from nornir_homehub.lab import daemons, faults, namespaces, registry
 from nornir_homehub.lab.inventory import (
     extra_nodes,
     lab_domain,
@@ -119,6 +119,22 @@ class Lab:
     def host_dir(self, name: str) -> Path:
         """Per-host state folder."""
         return self.dir / "hosts" / name
+
+    @property
+    def registry_host(self) -> LabHost | None:
+        """The host the lab's image registry runs on (the dns host; None without one)."""
+        return next((h for h in self.base_hosts if h.role == "dns"), None)
+
+    @property
+    def registry(self) -> str | None:
+        """``address:port`` of the lab's image registry (None when the lab has no dns host)."""
+        h = self.registry_host
+        return registry.registry_address(h) if h else None
+
+    @property
+    def registry_storage(self) -> Path:
+        """The registry's storage (kept across ``down`` as an image cache; ``--purge`` drops it)."""
+        return self.dir / "registry"
 
     def processes(self, name: str) -> HostProcesses:
         """The daemons the lab started for host ``name`` (their PID files and logs)."""
@@ -236,7 +252,7 @@ class Lab:
             daemons.wait_port(h, self.processes(h.name), 22)
         for h in self.hosts:
             if h.docker and not self.processes(h.name).running("dockerd"):
-                daemons.start_dockerd(self.processes(h.name))
+                daemons.start_dockerd(self.processes(h.name), self.registry)
         for h in self.hosts:
             procs = self.processes(h.name)
             if h.docker:
@@ -249,6 +265,9 @@ class Lab:
             if h.role == "dns" and not procs.running("node-exporter"):
                 daemons.start_node_exporter(h, procs)
                 say(f"node-exporter started on {h.name}")
+            if h == self.registry_host and not procs.running(registry.REGISTRY):
+                registry.start_registry(h, procs, self.registry_storage)
+                say(f"registry started on {h.name} ({self.registry})")
         self._provision(say)
         return self.status()
 
@@ -306,14 +325,20 @@ class Lab:
             return
         from nornir_homehub.connection import HomehubSSH
 
-        for h in self.hosts:
+        # Trusted first: it builds and pushes the stand-ins the other hosts pull.
+        order = sorted(self.hosts, key=lambda h: h.role != "trusted")
+        for h in order:
             if h.role not in ("trusted", "compute"):
                 continue
             conn = self.connect(h, HomehubSSH())
             try:
-                built = images.ensure_images(conn, h.role)
+                if h.role == "trusted" and self.registry:
+                    pushed = images.publish_standins(conn, self.registry)
+                    if pushed:
+                        say(f"{h.name}: built and pushed {', '.join(pushed)}")
+                built = images.ensure_images(conn, h.role, self.registry)
                 if built:
-                    say(f"{h.name}: built {', '.join(built)}")
+                    say(f"{h.name}: built or pulled {', '.join(built)}")
                 if h.role == "trusted":
                     images.ensure_edge(conn, lab_domain(self.hosts_file))
                     say(f"{h.name}: lab edge (Traefik + auth stand-in) up")
@@ -383,7 +408,7 @@ class Lab:
         procs = self.processes(name)
         if procs.running("dockerd"):
             return
-        daemons.start_dockerd(procs)
+        daemons.start_dockerd(procs, self.registry)
         daemons.wait_docker(procs)
 
     def start_named(self, name: str) -> None:
@@ -449,6 +474,7 @@ class Lab:
             daemons.stop_docker(procs)
         procs.stop("named")
         procs.stop("node-exporter")
+        registry.stop_registry(procs)
         # Anything else living in the host's namespaces (started over SSH by tests or users).
         for pid in namespaces.namespace_pids(h, procs):
             stop_pid(pid, timeout=5)

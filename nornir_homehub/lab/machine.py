@@ -32,6 +32,7 @@ REQUIRED_COMMANDS = {
     "rndc": "bind9-utils",
     "dig": "bind9-dnsutils",
     "busybox": "busybox-static",
+    "docker-registry": "docker-registry",
 }
 # The bridge and namespace names are machine-wide, so there is one lab per machine whichever
 # checkout started it: the lock serialises its users, the owner file names the lab folder.

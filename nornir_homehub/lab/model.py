@@ -25,6 +25,8 @@ DOCKER_ROLES = {"trusted", "compute", "node"}
 # Inside every host's own network namespace (invisible elsewhere): docker0 and compose networks.
 DOCKER_BIP = "192.0.2.17/28"
 DOCKER_POOL = "192.0.2.64/26"
+# The lab registry (Distribution) listens on the dns host's address, plain HTTP.
+REGISTRY_PORT = 5000
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,18 @@ class StackPlan:
         }
 
 
-def plan_stack(stack: RenderedStack, facts: HostStackFacts, *, force: bool = False) -> StackPlan:
+def plan_stack(
+    stack: RenderedStack,
+    facts: HostStackFacts,
+    *,
+    force: bool = False,
+    image_updates: tuple[str, ...] = (),
+) -> StackPlan:
     """Compare a rendered stack with the host's facts.
+
+    ``image_updates`` (`plan.pull.image_updates`, after ``deploy --pull``) are reasons to run
+    ``docker compose up -d``: a tag now names another image than a container runs, and
+    Compose recreates exactly the services whose image changed.
 
     Raises:
         PlanError: a container name the stack needs is held by another project or container.
@@ -116,6 +126,7 @@ def plan_stack(stack: RenderedStack, facts: HostStackFacts, *, force: bool = Fal
     restarts = stack.restarts_for([*content_changed, *unapplied])
     compose_inputs = [p for p in content_changed if p not in mounted]
     reasons = _compose_reasons(stack, facts, compose_inputs, force)
+    reasons += image_updates
     if any(p not in mounted for p in unapplied):
         reasons.append(state_reason)
     if reasons:

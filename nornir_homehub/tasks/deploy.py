@@ -26,7 +26,8 @@ from nornir.core.task import Result, Task
 
 from nornir_homehub.connection import HostConnection, host_connection
 from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
-from nornir_homehub.errors import StackFailed
+from nornir_homehub.errors import PlanError, StackFailed
+from nornir_homehub.facts.images import parse_running_images, running_images_command
 from nornir_homehub.facts.stacks import (
     Container,
     Health,
@@ -35,12 +36,14 @@ from nornir_homehub.facts.stacks import (
     render_state,
     stack_fact_batch,
 )
+from nornir_homehub.plan.pull import PullPlan, image_updates, plan_pull
 from nornir_homehub.plan.stacks import ComposeAction, StackPlan, plan_stack
 from nornir_homehub.plan.twin import TwinPlan, plan_twins
 from nornir_homehub.report.phases import timed
 from nornir_homehub.tasks import edge, twin
 from nornir_homehub.tasks.apply import apply_files, compose_all, run_post_deploy
 from nornir_homehub.tasks.health import wait_ready
+from nornir_homehub.tasks.pull import pull_failed, pull_stacks, record_digests
 
 if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack, StacksPath
@@ -117,6 +120,7 @@ def deploy_stacks(
     force: bool = False,
     wait_timeout: float | None = None,
     release: ReleaseContext | None = None,
+    pull: bool = False,
 ) -> Result:
     """Deploy every stack the host's role owns (narrowed by ``only``).
 
@@ -125,6 +129,9 @@ def deploy_stacks(
     ``rendered`` (host name -> stacks) reuses a render done before any host was touched.
     ``release``: record a release of each stack whose deploy completed, and roll a stack
     whose health wait failed back to its newest release (`tasks.releases`); None: neither.
+    Stacks that would replace a running container's image pull first (`tasks.pull`); with
+    ``pull`` every image is pulled and a tag that now names another image recreates the
+    services that run the old one.
 
     Returns:
         Result with ``result`` = `HostDeploy`, ``changed`` when any stack changed.
@@ -139,7 +146,7 @@ def deploy_stacks(
         return Result(host=task.host, result=HostDeploy(task.host.name, (), 0), changed=False)
     conn = host_connection(task)
     here = release.on(task) if release is not None and not dry_run else None
-    return _deploy(task, conn, stacks, secrets, dry_run, force, wait_timeout, here)
+    return _deploy(task, conn, stacks, secrets, dry_run, force, wait_timeout, here, pull)
 
 
 def _deploy(
@@ -151,6 +158,7 @@ def _deploy(
     force: bool,
     wait_timeout: float | None,
     release: ReleaseContext | None = None,
+    pull: bool = False,
 ) -> Result:
     if not rendered:
         return Result(host=task.host, result=HostDeploy(task.host.name, (), 0), changed=False)
@@ -168,7 +176,13 @@ def _deploy(
     touched: list[RenderedStack] = []
     plans_by_stack: dict[str, tuple[RenderedStack, StackPlan]] = {}
     swaps: dict[str, tuple[RenderedStack, TwinPlan]] = {}
+    # A dry run pulls nothing (it changes nothing); see `plan.pull`.
+    failed_pulls, updates = (
+        ({}, {}) if dry_run else _pre_pull(task, conn, rendered, facts, secrets, force, pull)
+    )
     for stack in rendered:
+        if stack.name in failed_pulls:
+            continue
         sub = task.run(
             task=deploy_one_stack,
             name=f"stack:{stack.name}",
@@ -177,6 +191,7 @@ def _deploy(
             secrets=secrets,
             dry_run=dry_run,
             force=force,
+            image_updates=updates.get(stack.name, ()),
         )
         changed |= sub.changed
         plans.append(sub[0].result.to_dict() if hasattr(sub[0].result, "to_dict") else {})
@@ -241,8 +256,8 @@ def _deploy(
                 routes=routes,
                 timeout=float(task.host.get("edge_wait_timeout", edge.DEFAULT_EDGE_WAIT)),
             )
-    if failed_twins:
-        raise twin.not_started(task.host.name, failed_twins)
+        task.run(task=record_digests, name="image digests", stacks=touched)
+    _raise_failed(task.host.name, failed_pulls, failed_twins)
     return Result(
         host=task.host,
         result=HostDeploy(
@@ -253,6 +268,52 @@ def _deploy(
         ),
         changed=changed,
     )
+
+
+def _raise_failed(host: str, pulls: Mapping[str, str], twins: Mapping[str, str]) -> None:
+    """Fail the host for stacks whose pull or twin failed (the others were deployed)."""
+    if pulls and twins:
+        both = str(twin.not_started(host, twins)).split(": ", 1)[1]
+        raise StackFailed(f"{pull_failed(host, pulls)} | {both}")
+    if pulls:
+        raise pull_failed(host, pulls)
+    if twins:
+        raise twin.not_started(host, twins)
+
+
+def _pre_pull(
+    task: Task,
+    conn: HostConnection,
+    rendered: list[RenderedStack],
+    facts: HostStackFacts,
+    secrets: SecretStore,
+    force: bool,
+    pull: bool,
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Pull what the changed stacks need before any of their files is written.
+
+    Returns:
+        (stack -> why its pull failed, stack -> image updates for its plan (``pull``)).
+    """
+    pulls: dict[str, PullPlan] = {}
+    for stack in rendered:
+        try:
+            planned = None if pull else plan_stack(stack, facts, force=force)
+        except PlanError:
+            continue  # the stack's own subtask reports it
+        p = plan_pull(stack, planned, facts, always=pull)
+        if p.images:
+            pulls[stack.name] = p
+    if not pulls:
+        return {}, {}
+    res = task.run(task=pull_stacks, name="pull", pulls=pulls, secrets=secrets)[0].result
+    failed: dict[str, str] = res["failed"]
+    if not pull:
+        return failed, {}
+    ok = [s for s in rendered if s.name in pulls and s.name not in failed]
+    running = parse_running_images(conn.run(running_images_command()).stdout)
+    updates = {s.name: image_updates(s, res["image_ids"], running) for s in ok}
+    return failed, {n: u for n, u in updates.items() if u}
 
 
 @timed("facts")
@@ -269,6 +330,7 @@ def deploy_one_stack(
     secrets: SecretStore,
     dry_run: bool,
     force: bool,
+    image_updates: tuple[str, ...] = (),
 ) -> Result:
     """Plan and (unless ``dry_run``) apply one stack: dirs, files, compose up/recreate.
 
@@ -281,8 +343,11 @@ def deploy_one_stack(
 
     """
     conn = host_connection(task)
-    plan = plan_stack(stack, facts, force=force)
-    twins = plan_twins(stack, plan, facts) if stack.zero_downtime else None
+    plan = plan_stack(stack, facts, force=force, image_updates=image_updates)
+    # `config` twins only while the image stays: a tag that now names a new image (--pull) is
+    # an image change the reference comparison in `plan_twins` cannot see.
+    new_image = bool(image_updates) and stack.zero_downtime == "config"
+    twins = plan_twins(stack, plan, facts) if stack.zero_downtime and not new_image else None
     diff = _diffs(conn, stack, plan, secrets)
     before: dict[str, str | None] = {
         p: getattr(facts.files.get(p), "sha256", None) for p in stack.files

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nornir_homehub.imageref import reference_problem
 from nornir_homehub.problems import show, unknown
 from nornir_homehub.validate.rules import _Checker, address_problem, count_problem
 
@@ -47,7 +48,12 @@ def _check_data(
 
 # Site values the tasks read, checked here so a wrong shape stops the run at load instead of
 # failing a task after the host was contacted.
-_DATA_NAME_LISTS = ("public_services", "internal_services", "backup_stop")
+_DATA_NAME_LISTS = (
+    "public_services",
+    "internal_services",
+    "backup_stop",
+    "insecure_registries",  # host:port of registries `outdated` asks over plain HTTP
+)
 _DATA_PATHS = ("data_root", "stacks_root", "backup_dir", "homehub_root")
 # Seconds the deploy and verify waits read: key -> may it be 0?
 _DATA_SECONDS = {
@@ -70,6 +76,7 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
         if value is not None and (not isinstance(value, str) or not value.startswith("/")):
             c.add([*keys, key], f"must be an absolute path, got {show(value)}")
     _check_waits(c, keys, data)
+    _check_images(c, keys, data)
     _check_counts(c, keys, data)
     _check_internal_dns(c, keys, data)
     legacy = data.get("legacy_stack_dirs")
@@ -146,6 +153,15 @@ def _check_counts(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> N
     keep = data.get("images_keep")
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
         c.add([*keys, "images_keep"], f"must be a whole number >= 0, got {show(keep)}")
+
+
+def _check_images(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+    """``images``: stack -> a valid reference (a tag, a digest pin, or both)."""
+    if "images" in data:
+        # Rendered into compose as written: a bad reference would fail only at the pull.
+        table = c.mapping([*keys, "images"], data["images"], "images")
+        for name, ref in (table or {}).items():
+            c.check([*keys, "images", name], reference_problem(ref))
 
 
 def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:

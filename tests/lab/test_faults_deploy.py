@@ -259,32 +259,25 @@ def test_compose_up_fails_on_an_image_tag_that_does_not_exist(
     converged: Any, lab_copy: Path, tmp_path: Path, fault_table: Any, request: pytest.FixtureRequest
 ) -> None:
     lab = converged
-    edit_copy(lab_copy, images__openwebui="homehub-standin/openwebui:no-such-tag")
+    edit_copy(lab_copy, images__openwebui="192.0.2.133:5000/homehub-standin/openwebui:no-such-tag")
     before = snapshot(lab, "trusted")
     compute = snapshot(lab, "compute")
     old_webui = container_id(lab, "trusted", "open-webui")
     _, data, _ = failed_deploy(tmp_path, "fail.json", "--no-verify", config=lab_copy)
-    err = stack_failed(data, "trusted")
-    assert (
-        "stack openwebui" in err["message"] and "docker compose -p openwebui up" in err["message"]
-    )
+    err = one_error(data, "trusted")
+    # The deploy's pre-pull asks the lab registry first: its own answer, before anything changed.
+    assert (err["type"], err["layer"]) == ("ImagePullFailed", "container"), err
+    assert "stack openwebui" in err["message"] and "manifest unknown" in err["message"], err
     assert data["stopped_at"]["stage"] == "trusted stacks"
-    # (b) the old container keeps running; the state record still says what it runs; the new
-    # compose file is on the host complete (byte for byte the render), no temp file left.
+    # (b) the old container keeps running; nothing of the stack was written (files, state).
     after = snapshot(lab, "trusted")
     assert container_id(lab, "trusted", "open-webui") == old_webui
-    assert after["containers"] == before["containers"]
-    assert after["states"] == before["states"]
-    compose = "/opt/stacks/openwebui/compose.yaml"
-    assert remote_sha(lab, "trusted", compose) == rendered(lab_copy, "trusted", compose)
-    assert ".homehub-" not in after["files"].replace(STATE, "")
+    assert after == before
     assert snapshot(lab, "compute") == compute  # (c)
-    # With the fault still there the next run tries compose again (no false "nothing to do").
+    # With the fault still there the next run pulls again (no false "nothing to do").
     again = run_cli("deploy", "--no-verify", "--json", config=lab_copy)
     assert again.returncode == 1
-    plan = trusted_plan(json.loads(again.stdout), "openwebui")
-    assert plan["action"] == "up" and plan["files"] == [], plan
-    assert any("compose.yaml not applied yet" in r for r in plan["reasons"]), plan
+    assert "manifest unknown" in again.stdout
     # (d) the tag fixed (the lab's inventory): converges, then a no-op.
     converges()
     # The old container already runs what the fixed inventory describes: Compose keeps it.
@@ -292,10 +285,10 @@ def test_compose_up_fails_on_an_image_tag_that_does_not_exist(
     record(
         fault_table,
         request,
-        "`compose up` fails on an image tag that does not exist",
-        "exit 1; trusted, layer container: StackFailed names the stack and the compose command "
-        "with compose's own error; the old container keeps running; no state record written, "
-        "so the next run runs compose again",
+        "an image tag that does not exist in the registry",
+        "exit 1; trusted, layer container: ImagePullFailed names the stack with the registry's "
+        "own error (pre-pull, before any file is written); the old container keeps running; "
+        "nothing written or recorded, so the next run pulls again",
     )
 
 

@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 from test_operate import cli, deployed  # noqa: F401 - deployed is the module's fixture
 
-OLD = "homehub-standin/qdrant:old-test"
-CURRENT = ("homehub-standin/qdrant:lab", "homehub-standin/ollama:lab")
+OLD = "192.0.2.133:5000/homehub-standin/qdrant:old-test"
+CURRENT = (
+    "192.0.2.133:5000/homehub-standin/qdrant:lab",
+    "192.0.2.133:5000/homehub-standin/ollama:lab",
+)
 BUILD = (
     f"printf 'FROM {CURRENT[0]}\\nLABEL org.homehub.test=prune-old\\n' "
     f"| DOCKER_BUILDKIT=0 docker build -q -t {OLD} -"
@@ -55,6 +58,12 @@ def row(doc: dict[str, Any], image: str) -> dict[str, Any]:
     return found
 
 
+# `lab up` also tags each pulled stand-in with its plain name (other tests build FROM it); that
+# name is outside the stacks' repositories, so prune would keep the image for that reason
+# first: untag it for this test, tag it again afterwards.
+ALIASES = {ref: ref.removeprefix("192.0.2.133:5000/") for ref in CURRENT}
+
+
 @pytest.fixture
 def old_image(deployed: Any) -> Any:  # noqa: F811 - the imported fixture, requested here
     """Build the extra image; yield its id; remove it afterwards if a step left it."""
@@ -63,11 +72,15 @@ def old_image(deployed: Any) -> Any:  # noqa: F811 - the imported fixture, reque
     assert built.returncode == 0, built.stderr
     old = image_id(lab, OLD)
     assert old is not None and old != image_id(lab, CURRENT[0])
+    for alias in ALIASES.values():
+        lab.host_exec("compute", f"docker image rm {alias} >/dev/null 2>&1")  # untag only
     try:
         yield old
     finally:
         if image_id(lab, OLD) is not None:
             lab.host_exec("compute", f"docker image rm {OLD}")
+        for ref, alias in ALIASES.items():
+            lab.host_exec("compute", f"docker tag {ref} {alias}")
 
 
 def test_prune_lists_then_removes_only_the_old_image(deployed: Any, old_image: str) -> None:  # noqa: F811

@@ -90,7 +90,7 @@ def container(
         started_at="2026-12-01T09:01:24Z",
         health=health,
         restart_count=0,
-        image=f"homehub-standin/{name}:lab",
+        image=f"192.0.2.133:5000/homehub-standin/{name}:lab",
         project=project,
         service=service or name,
         working_dir=f"/opt/stacks/{project}",

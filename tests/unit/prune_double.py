@@ -1,7 +1,7 @@
 """The lab's compute host with an old image of each stand-in repository, for the prune tests.
 
 `prune_script` answers `facts.images.prune_fact_batch` the way the real commands print it: the
-stand-ins the containers run (``homehub-standin/{ollama,qdrant}:lab``), an older unused
+stand-ins the containers run (``192.0.2.133:5000/homehub-standin/{ollama,qdrant}:lab``), an older unused
 ``qdrant:v1`` and ``qdrant:v0``, an unused ``ollama:old`` and an image of another repository
 (never listed).
 """
@@ -36,11 +36,33 @@ def _image(image_id: str, tag: str, created: str, size: int) -> str:
 
 IMAGES = "".join(
     [
-        _image(QDRANT, "homehub-standin/qdrant:lab", "2026-11-30T08:00:00.1Z", 1_243_136),
-        _image(OLLAMA, "homehub-standin/ollama:lab", "2026-11-30T08:00:01Z", 1_300_000),
-        _image(QDRANT_V1, "homehub-standin/qdrant:v1", "2026-11-20T08:00:00Z", 1_200_000),
-        _image(QDRANT_V0, "homehub-standin/qdrant:v0", "2026-11-10T08:00:00Z", 1_100_000),
-        _image(OLLAMA_OLD, "homehub-standin/ollama:old", "2026-11-01T08:00:00Z", 1_000_000),
+        _image(
+            QDRANT,
+            "192.0.2.133:5000/homehub-standin/qdrant:lab",
+            "2026-11-30T08:00:00.1Z",
+            1_243_136,
+        ),
+        _image(
+            OLLAMA, "192.0.2.133:5000/homehub-standin/ollama:lab", "2026-11-30T08:00:01Z", 1_300_000
+        ),
+        _image(
+            QDRANT_V1,
+            "192.0.2.133:5000/homehub-standin/qdrant:v1",
+            "2026-11-20T08:00:00Z",
+            1_200_000,
+        ),
+        _image(
+            QDRANT_V0,
+            "192.0.2.133:5000/homehub-standin/qdrant:v0",
+            "2026-11-10T08:00:00Z",
+            1_100_000,
+        ),
+        _image(
+            OLLAMA_OLD,
+            "192.0.2.133:5000/homehub-standin/ollama:old",
+            "2026-11-01T08:00:00Z",
+            1_000_000,
+        ),
         _image(OTHER, "busybox:1.36", "2023-05-01T00:00:00Z", 4_000_000),
     ]
 )

@@ -138,7 +138,10 @@ def test_lab_stacks_pass_docker_compose_config(tmp_path: Path) -> None:
     for key, rs in rendered(LAB_CONFIG, masked_secrets(SECRET_NAMES)).items():
         cfg = compose_config(write_stack(rs, tmp_path / key))
         for svc in cfg["services"].values():
-            # stand-ins, or the lab's images of the real Prometheus and node-exporter
+            # the lab registry's stand-ins, or the lab's images of the real Prometheus and
+            # node-exporter (built on the hosts)
             lab_image = ("homehub-lab/prometheus:", "homehub-lab/node-exporter:")
-            assert svc["image"].startswith(("homehub-standin/", *lab_image)), svc["image"]
+            assert svc["image"].startswith(("192.0.2.133:5000/homehub-standin/", *lab_image)), svc[
+                "image"
+            ]
             assert svc["init"] is True

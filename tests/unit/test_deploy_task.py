@@ -28,6 +28,7 @@ from nornir.core.task import AggregatedResult
 
 from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command
+from nornir_homehub.facts.images import running_images_command
 from nornir_homehub.facts.stacks import STATE_FILE, render_state, stack_fact_batch
 from nornir_homehub.render import RenderedStack
 from nornir_homehub.tasks.apply import compose_command
@@ -71,7 +72,35 @@ def _first_deploy_script(
         Command(containers_command(label=PROJECT_LABEL), out=RUNNING),
         Command("homehub-http request", match="contains", out=probe_answer(200)),
         Command(PULL),
+        Command(running_images_command(), out=RUNNING_IMAGES),
     ]
+
+
+REG = "192.0.2.133:5000/homehub-standin"
+QDRANT_DIGEST = "sha256:" + "5d" * 32
+# What `running_images_command` prints: ollama's image was pulled (a RepoDigest), qdrant's
+# has none (built on the host), so its image id stands in.
+RUNNING_IMAGES = "".join(
+    json.dumps(line) + "\n"
+    for line in (
+        {
+            "container": "/ollama",
+            "image": f"{REG}/ollama:lab",
+            "image_id": "sha256:" + "1b" * 32,
+            "project": "ollama",
+            "service": "ollama",
+        },
+        {
+            "container": "/qdrant",
+            "image": f"{REG}/qdrant:lab",
+            "image_id": "sha256:" + "7f" * 32,
+            "project": "qdrant",
+            "service": "qdrant",
+        },
+        {"image_id": "sha256:" + "1b" * 32, "repo_digests": [f"{REG}/ollama@{QDRANT_DIGEST}"]},
+        {"image_id": "sha256:" + "7f" * 32, "repo_digests": ["other/repo@sha256:" + "ee" * 32]},
+    )
+)
 
 
 def test_first_deploy_uploads_every_file_with_its_mode_runs_compose_and_records_state() -> None:
@@ -107,6 +136,23 @@ def test_first_deploy_uploads_every_file_with_its_mode_runs_compose_and_records_
     assert summary.bytes_uploaded == sum(len(host.files[p].content) for p in host.uploads)
     assert not any(KEY in c for c in ran)  # no secret on a remote command line
     assert host.unused() == []
+    digests = next(r for r in agg["compute"] if r.name == "image digests").result
+    assert digests == {
+        "ollama": {
+            "ollama": {
+                "image": f"{REG}/ollama:lab",
+                "digest": QDRANT_DIGEST,
+                "digest_source": "repo_digest",
+            }
+        },
+        "qdrant": {  # a digest of another repository is not this image's registry digest
+            "qdrant": {
+                "image": f"{REG}/qdrant:lab",
+                "digest": "sha256:" + "7f" * 32,
+                "digest_source": "image_id",
+            }
+        },
+    }
 
 
 def test_a_no_op_uploads_nothing_and_runs_only_the_facts() -> None:

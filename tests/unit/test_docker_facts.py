@@ -33,7 +33,7 @@ def fact(name: str, **kw: object) -> ContainerFact:
         "started_at": "2026-12-01T07:19:43.775623813Z",
         "health": "healthy",
         "restart_count": 0,
-        "image": f"homehub-standin/{name}:lab",
+        "image": f"192.0.2.133:5000/homehub-standin/{name}:lab",
         "project": name,
         "service": name,
         "working_dir": f"/opt/stacks/{name}",

@@ -73,14 +73,16 @@ def test_status_gives_a_table_a_json_document_and_an_html_table(tmp_path: Path) 
         ("compute", "ollama", False),
         ("compute", "qdrant", False),
     ]
-    assert doc["stacks"][1]["containers"][0]["image"] == "homehub-standin/qdrant:lab"
+    assert (
+        doc["stacks"][1]["containers"][0]["image"] == "192.0.2.133:5000/homehub-standin/qdrant:lab"
+    )
     assert doc["stacks"][1]["release"]["current"] is True
     text = repr(table)
     head = "host stack container state health image digest uptime restarts release drift"
     assert text.splitlines()[0].split() == head.split()
     assert "compute  ollama  ollama" in text and "healthy" in text
     html = table._repr_html_()
-    assert html.startswith("<table>") and "homehub-standin/qdrant:lab" in html
+    assert html.startswith("<table>") and "192.0.2.133:5000/homehub-standin/qdrant:lab" in html
 
 
 def test_drift_names_the_hand_edited_file_and_changes_nothing(tmp_path: Path) -> None:

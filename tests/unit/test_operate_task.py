@@ -53,7 +53,7 @@ def test_right_after_a_deploy_nothing_drifted_and_status_shows_every_container()
             "name": "ollama",
             "state": "running",
             "health": "healthy",
-            "image": "homehub-standin/ollama:lab",
+            "image": "192.0.2.133:5000/homehub-standin/ollama:lab",
             "image_id": OLLAMA_ID,
             "repo_digest": OLLAMA_DIGEST,
             "started_at": "2026-12-01T09:01:24Z",
@@ -95,7 +95,7 @@ def test_missing_extra_stopped_and_other_image_containers_are_drift() -> None:
         (
             "container",
             "qdrant",
-            "runs image qdrant/qdrant:v1.9.0, compose says homehub-standin/qdrant:lab",
+            "runs image qdrant/qdrant:v1.9.0, compose says 192.0.2.133:5000/homehub-standin/qdrant:lab",
         ),
         ("container", "qdrant-helper", "extra: service helper is not in the compose file"),
         ("container", "litellm", "extra: stack litellm is not in this host's stacks"),

@@ -42,11 +42,17 @@ from nornir_homehub.facts.docker import parse_containers
 from nornir_homehub.facts.gpu import parse_gpu_facts
 from nornir_homehub.facts.hostlock import parse_lock_status
 from nornir_homehub.facts.http import parse_probe, parse_response
-from nornir_homehub.facts.images import parse_image_pins, parse_images
+from nornir_homehub.facts.images import (
+    parse_image_pins,
+    parse_images,
+    parse_pulled,
+    parse_running_images,
+)
 from nornir_homehub.facts.logs import parse_logs
 from nornir_homehub.facts.models import parse_device_requests
 from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
 from nornir_homehub.facts.prometheus import parse_rules, parse_targets
+from nornir_homehub.facts.registry import parse_manifest_head
 from nornir_homehub.facts.runtime import parse_runtime
 from nornir_homehub.facts.stacks import parse_stack_facts
 
@@ -162,6 +168,9 @@ _BY_INPUT: dict[str, Callable[[Any], Any]] = {
     "parse_lock_status": lambda i: parse_lock_status(i["text"]),
     "parse_image_pins": lambda i: parse_image_pins(i["runtime"], i["images"], i["containers"]),
     "parse_audit": lambda i: parse_audit(i["host"], i["text"]),
+    "parse_running_images": lambda i: parse_running_images(i["stdout"]),
+    "parse_pulled": lambda i: parse_pulled(i["stdout"]),
+    "parse_manifest_head": lambda i: parse_manifest_head(i["exit"], i["stdout"], i["stderr"]),
 }
 PARSERS.update({name: (lambda case, fn=fn: fn(case["input"])) for name, fn in _BY_INPUT.items()})
 

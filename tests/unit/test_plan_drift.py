@@ -51,5 +51,5 @@ def test_managed_records_edited_by_hand_are_named_one_by_one() -> None:
 
 def test_compose_images_are_read_from_the_rendered_compose_file() -> None:
     ollama, qdrant = compute_stacks()
-    assert compose_images(qdrant) == {"qdrant": "homehub-standin/qdrant:lab"}
-    assert compose_images(ollama) == {"ollama": "homehub-standin/ollama:lab"}
+    assert compose_images(qdrant) == {"qdrant": "192.0.2.133:5000/homehub-standin/qdrant:lab"}
+    assert compose_images(ollama) == {"ollama": "192.0.2.133:5000/homehub-standin/ollama:lab"}

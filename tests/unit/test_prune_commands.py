@@ -40,11 +40,11 @@ def test_the_dry_run_report_lists_each_image_with_why_and_removes_nothing(tmp_pa
     assert doc["run_id"]
     rows = [(i["host"], i["name"], i["action"]) for i in doc["images"]]
     assert rows == [
-        ("compute", "homehub-standin/ollama:lab", "keep"),
-        ("compute", "homehub-standin/ollama:old", "keep"),
-        ("compute", "homehub-standin/qdrant:lab", "keep"),
-        ("compute", "homehub-standin/qdrant:v1", "keep"),
-        ("compute", "homehub-standin/qdrant:v0", "would remove"),
+        ("compute", "192.0.2.133:5000/homehub-standin/ollama:lab", "keep"),
+        ("compute", "192.0.2.133:5000/homehub-standin/ollama:old", "keep"),
+        ("compute", "192.0.2.133:5000/homehub-standin/qdrant:lab", "keep"),
+        ("compute", "192.0.2.133:5000/homehub-standin/qdrant:v1", "keep"),
+        ("compute", "192.0.2.133:5000/homehub-standin/qdrant:v0", "would remove"),
     ]
     gone = doc["images"][-1]
     assert gone["image_id"] == QDRANT_V0 and gone["size"] == 1_100_000
@@ -54,7 +54,7 @@ def test_the_dry_run_report_lists_each_image_with_why_and_removes_nothing(tmp_pa
     last = text.splitlines()[-1].split()
     assert last[:8] == [
         "compute",
-        "homehub-standin/qdrant:v0",
+        "192.0.2.133:5000/homehub-standin/qdrant:v0",
         "a0" * 6,
         "1.1",
         "MB",
@@ -98,7 +98,7 @@ def test_a_failed_removal_is_exit_1_material_naming_host_and_image(tmp_path: Pat
     # The host failed in the run, and still gets its audit line and its lock back.
     assert "audit.jsonl" in host.ran[-2] and "rmdir /var/lib/homehub/lock" in host.ran[-1]
     (row,) = [r for r in found.cells() if r[5] == "failed"]
-    assert row[:2] == ["compute", "homehub-standin/qdrant:v0"]
+    assert row[:2] == ["compute", "192.0.2.133:5000/homehub-standin/qdrant:v0"]
     assert row[6].endswith("; Error response from daemon: busy")
 
 

@@ -36,15 +36,15 @@ def test_the_dry_run_lists_every_stack_image_with_its_reason_and_sends_no_remova
     res = _run(host, dry_run=True)
     assert not res.failed and not res.changed
     assert _plan(res) == [
-        ("homehub-standin/ollama:lab", "keep"),
-        ("homehub-standin/ollama:old", "keep"),
-        ("homehub-standin/qdrant:lab", "keep"),
-        ("homehub-standin/qdrant:v1", "keep"),
-        ("homehub-standin/qdrant:v0", "remove"),
+        ("192.0.2.133:5000/homehub-standin/ollama:lab", "keep"),
+        ("192.0.2.133:5000/homehub-standin/ollama:old", "keep"),
+        ("192.0.2.133:5000/homehub-standin/qdrant:lab", "keep"),
+        ("192.0.2.133:5000/homehub-standin/qdrant:v1", "keep"),
+        ("192.0.2.133:5000/homehub-standin/qdrant:v0", "remove"),
     ]
     reasons = {d.name: d.reason for d in res.result.plan.images}
-    assert reasons["homehub-standin/qdrant:lab"] == "in use by container qdrant"
-    assert "newest 1 unused" in reasons["homehub-standin/qdrant:v1"]
+    assert reasons["192.0.2.133:5000/homehub-standin/qdrant:lab"] == "in use by container qdrant"
+    assert "newest 1 unused" in reasons["192.0.2.133:5000/homehub-standin/qdrant:v1"]
     assert host.ran == list(batch.values()) and host.commands_run == 1  # one round trip
     assert not any("rm" in c.split()[:3] for c in host.ran)
     assert res.result.removals == ()
@@ -65,9 +65,9 @@ def test_the_real_run_with_every_answer_removes_what_the_dry_run_listed() -> Non
     assert host.ran == [*batch.values(), *listed]  # exactly the dry run's list, nothing more
     assert host.commands_run == 2 and host.unused() == []
     assert [(r.name, r.outcome) for r in res.result.removals] == [
-        ("homehub-standin/ollama:old", "removed"),
-        ("homehub-standin/qdrant:v1", "removed"),
-        ("homehub-standin/qdrant:v0", "removed"),
+        ("192.0.2.133:5000/homehub-standin/ollama:old", "removed"),
+        ("192.0.2.133:5000/homehub-standin/qdrant:v1", "removed"),
+        ("192.0.2.133:5000/homehub-standin/qdrant:v0", "removed"),
     ]
     assert not any(" -f" in c or "--force" in c for c in host.ran)
 
@@ -82,7 +82,10 @@ def test_an_image_a_container_took_since_the_facts_is_skipped_not_forced() -> No
     res = _run(host)
     assert not res.failed and not res.changed
     (removal,) = res.result.removals
-    assert (removal.name, removal.outcome) == ("homehub-standin/qdrant:v0", "in use")
+    assert (removal.name, removal.outcome) == (
+        "192.0.2.133:5000/homehub-standin/qdrant:v0",
+        "in use",
+    )
     assert "being used by running container" in removal.detail
     assert host.ran[-1] == f"docker image rm {QDRANT_V0}"
 
@@ -93,7 +96,10 @@ def test_a_failed_removal_fails_the_host_and_names_the_image() -> None:
     res = _run(ScriptedHost("compute", script))
     assert res.failed and res.exception is None
     (removal,) = res.result.failed
-    assert removal.name == "homehub-standin/qdrant:v0" and removal.image_id == QDRANT_V0
+    assert (
+        removal.name == "192.0.2.133:5000/homehub-standin/qdrant:v0"
+        and removal.image_id == QDRANT_V0
+    )
     assert removal.detail == err.strip()
 
 

@@ -167,10 +167,10 @@ def test_inventory_renders_the_guides_layout(config: Path, hosts: dict[str, list
         (
             LAB_CONFIG,
             (
-                "homehub-standin/litellm:lab",
-                "homehub-standin/openwebui:lab",
-                "homehub-standin/ollama:lab",
-                "homehub-standin/qdrant:lab",
+                "192.0.2.133:5000/homehub-standin/litellm:lab",
+                "192.0.2.133:5000/homehub-standin/openwebui:lab",
+                "192.0.2.133:5000/homehub-standin/ollama:lab",
+                "192.0.2.133:5000/homehub-standin/qdrant:lab",
                 "homehub-lab/prometheus:lab",
                 "homehub-lab/node-exporter:lab",
             ),
@@ -186,6 +186,23 @@ def test_images_come_from_inventory(config: Path, images: tuple[str, ...]) -> No
         assert any(u.startswith(prefix) for u in used), (prefix, used)
     if config == PROD_CONFIG:
         assert not any(u.endswith(":latest") or ":" not in u for u in used)
+
+
+def test_a_digest_pinned_image_is_rendered_as_written(tmp_path: Path) -> None:
+    from conftest import copy_lab_inventory
+
+    config = copy_lab_inventory(tmp_path / "inv")
+    defaults = config.parent / "defaults.yaml"
+    doc = yaml.safe_load(defaults.read_text())
+    pinned = "192.0.2.133:5000/homehub-standin/qdrant:lab@sha256:" + "5d" * 32
+    doc["data"]["images"]["qdrant"] = pinned
+    defaults.write_text(yaml.safe_dump(doc, sort_keys=False))
+    used = {
+        svc["image"]
+        for rs in render_all(config).values()
+        for svc in compose(rs)["services"].values()
+    }
+    assert pinned in used
 
 
 # -- undefined variables ---------------------------------------------------------------------
