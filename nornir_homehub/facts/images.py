@@ -152,6 +152,7 @@ def parse_image_pins(
         repo = _repository(ref)
         digest = next((d for d in run.repo_digests if d.split("@", 1)[0] == repo), "")
         out[service] = ImagePin(ref, run.image_id, digest)
+    return out
 
 
 # -- what a deploy pulls and what runs (the deploy's pre-pull and its digest report) -----------

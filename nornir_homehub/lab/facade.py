@@ -254,22 +254,29 @@ class Lab:
             if h.docker and not self.processes(h.name).running("dockerd"):
                 daemons.start_dockerd(self.processes(h.name), self.registry)
         for h in self.hosts:
-            procs = self.processes(h.name)
-            if h.docker:
-                daemons.wait_docker(procs)
-                if h in started:
-                    daemons.clean_docker(procs)
-            if h.role == "dns" and not procs.running("named"):
-                daemons.start_named(procs)
-                say(f"named started on {h.name}")
-            if h.role == "dns" and not procs.running("node-exporter"):
-                daemons.start_node_exporter(h, procs)
-                say(f"node-exporter started on {h.name}")
-            if h == self.registry_host and not procs.running(registry.REGISTRY):
-                registry.start_registry(h, procs, self.registry_storage)
-                say(f"registry started on {h.name} ({self.registry})")
+            self._start_daemons(h, fresh=h in started, say=say)
         self._provision(say)
         return self.status()
+
+    def _start_daemons(self, h: LabHost, *, fresh: bool, say: Any) -> None:
+        """Wait for the host's dockerd (cleaned when ``fresh``); start what its role runs beside.
+
+        named and node-exporter on dns, the registry on its host.
+        """
+        procs = self.processes(h.name)
+        if h.docker:
+            daemons.wait_docker(procs)
+            if fresh:
+                daemons.clean_docker(procs)
+        if h.role == "dns" and not procs.running("named"):
+            daemons.start_named(procs)
+            say(f"named started on {h.name}")
+        if h.role == "dns" and not procs.running("node-exporter"):
+            daemons.start_node_exporter(h, procs)
+            say(f"node-exporter started on {h.name}")
+        if h == self.registry_host and not procs.running(registry.REGISTRY):
+            registry.start_registry(h, procs, self.registry_storage)
+            say(f"registry started on {h.name} ({self.registry})")
 
     def _claim(self, say: Any, take_over: bool) -> None:
         """Refuse, or stop, a lab that another checkout started (the names are machine-wide)."""
