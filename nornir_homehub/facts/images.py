@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 
 from nornir_homehub.codes import EXIT_NO_DOCKER
-from nornir_homehub.facts.runtime import _lines, runtime_commands
+from nornir_homehub.facts.runtime import parse_json_lines, runtime_commands
 
 _IMAGE = (
     '{"id":{{json .Id}},"repo_tags":{{json .RepoTags}},"repo_digests":{{json .RepoDigests}},'
@@ -77,7 +77,7 @@ def parse_images(text: str) -> tuple[ImageFact, ...]:
     ``<none>:<none>`` placeholders are dropped from the names.
     """
     out = {}
-    for item in _lines(text):
+    for item in parse_json_lines(text):
         image_id = str(item.get("id") or "")
         if not image_id:
             continue

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nornir_homehub.problems import show, unknown
-from nornir_homehub.validate.rules import _Checker, address_problem, count_problem
+from nornir_homehub.validate.rules import Checker, address_problem, count_problem
 
 __all__ = ["CONNECTION_KINDS", "KNOWN_ROLES"]
 
@@ -21,9 +21,14 @@ KNOWN_ROLES = ("compute", "dns", "node", "trusted")
 CONNECTION_KINDS = ("local", "ssh")
 
 
-def _check_data(
-    c: _Checker, keys: list[object], data: Mapping[Any, Any], stacks: Sequence[str] | None
+def check_data(
+    c: Checker, keys: list[object], data: Mapping[Any, Any], stacks: Sequence[str] | None
 ) -> None:
+    """Check a host's, group's or the defaults' ``data`` at ``keys`` (``stacks``: the known ones).
+
+    Adds each problem to ``c``: an unknown role, stack or connection kind, a bad address, and
+    the shape of the site values the tasks read.
+    """
     if "role" in data and data["role"] not in KNOWN_ROLES:
         c.add([*keys, "role"], unknown("role", data["role"], KNOWN_ROLES))
     if "stacks" in data:
@@ -55,7 +60,7 @@ _DATA_SECONDS = {
 }
 
 
-def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+def _check_site_values(c: Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     for key in _DATA_NAME_LISTS:
         if key in data:
             c.str_list([*keys, key], data[key])
@@ -90,7 +95,7 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
             c.add([*keys, "gpu_thresholds"], str(exc).removeprefix(": "))
 
 
-def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+def _check_waits(c: Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     """The deploy and verify waits (seconds) and Traefik's API address."""
     for key, zero_ok in _DATA_SECONDS.items():
         value = data.get(key)
