@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Unpack
 
 from nornir_homehub.engine import RunContext, RunParams, execute
-from nornir_homehub.operate import _errors
-from nornir_homehub.operate_views import _Listing
-from nornir_homehub.views import _html_table, _text_table
+from nornir_homehub.operate import host_errors
+from nornir_homehub.operate_views import Listing
+from nornir_homehub.views import html_table, text_table
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
@@ -33,7 +33,7 @@ def _gb(n: int) -> str:
 
 
 @dataclass(frozen=True)
-class ModelsTable(_Listing):
+class ModelsTable(Listing):
     """The selected compute hosts' models.
 
     Attributes:
@@ -97,10 +97,10 @@ class ModelsTable(_Listing):
         return out
 
     def __repr__(self) -> str:
-        return _text_table(MODELS_HEADER, self.cells())
+        return text_table(MODELS_HEADER, self.cells())
 
     def _repr_html_(self) -> str:
-        return _html_table(MODELS_HEADER, [[html.escape(c) for c in r] for r in self.cells()])
+        return html_table(MODELS_HEADER, [[html.escape(c) for c in r] for r in self.cells()])
 
 
 def _ollama_hosts(nr: Nornir) -> Nornir:
@@ -132,14 +132,14 @@ def list_models(
         hosts = _ollama_hosts(nr_)
         if prune:
             agg = ctx.stage("models prune", hosts, prune_task, gate=False, dry_run=ctx.dry_run)
-            errors.update(_errors(agg))
+            errors.update(host_errors(agg))
             pruned.update({h: list(agg[h][0].result) for h in sorted(agg) if h not in errors})
         agg = ctx.stage("models", hosts, list_task, gate=False)
         for h in sorted(agg):
             value = agg[h][0].result
             if isinstance(value, list):
                 rows.extend(r for r in value if isinstance(r, ModelRow))
-        errors.update({h: w for h, w in _errors(agg).items() if h not in errors})
+        errors.update({h: w for h, w in host_errors(agg).items() if h not in errors})
 
     params.setdefault("progress", False)
     report = execute("models", nr, settings, body, **params)

@@ -33,7 +33,7 @@ def _projects(stacks_dir: StacksPath) -> dict[str, str]:
     return {load_stack(stacks_dir, n).project: n for n in available_stacks(stacks_dir)}
 
 
-def _errors(agg: AggregatedResult) -> dict[str, str]:
+def host_errors(agg: AggregatedResult) -> dict[str, str]:
     """Host -> why its task failed (the exception's first line, redacted)."""
     from nornir_homehub.secrets import redact_all
 
@@ -52,7 +52,7 @@ def _inspect(ctx: RunContext, nr: Nornir, stage: str, errors: dict[str, str]) ->
     _secrets, rendered = ctx.render_all(nr)
     projects = _projects(ctx.settings.stacks_path)
     agg = ctx.stage(stage, nr, inspect_stacks, gate=False, rendered=rendered, projects=projects)
-    errors.update(_errors(agg))
+    errors.update(host_errors(agg))
     return [agg[host][0].result for host in sorted(agg) if host not in errors]
 
 
@@ -108,7 +108,7 @@ def find_drift(nr: Nornir, settings: Settings, **params: Unpack[RunParams]) -> D
                 inspect_zone,
                 gate=False,
             )
-            errors.update(_errors(zones))
+            errors.update(host_errors(zones))
             for host in sorted(zones):
                 if host not in errors:
                     checked.append(f"{host}/zone")
@@ -203,7 +203,7 @@ def stack_logs(
         agg = ctx.stage(
             "logs", nr_, fetch_logs, gate=False, project=project, tail=tail, since=since
         )
-        for host, why in _errors(agg).items():
+        for host, why in host_errors(agg).items():
             sink(f"{host} error: {why}")
         emit(agg)
         count = 0

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nornir_homehub.views import _html_table, _text_table
+from nornir_homehub.views import html_table, text_table
 
 if TYPE_CHECKING:
     from nornir_homehub.plan.drift import DriftItem
@@ -39,8 +39,12 @@ def _short_digest(status_digest: str, image_id: str) -> str:
     return value.removeprefix("sha256:")[:12] or "-"
 
 
-class _Listing:
-    """What both views share: iteration over their rows and the head of their document."""
+class Listing:
+    """What the listing views share: iteration over their rows and the head of their document.
+
+    A subclass gives ``_rows()`` (the rows, in order) and builds its ``to_dict()`` on
+    ``_document(command)``.
+    """
 
     report: RunReport | None
 
@@ -62,7 +66,7 @@ class _Listing:
 
 
 @dataclass(frozen=True)
-class StatusTable(_Listing):
+class StatusTable(Listing):
     """Every selected host's stacks: containers, health, image, uptime, release, drift.
 
     Attributes:
@@ -117,14 +121,14 @@ class StatusTable(_Listing):
         return rows
 
     def __repr__(self) -> str:
-        return _text_table(STATUS_HEADER, self.cells())
+        return text_table(STATUS_HEADER, self.cells())
 
     def _repr_html_(self) -> str:
-        return _html_table(STATUS_HEADER, [[html.escape(c) for c in r] for r in self.cells()])
+        return html_table(STATUS_HEADER, [[html.escape(c) for c in r] for r in self.cells()])
 
 
 @dataclass(frozen=True)
-class DriftReport(_Listing):
+class DriftReport(Listing):
     """Everything that is not as desired on the selected hosts; empty when nothing drifted.
 
     Attributes:
@@ -167,7 +171,7 @@ class DriftReport(_Listing):
     def __repr__(self) -> str:
         if not self.items:
             return f"no drift ({len(self.checked)} compared)"
-        return _text_table(DRIFT_HEADER, self._cells())
+        return text_table(DRIFT_HEADER, self._cells())
 
     def _repr_html_(self) -> str:
-        return _html_table(DRIFT_HEADER, [[html.escape(c) for c in r] for r in self._cells()])
+        return html_table(DRIFT_HEADER, [[html.escape(c) for c in r] for r in self._cells()])

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Unpack
 
 from nornir_homehub.engine import RunContext, RunParams, execute
-from nornir_homehub.operate import _errors
-from nornir_homehub.operate_views import _Listing
+from nornir_homehub.operate import host_errors
+from nornir_homehub.operate_views import Listing
 from nornir_homehub.plan.outdated import Freshness, ImageFreshness
-from nornir_homehub.views import _html_table, _text_table
+from nornir_homehub.views import html_table, text_table
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
@@ -28,7 +28,7 @@ HEADER = ["host", "stack", "service", "image", "running", "registry", "state", "
 
 
 @dataclass(frozen=True)
-class OutdatedReport(_Listing):
+class OutdatedReport(Listing):
     """Every service image of the selected hosts' stacks, and whether its tag moved.
 
     Attributes:
@@ -90,10 +90,10 @@ class OutdatedReport(_Listing):
         return rows
 
     def __repr__(self) -> str:
-        return _text_table(HEADER, self.cells())
+        return text_table(HEADER, self.cells())
 
     def _repr_html_(self) -> str:
-        return _html_table(HEADER, [[html.escape(c) for c in r] for r in self.cells()])
+        return html_table(HEADER, [[html.escape(c) for c in r] for r in self.cells()])
 
 
 def find_outdated(nr: Nornir, settings: Settings, **params: Unpack[RunParams]) -> OutdatedReport:
@@ -115,7 +115,7 @@ def find_outdated(nr: Nornir, settings: Settings, **params: Unpack[RunParams]) -
         for h in sorted(agg):
             if not agg[h].failed:
                 rows.extend(agg[h][0].result)
-        errors.update(_errors(agg))
+        errors.update(host_errors(agg))
 
     params.setdefault("progress", False)
     report = execute("outdated", nr, settings, body, **params)

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from nornir_homehub.engine import RunContext, RunParams, execute
 from nornir_homehub.errors import ConfigError
-from nornir_homehub.operate import _errors
-from nornir_homehub.operate_views import _Listing
+from nornir_homehub.operate import host_errors
+from nornir_homehub.operate_views import Listing
 from nornir_homehub.records import as_dict
-from nornir_homehub.views import _html_table, _text_table
+from nornir_homehub.views import html_table, text_table
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
@@ -81,7 +81,7 @@ def _rows(found: HostPrune) -> list[PruneRow]:
 
 
 @dataclass(frozen=True)
-class PruneReport(_Listing):
+class PruneReport(Listing):
     """Every image of the stacks' repositories on the selected hosts, and what prune did.
 
     Attributes:
@@ -154,10 +154,10 @@ class PruneReport(_Listing):
         return rows
 
     def __repr__(self) -> str:
-        return _text_table(PRUNE_HEADER, self.cells())
+        return text_table(PRUNE_HEADER, self.cells())
 
     def _repr_html_(self) -> str:
-        return _html_table(PRUNE_HEADER, [[html.escape(c) for c in r] for r in self.cells()])
+        return html_table(PRUNE_HEADER, [[html.escape(c) for c in r] for r in self.cells()])
 
 
 def prune_images(
@@ -194,7 +194,9 @@ def prune_images(
         read = {h: agg[h][0].result for h in sorted(agg)}
         found.extend(r for r in read.values() if isinstance(r, HostPrune))
         # A host whose removal failed has its plan (a row per image), not an error line.
-        errors.update({h: w for h, w in _errors(agg).items() if not isinstance(read[h], HostPrune)})
+        errors.update(
+            {h: w for h, w in host_errors(agg).items() if not isinstance(read[h], HostPrune)}
+        )
         agg = ctx.stage(
             "prune releases",
             nr_,
@@ -204,7 +206,7 @@ def prune_images(
             dry_run=ctx.dry_run,
         )
         releases.extend(r for h in sorted(agg) if isinstance(r := agg[h][0].result, ReleasePrune))
-        for host, why in _errors(agg).items():
+        for host, why in host_errors(agg).items():
             errors.setdefault(host, why)
 
     params.setdefault("progress", False)

@@ -287,7 +287,12 @@ def generate_secrets() -> dict[str, str]:
     }
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> Path:
+def write_site_file(path: Path, text: str, mode: int = 0o644) -> Path:
+    """Write a new site file ``path`` (parents made) with ``mode``; return ``path``.
+
+    Raises:
+        FileExistsError: the file exists already (a site is never overwritten).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "w") as fh:
@@ -346,21 +351,21 @@ def init_site(
     vault_text = encrypt_vault(yaml.safe_dump(values, sort_keys=True).encode(), password)
     written = []
     if generated:
-        written.append(_write(directory / VAULT_PASSWORD_FILE, password + "\n", 0o600))
+        written.append(write_site_file(directory / VAULT_PASSWORD_FILE, password + "\n", 0o600))
     written += [
-        _write(
+        write_site_file(
             directory / "config.yaml",
             config_yaml(vault_file="inventory/vault.yml", password_file=password_ref),
         ),
-        _write(directory / "inventory" / "hosts.yaml", hosts_yaml(chosen, domain)),
-        _write(directory / "inventory" / "groups.yaml", GROUPS_YAML),
-        _write(
+        write_site_file(directory / "inventory" / "hosts.yaml", hosts_yaml(chosen, domain)),
+        write_site_file(directory / "inventory" / "groups.yaml", GROUPS_YAML),
+        write_site_file(
             directory / "inventory" / "defaults.yaml",
             defaults_yaml(domain, timezone),
         ),
-        _write(directory / "inventory" / "vault.yml", vault_text, 0o600),
-        _write(directory / ".gitignore", gitignore()),
-        _write(
+        write_site_file(directory / "inventory" / "vault.yml", vault_text, 0o600),
+        write_site_file(directory / ".gitignore", gitignore()),
+        write_site_file(
             directory / "README.md",
             README.format(
                 domain=domain, password_file=password_ref, secret_names=", ".join(values)

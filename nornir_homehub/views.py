@@ -24,7 +24,8 @@ def _dataframe(rows: list[dict[str, Any]], what: str) -> Any:
     return dataframe(rows, what, "to_dict() gives the same rows")
 
 
-def _text_table(header: list[str], rows: list[list[str]]) -> str:
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table: ``header`` and ``rows`` in columns padded to their widest cell."""
     widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -33,7 +34,8 @@ def _text_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    """An HTML table; ``header`` is escaped here, the cells of ``rows`` must be escaped already."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -83,11 +85,11 @@ class InventoryTable:
         ]
 
     def __repr__(self) -> str:
-        return _text_table(["NAME", "ROLE", "ADDRESS", "GROUPS"], self._cells())
+        return text_table(["NAME", "ROLE", "ADDRESS", "GROUPS"], self._cells())
 
     def _repr_html_(self) -> str:
         cells = [[html.escape(c) for c in row] for row in self._cells()]
-        return _html_table(["name", "role", "address", "groups"], cells)
+        return html_table(["name", "role", "address", "groups"], cells)
 
 
 @dataclass(frozen=True)
@@ -198,4 +200,4 @@ class ExecResults:
             for r in self.rows
         ]
         title = f"<p><code>{esc(self.command)}</code> {'ok' if self.ok else 'FAILED'}</p>"
-        return title + _html_table(["host", "status", "stdout", "stderr / error"], cells)
+        return title + html_table(["host", "status", "stdout", "stderr / error"], cells)

@@ -259,7 +259,7 @@ def import_ansible(
         ConfigError: unreadable inventory, a host with two roles, no host with a role, or
             ``out`` not empty.
     """
-    from nornir_homehub.scaffold import _write, config_yaml, gitignore
+    from nornir_homehub.scaffold import config_yaml, gitignore, write_site_file
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not an empty folder; import writes a new site")
@@ -281,19 +281,21 @@ def import_ansible(
     header = (
         f"# Imported from the Ansible inventory {inventory.resolve()} by homehub import-ansible.\n"
     )
-    _write(out / "config.yaml", config_yaml(vault_file=vault_ref, password_file=password_ref))
-    _write(
+    write_site_file(
+        out / "config.yaml", config_yaml(vault_file=vault_ref, password_file=password_ref)
+    )
+    write_site_file(
         out / "inventory" / "hosts.yaml",
         header + yaml.safe_dump(site.hosts, sort_keys=False, default_flow_style=False),
     )
-    _write(out / "inventory" / "groups.yaml", GROUPS_YAML)
-    _write(
+    write_site_file(out / "inventory" / "groups.yaml", GROUPS_YAML)
+    write_site_file(
         out / "inventory" / "defaults.yaml",
         header + yaml.safe_dump(site.defaults, sort_keys=False, default_flow_style=False),
     )
     if site.inline:
-        _write(out / "inventory" / "vault.yml", _inline_vault_text(site.inline), 0o600)
-    _write(out / ".gitignore", gitignore())
+        write_site_file(out / "inventory" / "vault.yml", _inline_vault_text(site.inline), 0o600)
+    write_site_file(out / ".gitignore", gitignore())
     return ImportResult(
         directory=out,
         hosts=dict(host_role),

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from nornir_homehub.codes import EXIT_NO_DOCKER
-from nornir_homehub.facts.runtime import _lines, runtime_commands
+from nornir_homehub.facts.runtime import parse_json_lines, runtime_commands
 
 _IMAGE = (
     '{"id":{{json .Id}},"repo_tags":{{json .RepoTags}},"repo_digests":{{json .RepoDigests}},'
@@ -79,7 +79,7 @@ def parse_images(text: str) -> tuple[ImageFact, ...]:
     ``<none>:<none>`` placeholders are dropped from the names.
     """
     out = {}
-    for item in _lines(text):
+    for item in parse_json_lines(text):
         image_id = str(item.get("id") or "")
         if not image_id:
             continue
@@ -234,7 +234,7 @@ def parse_running_images(text: str) -> tuple[RunningImage, ...]:
     Containers outside compose (no project label) and lines that are not JSON objects (a
     container removed mid-command) are skipped.
     """
-    items = _lines(text)
+    items = parse_json_lines(text)
     digests = {
         str(i["image_id"]): tuple(str(d) for d in i.get("repo_digests") or () if d)
         for i in items

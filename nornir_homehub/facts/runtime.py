@@ -80,7 +80,8 @@ def runtime_commands(project_dirs: Iterable[str]) -> dict[str, str]:
     }
 
 
-def _lines(text: str) -> list[Mapping[str, Any]]:
+def parse_json_lines(text: str) -> list[Mapping[str, Any]]:
+    """The JSON objects of ``text``, one a line; other lines (not JSON, not objects) are skipped."""
     out = []
     for raw in text.splitlines():
         try:
@@ -98,7 +99,7 @@ def parse_runtime(runtime: str, state_times: str) -> RuntimeFacts:
     Lines that are not JSON objects (a container that vanished mid-command) are skipped:
     status then shows no digest for it, never an error.
     """
-    items = _lines(runtime)
+    items = parse_json_lines(runtime)
     digests = {
         str(i["image_id"]): tuple(str(d) for d in i.get("repo_digests") or () if d)
         for i in items

@@ -84,6 +84,7 @@ EDGE_COMPOSE = f"{EDGE_DIR}/compose.yaml"
 FRONTEND_NETWORK = "frontend"
 # Outside DOCKER_POOL, whose /29s (5 addresses) could not hold two zero-downtime twins at once.
 FRONTEND_SUBNET = "192.0.2.32/28"
+FRONTEND_GATEWAY = "192.0.2.33"  # given: with --subnet alone inspect shows no gateway
 BUILD_TIMEOUT = 600.0
 
 
@@ -505,7 +506,7 @@ def ensure_edge(conn: HostConnection, domain: str) -> None:
     net = shlex.quote(FRONTEND_NETWORK)
     res = conn.run(
         f"docker network inspect {net} >/dev/null 2>&1 || "
-        f"docker network create --subnet {FRONTEND_SUBNET} {net}"
+        f"docker network create --subnet {FRONTEND_SUBNET} --gateway {FRONTEND_GATEWAY} {net}"
     )
     if not res.ok:
         raise LabError(

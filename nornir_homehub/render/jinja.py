@@ -43,7 +43,8 @@ def env_value(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _environment(directory: Path) -> jinja2.Environment:
+def template_environment(directory: Path) -> jinja2.Environment:
+    """The Jinja environment stacks render in, loading templates from ``directory``."""
     # One per stack folder, shared by every host's render: its template cache then compiles
     # each template once per run, not once per host (Jinja re-reads a file that changed).
     # The environment of nornir-jinja2's template_file (StrictUndefined, trim_blocks) plus the
@@ -101,7 +102,7 @@ def _render_error(exc: Exception, where: str, filename: str, host: str, stack: s
     return ConfigError(f"{loc}: cannot render: {type(exc).__name__} (host {host}, stack {stack})")
 
 
-def _render_text(
+def render_text(
     env: jinja2.Environment,
     source: str,
     variables: Mapping[str, Any],
@@ -111,6 +112,12 @@ def _render_text(
     stack: str,
     from_file: bool,
 ) -> str:
+    """Render ``source`` (a template file's name with ``from_file``, else template text).
+
+    Raises:
+        ConfigError: it cannot render; the message names ``where`` (and the template line),
+            the host and the stack.
+    """
     try:
         template = env.get_template(source) if from_file else env.from_string(source)
         return template.render(**variables)
@@ -120,10 +127,10 @@ def _render_text(
         ) from None
 
 
-def _template_refs(env: jinja2.Environment, name: str, seen: set[str]) -> tuple[set[str], bool]:
+def template_refs(env: jinja2.Environment, name: str, seen: set[str]) -> tuple[set[str], bool]:
     """Variables template ``name`` (and what it includes) uses, and whether it calls var()."""
     seen.add(name)
-    assert env.loader is not None  # noqa: S101 - _environment always sets a loader
+    assert env.loader is not None  # noqa: S101 - template_environment always sets a loader
     source = env.loader.get_source(env, name)[0]
     ast = env.parse(source)
     names = set(jinja2.meta.find_undeclared_variables(ast))
@@ -135,7 +142,7 @@ def _template_refs(env: jinja2.Environment, name: str, seen: set[str]) -> tuple[
         if ref is None:
             dynamic = True
         elif ref not in seen:
-            more, more_dynamic = _template_refs(env, ref, seen)
+            more, more_dynamic = template_refs(env, ref, seen)
             names |= more
             dynamic |= more_dynamic
     return names, dynamic

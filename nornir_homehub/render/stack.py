@@ -17,7 +17,7 @@ import yaml
 from nornir_homehub.defaults import DEFAULT_DATA_ROOT, DEFAULT_STACKS_ROOT
 from nornir_homehub.errors import ConfigError, SecretError
 from nornir_homehub.problems import did_you_mean
-from nornir_homehub.render.jinja import _environment, _render_text, _template_refs
+from nornir_homehub.render.jinja import render_text, template_environment, template_refs
 from nornir_homehub.render.output import PostDeployStep, RenderedDir, RenderedFile, RenderedStack
 from nornir_homehub.stackspec import (
     TEMPLATE_FILE,
@@ -78,7 +78,7 @@ def _secrets_in(
     in a file whose template does not place it counts only from `MIN_SECRET_MATCH` characters:
     a short secret ("admin") also appears in ordinary text.
     """
-    names, dynamic = _template_refs(env, template, set())
+    names, dynamic = template_refs(env, template, set())
     out = {n for n in secret_values if n in names}
     for name, value in secret_values.items():
         if value in text and (dynamic or len(value) >= MIN_SECRET_MATCH):
@@ -107,7 +107,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
     secret_values = {
         name: str(variables[name]) for name in secret_names_ if str(variables[name] or "")
     }
-    env = _environment(spec.directory)
+    env = template_environment(spec.directory)
     stacks_root = str(variables.get("stacks_root") or DEFAULT_STACKS_ROOT)
     data_root = str(variables.get("data_root") or DEFAULT_DATA_ROOT)
     project_dir = str(PurePosixPath(stacks_root) / spec.name)
@@ -117,7 +117,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
     containers: dict[str, str] = {}
     for f in spec.files:
         where = f"{spec.directory / f.template}"
-        text = _render_text(
+        text = render_text(
             env, f.template, variables, where=where, host=host, stack=spec.name, from_file=True
         )
         dest = str(PurePosixPath(project_dir) / f.dest)
@@ -151,7 +151,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
             scope = {**variables, "item": item} if s.loop is not None else variables
 
             def expand(source: str, scope: Mapping[str, Any] = scope, where: str = where) -> str:
-                return _render_text(
+                return render_text(
                     env, source, scope, where=where, host=host, stack=spec.name, from_file=False
                 ).strip()
 

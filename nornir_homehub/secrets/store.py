@@ -17,7 +17,7 @@ from nornir_homehub.errors import SecretError
 from nornir_homehub.secrets.redact import Redactor
 from nornir_homehub.secrets.registry import active_redactor, register_redactor
 from nornir_homehub.secrets.secret import Secret
-from nornir_homehub.secrets.vault import _display, load_vault_file
+from nornir_homehub.secrets.vault import display_path, load_vault_file
 
 if TYPE_CHECKING:
     from nornir_homehub.config import Settings
@@ -211,7 +211,7 @@ class SecretStore:
 
 
 def _read_password_file(path: Path, origin: str) -> Secret:
-    shown = _display(path)
+    shown = display_path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -240,7 +240,7 @@ def _find_password(settings: Settings, environ: Mapping[str, str], vault_shown: 
     for var in (ENV_PASSWORD_FILE, ENV_PASSWORD_FILE_ANSIBLE):
         if environ.get(var):
             return _read_password_file(Path(environ[var]).expanduser(), f"env {var}")
-    tried = f" ({_display(configured)} does not exist)" if configured is not None else ""
+    tried = f" ({display_path(configured)} does not exist)" if configured is not None else ""
     raise SecretError(
         f"vault file {vault_shown} is encrypted but no vault password is available: set "
         f"vault_password_file in the config{tried}, or {ENV_PASSWORD}, or "
@@ -287,7 +287,7 @@ def load_secrets(
     hidden: list[Secret] = []
     vaults = [settings.vault_file] if settings.vault_file is not None else []
     for vault in [*vaults, *settings.more_vault_files]:
-        shown = _display(vault)
+        shown = display_path(vault)
         if vault.is_file():
             searched.append(f"vault file {shown}")
 
@@ -348,7 +348,7 @@ def load_secrets_for_output(
         if vault is None:
             reason = "no vault is configured (homehub.vault_file)"
         elif not vault.is_file():
-            reason = f"the vault file {_display(vault)} does not exist"
+            reason = f"the vault file {display_path(vault)} does not exist"
         else:
             return store, None
     return store, (

@@ -198,7 +198,8 @@ def _load_yaml(text: str, source: str) -> Any:
         raise SecretError(f"{source} is not valid YAML{where}") from None
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
+    """``path`` as messages show it: relative to the working directory when inside it."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -261,7 +262,7 @@ def load_vault_file(
             data with no password.
 
     """
-    source = _display(path)
+    source = display_path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 from nornir_homehub.errors import ConfigError
 from nornir_homehub.problems import did_you_mean
 from nornir_homehub.stackspec.model import (
-    _SECRET_RE,
+    SECRET_NAME_RE,
     ZERO_DOWNTIME_MODES,
     DataDirSpec,
     FileSpec,
@@ -301,7 +301,7 @@ def _load_stack_file(source: Path, name: str) -> StackSpec:
         )
     secrets = top.str_list("secrets")
     for secret in secrets:
-        if not _SECRET_RE.match(secret):
+        if not SECRET_NAME_RE.match(secret):
             raise top.err("secrets", f"{secret!r} is not a secret name (vault_<name>)")
     return StackSpec(
         name=name,

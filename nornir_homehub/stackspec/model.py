@@ -27,7 +27,7 @@ __all__ = [
     "secret_names",
 ]
 
-_SECRET_RE = re.compile(r"^vault_[A-Za-z0-9_]+$")
+SECRET_NAME_RE = re.compile(r"^vault_[A-Za-z0-9_]+$")
 
 # template.yaml ``zero_downtime``: "always" (a twin serves during every recreate), "config" (a
 # twin only when the image is unchanged: a new image may migrate the data it shares).
@@ -195,7 +195,7 @@ def host_secret_names(spec: StackSpec, host_vars: Mapping[str, Any]) -> tuple[st
             raise ConfigError(f"host {host}: '{var}' must be a list (stack {spec.name})")
         for i, item in enumerate(items):
             name = item.get(key) if isinstance(item, Mapping) else None
-            if not isinstance(name, str) or not _SECRET_RE.match(name):
+            if not isinstance(name, str) or not SECRET_NAME_RE.match(name):
                 raise ConfigError(
                     f"host {host}: {var}[{i}].{key} must name a secret (vault_<name>), "
                     f"got {name!r} (stack {spec.name})"

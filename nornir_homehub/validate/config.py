@@ -10,7 +10,7 @@ from importlib import metadata
 from typing import Any
 
 from nornir_homehub.problems import Problems, type_name, unknown
-from nornir_homehub.validate.rules import _Checker, count_problem
+from nornir_homehub.validate.rules import Checker, count_problem
 from nornir_homehub.yamlfile import YamlDoc
 
 __all__ = [
@@ -73,7 +73,7 @@ def check_config(doc: YamlDoc, problems: Problems) -> None:
 
     Every problem is added to ``problems`` with the file, line and key path.
     """
-    c = _Checker(doc, problems)
+    c = Checker(doc, problems)
     data = doc.data
     if data is None:
         problems.add(doc.path, "", "the config file is empty: expected inventory: and homehub:")
@@ -108,7 +108,7 @@ def check_config(doc: YamlDoc, problems: Problems) -> None:
                 c.text(["homehub", key], hh[key])
 
 
-def _check_logging_section(c: _Checker, log: dict[Any, Any] | None) -> None:
+def _check_logging_section(c: Checker, log: dict[Any, Any] | None) -> None:
     if log is None:
         return
     c.boolean(["logging", "enabled"], log.get("enabled"))
@@ -121,7 +121,7 @@ def _check_logging_section(c: _Checker, log: dict[Any, Any] | None) -> None:
     c.str_list(["logging", "loggers"], log.get("loggers"))
 
 
-def _check_core_section(c: _Checker, core: dict[Any, Any] | None) -> None:
+def _check_core_section(c: Checker, core: dict[Any, Any] | None) -> None:
     if core is None:
         return
     raise_on_error = core.get("raise_on_error")
@@ -142,7 +142,7 @@ _PLUGIN_KINDS: Mapping[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
-def _check_plugin(c: _Checker, keys: list[object], name: object, what: str) -> None:
+def _check_plugin(c: Checker, keys: list[object], name: object, what: str) -> None:
     """``name`` (at ``keys``) is a registered plugin of the kind ``what``."""
     valid = registered(*_PLUGIN_KINDS[what])
     if not isinstance(name, str) or name not in valid:
@@ -150,7 +150,7 @@ def _check_plugin(c: _Checker, keys: list[object], name: object, what: str) -> N
 
 
 def _plugin_and_options(
-    c: _Checker, section: str, body: dict[Any, Any], default: str
+    c: Checker, section: str, body: dict[Any, Any], default: str
 ) -> tuple[object, dict[Any, Any] | None]:
     """The ``plugin`` of an inventory or runner section, checked, and its ``options`` mapping."""
     plugin = body.get("plugin", default)
@@ -159,7 +159,7 @@ def _plugin_and_options(
     return plugin, options
 
 
-def _check_inventory_section(c: _Checker, inv: dict[Any, Any] | None) -> None:
+def _check_inventory_section(c: Checker, inv: dict[Any, Any] | None) -> None:
     if inv is None:
         return
     plugin, options = _plugin_and_options(c, "inventory", inv, "SimpleInventory")
@@ -178,7 +178,7 @@ def _check_inventory_section(c: _Checker, inv: dict[Any, Any] | None) -> None:
     )
 
 
-def _check_runner_section(c: _Checker, runner: dict[Any, Any] | None) -> None:
+def _check_runner_section(c: Checker, runner: dict[Any, Any] | None) -> None:
     if runner is None:
         return
     plugin, options = _plugin_and_options(c, "runner", runner, "threaded")

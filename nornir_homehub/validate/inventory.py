@@ -20,13 +20,13 @@ from nornir_homehub.connection_options import (
 )
 from nornir_homehub.problems import Problems, one_of, type_name, unknown
 from nornir_homehub.validate.rules import (
-    _Checker,
-    _text_problem,
+    Checker,
     address_problem,
     name_problem,
     port_problem,
+    text_problem,
 )
-from nornir_homehub.validate.site_values import KNOWN_ROLES, _check_data
+from nornir_homehub.validate.site_values import KNOWN_ROLES, check_data
 from nornir_homehub.yamlfile import YamlDoc
 
 if TYPE_CHECKING:
@@ -79,24 +79,24 @@ def check_inventory(
     groups = _top(docs.groups, problems, "groups") if docs.groups else {}
     defaults: dict[Any, Any] | None = {}
     if docs.defaults is not None:
-        defaults = _Checker(docs.defaults, problems).mapping(
+        defaults = Checker(docs.defaults, problems).mapping(
             [], docs.defaults.data, "the defaults file"
         )
     if hosts is not None and not hosts:
         problems.add(docs.hosts.path, "", "the inventory has no hosts")
     group_names = list(groups or {})
     if groups is not None and docs.groups is not None:
-        gc = _Checker(docs.groups, problems)
+        gc = Checker(docs.groups, problems)
         for name, body in groups.items():
             _check_element(gc, name, body, "group", GROUP_KEYS, group_names, stacks, resolve)
         _check_group_cycles(gc, groups)
     if defaults is not None and docs.defaults is not None:
-        dc = _Checker(docs.defaults, problems)
+        dc = Checker(docs.defaults, problems)
         dc.known_keys([], defaults, DEFAULTS_KEYS)
         _check_fields(dc, [], defaults, stacks, resolve)
     if hosts is None:
         return
-    hc = _Checker(docs.hosts, problems)
+    hc = Checker(docs.hosts, problems)
     for name, body in hosts.items():
         ok = _check_element(hc, name, body, "host", HOST_KEYS, group_names, stacks, resolve)
         if ok and isinstance(body, dict):
@@ -117,7 +117,7 @@ def _top(doc: YamlDoc | None, problems: Problems, what: str) -> dict[Any, Any] |
 
 
 def _check_element(
-    c: _Checker,
+    c: Checker,
     name: object,
     body: object,
     kind: str,
@@ -152,7 +152,7 @@ def _check_element(
 
 
 def _check_fields(
-    c: _Checker,
+    c: Checker,
     keys: list[object],
     body: Mapping[Any, Any],
     stacks: Sequence[str] | None,
@@ -165,12 +165,12 @@ def _check_fields(
         c.check([*keys, "port"], port_problem(body["port"]))
     for key in ("username", "platform"):
         if body.get(key) is not None:
-            c.check([*keys, key], _text_problem(body[key]))
+            c.check([*keys, key], text_problem(body[key]))
     if body.get("password") is not None:
-        c.check([*keys, "password"], _text_problem(body["password"], secret=True))
+        c.check([*keys, "password"], text_problem(body["password"], secret=True))
     data = c.mapping([*keys, "data"], body.get("data"), "data")
     if data:
-        _check_data(c, [*keys, "data"], data, stacks)
+        check_data(c, [*keys, "data"], data, stacks)
     conns = c.mapping(
         [*keys, "connection_options"], body.get("connection_options"), "connection_options"
     )
@@ -179,7 +179,7 @@ def _check_fields(
 
 
 def _check_connection(
-    c: _Checker,
+    c: Checker,
     where: list[object],
     plugin: object,
     opts: object,
@@ -205,7 +205,7 @@ def _check_connection(
                     c.add([*where, "extras", key], f"{path} is a directory, not a file")
 
 
-def _check_group_cycles(c: _Checker, groups: Mapping[Any, Any]) -> None:
+def _check_group_cycles(c: Checker, groups: Mapping[Any, Any]) -> None:
     def parents(name: Any) -> list[Any]:
         body = groups.get(name)
         listed = body.get("groups") if isinstance(body, dict) else None
@@ -275,7 +275,7 @@ _MISSING = object()
 
 
 def _check_host_inherited(
-    c: _Checker,
+    c: Checker,
     name: Any,
     body: Mapping[Any, Any],
     groups: Mapping[Any, Any],

@@ -1,7 +1,7 @@
 """Rules for single values (names, addresses, ports, text) and the checker that places problems.
 
 Shared by the config.yaml and the inventory checks: each ``*_problem`` function says why a
-value is not valid (or None); `_Checker` adds a problem at a key path of one YAML document, so
+value is not valid (or None); `Checker` adds a problem at a key path of one YAML document, so
 the message reads ``FILE:LINE: key.path: what is wrong``.
 """
 
@@ -84,7 +84,8 @@ def count_problem(value: object) -> str | None:
     return None
 
 
-def _text_problem(value: object, *, secret: bool = False) -> str | None:
+def text_problem(value: object, *, secret: bool = False) -> str | None:
+    """Why ``value`` is not a non-empty string (a ``secret`` may be empty), or None."""
     if not isinstance(value, str):
         return f"must be a string, got {type_name(value)}"
     if not value.strip() and not secret:
@@ -99,7 +100,7 @@ def _key_path(keys: Sequence[object]) -> str:
     return out
 
 
-class _Checker:
+class Checker:
     """Helpers that add problems located in one YAML document."""
 
     def __init__(self, doc: YamlDoc, problems: Problems) -> None:
@@ -135,7 +136,7 @@ class _Checker:
     def text(self, keys: Sequence[object], value: object, *, optional: bool = True) -> None:
         if value is None and optional:
             return
-        self.check(keys, _text_problem(value))
+        self.check(keys, text_problem(value))
 
     def str_list(self, keys: Sequence[object], value: object) -> list[str] | None:
         if value is None:

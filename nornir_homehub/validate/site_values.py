@@ -12,7 +12,7 @@ from typing import Any
 
 from nornir_homehub.imageref import reference_problem
 from nornir_homehub.problems import show, unknown
-from nornir_homehub.validate.rules import _Checker, address_problem, count_problem
+from nornir_homehub.validate.rules import Checker, address_problem, count_problem
 
 __all__ = ["CONNECTION_KINDS", "KNOWN_ROLES"]
 
@@ -25,9 +25,14 @@ CONNECTION_KINDS = ("local", "ssh")
 INTERNAL_DNS_MODES = ("bind", "extra_hosts")
 
 
-def _check_data(
-    c: _Checker, keys: list[object], data: Mapping[Any, Any], stacks: Sequence[str] | None
+def check_data(
+    c: Checker, keys: list[object], data: Mapping[Any, Any], stacks: Sequence[str] | None
 ) -> None:
+    """Check a host's, group's or the defaults' ``data`` at ``keys`` (``stacks``: the known ones).
+
+    Adds each problem to ``c``: an unknown role, stack or connection kind, a bad address, and
+    the shape of the site values the tasks read.
+    """
     if "role" in data and data["role"] not in KNOWN_ROLES:
         c.add([*keys, "role"], unknown("role", data["role"], KNOWN_ROLES))
     if "stacks" in data:
@@ -66,7 +71,7 @@ _DATA_SECONDS = {
 }
 
 
-def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+def _check_site_values(c: Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     for key in _DATA_NAME_LISTS:
         if key in data:
             c.str_list([*keys, key], data[key])
@@ -100,7 +105,7 @@ def _check_site_values(c: _Checker, keys: list[object], data: Mapping[Any, Any])
             c.add([*keys, "gpu_thresholds"], str(exc).removeprefix(": "))
 
 
-def _check_models(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+def _check_models(c: Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     """``ollama_models`` entries, ``ollama_env`` (extra env for Ollama), ``qdrant_host``."""
     if "ollama_models" in data:
         from nornir_homehub.plan.models import entry_problems
@@ -120,7 +125,7 @@ def _check_models(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> N
         c.add([*keys, "qdrant_host"], f"must be a compute host's name, got {show(choice)}")
 
 
-def _check_internal_dns(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+def _check_internal_dns(c: Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     """``internal_dns`` (a mode) and ``internal_dns_servers`` (IP addresses)."""
     mode = data.get("internal_dns")
     if mode is not None and mode not in INTERNAL_DNS_MODES:
@@ -145,7 +150,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _check_counts(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+def _check_counts(c: Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     """How many backups, releases (at least 1 each) and unused images (0 or more) to keep."""
     for count in ("backup_keep", "releases_keep"):
         if data.get(count) is not None:
@@ -155,7 +160,7 @@ def _check_counts(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> N
         c.add([*keys, "images_keep"], f"must be a whole number >= 0, got {show(keep)}")
 
 
-def _check_images(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+def _check_images(c: Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     """``images``: stack -> a valid reference (a tag, a digest pin, or both)."""
     if "images" in data:
         # Rendered into compose as written: a bad reference would fail only at the pull.
@@ -164,7 +169,7 @@ def _check_images(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> N
             c.check([*keys, "images", name], reference_problem(ref))
 
 
-def _check_waits(c: _Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
+def _check_waits(c: Checker, keys: list[object], data: Mapping[Any, Any]) -> None:
     """The deploy and verify waits (seconds) and Traefik's API address."""
     for key, zero_ok in _DATA_SECONDS.items():
         value = data.get(key)
