@@ -2,11 +2,14 @@
 
 (1) A new qdrant stand-in pushed under the same tag (built on trusted, pushed there, so the
 compute host really pulls it): ``outdated`` names compute/qdrant and exits 1; ``deploy --pull``
-pulls it and recreates only qdrant, and the report's ``image digests`` step shows the new
-digest; ``outdated`` then exits 0. The original image is pushed back and deployed at the end.
+pulls it and recreates only qdrant, records a new release with the new digest, and the
+report's ``image digests`` step shows it; ``outdated`` then exits 0; ``rollback qdrant``
+returns to the previous release's digest (pinned), its checks pass, and ``outdated`` names the
+stack again. The original image is pushed back and deployed at the end.
 (2) A tag the registry does not have: deploy exits 1 with the registry's own message, the old
 Open WebUI container still answers through Traefik, nothing of the stack changed on the host
-(files, state record, container); the next run with the good tag converges.
+(files, state record, container) and no release is recorded; the next run with the good tag
+converges.
 """
 
 from __future__ import annotations
@@ -46,6 +49,13 @@ def deploy(*args: str, config: Path = LAB_CONFIG) -> subprocess.CompletedProcess
     return run_cli("deploy", "--no-verify", "--json", *args, config=config)
 
 
+def releases(stack: str) -> list[dict[str, Any]]:
+    res = run_cli("releases", stack, "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    found: list[dict[str, Any]] = json.loads(res.stdout)["releases"]
+    return found
+
+
 def changed_stacks(data: dict[str, Any]) -> list[tuple[str, str]]:
     return sorted(
         (h, t["name"])
@@ -74,6 +84,9 @@ def test_a_new_image_under_the_same_tag_is_outdated_then_pulled_and_deployed(
     converged: Any,
 ) -> None:
     lab = converged
+    # A release of qdrant as it runs now (a forced deploy completes the stack and records one).
+    base = deploy("--force", "--stacks", "qdrant")
+    assert base.returncode == 0, base.stdout[-3000:] + base.stderr[-3000:]
     code, doc = outdated()
     assert code == 0 and doc["outdated"] == [], doc
     rows = {(r["host"], r["stack"]): r for r in doc["images"]}
@@ -110,6 +123,23 @@ def test_a_new_image_under_the_same_tag_is_outdated_then_pulled_and_deployed(
         assert host(lab, "compute", "docker inspect --format '{{.Id}}' ollama").strip() == ollama_id
         code, doc = outdated()
         assert code == 0 and doc["outdated"] == [], doc
+        # The deploy recorded a release with the digest now running; the one before has the old.
+        new, previous = releases("qdrant")[:2]
+        assert new["current"] is True and new["rollback_of"] is None
+        assert new["images"]["qdrant"]["repo_digest"].endswith("@" + new_digest), new
+        assert previous["images"]["qdrant"]["image_id"] == old_id, previous
+        # Rollback: the previous release's digest pinned, compose up, health, its checks pass.
+        back = run_cli("rollback", "qdrant", "--json")
+        assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
+        assert json.loads(back.stdout)["ok"] is True
+        assert host(lab, "compute", "docker inspect --format '{{.Image}}' qdrant").strip() == old_id
+        pinned = host(lab, "compute", "grep 'image:' /opt/stacks/qdrant/compose.yaml")
+        assert "@sha256:" in pinned, pinned
+        rolled = releases("qdrant")[0]
+        assert rolled["rollback_of"] == previous["id"] and rolled["current"] is True
+        # The tag still names the new image: outdated says so again.
+        code, doc = outdated()
+        assert code == 1 and doc["outdated"] == ["compute/qdrant"], doc
     finally:
         host(lab, "trusted", f"docker tag {original} {QDRANT} && docker push -q {QDRANT}")
         back = deploy("--pull")
@@ -135,6 +165,7 @@ def test_a_tag_the_registry_lacks_fails_the_stack_and_the_old_container_serves(
         "&& docker inspect --format '{{.Id}} {{.State.Status}}' open-webui"
     )
     before = host(lab, "trusted", snap)
+    recorded = [r["id"] for r in releases("openwebui")]
     good = yaml.safe_load((lab_copy.parent / "defaults.yaml").read_text())["data"]["images"]
     _set_image(lab_copy, "openwebui", f"{REG}/homehub-standin/openwebui:no-such-tag")
     res = deploy(config=lab_copy)
@@ -146,6 +177,7 @@ def test_a_tag_the_registry_lacks_fails_the_stack_and_the_old_container_serves(
     assert "remedy:" in message
     # Nothing of the stack changed: files, state record, the very same container running.
     assert host(lab, "trusted", snap) == before
+    assert [r["id"] for r in releases("openwebui")] == recorded, "a release was recorded"
     answer = host(
         lab,
         "trusted",
