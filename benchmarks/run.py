@@ -602,7 +602,7 @@ WEBUI_KEY_VAR = "HOMEHUB_SECRET_VAULT_WEBUI_SECRET_KEY"
 
 def w5_edge_change(reps: int, lab: Any) -> list[Sample]:
     """A changed Open WebUI secret (open-webui is recreated), with requests through Traefik."""
-    from nornir_homehub.lab.images import LAB_AUTH_COOKIE, LAB_AUTH_TOKEN
+    from nornir_homehub.lab.edge import LAB_AUTH_COOKIE, LAB_AUTH_TOKEN
 
     config = make_inventory(STATE / "inv" / "edge")
     keys = ("bench-webui-key-a-3f9c", "bench-webui-key-b-71d2")

@@ -327,7 +327,7 @@ class Lab:
     def _provision(self, say: Any) -> None:
         """Build the stand-in images and start the lab's edge (Traefik + auth stand-in)."""
         try:
-            from nornir_homehub.lab import images
+            from nornir_homehub.lab import edge, images
         except ImportError:
             return
         from nornir_homehub.connection import HomehubSSH
@@ -347,7 +347,7 @@ class Lab:
                 if built:
                     say(f"{h.name}: built or pulled {', '.join(built)}")
                 if h.role == "trusted":
-                    images.ensure_edge(conn, lab_domain(self.hosts_file))
+                    edge.ensure_edge(conn, lab_domain(self.hosts_file))
                     say(f"{h.name}: lab edge (Traefik + auth stand-in) up")
             finally:
                 conn.close()

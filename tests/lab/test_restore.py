@@ -19,7 +19,7 @@ import pytest
 from conftest import run_cli
 from test_secrets_lab import lab_value
 
-from nornir_homehub.lab.images import LAB_AUTH_HEADER, LAB_AUTH_TOKEN
+from nornir_homehub.lab.edge import LAB_AUTH_HEADER, LAB_AUTH_TOKEN
 
 TRUSTED, COMPUTE = "192.0.2.131", "192.0.2.132"
 CHAT = "chat.homehub.test"

@@ -20,16 +20,13 @@ from conftest import LAB_CONFIG
 from nornir_homehub.config import load_nornir
 from nornir_homehub.connection import HostConnection, close_all
 from nornir_homehub.connection_options import SSH_PLUGIN
+from nornir_homehub.lab.edge import LAB_AUTH_COOKIE, LAB_AUTH_HEADER, LAB_AUTH_TOKEN, ensure_edge
 from nornir_homehub.lab.images import (
     HASH_LABEL,
-    LAB_AUTH_COOKIE,
-    LAB_AUTH_HEADER,
-    LAB_AUTH_TOKEN,
     ROLE_IMAGES,
     STANDIN_LABEL,
     context_files,
     context_hash,
-    ensure_edge,
     ensure_images,
     image_name,
 )

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from conftest import LAB_CONFIG, run_cli
 
-from nornir_homehub.lab.images import LAB_AUTH_HEADER, LAB_AUTH_TOKEN
+from nornir_homehub.lab.edge import LAB_AUTH_HEADER, LAB_AUTH_TOKEN
 
 TRUSTED = yaml.safe_load((LAB_CONFIG.parent / "hosts.yaml").read_text())["trusted"]["hostname"]
 WEBUI_KEY = "HOMEHUB_SECRET_VAULT_WEBUI_SECRET_KEY"
