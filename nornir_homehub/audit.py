@@ -149,7 +149,7 @@ def _release_facts(value: Any, exc: BaseException | None) -> dict[str, dict[str,
             "release": value["release"],
             "images": value.get("images") or {},
         }
-    elif isinstance(value, dict):  # finish_stacks: {stack: {containers, steps, release}}
+    elif isinstance(value, dict):  # tasks.finish: {stack: {containers, steps, release}}
         for name, done in value.items():
             if isinstance(done, dict) and "release" in done:
                 out[str(name)] = {"release": done["release"], "images": done.get("images") or {}}

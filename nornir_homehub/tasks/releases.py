@@ -1,6 +1,6 @@
 """Releases on a host: record one after a completed stack deploy, list them, restore one.
 
-`record_releases` runs at the end of `tasks.deploy.finish_stacks` for every stack whose
+`record_releases` runs at the end of `tasks.finish.finish_stacks` for every stack whose
 deploy completed: one round trip for the running images (`facts.images.parse_image_pins`),
 then one atomic upload per stack. `restore_release` is what ``rollback`` and the automatic
 rollback after a failed health wait run: the release's own copies of the files without
@@ -279,7 +279,7 @@ def rollback_task(
 
     from nornir_homehub.connection import host_connection
     from nornir_homehub.plan.releases import plan_rollback
-    from nornir_homehub.tasks.deploy import DEFAULT_STABLE, DEFAULT_WAIT
+    from nornir_homehub.tasks.finish import DEFAULT_STABLE, DEFAULT_WAIT
 
     mine = [s for s in rendered.get(task.host.name, []) if s.name == stack]
     if not mine:
