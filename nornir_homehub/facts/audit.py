@@ -93,14 +93,10 @@ _KNOWN = {"time", "user", "command", "run_id", "result", "stacks"}
 
 def parse_audit(host: str, text: str) -> tuple[AuditEntry, ...]:
     """Every readable line of a host's log, oldest first (a line that is no object is skipped)."""
+    from nornir_homehub.facts.runtime import parse_json_lines
+
     out = []
-    for raw in text.splitlines():
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            continue
-        if not isinstance(data, dict):
-            continue
+    for data in parse_json_lines(text):
         stacks = data.get("stacks")
         out.append(
             AuditEntry(

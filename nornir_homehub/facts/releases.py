@@ -120,13 +120,11 @@ def list_releases_command(root: str, stack: str | None = None) -> str:
 
 def parse_releases(host: str, text: str) -> tuple[Release, ...]:
     """Every readable release in the listing, oldest first (a torn line is skipped)."""
+    from nornir_homehub.facts.runtime import parse_json_lines
+
     out = []
-    for raw in text.splitlines():
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and data.get("id") and data.get("stack"):
+    for data in parse_json_lines(text):
+        if data.get("id") and data.get("stack"):
             out.append(_release(host, data))
     return tuple(sorted(out, key=lambda r: (r.stack, r.id)))
 
