@@ -11,8 +11,9 @@ import sys
 
 import click
 
-from nornir_homehub.cli.common import EXIT_FAILED, AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
 from nornir_homehub.cli.options import filter_option, json_option
+from nornir_homehub.cli.output import print_listing
 
 
 @click.group("lock")
@@ -62,13 +63,7 @@ def _print(found: object, as_json: bool) -> None:
     from nornir_homehub.hostlock import LockReport
 
     assert isinstance(found, LockReport | AuditReport)  # noqa: S101 - internal use only
-    if as_json:
-        echo_json(found.to_dict())
-    else:
-        for line in found.lines():
-            click.echo(line)
-    if not found.ok:
-        raise SystemExit(EXIT_FAILED)
+    print_listing(found, as_json=as_json)
 
 
 @click.command("audit")

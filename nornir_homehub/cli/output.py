@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,3 +22,20 @@ def print_run(report: RunReport, *, as_json: bool) -> None:
     for line in change_lines(report):
         click.echo(line)
     click.echo(render_summary(report, color=sys.stdout.isatty()), nl=False)
+
+
+def print_listing(found: Any, *, as_json: bool) -> None:
+    """A listing (``to_dict``, ``lines``, ``ok``): JSON or its lines; exit 1 when not ``ok``.
+
+    For the commands that read every host and change nothing there (``releases``, ``lock``,
+    ``audit``): a host that did not answer makes the command fail after printing the rest.
+    """
+    from nornir_homehub.cli.common import EXIT_FAILED, echo_json
+
+    if as_json:
+        echo_json(found.to_dict())
+    else:
+        for line in found.lines():
+            click.echo(line)
+    if not found.ok:
+        raise SystemExit(EXIT_FAILED)

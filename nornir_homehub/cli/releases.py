@@ -16,11 +16,11 @@ from nornir_homehub.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     AppContext,
-    echo_json,
     handle_errors,
     pass_app,
 )
 from nornir_homehub.cli.options import filter_option, json_option, report_option
+from nornir_homehub.cli.output import print_listing
 
 
 @click.command("releases")
@@ -40,13 +40,7 @@ def releases(app: AppContext, stack: str | None, filters: tuple[str, ...], as_js
     if stack is not None:
         parse_stacks(stack, app.settings.stacks_path)
     found = list_releases(app.targets(filters), app.settings, stack, argv=sys.argv[1:])
-    if as_json:
-        echo_json(found.to_dict())
-    else:
-        for line in found.lines():
-            click.echo(line)
-    if not found.ok:
-        raise SystemExit(EXIT_FAILED)
+    print_listing(found, as_json=as_json)
 
 
 @click.command("rollback")
