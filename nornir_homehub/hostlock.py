@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class HostLocks:
         self.tried: set[str] = set()
         self.held: dict[str, str] = {}  # host -> why its lock was not taken
         self.refused = False  # refused before any change: no audit line
+        self.broken: list[LockState] = []  # dead runs' locks taken over (reported at the end)
         self._mutex = threading.Lock()
         self.holder = LockHolder(
             user=getpass.getuser(),
@@ -106,13 +108,27 @@ class HostLocks:
                 return
             self.tried.add(name)
         try:
-            acquire(task, conn, self.holder, self.wait)
+            broken = acquire(task, conn, self.holder, self.wait)
         except LockHeld as exc:
             with self._mutex:
                 self.held[name] = str(exc)
             raise
         with self._mutex:
             self.taken.append(name)
+        if broken is not None:
+            self._report_broken(broken)
+
+    def _report_broken(self, broken: LockState) -> None:
+        """Say on stderr and in the report (a WARN check) whose dead lock this run took over."""
+        from nornir_homehub.checks.model import Check, Layer, Status
+
+        why = _taken_over(broken)
+        print(f"warning: {why}", file=sys.stderr)
+        remedy = "none if that run was killed: this run converges what it left half done"
+        check = Check("lock.taken_over", broken.host, Layer.SSH, Status.WARN, why, remedy)
+        self.recorder.add_checks("deploy lock", [check], "deploy lock")
+        with self._mutex:
+            self.broken.append(broken)
 
     def take(self, nr: Nornir | None = None) -> None:
         """Lock the hosts of ``nr`` (default: the run's) now, one by one in name order.
@@ -259,3 +275,7 @@ def _run(
     params.setdefault("progress", False)
     execute(title, nr, settings, body, **params)
     return LockReport(title, tuple(states), tuple(released), tuple(errors))
+
+
+def _taken_over(broken: LockState) -> str:
+    return f"took over the deploy lock of a run that is gone: {broken.describe()}"

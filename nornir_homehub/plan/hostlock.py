@@ -1,7 +1,8 @@
 """Judge a host's deploy lock: held, or stale (its process is gone, or it is older than a TTL).
 
 Pure: the caller says which controller it runs on, the time, and whether a PID is alive there.
-A stale lock is reported, never broken here (``lock release`` breaks it).
+A stale lock is reported, never broken here: a run takes over one whose holder is provably
+gone (`LockState.dead_holder`), ``lock release`` breaks the others.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ class LockState:
         held: the lock folder exists.
         holder: who took it (None: free, or the holder file could not be read).
         stale: why it is stale ("" when it is not).
+        dead_holder: its holder ran on this controller and that process is gone: provably
+            nobody holds it any more (a killed run), so the next run may take it over.
     """
 
     host: str
     held: bool
     holder: LockHolder | None = None
     stale: str = ""
+    dead_holder: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -71,7 +75,8 @@ def plan_lock_state(
     if not held or holder is None:
         return LockState(host, held, holder)
     if holder.controller == controller and holder.pid > 0 and not pid_alive(holder.pid):
-        return LockState(host, True, holder, f"process {holder.pid} is gone on {controller}")
+        gone = f"process {holder.pid} is gone on {controller}"
+        return LockState(host, True, holder, gone, dead_holder=True)
     try:
         started = datetime.fromisoformat(holder.started.replace("Z", "+00:00"))
     except ValueError:

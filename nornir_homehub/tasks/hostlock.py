@@ -61,25 +61,42 @@ def judge(task: Task, held: bool, holder: LockHolder | None) -> LockState:
     )
 
 
-def acquire(task: Task, conn: HostConnection, holder: LockHolder, wait: float = 0.0) -> None:
+def acquire(
+    task: Task, conn: HostConnection, holder: LockHolder, wait: float = 0.0
+) -> LockState | None:
     """Take the host's deploy lock; with ``wait``, poll (every second) up to that many seconds.
 
+    A lock whose holder is provably gone (taken on this controller by a process that no longer
+    exists: a run that was killed) is broken and taken over, so that the next run after a
+    killed one converges; the broken lock is returned for the run to report. Any other stale
+    lock (older than ``lock_ttl``, from another controller whose processes are not visible
+    here) is reported, not broken: ``lock release`` breaks it.
+
+    Returns:
+        The dead run's lock this run broke, or None.
+
     Raises:
-        LockHeld: another run holds it (also when its lock is stale: a stale lock is reported,
-            not broken; ``lock release`` breaks it); the message names the holder. Also when
-            the host answers but the lock cannot be made (a read-only root).
+        LockHeld: another run holds it; the message names the holder. Also when the host
+            answers but the lock cannot be made (a read-only root).
     """
     root = homehub_root(task)
     deadline = time.monotonic() + max(wait, 0.0)
+    broken: LockState | None = None
     while True:
         res = conn.run(take_lock_command(root, holder), timeout=30)
         if res.ok:
-            return
+            return broken
         if res.exit_code != EXIT_LOCK_HELD:
             raise LockHeld(
                 f"{task.host.name}: cannot take the deploy lock under {root}: "
                 f"{(res.stderr or res.stdout).strip()[-300:] or f'exit {res.exit_code}'}"
             )
+        dead = judge(task, True, parse_lock_holder(res.stdout))
+        if broken is None and dead.holder is not None and dead.dead_holder:
+            # Only that run's lock: one taken meanwhile by a live run stays (exit 75 here).
+            conn.run(release_lock_command(root, dead.holder.run_id), timeout=30)
+            broken = dead
+            continue
         if time.monotonic() >= deadline:
             break
         time.sleep(1.0)

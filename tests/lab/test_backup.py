@@ -75,7 +75,12 @@ def test_backup_archives_hashes_restart_and_retention(deployed: Any, tmp_path: P
     on_host = json.loads(lab.host_exec("compute", f"cat {run_dir}/manifest.json").stdout)
     assert on_host == manifest
     files = {a["path"]: a for a in manifest["archives"]}
-    assert set(files) == {"/srv/docker/ollama/data", "/srv/docker/qdrant/storage"}
+    # Every data dir of the compute stacks (node-exporter's textfile folder is one too).
+    assert set(files) == {
+        "/srv/docker/ollama/data",
+        "/srv/docker/qdrant/storage",
+        "/srv/docker/node-exporter/textfile",
+    }
     for entry in manifest["archives"]:
         path = f"{run_dir}/{entry['file']}"
         got = lab.host_exec("compute", f"sha256sum {path}").stdout.split()[0]

@@ -118,6 +118,8 @@ def test_stale_lock_is_judged_by_pid_on_this_controller_or_by_age(
     assert (stale in state.stale) if stale else state.stale == ""
     assert ("STALE" in state.describe()) == bool(stale)
     assert who.run_id in state.describe()
+    # Only a holder provably gone (this controller, its process ended) may be taken over.
+    assert state.dead_holder == ("is gone" in stale)
 
 
 def test_audit_filters_by_time_key_and_command_substring() -> None:
