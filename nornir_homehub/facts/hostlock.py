@@ -94,7 +94,8 @@ def release_lock_command(root: str, run_id: str | None) -> str:
     remove = f"rm -f {d}/{HOLDER_FILE} {d}/.{HOLDER_FILE}.tmp && rmdir {d}"
     if run_id is None:
         return f"[ ! -d {d} ] || {{ {remove}; }}"
-    mine = shlex.quote(f'"run_id":"{run_id}"')
+    # The run id alone (a random hex string), however the holder file spaced its JSON.
+    mine = shlex.quote(f'"{run_id}"')
     return (
         f"[ -d {d} ] || exit 0; grep -qF {mine} {d}/{HOLDER_FILE} 2>/dev/null "
         f"|| exit {EXIT_LOCK_HELD}; {remove}"
