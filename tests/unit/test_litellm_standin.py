@@ -3,11 +3,8 @@
 The handler (nornir_homehub/lab/images/litellm/handler) is a STAND-IN for the real proxy's
 /health; these tests feed it one HTTP request on stdin, as the lab's ``serve`` does, with a
 config in the shape `stacks/litellm/config.yaml.j2` renders, and read what `parse_health` makes
-of the answer. Busybox applets (awk, sed, ...) are linked into a folder that is the whole PATH, as
-in the image, except ``wget``: the controller's static busybox wget crashes (SIGSEGV) outside the
-image, and busybox's own shell would run that applet whatever PATH says; so bash runs the
-handler here and the host's wget (same ``-T``/``-O`` options) stands in for busybox's. The lab
-test (tests/lab/test_models.py) runs the image's own shell and wget.
+of the answer. Busybox applets (sh, wget, timeout, awk, ...) are linked into a folder that is the
+whole PATH, as in the image.
 """
 
 from __future__ import annotations
@@ -25,13 +22,10 @@ from nornir_homehub.facts.litellm import parse_health
 
 IMAGES = Path(__file__).resolve().parents[2] / "nornir_homehub" / "lab" / "images"
 BUSYBOX = shutil.which("busybox")
-WGET = shutil.which("wget")
-BASH = shutil.which("bash")
+APPLETS = ("sh", "wget", "timeout", "awk", "sed", "tr", "head", "tail", "wc", "env", "printf")
 KEY = "sk-standin-test-key-0123456789"
 
-pytestmark = pytest.mark.skipif(
-    None in (BUSYBOX, WGET, BASH), reason="needs busybox, wget and bash (scripts/setup.sh)"
-)
+pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (scripts/setup.sh)")
 
 
 class _Ollama(QuietHandler):
@@ -70,18 +64,15 @@ def _ask(tmp_path: Path, config: Path, authorization: str | None) -> str:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     assert BUSYBOX is not None
-    assert WGET is not None
-    for applet in ("awk", "sed", "tr", "head", "tail", "wc", "env", "printf", "date"):
+    for applet in APPLETS:
         if not (bin_dir / applet).exists():
             (bin_dir / applet).symlink_to(BUSYBOX)
-    if not (bin_dir / "wget").exists():
-        (bin_dir / "wget").symlink_to(WGET)
     request = "GET /health HTTP/1.1\r\nHost: litellm\r\n"
     if authorization is not None:
         request += f"Authorization: {authorization}\r\n"
     request += "\r\n"
     proc = subprocess.run(
-        [str(BASH), str(IMAGES / "litellm" / "handler")],
+        [str(bin_dir / "sh"), str(IMAGES / "litellm" / "handler")],
         input=request.encode(),
         capture_output=True,
         timeout=60,
@@ -117,8 +108,24 @@ def test_health_lists_each_deployment_healthy_or_unhealthy(tmp_path: Path) -> No
     bad = health.find("ollama_chat/qwen2.5-coder:14b", down)
     assert good is not None and good.healthy and not good.error
     assert bad is not None and not bad.healthy
-    assert "OllamaException" in bad.error
+    assert "OllamaException - wget: can't connect to remote host" in bad.error
+    assert "Connection refused" in bad.error
     assert KEY not in body
+
+
+def test_a_backend_that_never_answers_is_unhealthy_after_the_timeout(tmp_path: Path) -> None:
+    """A listener that accepts and says nothing: the wget is cut off, the reason says so."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        status, body = _response(
+            _ask(tmp_path, _config(tmp_path, {"compute": base}), f"Bearer {KEY}")
+        )
+    assert status == 200
+    [bad] = parse_health(body).endpoints
+    assert not bad.healthy
+    assert f"no answer from {base} within 3 s" in bad.error
 
 
 def test_health_needs_the_master_key(tmp_path: Path) -> None:
