@@ -233,8 +233,10 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
     return Result(host=host, result=checks, failed=any(c.failed for c in checks), changed=False)
 
 
-# LiteLLM's /health calls every deployment before it answers: allow it more than one request.
-_HEALTH_TIMEOUT_FACTOR = 3
+# LiteLLM's /health calls every deployment (in parallel, each cut off after its own 60 s
+# HEALTH_CHECK_TIMEOUT_SECONDS) before it answers: wait longer than that, so a slow backend is
+# reported by LiteLLM as unhealthy rather than hiding every other backend behind our timeout.
+_HEALTH_TIMEOUT = 75.0
 LITELLM_KEY_SECRET = "vault_litellm_master_key"  # noqa: S105 - the secret's name, not a value
 
 
@@ -278,7 +280,7 @@ def _backend_checks(
                 conn,
                 url,
                 headers={"Authorization": f"Bearer {key}"},
-                timeout=timeout * _HEALTH_TIMEOUT_FACTOR,
+                timeout=max(timeout, _HEALTH_TIMEOUT),
             )
             if res.status != 200:
                 error = f"HTTP {res.status}: {redact_head(res.text.strip(), 200)}"
