@@ -169,3 +169,7 @@ class StageStopped(HomehubError):
 
 class LockHeld(ConfigError):
     """A host's deploy lock is held by another run (exit 2, nothing changed); names the holder."""
+
+
+class LiteLLMParseError(HomehubError):
+    """A LiteLLM proxy answer that is not the JSON its ``/health`` endpoint returns."""

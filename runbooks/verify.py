@@ -2,7 +2,8 @@
 
 Stages (each runs even when an earlier one found failures; the run still exits 1):
 ``verify dns`` (the zone the dns host serves), ``verify stacks`` (containers, HTTP readiness,
-in-container network, forward-auth on the trusted/compute hosts), ``verify models`` (Ollama
+in-container network, forward-auth on the trusted/compute hosts, each Ollama backend through
+LiteLLM's /health on the trusted host), ``verify models`` (Ollama
 serves the configured models, loaded after a warm-up), ``verify gpu`` (nvidia-smi; skipped
 with the reason on hosts whose inventory has no GPU), ``verify monitoring`` (every target of
 the trusted host's Prometheus up, its alert rules loaded, through Prometheus's HTTP API).

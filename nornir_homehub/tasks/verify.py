@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nornir_homehub.checks.edge import route_check
+from nornir_homehub.checks.litellm import evaluate_backends
 from nornir_homehub.checks.model import Check, Layer, Status
 from nornir_homehub.checks.stacks import (
     evaluate_containers,
@@ -26,7 +27,7 @@ from nornir_homehub.checks.stacks import (
     evaluate_resolution,
 )
 from nornir_homehub.defaults import DEFAULT_STACKS_ROOT
-from nornir_homehub.errors import NoSafeHttpClient, TransportError
+from nornir_homehub.errors import LiteLLMParseError, NoSafeHttpClient, TransportError
 from nornir_homehub.facts.containers import (
     EXEC_TIMEOUT,
     DockerFacts,
@@ -43,6 +44,7 @@ from nornir_homehub.facts.http import (
     http_get,
     parse_probe,
 )
+from nornir_homehub.facts.litellm import HEALTH_PATH, LiteLLMHealth, parse_health
 from nornir_homehub.facts.traefik import Route, edge_request, public_route
 from nornir_homehub.report.phases import timed
 from nornir_homehub.secrets import redact_head
@@ -85,7 +87,9 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
     Checks: ``container.<service>``, ``http.<stack>.<probe>`` (template.yaml health probes; a
     401/403 shows as layer auth), on the trusted host ``network.<container>.<name>`` and
     ``network.<container>.ollama-api`` (from inside each stack container: the extra_hosts
-    workaround), ``auth.<public name>`` and ``auth.outpost``.
+    workaround), ``auth.<public name>`` and ``auth.outpost``, and, where it runs LiteLLM,
+    ``models.litellm.<model>@<compute host>``: each Ollama backend healthy in LiteLLM's own
+    ``GET /health`` (asked with the master key, which travels on stdin only).
 
     Args:
         task: the Nornir task.
@@ -219,9 +223,83 @@ def verify_stacks(  # noqa: PLR0912, PLR0915 - one flat gather/evaluate sequence
         if ollama_url:
             ex = parse_exec(res.get(f"fetch:{c}")) if running else None
             checks.append(evaluate_fetch(host.name, c, ollama_url, ex))
+    litellm = next((s for s in specs if s.name == "litellm"), None)
+    if trusted and litellm is not None and variables.get("ollama_backends"):
+        checks += _backend_checks(
+            conn, host.name, variables["ollama_backends"], docker, secrets, timeout
+        )
     if trusted:
         checks += _edge_checks(conn, host.name, variables, routes, edge_urls, res, docker)
     return Result(host=host, result=checks, failed=any(c.failed for c in checks), changed=False)
+
+
+# LiteLLM's /health calls every deployment (in parallel, each cut off after its own 60 s
+# HEALTH_CHECK_TIMEOUT_SECONDS) before it answers: wait longer than that, so a slow backend is
+# reported by LiteLLM as unhealthy rather than hiding every other backend behind our timeout.
+_HEALTH_TIMEOUT = 75.0
+LITELLM_KEY_SECRET = "vault_litellm_master_key"  # noqa: S105 - the secret's name, not a value
+
+
+def _backend_checks(
+    conn: HostConnection,
+    host: str,
+    backends: Sequence[Mapping[str, Any]],
+    docker: DockerFacts,
+    secrets: SecretStore | None,
+    timeout: float,
+) -> list[Check]:
+    """``models.litellm.<model>@<backend>``: LiteLLM's ``/health`` asked from the trusted host.
+
+    The request goes to the litellm container's address (its port is not published), with the
+    master key from the secret store in the Authorization header: `http_get` sends it on stdin,
+    and only LiteLLM's redacted answer reaches a check.
+    """
+    if secrets is None:
+        return [
+            Check(
+                "models.litellm",
+                host,
+                Layer.MODEL,
+                Status.SKIP,
+                f"no secret store given for {LITELLM_KEY_SECRET}: the backends through LiteLLM "
+                "are not checked",
+            )
+        ]
+    nets = docker.networks.get("litellm", {})
+    addr = next((a for a in nets.values() if a), "")
+    found = docker.by_name("litellm")
+    health: LiteLLMHealth | None = None
+    error = ""
+    if not addr or found is None or not found.running:
+        error = "the litellm container is not running or has no address"
+    else:
+        url = f"http://{addr}:4000{HEALTH_PATH}"
+        key = secrets.get(LITELLM_KEY_SECRET).reveal()
+        try:
+            res = http_get(
+                conn,
+                url,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=max(timeout, _HEALTH_TIMEOUT),
+            )
+            if res.status != 200:
+                error = f"HTTP {res.status}: {redact_head(res.text.strip(), 200)}"
+            else:
+                health = parse_health(res.text)
+        except NoSafeHttpClient as exc:
+            return [
+                Check(
+                    "models.litellm",
+                    host,
+                    Layer.MODEL,
+                    Status.WARN,
+                    f"{exc}: the backends through LiteLLM are not checked",
+                    exc.remedy,
+                )
+            ]
+        except (TransportError, LiteLLMParseError) as exc:
+            error = redact_head(str(exc).removeprefix(f"{conn.name}: GET {url}: "), 300)
+    return evaluate_backends(host, backends, health, error=error)
 
 
 def _uses_internal_names(spec: StackSpec) -> bool:

@@ -6,7 +6,11 @@ Must hold, as a user sees it:
   on the CPU (its default simulated placement) and a STAND-IN nvidia-smi prints the real H100
   captures: the rollout stops at the compute stage, exits 1 and shows the remedy; the next run
   (placement simulated on the GPU) converges, exit 0, then a no-op;
-- adding a compute host to the lab and deploying recreates litellm only.
+- adding a compute host to the lab and deploying recreates litellm only;
+- ``verify`` checks each backend through LiteLLM (its ``/health``, answered by the LiteLLM
+  STAND-IN in the real proxy's shape): one passing ``models.litellm.<model>@<host>`` per compute
+  host; with node01's ollama container stopped, verify exits 1 naming node01's backend with the
+  remedy; a deploy starts it again, verify passes and the next deploy is a no-op.
 The second compute host is the lab's extra node01 (``Lab(..., extra_hosts=1)``: a full host with
 its own sshd and Docker Engine) given role compute in a copy of the lab inventory; the lab code
 is not changed for it (see README).
@@ -190,6 +194,47 @@ def test_adding_a_compute_host_recreates_litellm_only(second_compute: Any, tmp_p
     assert set(rows) == {("compute", MODEL), (NODE, MODEL)}
     assert all(r["installed"] for r in rows.values())
     # The next run changes nothing.
+    noop = deploy(config)
+    assert noop.returncode == 0, noop.stdout + noop.stderr
+    assert "changed 0" in noop.stdout
+    verify_each_backend_through_litellm(lab, config)
+
+
+def litellm_checks(config: Path) -> tuple[int, dict[str, dict[str, Any]], str]:
+    """``verify --json`` on the lab copy: exit code, the ``models.litellm.*`` checks, output."""
+    res = run_cli("verify", "--json", config=config)
+    assert res.stdout.strip(), res.stderr
+    report = json.loads(res.stdout)
+    checks = {c["name"]: c for c in report["checks"] if c["name"].startswith("models.litellm.")}
+    return res.returncode, checks, res.stdout + res.stderr
+
+
+def verify_each_backend_through_litellm(lab: Any, config: Path) -> None:
+    """Verify asks LiteLLM's /health for each backend; a stopped backend fails, then converges."""
+    names = {f"models.litellm.{MODEL}@compute", f"models.litellm.{MODEL}@{NODE}"}
+    code, checks, out = litellm_checks(config)
+    assert code == 0, out
+    assert set(checks) == names, out
+    assert all(c["status"] == "pass" and c["host"] == "trusted" for c in checks.values()), checks
+    # The fault, for real: node01's Ollama container stopped on node01's own Docker Engine.
+    stop = lab.host_exec(NODE, "docker stop ollama")
+    assert stop.returncode == 0, stop.stderr
+    code, checks, out = litellm_checks(config)
+    assert code == 1, out
+    down = checks[f"models.litellm.{MODEL}@{NODE}"]
+    assert down["status"] == "fail", down
+    api_base = f"http://{NODE_ADDRESS}:11434"
+    assert f"({api_base}): unhealthy: litellm.APIConnectionError" in down["evidence"], down
+    assert f"LiteLLM cannot use the Ollama backend on {NODE} ({api_base})" in down["remedy"]
+    assert f"Check that Ollama runs on {NODE}" in down["remedy"]
+    assert "reachable from the trusted host's containers" in down["remedy"]
+    assert checks[f"models.litellm.{MODEL}@compute"]["status"] == "pass", checks
+    # The deploy starts it again; verify passes; the next deploy is a no-op.
+    fixed = deploy(config)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    code, checks, out = litellm_checks(config)
+    assert code == 0, out
+    assert all(c["status"] == "pass" for c in checks.values()), checks
     noop = deploy(config)
     assert noop.returncode == 0, noop.stdout + noop.stderr
     assert "changed 0" in noop.stdout

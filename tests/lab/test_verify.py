@@ -70,6 +70,7 @@ def test_verify_passes_except_gpu_skip(deployed: Any) -> None:
         ("trusted", "container.litellm"),
         ("trusted", "http.litellm.liveliness"),
         ("trusted", "http.litellm.models"),
+        ("trusted", "models.litellm.qwen2.5-coder:14b@compute"),
         ("trusted", "http.openwebui.health"),
         ("trusted", "network.open-webui.ollama"),
         ("trusted", "network.open-webui.ollama-api"),

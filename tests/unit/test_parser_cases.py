@@ -48,6 +48,7 @@ from nornir_homehub.facts.images import (
     parse_pulled,
     parse_running_images,
 )
+from nornir_homehub.facts.litellm import parse_health
 from nornir_homehub.facts.logs import parse_logs
 from nornir_homehub.facts.models import parse_device_requests
 from nornir_homehub.facts.ollama import parse_error, parse_ps, parse_tags
@@ -153,6 +154,7 @@ _BY_INPUT: dict[str, Callable[[Any], Any]] = {
     "parse_answer": _answer,
     "parse_gpu_facts": lambda i: parse_gpu_facts({k: _smi_output(v) for k, v in i.items()}),
     "parse_tags": lambda i: parse_tags(i["text"]),
+    "parse_health": lambda i: parse_health(i["text"]),
     "parse_ps": lambda i: [m.to_dict() for m in parse_ps(i["text"])],  # with placement
     "parse_error": lambda i: parse_error(i["text"]),
     "parse_device_requests": lambda i: parse_device_requests(i["exit"], i["stdout"]),

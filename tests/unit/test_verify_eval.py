@@ -20,6 +20,7 @@ import pytest
 import yaml
 from loopback_http import QuietHandler, serving
 
+from nornir_homehub.checks.litellm import evaluate_backends
 from nornir_homehub.checks.model import Check
 from nornir_homehub.checks.stacks import (
     evaluate_containers,
@@ -38,6 +39,7 @@ from nornir_homehub.facts.http import (
     http_command,
     parse_probe,
 )
+from nornir_homehub.facts.litellm import parse_health
 from nornir_homehub.render import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +76,7 @@ def docker_facts(case: dict[str, Any]) -> DockerFacts:
     return parse_docker(CommandResult("docker", 0, inspect_json(case.get("containers", [])), ""))
 
 
-def run_case(case: dict[str, Any]) -> list[Check]:
+def run_case(case: dict[str, Any]) -> list[Check]:  # noqa: PLR0911 - one return per evaluator
     host = case.get("host", "compute")
     fn = case["function"]
     if fn == "containers":
@@ -94,6 +96,11 @@ def run_case(case: dict[str, Any]) -> list[Check]:
             r.get("error", ""),
         )
         return [evaluate_probe(host, spec, health, probe, outcome)]
+    if fn == "litellm_backends":
+        health = None if case.get("health") is None else parse_health(case["health"])
+        return evaluate_backends(
+            "trusted", case["backends"], health, error=case.get("health_error", "")
+        )
     if fn == "public":
         r = case["response"]
         outcome = ProbeOutcome(
