@@ -382,6 +382,10 @@ def execute(
                 if note:
                     _note_redaction(recorder, nr, command, note)
                 if ctx.locks is not None:
+                    if isinstance(error, KeyboardInterrupt):
+                        # Ctrl-C: end what the hosts are doing (an upload is dropped, not
+                        # finished) before the audit line and the release, on new connections.
+                        close_all(nr)
                     ctx.locks.finish(ctx.results, error)
     finally:
         close_all(nr)

@@ -259,7 +259,9 @@ def pull_command(images: Iterable[str], *, always: bool = False) -> str:
     """Pull ``images`` one after the other; print ``<ref> <image id>`` per image.
 
     An image already on the host is not pulled unless ``always`` (``deploy --pull``), as
-    Compose's default ``pull_policy: missing`` does: a locally built image stays usable.
+    Compose's default ``pull_policy: missing`` does: a locally built image stays usable. Even
+    with ``always``, an image on the host that has no registry digest (built there, like the
+    lab's real-binary images) is not pulled: no registry has it.
     Parse with `parse_pulled`; a failed pull stops there (exit status and Docker's message on
     stderr: the registry's answer).
     """
@@ -269,6 +271,9 @@ def pull_command(images: Iterable[str], *, always: bool = False) -> str:
         pull = f"docker pull -q {q} >/dev/null"
         if not always:
             pull = f"{{ docker image inspect {q} >/dev/null 2>&1 || {pull}; }}"
+        else:
+            digests = f"$(docker image inspect --format '{{{{len .RepoDigests}}}}' {q} 2>/dev/null)"
+            pull = f'{{ [ "{digests}" = 0 ] || {pull}; }}'
         image_id = f"$(docker image inspect --format '{{{{.Id}}}}' {q})"
         steps.append(f"{pull} && printf '%s %s\\n' {q} \"{image_id}\"")
     return " && ".join(steps) if steps else "true"

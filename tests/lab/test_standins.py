@@ -22,6 +22,7 @@ from nornir_homehub.connection import HostConnection, close_all
 from nornir_homehub.connection_options import SSH_PLUGIN
 from nornir_homehub.lab.edge import LAB_AUTH_COOKIE, LAB_AUTH_HEADER, LAB_AUTH_TOKEN, ensure_edge
 from nornir_homehub.lab.images import (
+    BUILT_ON_HOST,
     HASH_LABEL,
     ROLE_IMAGES,
     STANDIN_LABEL,
@@ -125,13 +126,14 @@ def test_images_are_built_labelled_and_skipped_when_current(
             config = json.loads(raw)[0]["Config"]
             labels = config["Labels"]
             assert labels[HASH_LABEL] == context_hash(context_files(name))
-            if name == "traefik":
-                assert image == "homehub-lab/traefik:lab"
+            if name in BUILT_ON_HOST:  # the real binaries: Traefik, Prometheus, node-exporter
+                assert image == f"homehub-lab/{name}:lab"
                 assert STANDIN_LABEL not in labels
             else:
                 assert image == f"homehub-standin/{name}:lab"
                 assert labels[STANDIN_LABEL] == "true"
-            if name == "qdrant":  # like the vendor's image: the deploy probes /readyz
+            if name in ("qdrant", "prometheus", "node-exporter"):
+                # No shell in these images (qdrant: like the vendor's): the deploy probes HTTP.
                 assert "Healthcheck" not in config
             else:
                 assert config["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL")
