@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from nornir_homehub.cli.common import EXIT_FAILED, AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
 from nornir_homehub.cli.options import filter_option, json_option, report_option
+from nornir_homehub.cli.output import print_table
 
 
 @click.command("outdated")
@@ -33,10 +34,4 @@ def outdated(app: AppContext, filters: tuple[str, ...], report: Path | None, as_
     found = find_outdated(
         app.targets(filters), app.settings, argv=sys.argv[1:], filters=filters, report_path=report
     )
-    if as_json:
-        echo_json(found.to_dict())
-    else:
-        click.echo(repr(found))
-        click.echo(found.summary(), err=True)
-    if not found.ok:
-        raise SystemExit(EXIT_FAILED)
+    print_table(found, as_json=as_json)

@@ -39,3 +39,19 @@ def print_listing(found: Any, *, as_json: bool) -> None:
             click.echo(line)
     if not found.ok:
         raise SystemExit(EXIT_FAILED)
+
+
+def print_table(found: Any, *, as_json: bool) -> None:
+    """A table report (``prune``, ``outdated``): JSON, or its table and summary; exit 1 if not ok.
+
+    The table goes to stdout and the summary to stderr.
+    """
+    from nornir_homehub.cli.common import EXIT_FAILED, echo_json
+
+    if as_json:
+        echo_json(found.to_dict())
+    else:
+        click.echo(repr(found))
+        click.echo(found.summary(), err=True)
+    if not found.ok:
+        raise SystemExit(EXIT_FAILED)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from nornir_homehub.cli.common import EXIT_FAILED, AppContext, echo_json, handle_errors, pass_app
+from nornir_homehub.cli.common import AppContext, handle_errors, pass_app
 from nornir_homehub.cli.options import filter_option, json_option, report_option
+from nornir_homehub.cli.output import print_table
 
 if TYPE_CHECKING:
     from nornir_homehub.engine import RunParams
@@ -53,10 +54,4 @@ def prune(
     run: RunParams = {"argv": sys.argv[1:], "filters": filters, "report_path": report}
     run["dry_run"] = dry_run
     found = prune_images(app.targets(filters), app.settings, keep=keep, **run)
-    if as_json:
-        echo_json(found.to_dict())
-    else:
-        click.echo(repr(found))
-        click.echo(found.summary(), err=True)
-    if not found.ok:
-        raise SystemExit(EXIT_FAILED)
+    print_table(found, as_json=as_json)
