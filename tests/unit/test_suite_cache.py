@@ -29,6 +29,12 @@ GREEN = '<testsuites><testsuite tests="5" failures="0" errors="0" skipped="1"/><
 RED = '<testsuites><testsuite tests="5" failures="1" errors="0" skipped="0"/></testsuites>'
 
 
+@pytest.fixture(autouse=True)
+def _not_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`.ci/run` runs the whole suite with HOMEHUB_TESTS_FORCE=1; these tests set it themselves."""
+    monkeypatch.delenv("HOMEHUB_TESTS_FORCE", raising=False)
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git checkout with one tracked file and an ignored folder."""
