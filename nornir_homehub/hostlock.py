@@ -59,8 +59,10 @@ class HostLocks:
     """The deploy locks of one run: each host locked before the run first touches it.
 
     A runbook that must hold every host before its first change (``deploy``, ``rollback``)
-    locks them all up front, one by one in name order (`take`): of two runs that start
-    together, the one that gets the first host gets them all, the other exits 2 holding none.
+    locks them all up front (`take`): the first host in name order alone, then the others at
+    once. Of two runs over the same hosts that start together, the one that gets the first
+    host gets them all, the other exits 2 holding none; two runs over different hosts that
+    overlap can both be refused, never both proceed.
     Any other run locks a host when it first connects to it (`ensure_locked`). Every lock is
     released at the end of the run (`finish`), after its audit line.
     """
@@ -131,7 +133,7 @@ class HostLocks:
             self.broken.append(broken)
 
     def take(self, nr: Nornir | None = None) -> None:
-        """Lock the hosts of ``nr`` (default: the run's) now, one by one in name order.
+        """Lock the hosts of ``nr`` (default: the run's): the first in name order, then the rest.
 
         A host that cannot be reached is not locked (it fails in its own stage, as before).
 
@@ -141,12 +143,16 @@ class HostLocks:
         """
         from nornir_homehub.tasks.hostlock import touch
 
-        for name in sorted((nr or self.nr).inventory.hosts):
-            if name in self.tried:
-                continue
-            self.nr.filter(name=name).run(task=touch, name="deploy lock", on_failed=True)
-            if self.held:
-                break
+        names = [n for n in sorted((nr or self.nr).inventory.hosts) if n not in self.tried]
+        if names:
+            self.nr.filter(name=names[0]).run(task=touch, name="deploy lock", on_failed=True)
+        rest = set(names[1:])
+        if rest and not self.held:
+            # The first host decides between runs over the same hosts; the rest in parallel,
+            # so locking costs one round trip per host at once, not one after another.
+            self.nr.filter(filter_func=lambda h: h.name in rest).run(
+                task=touch, name="deploy lock", on_failed=True
+            )
         if self.held:
             self.refused = True
             self.check()

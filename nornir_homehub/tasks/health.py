@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from nornir_homehub.render import HttpProbe, RenderedStack, ServiceHealth
     from nornir_homehub.secrets import SecretStore
 
-POLL = 0.5
+POLL = 0.2  # a poll is one container listing: a few ms of the host once Nagle is off
 ENGINE_ERRORS = 6  # consecutive polls without an answer from Docker Engine end the wait
 
 

@@ -335,3 +335,29 @@ def test_local_timeout_ends_the_process_group(tmp_path: Path) -> None:
         conn.run(f"echo $$ > {pids}; sleep 300 & echo $! >> {pids}; sleep 301", timeout=1)
     tree = [int(p) for p in pids.read_text().split()]
     _wait_for("the local tree to end", lambda: not any(_alive(p) for p in tree), 30)
+
+
+def test_the_connection_sends_small_messages_at_once(sshd: Sshd) -> None:
+    # Nagle's algorithm off: a command's small SSH messages do not wait for the server's
+    # delayed ACK (about 40 ms per command on Linux).
+    conn = sshd.connect()
+    try:
+        transport = conn._client.get_transport() if conn._client else None
+        assert transport is not None
+        assert transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert conn.run("echo ok").stdout == "ok\n"
+    finally:
+        conn.close()
+    # Nothing listens on this port: refused before SSH, named like any other failure.
+    refused = HomehubSSH()
+    with pytest.raises(
+        TransportError, match=r"closed \(127\.0\.0\.1:\d+\): SSH connection failed: .*refused"
+    ):
+        refused.open(
+            hostname="127.0.0.1",
+            username="root",
+            password=None,
+            port=_free_port(),
+            platform=None,
+            extras={"inventory_name": "closed", "known_hosts": str(sshd.known_hosts)},
+        )
