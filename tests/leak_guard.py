@@ -57,7 +57,7 @@ HOST_ROOTS = (
 # Docker's and containerd's state: the containers' configuration holds their environment (the
 # stacks' secrets) by design, like /var/lib/docker (not scanned either).
 HOST_STATE = ("/run/docker/", "/run/containerd/")
-HOST_MAX_FILES = 20_000
+HOST_MAX_FILES = 100_000
 HOST_MAX_FILE_KB = 4096
 HOST_MAX_BYTES = 256 * 1024 * 1024
 HOST_BATCH = 100
@@ -193,6 +193,9 @@ _LIST_SCRIPT = """\
 lower=$(stat -c %d /usr/bin/env) || exit 3
 find {roots} -xdev -type f -size -{kb}k -printf '%D %s %T@ %m %p\\n' 2>/dev/null \\
   | awk -v lower="$lower" -v start={start} '$1 != lower || $3 >= start' | head -n {limit}
+big=$(find {roots} -xdev -type f -size +{kb_less}k -printf '%D %T@\\n' 2>/dev/null \\
+  | awk -v lower="$lower" -v start={start} '$1 != lower || $2 >= start' | wc -l)
+echo "big $big"
 echo "lower $lower"
 """
 
@@ -208,6 +211,7 @@ def _host_candidates(lab: Any, host: str) -> tuple[list[tuple[str, int, bool]], 
         roots=" ".join(HOST_ROOTS),
         kb=HOST_MAX_FILE_KB,
         start=int(_state.start),
+        kb_less=HOST_MAX_FILE_KB - 1,
         limit=HOST_MAX_FILES + 1,
     )
     res = lab.host_exec(host, script, timeout=300)
@@ -217,6 +221,12 @@ def _host_candidates(lab: Any, host: str) -> tuple[list[tuple[str, int, bool]], 
         return [], [f"{host}: files not listed (exit {res.returncode})"]
     lower = lines[-1].split()[1]
     rows = lines[:-1]
+    if rows and rows[-1].startswith("big "):
+        big = int(rows.pop().split()[1] or 0)
+        if big:
+            notes.append(
+                f"{host}: {big} file(s) of {HOST_MAX_FILE_KB // 1024} MiB or more not read"
+            )
     if len(rows) > HOST_MAX_FILES:
         notes.append(f"{host}: more than {HOST_MAX_FILES} files, the rest not scanned")
         rows = rows[:HOST_MAX_FILES]

@@ -12,8 +12,8 @@ A hit names the file, the byte offset and the secret's *name*, never its value.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import io
 import json
 import os
 import re
@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from nornir_homehub.secrets.forms import base64_forms, unbroken
 
@@ -39,8 +40,15 @@ __all__ = [
 MIN_SECRET = 8
 """Values shorter than this are not searched for (they would match ordinary text)."""
 
-MAX_FILE = 64 * 1024 * 1024
+MAX_FILE = 1024 * 1024 * 1024
 """Bytes read from one file (a longer file is scanned up to here and counted as cut)."""
+
+CHUNK = 16 * 1024 * 1024
+"""A file is read and searched this many bytes at a time."""
+
+OVERLAP = 64 * 1024
+"""Bytes each chunk repeats from the one before, so a form that spans the cut (also wrapped
+over lines) is still found whole; far longer than any form of any secret."""
 
 _PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -151,21 +159,49 @@ def scan_bytes(data: bytes, secrets: Mapping[str, str]) -> list[tuple[int, str, 
     return sorted((offset, name, form) for (offset, name), form in found.items())
 
 
-def _gunzipped(data: bytes, limit: int) -> bytes | None:
-    if not data.startswith(_GZIP_MAGIC):
-        return None
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
-            inner: bytes = fh.read(limit)
-    except (OSError, EOFError, zlib.error):
-        return None
-    return inner
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _scan_stream(
+    fh: _Readable, secrets: Mapping[str, str], name: str, start: int, stats: ScanStats
+) -> list[Hit]:
+    """Search ``fh`` in chunks of `CHUNK` (each repeating the last `OVERLAP` bytes before it).
+
+    Offsets count from ``start`` (the stream's first byte in the file). A hit found twice, in
+    the overlap, is reported once.
+    """
+    found: dict[tuple[int, str], Hit] = {}
+    base = start  # file offset of buf[0]
+    buf = b""
+    left = MAX_FILE
+    while left > 0:
+        try:
+            more = fh.read(min(CHUNK, left))
+        except (OSError, EOFError, zlib.error):
+            break  # a gzip stream cut short, or the file vanished: what was read counts
+        if not more:
+            break
+        left -= len(more)
+        stats.bytes += len(more)
+        buf += more
+        for at, secret, form in scan_bytes(buf, secrets):
+            found.setdefault((base + at, secret), Hit(name, base + at, secret, form))
+        keep = buf[-OVERLAP:]
+        base += len(buf) - len(keep)
+        buf = keep
+    if left <= 0:
+        with contextlib.suppress(OSError, EOFError, zlib.error):
+            stats.cut += len(fh.read(1))
+    return sorted(found.values(), key=lambda h: (h.offset, h.secret))
 
 
 def scan_file(
     path: Path, secrets: Mapping[str, str], *, start: int = 0, shown: str | None = None
 ) -> tuple[list[Hit], ScanStats]:
     """Scan one file (from byte ``start``), and the content of a gzip file as well.
+
+    The whole file is searched (up to `MAX_FILE`), a chunk at a time.
 
     Args:
         path: the file.
@@ -182,21 +218,15 @@ def scan_file(
     try:
         with path.open("rb") as fh:
             fh.seek(start)
-            data = fh.read(MAX_FILE + 1)
+            head = fh.read(len(_GZIP_MAGIC))
+            fh.seek(start)
+            hits = _scan_stream(fh, secrets, name, start, stats)
     except OSError:
         return [], stats
-    if len(data) > MAX_FILE:
-        data = data[:MAX_FILE]
-        stats.cut += 1
     stats.files += 1
-    stats.bytes += len(data)
-    hits = [Hit(name, start + at, s, form) for at, s, form in scan_bytes(data, secrets)]
-    inner = _gunzipped(data, MAX_FILE)
-    if inner is not None:
-        stats.bytes += len(inner)
-        hits += [
-            Hit(f"{name} (gunzipped)", at, s, form) for at, s, form in scan_bytes(inner, secrets)
-        ]
+    if start == 0 and head == _GZIP_MAGIC:
+        with contextlib.suppress(OSError), gzip.open(path, "rb") as inner:
+            hits += _scan_stream(inner, secrets, f"{name} (gunzipped)", 0, stats)
     return hits, stats
 
 

@@ -12,6 +12,7 @@ import pytest
 from secret_forms import FORM_CASES, build
 
 from nornir_homehub.testing.secret_scan import (
+    CHUNK,
     MIN_SECRET,
     Hit,
     scan_bytes,
@@ -55,6 +56,33 @@ def test_log_scanned_from_an_offset(tmp_path: Path) -> None:
         fh.write(b"new line " + value.encode() + b"\n")
     hits, _ = scan_file(log, {"k": value}, start=start)
     assert [h.offset for h in hits] == [start + len("new line ")]
+
+
+def test_a_long_file_is_searched_whole_also_across_its_chunks(tmp_path: Path) -> None:
+    # Past the end of the first chunk, one value written across the cut between two chunks
+    # (and wrapped over a line there), and one 5 chunks in (beyond the 64 MiB this once read).
+    value = "LongLogSecretValue0123456789"
+    raw = value.encode()
+    filler = b"x" * 99 + b"\n"
+    log = tmp_path / "dockerd.log"
+    with log.open("wb") as fh:
+        across = CHUNK - 10
+        fh.write((filler * (across // len(filler) + 1))[:across])
+        fh.write(raw[:12] + b"\n  " + raw[12:] + b"\n")
+        far = 5 * CHUNK
+        fh.write(b"y" * (far - fh.tell()))
+        fh.write(b"KEY=" + raw + b"\n")
+    hits, stats = scan_file(log, {"vault_log": value})
+    assert [(h.offset, h.secret) for h in hits] == [(across, "vault_log"), (far + 4, "vault_log")]
+    assert stats.cut == 0
+    assert stats.bytes == log.stat().st_size
+    archive = tmp_path / "dockerd.log.gz"
+    archive.write_bytes(gzip.compress(log.read_bytes(), compresslevel=1))
+    hits, _ = scan_file(archive, {"vault_log": value})
+    assert [(h.path, h.offset) for h in hits] == [
+        (f"{archive} (gunzipped)", across),
+        (f"{archive} (gunzipped)", far + 4),
+    ]
 
 
 def test_tree_skips_allowed_files_old_files_and_skipped_dirs(tmp_path: Path) -> None:
