@@ -22,10 +22,6 @@ if TYPE_CHECKING:
     from nornir_homehub.runbook_loader import Runbook
 
 
-READ_ONLY_RUNBOOKS = frozenset({"verify", "gpu", "example_uptime"})
-"""The built-in runbooks that change nothing on a host (no deploy lock, no audit line)."""
-
-
 def select_hosts(
     nr: Nornir, filters: Iterable[str], limit: str | None = None, *, allow_empty: bool = False
 ) -> Nornir:
@@ -59,8 +55,8 @@ def run_runbook(
         ConfigError: see `check_runbook_input`, and what `execute` lets through.
     """
     check_runbook_input(settings, nr, book, options)
-    # Every runbook may change hosts except these: they take no deploy lock.
-    params.setdefault("lock", book.name not in READ_ONLY_RUNBOOKS)
+    # Every runbook may change hosts unless it declares READ_ONLY: those take no deploy lock.
+    params.setdefault("lock", not book.read_only)
 
     def body(nr_: Nornir, ctx: RunContext) -> Any:
         return book.run(nr_, ctx, **options)

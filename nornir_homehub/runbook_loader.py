@@ -28,13 +28,18 @@ _RUNBOOK_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 @dataclass(frozen=True)
 class Runbook:
-    """A loaded runbook: its file, ``run`` function, declared options and summary line."""
+    """A loaded runbook: its file, ``run`` function, declared options and summary line.
+
+    ``read_only``: the runbook declares ``READ_ONLY = True`` (it changes nothing on a host),
+    so its runs take no deploy lock and write no audit line.
+    """
 
     name: str
     path: Path
     run: Callable[..., Any]
     options: tuple[Option, ...]
     summary: str
+    read_only: bool = False
 
     def parse_cli(self, terms: Iterable[str]) -> dict[str, Any]:
         """``-o KEY=VALUE`` terms as typed keyword options (see `runbook_options.parse_cli`)."""
@@ -73,7 +78,7 @@ def _import_error(path: Path, exc: BaseException) -> ConfigError:
 
 
 def load_runbook_spec(settings: Settings, name: str) -> Runbook:
-    """Import runbook ``name``: its ``run`` function and declared ``OPTIONS``.
+    """Import runbook ``name``: its ``run`` function, declared ``OPTIONS`` and ``READ_ONLY``.
 
     The site's ``runbooks_dir`` is searched first, then the built-in runbooks.
 
@@ -81,7 +86,7 @@ def load_runbook_spec(settings: Settings, name: str) -> Runbook:
         ConfigError: the name is not a plain name (letters, digits, ``_``), there is no such
             runbook (the message lists the available ones, with a "did you mean"), the file
             cannot be imported (syntax error or an exception: file and line), it has no
-            ``run`` or its ``OPTIONS`` are malformed.
+            ``run``, or its ``OPTIONS`` or ``READ_ONLY`` are malformed.
     """
     if not isinstance(name, str) or not _RUNBOOK_NAME_RE.match(name):
         raise ConfigError(
@@ -113,8 +118,14 @@ def load_runbook_spec(settings: Settings, name: str) -> Runbook:
     fn = getattr(module, "run", None)
     if not callable(fn):
         raise ConfigError(f"runbook {path} has no run(nr, ctx, **options) function")
+    read_only = getattr(module, "READ_ONLY", False)
+    if not isinstance(read_only, bool):
+        raise ConfigError(
+            f"runbook {path}: READ_ONLY must be True or False, not {type(read_only).__name__}"
+        )
     doc = (module.__doc__ or "").strip().splitlines()
-    return Runbook(name, path, fn, declared_options(module, fn, str(path)), doc[0] if doc else "")
+    options = declared_options(module, fn, str(path))
+    return Runbook(name, path, fn, options, doc[0] if doc else "", read_only)
 
 
 def load_runbook(settings: Settings, name: str) -> Callable[..., Any]:

@@ -34,6 +34,7 @@ OPTIONS = [
     Option("disk_warn_pct", float, DISK_WARN_PCT, "warn at this disk usage (%)", minimum=0),
     Option("disk_fail_pct", float, DISK_FAIL_PCT, "fail at this disk usage (%)", minimum=0),
 ]
+READ_ONLY = True  # changes nothing on a host: no deploy lock, no audit line
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 OPTIONS = [Option("smi", str, SMI, "the nvidia-smi command on the hosts")]
+READ_ONLY = True  # changes nothing on a host: no deploy lock, no audit line
 
 
 def run(nr: Nornir, ctx: RunContext, *, smi: str = SMI, **_: Any) -> None:

@@ -23,6 +23,7 @@ from nornir_homehub.runbook_options import Option
 OPTIONS = [
     Option("stacks", list, None, "only these stacks' checks (skips DNS and GPU), e.g. ollama"),
 ]
+READ_ONLY = True  # changes nothing on a host: no deploy lock, no audit line
 
 
 def _stage(ctx: RunContext, name: str, nr: Nornir, task: Callable[..., Any], **kw: Any) -> None:

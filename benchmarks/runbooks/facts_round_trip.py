@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from nornir_homehub.render import RenderedStack
 
 OPTIONS: list[object] = []
+READ_ONLY = True  # changes nothing on a host: no deploy lock, no audit line
 
 
 def gather_facts(task: Task, rendered: Mapping[str, list[RenderedStack]]) -> Result:

@@ -291,6 +291,18 @@ def test_upload_refused_by_the_host_names_host_and_path(sshd: Sshd, tmp_path: Pa
         assert hashlib.sha256(payload).hexdigest() in conn.run(f"sha256sum {folder}/.env").stdout
 
 
+def _open_bare(name: str, port: int, known_hosts: Path) -> None:
+    """Open a connection to ``port`` on loopback with no key (expected to fail)."""
+    HomehubSSH().open(
+        hostname="127.0.0.1",
+        username="root",
+        password=None,
+        port=port,
+        platform=None,
+        extras={"inventory_name": name, "known_hosts": str(known_hosts)},
+    )
+
+
 def test_failures_before_and_after_connecting_are_transport_errors(
     sshd: Sshd, tmp_path: Path
 ) -> None:
@@ -306,18 +318,10 @@ def test_failures_before_and_after_connecting_are_transport_errors(
 
         t = threading.Thread(target=hang_up)
         t.start()
-        bad = HomehubSSH()
         with pytest.raises(
             TransportError, match=r"hangup \(127\.0\.0\.1:\d+\): SSH connection failed"
         ):
-            bad.open(
-                hostname="127.0.0.1",
-                username="root",
-                password=None,
-                port=srv.getsockname()[1],
-                platform=None,
-                extras={"inventory_name": "hangup", "known_hosts": str(sshd.known_hosts)},
-            )
+            _open_bare("hangup", srv.getsockname()[1], sshd.known_hosts)
         t.join()
     with pytest.raises(ConfigError, match="loopback: connection extra keepalive_timeout"):
         sshd.connect(keepalive_timeout="soon")
@@ -349,15 +353,7 @@ def test_the_connection_sends_small_messages_at_once(sshd: Sshd) -> None:
     finally:
         conn.close()
     # Nothing listens on this port: refused before SSH, named like any other failure.
-    refused = HomehubSSH()
     with pytest.raises(
         TransportError, match=r"closed \(127\.0\.0\.1:\d+\): SSH connection failed: .*refused"
     ):
-        refused.open(
-            hostname="127.0.0.1",
-            username="root",
-            password=None,
-            port=_free_port(),
-            platform=None,
-            extras={"inventory_name": "closed", "known_hosts": str(sshd.known_hosts)},
-        )
+        _open_bare("closed", _free_port(), sshd.known_hosts)

@@ -3,8 +3,9 @@
 Two deploys started at the same moment: exactly one runs, the other exits 2 naming the first
 one's lock, and the audit shows exactly the one deploy. The lock of a killed run (a dead PID
 of this controller) is reported stale and taken over by the next deploy, which says so and
-converges. A stale lock of another controller (older than lock_ttl) refuses deploys until
-``lock release`` breaks it, and the next deploy converges.
+converges. A stale lock of another controller (older than lock_ttl) refuses deploys (and any
+runbook that may change hosts, while a READ_ONLY one still runs) until ``lock release`` breaks
+it, and the next deploy converges.
 """
 
 from __future__ import annotations
@@ -166,6 +167,16 @@ def test_a_stale_lock_of_another_controller_refuses_deploys_until_lock_release(l
     assert "lock release --host trusted --force" in refused.stderr
     # The refused run left no lock of its own on the other hosts.
     assert held() == {"compute": False, "dns": False, "trusted": True}
+    # A runbook that declares READ_ONLY (example_uptime) takes no lock: it runs on the locked
+    # host and leaves no audit line; one that may change hosts (backup) is refused there.
+    before = len(audit_entries("--since", "10m"))
+    peek = run_cli("run", "example_uptime", "--filter", "name=trusted")
+    assert peek.returncode in (0, 1), peek.stdout + peek.stderr
+    assert "deploy lock held" not in peek.stderr
+    assert len(audit_entries("--since", "10m")) == before
+    backup = run_cli("run", "backup", "--filter", "name=trusted")
+    assert backup.returncode == 2, backup.stdout + backup.stderr
+    assert "deadbeef0002" in backup.stderr
     released = run_cli("lock", "release", "--host", "trusted")
     assert released.returncode == 0, released.stdout + released.stderr
     assert "released" in released.stdout
