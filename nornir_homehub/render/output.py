@@ -78,6 +78,9 @@ class RenderedStack:
         project_dir: ``<stacks_root>/<name>`` (where ``docker compose`` runs).
         compose_file: absolute path of the rendered compose file.
         containers: compose service -> container name, read from the rendered compose file.
+        healthchecks: compose service -> its healthcheck ``test`` from the rendered compose
+            file, as Docker stores it (``("CMD", ...)`` or ``("CMD-SHELL", "...")``); only
+            services whose test the health wait may run itself (`compose_healthchecks`).
 
     """
 
@@ -95,6 +98,7 @@ class RenderedStack:
     health: tuple[ServiceHealth, ...]
     secrets: tuple[str, ...]
     zero_downtime: str = ""  # the template's mode (`stackspec.ZERO_DOWNTIME_MODES`), "" none
+    healthchecks: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:

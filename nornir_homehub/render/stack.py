@@ -43,7 +43,30 @@ def masked_secrets(names: Iterable[str]) -> dict[str, str]:
     return {n: f"{MASK_PREFIX}{n}" for n in names}
 
 
-def _compose_containers(content: str, where: str, spec: StackSpec) -> dict[str, str]:
+def compose_healthchecks(services: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Service -> healthcheck ``test`` of a compose file's services, as Docker stores it.
+
+    A string test is Docker's ``CMD-SHELL``. Left out: services without a test, disabled ones
+    (``disable: true``, ``NONE``), and tests with a ``$`` (Compose interpolates those, so the
+    text here is not what the container runs).
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for name, svc in services.items():
+        check = (svc or {}).get("healthcheck") if isinstance(svc, Mapping) else None
+        if not isinstance(check, Mapping) or check.get("disable") is True:
+            continue
+        test = check.get("test")
+        if isinstance(test, str):
+            test = ["CMD-SHELL", test]
+        if not isinstance(test, list) or len(test) < 2 or not all(isinstance(t, str) for t in test):
+            continue
+        if test[0] not in ("CMD", "CMD-SHELL") or any("$" in t for t in test):
+            continue
+        out[str(name)] = tuple(test)
+    return out
+
+
+def _compose_services(content: str, where: str, spec: StackSpec) -> dict[str, Any]:
     try:
         # libyaml's loader when PyYAML has it: the same YAML 1.1 safe loading, 5x faster per host.
         doc = yaml.load(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
@@ -57,6 +80,10 @@ def _compose_containers(content: str, where: str, spec: StackSpec) -> dict[str, 
             f"{where}: compose services {sorted(services)} differ from template.yaml "
             f"services {sorted(spec.services)} (stack {spec.name})"
         )
+    return services
+
+
+def _container_names(services: Mapping[str, Any], spec: StackSpec) -> dict[str, str]:
     return {
         name: str((svc or {}).get("container_name") or f"{spec.project}-{name}-1")
         for name, svc in services.items()
@@ -115,6 +142,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
     files: dict[str, RenderedFile] = {}
     compose_file = ""
     containers: dict[str, str] = {}
+    healthchecks: dict[str, tuple[str, ...]] = {}
     for f in spec.files:
         where = f"{spec.directory / f.template}"
         text = render_text(
@@ -131,7 +159,9 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
             )
         if PurePosixPath(f.dest).name == "compose.yaml":
             compose_file = dest
-            containers = _compose_containers(text, where, spec)
+            services = _compose_services(text, where, spec)
+            containers = _container_names(services, spec)
+            healthchecks = compose_healthchecks(services)
         files[dest] = RenderedFile(dest, text.encode(), f.mode, secret, f.restarts)
 
     steps: list[PostDeployStep] = []
@@ -180,6 +210,7 @@ def render_stack(spec: StackSpec, variables: Mapping[str, Any]) -> RenderedStack
         data_dirs=dirs,
         services=spec.services,
         containers=containers,
+        healthchecks=healthchecks,
         post_deploy=tuple(steps),
         health=spec.health,
         secrets=secret_names_,

@@ -4,6 +4,13 @@
 once. Ready means running and healthy; for a container without a Docker healthcheck, running
 and answering the template's HTTP probes (``health.http`` in template.yaml). A container that
 exits, restarts or turns unhealthy fails its stack at once, with its last log lines (redacted).
+
+Docker runs a container's first healthcheck one ``interval`` after it started (Engine 25's
+``start_interval`` aside), so "healthy" comes late for a service that is up at once. While
+Docker still says "starting", the wait runs the compose file's own healthcheck command in the
+container itself (``docker exec``, at most every `OWN_CHECK_EVERY` s); the stable window counts
+from the first pass, Docker's or this one. The wait still ends only once Docker says healthy
+too, so what it leaves (Traefik's routes, ``docker ps``, verify) sees a healthy container.
 """
 
 from __future__ import annotations
@@ -27,15 +34,24 @@ if TYPE_CHECKING:
 
 POLL = 0.2  # a poll is one container listing: a few ms of the host once Nagle is off
 ENGINE_ERRORS = 6  # consecutive polls without an answer from Docker Engine end the wait
+OWN_CHECK_EVERY = 0.5  # seconds between runs of a starting container's healthcheck command
+OWN_CHECK_TIMEOUT = 10  # seconds one run may take (compose's usual healthcheck timeout)
 
 
 @dataclass
 class _Watch:
-    """One service being waited for: the container seen last, since when it counts as ready."""
+    """One service being waited for: the container seen last, since when it counts as ready.
+
+    ``passed_at``: when the container's healthcheck command first passed, run by this wait
+    while Docker still said "starting" (None: not run, or not passed yet).
+    """
 
     container: Container | None = None
     ready_since: float | None = None
     detail: str = "no container yet"
+    passed_at: float | None = None
+    checked_at: float = float("-inf")
+    agreed: bool = False  # Docker's own view says ready (healthy, or no healthcheck)
 
 
 def wait_healthy(
@@ -91,21 +107,23 @@ def wait_ready(
                 w = watch[(stack.name, svc)]
                 c = by_service.get(svc)
                 if c is not None and (w.container is None or w.container.id != c.id):
-                    w.ready_since = None  # a new container: readiness starts over
+                    # A new container: readiness starts over.
+                    w.ready_since = w.passed_at = None
+                    w.checked_at = float("-inf")
                 w.container = c
                 crash = _crash(c, baseline) if c is not None else None
                 if c is not None and crash is not None:
                     failed[stack.name] = _health_failure(conn, stack, c, crash, secrets)
                     break
                 ok, w.detail = _ready(conn, c, health.get((stack.name, svc)), facts, secrets)
-                if not ok:
-                    w.ready_since = None
-                elif w.ready_since is None:
-                    w.ready_since = now
+                _observe(conn, w, ok, stack.healthchecks.get(svc), now)
             if stack.name in failed:
                 continue
             states = [watch[(stack.name, svc)] for svc in stack.services]
-            if all(w.ready_since is not None and now - w.ready_since >= stable for w in states):
+            if all(
+                w.agreed and w.ready_since is not None and now - w.ready_since >= stable
+                for w in states
+            ):
                 ready[stack.name] = [w.container.to_dict() for w in states if w.container]
             elif now > deadline or errors >= ENGINE_ERRORS:
                 failed[stack.name] = _timeout_failure(
@@ -114,6 +132,53 @@ def wait_ready(
         if len(ready) + len(failed) == len(stacks):
             return ready, failed
         time.sleep(POLL)
+
+
+def _observe(
+    conn: HostConnection, w: _Watch, ok: bool, test: tuple[str, ...] | None, now: float
+) -> None:
+    """Note what this poll saw of ``w``: Docker's view (``ok``) and, if due, the own check."""
+    w.agreed = ok
+    c = w.container
+    if not ok and c is not None:
+        _own_check(conn, w, c, test, now)
+        if w.passed_at is not None:
+            w.detail = (
+                f"container {c.name} is running; its healthcheck command passed, run by the "
+                "deploy; Docker's first check has not said healthy yet"
+            )
+    if not ok and w.passed_at is None:
+        w.ready_since = None
+    elif w.ready_since is None:
+        w.ready_since = w.passed_at if w.passed_at is not None else now
+
+
+def _own_check(
+    conn: HostConnection, w: _Watch, c: Container, test: tuple[str, ...] | None, now: float
+) -> None:
+    """Run a starting container's healthcheck command once more, if it is due; note a pass.
+
+    Only while Docker says "starting" and only the compose file's own test (``test``), so
+    the answer is the one Docker's next check will give.
+    """
+    if (
+        test is None
+        or not c.running
+        or c.health is not Health.STARTING
+        or w.passed_at is not None
+        or now - w.checked_at < OWN_CHECK_EVERY
+    ):
+        return
+    w.checked_at = now
+    kind, *args = test
+    argv = args if kind == "CMD" else ["/bin/sh", "-c", args[0]]
+    cmd = f"timeout {OWN_CHECK_TIMEOUT} docker exec {shlex.quote(c.id)} {shlex.join(argv)}"
+    try:
+        res = conn.run(f"{cmd} >/dev/null 2>&1", timeout=OWN_CHECK_TIMEOUT + 5)
+    except TransportError:
+        return  # the next listing says what happened to the host
+    if res.exit_code == 0:
+        w.passed_at = now
 
 
 def _crash(c: Container, baseline: dict[str, int]) -> str | None:
@@ -231,9 +296,10 @@ def _timeout_failure(
             f"{conn.name}: stack {stack.name}: no container for {', '.join(missing)} "
             f"after {timeout:.0f}s"
         )
-    w = next((w for _, w in states if w.ready_since is None), states[0][1])
+    w = next((w for _, w in states if w.ready_since is None or not w.agreed), states[0][1])
     assert w.container is not None  # noqa: S101 - missing ones were handled above
-    what = w.detail if w.ready_since is None else f"{w.detail}, not yet for {stable:.0f}s"
+    waiting = w.ready_since is None or not w.agreed
+    what = w.detail if waiting else f"{w.detail}, not yet for {stable:.0f}s"
     return StackFailed(
         f"{conn.name}: stack {stack.name}: not ready after {timeout:.0f}s: {what} "
         f"(health {w.container.health}); last log lines:\n" + _logs(conn, w.container.name, secrets)

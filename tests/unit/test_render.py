@@ -641,3 +641,26 @@ def test_render_with_revealed_secrets_keeps_them_owner_only(tmp_path: Path) -> N
             holders.append(path.name)
             assert mode == 0o600, path
     assert sorted(holders) == [".env.litellm", ".env.openwebui", ".env.qdrant"]
+
+
+def test_the_rendered_healthchecks_are_what_docker_will_run() -> None:
+    from nornir_homehub.render.stack import compose_healthchecks
+
+    out = render_all(LAB_CONFIG)
+    assert out["compute/ollama"].healthchecks == {"ollama": ("CMD", "ollama", "list")}
+    (kind, line) = out["trusted/litellm"].healthchecks["litellm"]
+    assert kind == "CMD-SHELL" and "http://127.0.0.1:4000/health/liveliness" in line
+    assert out["compute/qdrant"].healthchecks == {}  # the vendor image has no healthcheck
+    # Compose's forms: a string is CMD-SHELL; NONE, disabled, interpolated ($) and malformed
+    # tests are left to Docker's own schedule.
+    assert compose_healthchecks(
+        {
+            "a": {"healthcheck": {"test": "curl -f http://x/ || exit 1"}},
+            "b": {"healthcheck": {"test": ["NONE"]}},
+            "c": {"healthcheck": {"test": ["CMD", "true"], "disable": True}},
+            "d": {"healthcheck": {"test": ["CMD-SHELL", 'curl -H "k: $$KEY" x']}},
+            "e": {"healthcheck": {"test": ["CMD"]}},
+            "f": {"image": "x"},
+            "g": None,
+        }
+    ) == {"a": ("CMD-SHELL", "curl -f http://x/ || exit 1")}

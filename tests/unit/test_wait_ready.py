@@ -26,18 +26,27 @@ KEY = "wait-ready-test-key-81"
 class Scripted(HostConnection):
     """Answers `docker inspect` from ``polls`` (one entry per poll), probes and logs fixed."""
 
-    def __init__(self, polls: list[list[ContainerFact]], probe_status: int = 200) -> None:
+    def __init__(
+        self, polls: list[list[ContainerFact]], probe_status: int = 200, own_exit: int = 0
+    ) -> None:
         super().__init__()
         self.name = "compute"
         self.polls: Iterator[list[ContainerFact]] = iter(polls)
         self.last: list[ContainerFact] = []
         self.probe_status = probe_status
         self.probes: list[str] = []
+        self.listings = 0
+        self.own_exit = own_exit
+        self.own: list[tuple[int, str]] = []  # (listings so far, command) of each own check
 
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
         if "docker inspect --type container" in command:
+            self.listings += 1
             self.last = next(self.polls, self.last)
             return 0, "\n".join(inspect_line(c) for c in self.last).encode(), b""
+        if " docker exec " in f" {command}":
+            self.own.append((self.listings, command))
+            return self.own_exit, b"", b""
         if command.startswith("docker logs"):
             return 0, f"qdrant: crashed, key {KEY}\n".encode(), b""
         if "homehub-http" in command:
@@ -49,7 +58,7 @@ class Scripted(HostConnection):
         raise AssertionError(f"unexpected command: {command}")
 
 
-def stack(*, healthcheck: bool = False) -> RenderedStack:
+def stack(*, healthcheck: bool = False, test: tuple[str, ...] | None = None) -> RenderedStack:
     probe = HttpProbe(
         "readyz",
         6333,
@@ -73,6 +82,7 @@ def stack(*, healthcheck: bool = False) -> RenderedStack:
         post_deploy=(),
         health=(ServiceHealth("qdrant", "qdrant", healthcheck, (probe,)),),
         secrets=("vault_qdrant_api_key",),
+        healthchecks={"qdrant": test} if test else {},
     )
 
 
@@ -154,3 +164,42 @@ def test_a_container_with_a_healthcheck_waits_for_healthy() -> None:
 def test_no_container_in_time() -> None:
     ready, failed = wait_ready(Scripted([[]]), [stack()], 0.5, SECRETS)
     assert ready == {} and "no container for qdrant after" in str(failed["qdrant"])
+
+
+WGET = ("CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:6333/readyz || exit 1")
+
+
+def test_a_starting_container_gets_its_own_healthcheck_run_and_the_wait_ends_when_docker_agrees() -> (
+    None
+):
+    starting, healthy = qdrant(health="starting"), qdrant(health="healthy")
+    conn = Scripted([[starting], [starting], [starting], [healthy]])
+    ready, failed = wait_ready(conn, [stack(healthcheck=True, test=WGET)], 30, SECRETS)
+    assert failed == {} and ready["qdrant"][0]["health"] == "healthy"
+    # The compose file's own test, in the container, once (it passed): not again each poll.
+    assert conn.own == [
+        (
+            1,
+            f"timeout 10 docker exec {'q' * 64} /bin/sh -c "
+            "'wget -q -O /dev/null http://127.0.0.1:6333/readyz || exit 1' >/dev/null 2>&1",
+        )
+    ]
+    # It passed at once, yet the wait ended only when Docker said healthy (listing 4).
+    assert conn.listings == 4
+
+
+def test_the_stable_window_counts_from_the_first_pass_of_the_healthcheck_command() -> None:
+    polls = [[qdrant(health="starting")]] * 3 + [[qdrant(health="healthy")]]
+    early = Scripted(polls)
+    wait_ready(early, [stack(healthcheck=True, test=("CMD", "true"))], 30, SECRETS, stable=0.3)
+    assert early.own[0][1].startswith(f"timeout 10 docker exec {'q' * 64} true ")
+    # Passed at listing 1, healthy at listing 4 (three polls later, >= 0.3 s): ready there.
+    assert early.listings == 4
+    late = Scripted([[qdrant(health="starting")]] * 6 + [[qdrant(health="healthy")]], own_exit=1)
+    ready, failed = wait_ready(
+        late, [stack(healthcheck=True, test=("CMD", "true"))], 30, SECRETS, stable=0.3
+    )
+    # The command failed each time: the window starts when Docker says healthy.
+    assert failed == {} and "qdrant" in ready and late.listings > 7
+    assert len(late.own) >= 2  # tried again while starting (every 0.5 s), not on every poll
+    assert all(b - a >= 2 for (a, _), (b, _) in zip(late.own, late.own[1:], strict=False))
