@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 DEFAULT_WAIT = 180.0  # inventory deploy_wait_timeout: seconds until every container is ready
 # Inventory deploy_stable_window: seconds a container must stay up after it first counted as
-# ready (healthy, or answering its probes); a restart or exit in that window fails the deploy.
+# ready (its healthcheck passed, Docker's or the wait's own run of it, or it answers its
+# probes); a restart or exit in that window fails the deploy.
 DEFAULT_STABLE = 10.0
 EDGE_VARIABLES = ("domain", "traefik_certresolver", "traefik_probe_url", "traefik_api_url")
 
