@@ -193,8 +193,8 @@ _LIST_SCRIPT = """\
 lower=$(stat -c %d /usr/bin/env) || exit 3
 find {roots} -xdev -type f -size -{kb}k -printf '%D %s %T@ %m %p\\n' 2>/dev/null \\
   | awk -v lower="$lower" -v start={start} '$1 != lower || $3 >= start' | head -n {limit}
-big=$(find {roots} -xdev -type f -size +{kb_less}k -printf '%D %T@\\n' 2>/dev/null \\
-  | awk -v lower="$lower" -v start={start} '$1 != lower || $2 >= start' | wc -l)
+big=$(find {roots} -xdev -type f -size +{kb_less}k -printf '%D\\n' 2>/dev/null \\
+  | awk -v lower="$lower" '$1 != lower' | wc -l)
 echo "big $big"
 echo "lower $lower"
 """
@@ -223,7 +223,7 @@ def _host_candidates(lab: Any, host: str) -> tuple[list[tuple[str, int, bool]], 
     rows = lines[:-1]
     if rows and rows[-1].startswith("big "):
         big = int(rows.pop().split()[1] or 0)
-        if big:
+        if big:  # written by the host (its own layer); the machine's own files are not its
             notes.append(
                 f"{host}: {big} file(s) of {HOST_MAX_FILE_KB // 1024} MiB or more not read"
             )
