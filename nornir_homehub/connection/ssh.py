@@ -133,12 +133,11 @@ class HomehubSSH(HostConnection):
                 f"{self.name}: cannot read known_hosts {known_hosts}: {exc}"
             ) from None
         client.set_missing_host_key_policy(_RefuseUnknownKey(self.name, known_hosts))  # type: ignore[arg-type]
-        sock = _tcp_connect(self.name, ip, port, self.connect_timeout)
         try:
             client.connect(
                 hostname=ip,
                 port=port,
-                sock=sock,
+                sock=_tcp_socket(ip, port, self.connect_timeout),
                 username=username,
                 password=target.password or None,
                 key_filename=str(Path(str(key_file)).expanduser()) if key_file else None,
@@ -383,7 +382,7 @@ def _dead(transport: paramiko.Transport) -> bool:
     return not transport.is_active()
 
 
-def _tcp_connect(name: str, ip: str, port: int, timeout: float) -> socket.socket:
+def _tcp_socket(ip: str, port: int, timeout: float) -> socket.socket:
     """Open the TCP connection SSH runs over, with Nagle's algorithm off.
 
     Every command is a few small SSH messages each way; with Nagle on, the second small write
@@ -391,14 +390,10 @@ def _tcp_connect(name: str, ip: str, port: int, timeout: float) -> socket.socket
     however little it did. Off, a command takes what the host needs (a few ms).
 
     Raises:
-        TransportError: refused, unreachable or timed out.
+        OSError: refused, unreachable or timed out (`HomehubSSH._open` reports it as the
+            other connection failures).
     """
-    try:
-        sock = socket.create_connection((ip, port), timeout=timeout or None)
-    except OSError as exc:
-        raise TransportError(
-            f"{name} ({ip}:{port}): SSH connection failed: {exc or type(exc).__name__}"
-        ) from None
+    sock = socket.create_connection((ip, port), timeout=timeout or None)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
