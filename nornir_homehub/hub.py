@@ -81,6 +81,18 @@ class HomeHub:
 
         return select_hosts(load_nornir(self.config, self._raw), self.filters, self.pattern)
 
+    def _checked_nornir(self) -> Nornir:
+        """`nornir`, after checking that every host's known_hosts and key file are there.
+
+        Raises:
+            ConfigError: a missing known_hosts or key file (no host touched).
+        """
+        from nornir_homehub.validate import check_connection_files
+
+        nr = self.nornir()
+        check_connection_files(nr)
+        return nr
+
     def hosts(self) -> list[str]:
         """Names of the selected hosts."""
         return list(self.nornir().inventory.hosts)
@@ -111,14 +123,12 @@ class HomeHub:
                 known_hosts or key file, before any host is touched.
         """
         from nornir_homehub.outputs import check_output_file
-        from nornir_homehub.validate import check_connection_files
 
         if not command.strip():
             raise ConfigError("exec: empty command")
         if report is not None:
             check_output_file(str(report), "report")
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         return exec_command(
             command,
             nr,
@@ -202,10 +212,8 @@ class HomeHub:
             ConfigError: a missing known_hosts or key file, a broken template (no host touched).
         """
         from nornir_homehub.operate import stack_status
-        from nornir_homehub.validate import check_connection_files
 
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         return stack_status(nr, self.settings, argv=["status"], filters=self.filters)
 
     def drift(self) -> DriftReport:
@@ -215,10 +223,8 @@ class HomeHub:
             ConfigError: a missing known_hosts or key file, a broken template or zone.
         """
         from nornir_homehub.operate import find_drift
-        from nornir_homehub.validate import check_connection_files
 
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         return find_drift(nr, self.settings, argv=["drift"], filters=self.filters)
 
     def outdated(self) -> OutdatedReport:
@@ -228,10 +234,8 @@ class HomeHub:
             ConfigError: a missing known_hosts or key file, a broken template (no host touched).
         """
         from nornir_homehub.outdated import find_outdated
-        from nornir_homehub.validate import check_connection_files
 
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         return find_outdated(nr, self.settings, argv=["outdated"], filters=self.filters)
 
     def prune(self, *, dry_run: bool = True, keep: int | None = None) -> PruneReport:
@@ -243,10 +247,8 @@ class HomeHub:
             ConfigError: a missing known_hosts or key file, a broken template, ``keep`` < 0.
         """
         from nornir_homehub.prune import prune_images
-        from nornir_homehub.validate import check_connection_files
 
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         return prune_images(
             nr, self.settings, keep=keep, dry_run=dry_run, argv=["prune"], filters=self.filters
         )
@@ -258,10 +260,8 @@ class HomeHub:
             ConfigError: a missing known_hosts or key file.
         """
         from nornir_homehub.releases import list_releases
-        from nornir_homehub.validate import check_connection_files
 
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         return list_releases(nr, self.settings, stack, argv=["releases"], filters=self.filters)
 
     def rollback(self, stack: str, *, to: str | None = None, verify: bool = True) -> RunReport:
@@ -272,10 +272,8 @@ class HomeHub:
                 holder) when another run holds a host's deploy lock.
         """
         from nornir_homehub.releases import rollback
-        from nornir_homehub.validate import check_connection_files
 
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         argv = ["rollback", stack, *(["--to", to] if to else [])]
         return rollback(
             nr, self.settings, stack, to, verify=verify, argv=argv, filters=self.filters
@@ -288,18 +286,14 @@ class HomeHub:
             ConfigError: a bad ``since`` or key.
         """
         from nornir_homehub.audit import audit_log
-        from nornir_homehub.validate import check_connection_files
 
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         wanted = [f"{k}={v}" for k, v in terms.items()]
         return audit_log(nr, self.settings, since=since, terms=wanted, argv=["audit"])
 
     def locks(self) -> LockReport:
         """Each host's deploy lock (like ``lock status``); changes nothing."""
         from nornir_homehub.hostlock import lock_status
-        from nornir_homehub.validate import check_connection_files
 
-        nr = self.nornir()
-        check_connection_files(nr)
+        nr = self._checked_nornir()
         return lock_status(nr, self.settings, argv=["lock", "status"], filters=self.filters)
