@@ -9,13 +9,14 @@ them (`facts.docker` JSON lines, the host-side HTTP script of `facts.http`).
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from conftest import LAB_CONFIG, ROOT
 
 from nornir_homehub.config import load_nornir
 from nornir_homehub.facts.docker import ContainerFact, MountFact, inspect_line
+from nornir_homehub.facts.stacks import render_state
 from nornir_homehub.render import RenderedDir, RenderedStack, render_host
 from nornir_homehub.secrets import SecretStore
 from nornir_homehub.testing import ScriptedHost
@@ -39,6 +40,29 @@ class RecordingHost(ScriptedHost):
     def put_file(self, path: str, content: bytes, **kw: Any) -> None:
         self.ran.append(f"<upload {path} {kw.get('mode', 0o644):o}>")
         super().put_file(path, content, **kw)
+
+
+def in_place_facts(
+    stacks: list[RenderedStack], *, differ: Collection[str] = ()
+) -> tuple[str, str, str]:
+    """What the fact batch's files, dirs and states commands print on a converged host.
+
+    Every file holds its rendered content (those in ``differ`` other content), every data dir
+    is there and every stack's state record names what was rendered.
+    """
+    files = "".join(
+        f"{p} {f.mode:o} root root {'0' * 64 if p in differ else f.sha256}\n"
+        for s in stacks
+        for p, f in s.files.items()
+    )
+    dirs = "".join(f"{d.path} 750 root root\n" for s in stacks for d in s.data_dirs)
+    states = "".join(
+        f"{s.project_dir} "
+        + render_state(s.name, s.config_hash, {p: f.sha256 for p, f in s.files.items()}).decode()
+        + "\n"
+        for s in stacks
+    )
+    return files, dirs, states
 
 
 def compute_stacks() -> list[RenderedStack]:

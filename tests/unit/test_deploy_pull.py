@@ -20,6 +20,7 @@ from compute_double import (
     RecordingHost,
     compute_stacks,
     container,
+    in_place_facts,
     listing,
     probe_answer,
 )
@@ -28,7 +29,7 @@ from nornir.core.task import AggregatedResult
 from nornir_homehub.errors import ImagePullFailed
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command
 from nornir_homehub.facts.images import pull_command, running_images_command
-from nornir_homehub.facts.stacks import STATE_FILE, render_state, stack_fact_batch
+from nornir_homehub.facts.stacks import STATE_FILE, stack_fact_batch
 from nornir_homehub.plan.pull import compose_images, image_updates, plan_pull
 from nornir_homehub.plan.stacks import plan_stack
 from nornir_homehub.render import RenderedStack
@@ -50,18 +51,7 @@ def _old(name: str, health: str | None) -> Any:
 def _facts_script(stacks: list[RenderedStack]) -> list[Command]:
     """Every file in place except the compose files (they name the new images)."""
     batch = stack_fact_batch(stacks)
-    files = "".join(
-        f"{p} {f.mode:o} root root {'0' * 64 if p == s.compose_file else f.sha256}\n"
-        for s in stacks
-        for p, f in s.files.items()
-    )
-    dirs = "".join(f"{d.path} 750 root root\n" for s in stacks for d in s.data_dirs)
-    states = "".join(
-        f"{s.project_dir} "
-        + render_state(s.name, s.config_hash, {p: f.sha256 for p, f in s.files.items()}).decode()
-        + "\n"
-        for s in stacks
-    )
+    files, dirs, states = in_place_facts(stacks, differ={s.compose_file for s in stacks})
     unless = next(st.unless for st in stacks[0].post_deploy if st.unless)
     return [
         Command(batch["files"], out=files),

@@ -22,6 +22,7 @@ from compute_double import (
     STACKS,
     RecordingHost,
     compute_stacks,
+    in_place_facts,
     probe_answer,
 )
 from nornir.core.task import AggregatedResult
@@ -29,7 +30,7 @@ from nornir.core.task import AggregatedResult
 from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command
 from nornir_homehub.facts.images import running_images_command
-from nornir_homehub.facts.stacks import STATE_FILE, render_state, stack_fact_batch
+from nornir_homehub.facts.stacks import STATE_FILE, stack_fact_batch
 from nornir_homehub.render import RenderedStack
 from nornir_homehub.tasks.apply import compose_command
 from nornir_homehub.tasks.deploy import deploy_stacks, gather_stack_facts
@@ -158,16 +159,7 @@ def test_first_deploy_uploads_every_file_with_its_mode_runs_compose_and_records_
 def test_a_no_op_uploads_nothing_and_runs_only_the_facts() -> None:
     stacks = compute_stacks()
     batch = stack_fact_batch(stacks)
-    files = "".join(
-        f"{p} {f.mode:o} root root {f.sha256}\n" for s in stacks for p, f in s.files.items()
-    )
-    dirs = "".join(f"{d.path} 750 root root\n" for s in stacks for d in s.data_dirs)
-    states = "".join(
-        f"{s.project_dir} "
-        + render_state(s.name, s.config_hash, {p: f.sha256 for p, f in s.files.items()}).decode()
-        + "\n"
-        for s in stacks
-    )
+    files, dirs, states = in_place_facts(stacks)
     unless = next(st.unless for st in stacks[0].post_deploy if st.unless)
     host = RecordingHost(
         "compute",
