@@ -202,6 +202,17 @@ def _up(project: str, service: str, *, exit: int = 0, err: str = "") -> Command:
     return Command(f"{want}--force-recreate {service}", match="contains", exit=exit, err=err)
 
 
+DRAIN_LITELLM_TWIN = f"docker exec litellm-twin touch {DRAIN_FILE}"
+
+
+def _recreated_with_twin() -> str:
+    """The listing after litellm's swap: the recreated container and its twin, both healthy."""
+    return listing(
+        _box("litellm", "litellm", NEW["litellm"]),
+        _box("litellm", "litellm-twin", TWIN["litellm"]),
+    )
+
+
 def _remove(*names: str) -> str:
     quoted = " ".join(names)
     return f"docker stop -t 10 {quoted} >/dev/null 2>&1; docker rm -f {quoted} >/dev/null 2>&1"
@@ -442,11 +453,7 @@ def test_without_traefiks_api_the_drain_waits_the_blind_settle_before_removing(
     rendered: dict[str, RenderedStack], host: ScriptedHost
 ) -> None:
     swaps, _ = _swaps(rendered, "litellm")
-    boxes = listing(
-        _box("litellm", "litellm", NEW["litellm"]),
-        _box("litellm", "litellm-twin", TWIN["litellm"]),
-    )
-    touch = f"docker exec litellm-twin touch {DRAIN_FILE}"
+    boxes, touch = _recreated_with_twin(), DRAIN_LITELLM_TWIN
     host.script = [Command(CONTAINERS, out=boxes), Command(touch), Command(_remove("litellm-twin"))]
     nr = scripted_nornir({"trusted": (BLIND, host)})
     agg = nr.run(task=twin.finish_swaps, swaps=swaps, edge_timeout=20.0)
@@ -468,11 +475,7 @@ def test_the_twin_is_drained_before_it_is_removed(
 ) -> None:
     """Recreated container routed; drain file created; twin removed once Traefik drops it."""
     swaps, _ = _swaps(rendered, "litellm")
-    boxes = listing(
-        _box("litellm", "litellm", NEW["litellm"]),
-        _box("litellm", "litellm-twin", TWIN["litellm"]),
-    )
-    touch = f"docker exec litellm-twin touch {DRAIN_FILE}"
+    boxes, touch = _recreated_with_twin(), DRAIN_LITELLM_TWIN
     both = {"litellm": [NEW["litellm"], TWIN["litellm"]]}
     host.script = [
         Command(CONTAINERS, out=boxes),
@@ -499,11 +502,7 @@ def test_a_recreated_container_not_routed_fails_and_the_twin_is_removed_all_the_
     rendered: dict[str, RenderedStack], host: ScriptedHost
 ) -> None:
     swaps, _ = _swaps(rendered, "litellm")
-    boxes = listing(
-        _box("litellm", "litellm", NEW["litellm"]),
-        _box("litellm", "litellm-twin", TWIN["litellm"]),
-    )
-    touch = f"docker exec litellm-twin touch {DRAIN_FILE}"
+    boxes, touch = _recreated_with_twin(), DRAIN_LITELLM_TWIN
     host.script = [
         Command(CONTAINERS, out=boxes),
         *_api({"litellm": [TWIN["litellm"]]}),  # Traefik never lists the recreated container
