@@ -144,13 +144,12 @@ class HostLocks:
         from nornir_homehub.tasks.hostlock import touch
 
         names = [n for n in sorted((nr or self.nr).inventory.hosts) if n not in self.tried]
-        if names:
-            self.nr.filter(name=names[0]).run(task=touch, name="deploy lock", on_failed=True)
-        rest = set(names[1:])
-        if rest and not self.held:
-            # The first host decides between runs over the same hosts; the rest in parallel,
-            # so locking costs one round trip per host at once, not one after another.
-            self.nr.filter(filter_func=lambda h: h.name in rest).run(
+        # The first host decides between runs over the same hosts; the rest in parallel, so
+        # locking costs one round trip per host at once, not one after another.
+        for group in (set(names[:1]), set(names[1:])):
+            if not group or self.held:
+                break
+            self.nr.filter(filter_func=lambda h, g=group: h.name in g).run(
                 task=touch, name="deploy lock", on_failed=True
             )
         if self.held:
