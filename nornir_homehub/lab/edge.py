@@ -35,6 +35,7 @@ API_PORT = 8080  # Traefik's entrypoint `traefik`, published as 127.0.0.1:8080
 EDGE_DIR = "/opt/lab-edge"
 EDGE_COMPOSE = f"{EDGE_DIR}/compose.yaml"
 FRONTEND_NETWORK = "frontend"
+PROVIDERS_THROTTLE = "200ms"
 # Outside DOCKER_POOL, whose /29s (5 addresses) could not hold two zero-downtime twins at once.
 FRONTEND_SUBNET = "192.0.2.32/28"
 FRONTEND_GATEWAY = "192.0.2.33"  # given: with --subnet alone inspect shows no gateway
@@ -68,6 +69,10 @@ def render_edge_compose(domain: str, api_source: str = "127.0.0.1") -> str:
                     "--entryPoints.web.http.aliasHeadersStrategy=delete",
                     "--entryPoints.traefik.address=:8080",
                     "--entryPoints.traefik.http.aliasHeadersStrategy=delete",
+                    # Traefik applies a provider's new configuration at most once per throttle
+                    # (2 s by default): a route whose container just turned healthy waited up
+                    # to 2 s. 200 ms, as the README advises for a production edge too.
+                    f"--providers.providersThrottleDuration={PROVIDERS_THROTTLE}",
                     # A container that just stopped leaves its address without a host, and
                     # Traefik drops it only ~2 s after Docker's event: a dial there must fail
                     # fast (default 30 s) so the routers' retry middleware tries the other server.

@@ -350,6 +350,9 @@ def test_edge_routes_through_authentik_like_production(hosts: dict[str, HostConn
         check=True,
     ).stdout.split()
     assert states == ["/traefik", "healthy", "/authentik-outpost", "healthy"]
+    args = conn.run("docker inspect -f '{{json .Args}}' traefik", check=True).stdout
+    # The README's advice, followed by the lab: new routes within 200 ms, not Traefik's 2 s.
+    assert "--providers.providersThrottleDuration=200ms" in json.loads(args)
     rule = "Host(`hh-test.homehub.test`)"
     labels = " ".join(
         f"--label {shlex.quote(label)}"
