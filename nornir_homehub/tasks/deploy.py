@@ -318,7 +318,9 @@ def _pre_pull(
 @timed("facts")
 def gather_stack_facts(conn: HostConnection, rendered: list[RenderedStack]) -> HostStackFacts:
     """One round trip: file hashes/modes, data dirs, deploy states, containers, step checks."""
-    return parse_stack_facts(conn.run_batch(stack_fact_batch(rendered)))
+    # Side by side: the checks are independent reads, and the slowest (`docker exec` of a
+    # step's check, `docker inspect`) then cost the longest of them, not their sum.
+    return parse_stack_facts(conn.run_parallel(stack_fact_batch(rendered)))
 
 
 def deploy_one_stack(
