@@ -114,6 +114,9 @@ def rollback(
 ) -> RunReport:
     """Roll ``stack`` back on every selected host that runs it, then run its checks.
 
+    A dry run (``dry_run`` in ``params``) takes no lock, changes nothing and runs no checks:
+    each host's stage shows the file diffs and the restart the rollback would make.
+
     Raises:
         ConfigError: an unknown stack, or no selected host runs it (before any host is
             touched); a held deploy lock (`LockHeld`).
@@ -139,8 +142,13 @@ def rollback(
             secrets=secrets,
             rendered=rendered,
             release=ReleaseContext.of_run(ctx, auto_rollback=False),
+            dry_run=ctx.dry_run,
         )
-        if verify and any((d / "verify.py").is_file() for d in settings.runbooks_path):
+        if (
+            verify
+            and not ctx.dry_run
+            and any((d / "verify.py").is_file() for d in settings.runbooks_path)
+        ):
             from nornir_homehub.api import load_runbook
 
             load_runbook(settings, "verify")(nr_, ctx, stacks=[stack])

@@ -1,7 +1,8 @@
 """The command-line options several commands share, each defined once.
 
 ``--filter``/``--limit`` (`filter_option`), ``--json`` (`json_option`), ``--report``
-(`report_option`), ``--junit`` (`junit_option`), ``--vault-password-file``, and the whole set
+(`report_option`), ``--junit`` (`junit_option`), ``--dry-run`` (`dry_run_option`),
+``--vault-password-file``, and the whole set
 of a command that runs a runbook (`host_command_options`, packed into one `RunOptions`).
 Output paths are checked when the command line is read (`OutputPath`, exit 2).
 """
@@ -138,7 +139,7 @@ class RunOptions:
         }
 
 
-_DRY_RUN = click.option(
+dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Show exact diffs and planned restarts; change nothing."
 )
 _KEEP_GOING = click.option(
@@ -179,7 +180,7 @@ def host_command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """
     options = [
         filter_option,
-        _DRY_RUN,
+        dry_run_option,
         report_option,
         junit_option(),
         json_option,

@@ -1,8 +1,9 @@
 """``releases [STACK]`` (every host's releases, newest first) and ``rollback STACK``.
 
 ``releases --json`` prints `ReleasesReport.to_dict`; ``rollback`` prints its run like
-``deploy`` (``--json``: the report) and exits 0 when the rollback and the stack's checks
-passed, 1 otherwise, 2 for bad input or a held deploy lock.
+``deploy`` (``--json``: the report; ``--dry-run``: the diffs and restarts it would make, nothing
+changed) and exits 0 when the rollback and the stack's checks passed, 1 otherwise, 2 for bad
+input or a held deploy lock.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from nornir_homehub.cli.common import (
     handle_errors,
     pass_app,
 )
-from nornir_homehub.cli.options import filter_option, json_option, report_option
+from nornir_homehub.cli.options import (
+    dry_run_option,
+    filter_option,
+    json_option,
+    junit_option,
+    report_option,
+)
 from nornir_homehub.cli.output import print_listing
 
 
@@ -57,7 +64,9 @@ def releases(app: AppContext, stack: str | None, filters: tuple[str, ...], as_js
     help="Wait up to SECONDS for a host's deploy lock another run holds (default: exit 2).",
 )
 @filter_option
+@dry_run_option
 @report_option
+@junit_option()
 @json_option
 @pass_app
 @handle_errors
@@ -68,12 +77,15 @@ def rollback(
     no_verify: bool,
     lock_wait: float,
     filters: tuple[str, ...],
+    dry_run: bool,
     report: Path | None,
+    junit: Path | None,
     as_json: bool,
 ) -> None:
     """Return STACK to a release: its files and image digests, compose up, health, checks.
 
     Default: the previous release. Files with secrets are rendered again from the vault.
+    With --dry-run: the file diffs and the restart it would make, nothing changed.
     """
     from nornir_homehub.cli.output import print_run
     from nornir_homehub.releases import rollback as run_rollback
@@ -86,7 +98,9 @@ def rollback(
         verify=not no_verify,
         argv=sys.argv[1:],
         filters=filters,
+        dry_run=dry_run,
         report_path=report,
+        junit_path=junit,
         progress=not as_json,
         lock_wait=lock_wait,
     )

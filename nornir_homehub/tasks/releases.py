@@ -124,13 +124,14 @@ def read_releases(conn: HostConnection, root: str, stack: str | None = None) -> 
 
 
 def rollback_stack_files(
-    conn: HostConnection, stack: RenderedStack, release: Release
+    conn: HostConnection, stack: RenderedStack, release: Release, *, tag: bool = True
 ) -> tuple[RenderedStack, list[str]]:
     """``stack`` (rendered now, from the vault) with ``release``'s files and pinned images.
 
     Files without secrets come from the release's copies; files with secrets stay as rendered
     now from the vault (a note says so when their hash differs from the release's). A local
-    image id is tagged on the host (`local_pin_tag`) so that the compose file can name it.
+    image id is tagged on the host (`local_pin_tag`) so that the compose file can name it;
+    with ``tag`` False (a dry run) it is only checked to be there, and named by that tag.
 
     Returns:
         The stack to deploy, and notes for the report.
@@ -152,7 +153,7 @@ def rollback_stack_files(
         )
     pins: dict[str, str] = {}
     for service, pin in release.images.items():
-        pins[pin.image] = pin.repo_digest or _tag_local(conn, stack.name, service, pin)
+        pins[pin.image] = pin.repo_digest or _tag_local(conn, stack.name, service, pin, tag)
     compose = files.get(stack.compose_file)
     if compose is not None and pins:
         text = pin_compose(compose.content.decode("utf-8"), pins)
@@ -160,9 +161,17 @@ def rollback_stack_files(
     return dataclasses.replace(stack, files=files), notes
 
 
-def _tag_local(conn: HostConnection, stack: str, service: str, pin: ImagePin) -> str:
+def _tag_local(
+    conn: HostConnection, stack: str, service: str, pin: ImagePin, tag_it: bool = True
+) -> str:
     tag = local_pin_tag(pin)
-    res = conn.run(f"docker tag {shlex.quote(pin.image_id)} {shlex.quote(tag)}", timeout=60)
+    image = shlex.quote(pin.image_id)
+    command = (
+        f"docker tag {image} {shlex.quote(tag)}"
+        if tag_it
+        else (f"docker image inspect --format . {image} >/dev/null")
+    )
+    res = conn.run(command, timeout=60)
     if not res.ok:
         raise StackFailed(
             f"{conn.name}: stack {stack}: service {service}: the release's image "
@@ -265,11 +274,17 @@ def rollback_task(
     secrets: SecretStore,
     rendered: dict[str, list[RenderedStack]],
     release: ReleaseContext,
+    dry_run: bool = False,
 ) -> Result:
     """``rollback STACK [--to RELEASE]`` on one host (a host that does not run it is skipped).
 
+    ``dry_run``: change nothing; a ``stack:<name>`` subtask shows the diffs of the files the
+    rollback would write and its compose action, as ``deploy --dry-run`` does.
+
     Returns:
-        Result with ``result`` = {stack, from, to, release, notes}, ``changed`` True.
+        Result with ``result`` = {stack, from, to, release, notes} (a dry run: {stack, from,
+        to, dry_run, images, notes}), ``changed`` True (a dry run: when the rollback would
+        change anything).
 
     Raises:
         PlanError: no release to return to (`plan_rollback`).
@@ -287,6 +302,8 @@ def rollback_task(
     conn = host_connection(task)
     ctx = release.on(task)
     plan = plan_rollback(task.host.name, stack, read_releases(conn, ctx.root, stack), to)
+    if dry_run:
+        return _preview_rollback(task, conn, mine[0], plan.current, plan.target, secrets)
     ctx = dataclasses.replace(ctx, reason=f"rollback from {plan.current.id}")
     new, notes = restore_release(
         conn,
@@ -306,3 +323,39 @@ def rollback_task(
         "notes": notes,
     }
     return Result(host=task.host, result=done, changed=True)
+
+
+def _preview_rollback(
+    task: Task,
+    conn: HostConnection,
+    stack: RenderedStack,
+    current: Release,
+    target: Release,
+    secrets: SecretStore,
+) -> Result:
+    """What returning ``stack`` to ``target`` would change: read only, like a deploy dry run."""
+    from nornir.core.task import Result
+
+    from nornir_homehub.facts.stacks import parse_stack_facts, stack_fact_batch
+    from nornir_homehub.tasks.deploy import deploy_one_stack
+
+    wanted, notes = rollback_stack_files(conn, stack, target, tag=False)
+    facts = parse_stack_facts(conn.run_batch(stack_fact_batch([wanted])))
+    sub = task.run(
+        task=deploy_one_stack,
+        name=f"stack:{stack.name}",
+        stack=wanted,
+        facts=facts,
+        secrets=secrets,
+        dry_run=True,
+        force=True,
+    )
+    done = {
+        "stack": stack.name,
+        "from": current.id,
+        "to": target.id,
+        "dry_run": True,
+        "images": {s: p.pin for s, p in target.images.items()},
+        "notes": notes,
+    }
+    return Result(host=task.host, result=done, changed=sub.changed)

@@ -2,7 +2,8 @@
 
 (1) A deploy of a changed value records a new release; ``releases --json`` lists it with the
 image each service runs; ``rollback litellm`` returns to the previous release's files and
-image, its checks pass, and the next deploy converges. (3) An Open WebUI image that turns
+image, its checks pass, and the next deploy converges; ``rollback --dry-run`` before it shows
+that diff and changes nothing. (3) An Open WebUI image that turns
 unhealthy (a STAND-IN variant built on the host with the stand-ins' fault knob) is rolled back
 automatically, the report says to which release and why, and the service answers afterwards;
 with ``--no-rollback`` the failed state stays; the next good deploy converges.
@@ -82,6 +83,21 @@ def test_a_changed_value_records_a_release_and_rollback_returns_to_the_previous(
     assert new["files"][LITELLM_CONFIG] == sha(lab, LITELLM_CONFIG) != old_config
     assert new["images"]["litellm"]["image_id"] == image_id(lab, "litellm")
     assert new["command"].endswith("deploy --no-verify --stacks litellm")
+    # A dry run first: the diff it would make (the added model goes), and nothing changed:
+    # the file and the image on the host, the releases, the audit log.
+    audits = len(json.loads(run_cli("audit", "--json").stdout)["entries"])
+    dry = run_cli("rollback", "litellm", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    preview = json.loads(dry.stdout)
+    assert preview["dry_run"] is True and preview["ok"] is True
+    tasks = {t["name"]: t for t in preview["hosts"]["trusted"]["tasks"]}
+    assert tasks["rollback litellm"]["result"]["to"] == before[0]["id"]
+    assert f"--- trusted:{LITELLM_CONFIG}" in tasks["stack:litellm"]["diff"]
+    assert '-  - model_name: "llama3.2:3b"' in tasks["stack:litellm"]["diff"].splitlines()
+    assert sha(lab, LITELLM_CONFIG) == new["files"][LITELLM_CONFIG]
+    assert image_id(lab, "litellm") == new["images"]["litellm"]["image_id"]
+    assert len(releases("litellm")) == len(after)
+    assert len(json.loads(run_cli("audit", "--json").stdout)["entries"]) == audits
     # Back to the previous release: its config file byte for byte, its image; checks pass.
     back = run_cli("rollback", "litellm", "--json")
     assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
