@@ -61,7 +61,7 @@ def lab() -> None:
     is_flag=True,
     default=None,
     help="The extra nodes run sshd only (no Docker Engine), on 203.0.113.0/24: the controller "
-    "scale simulation (benchmarks/run.py --workloads 6).",
+    "scale simulation (benchmarks/run.py --workloads 7).",
 )
 @pass_app
 @handle_errors

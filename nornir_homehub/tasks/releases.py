@@ -336,11 +336,10 @@ def _preview_rollback(
     """What returning ``stack`` to ``target`` would change: read only, like a deploy dry run."""
     from nornir.core.task import Result
 
-    from nornir_homehub.facts.stacks import parse_stack_facts, stack_fact_batch
-    from nornir_homehub.tasks.deploy import deploy_one_stack
+    from nornir_homehub.tasks.deploy import deploy_one_stack, gather_stack_facts
 
     wanted, notes = rollback_stack_files(conn, stack, target, tag=False)
-    facts = parse_stack_facts(conn.run_batch(stack_fact_batch([wanted])))
+    facts = gather_stack_facts(conn, [wanted])
     sub = task.run(
         task=deploy_one_stack,
         name=f"stack:{stack.name}",
