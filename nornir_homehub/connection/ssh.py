@@ -10,13 +10,16 @@ remote process group ended over a second channel before `CommandTimeout` is rais
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import re
 import secrets
 import select
 import socket
+import sys
 import threading
 import time
+import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +49,30 @@ if TYPE_CHECKING:
 # paramiko logs each dead connection with a traceback; without a handler Python's last-resort
 # handler would print it on stderr. Our errors carry the cause; configured logging still gets it.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+
+def defer_invoke() -> None:
+    """Make ``import invoke`` cheap: the real module is imported when first used.
+
+    paramiko imports invoke (and with it asyncio and unittest.mock: about 30 ms, on every
+    command that connects) only to run an ssh_config ``Match exec`` line. Until then
+    ``sys.modules["invoke"]`` is a stand-in whose first attribute lookup imports invoke and
+    answers from it. No-op when invoke is already imported or not installed.
+    """
+    if "invoke" in sys.modules or importlib.util.find_spec("invoke") is None:
+        return
+    stand_in = types.ModuleType("invoke", "imported on first use (nornir_homehub)")
+
+    def first_use(name: str) -> Any:
+        if sys.modules.get("invoke") is stand_in:
+            del sys.modules["invoke"]
+        return getattr(importlib.import_module("invoke"), name)
+
+    stand_in.__getattr__ = first_use  # type: ignore[method-assign]
+    sys.modules["invoke"] = stand_in
+
+
+defer_invoke()
 
 _CHUNK = 65536
 # The read loop sleeps on the channel's pipe; it wakes at least this often to check the
