@@ -36,36 +36,6 @@ GOAL_WALL_S = 3.0
 GOAL_RSS_MIB = 200.0
 RUNBOOKS = Path(__file__).resolve().parent / "runbooks"
 COMMANDS = {"exec": "exec -- true", "facts": "run facts_round_trip"}
-QUIET_BUSY = 0.25  # the machine counts as settled below this share of its CPUs busy
-QUIET_MAX_S = 60.0
-
-
-def _busy_over(seconds: float) -> float:
-    """The share of all CPUs busy over the next ``seconds`` (from /proc/stat)."""
-
-    def ticks() -> tuple[int, int]:
-        with open("/proc/stat") as fh:
-            fields = [int(x) for x in fh.readline().split()[1:]]
-        return sum(fields) - fields[3] - fields[4], sum(fields)
-
-    busy0, total0 = ticks()
-    time.sleep(seconds)
-    busy1, total1 = ticks()
-    return (busy1 - busy0) / max(1, total1 - total0)
-
-
-def wait_quiet(limit_s: float = QUIET_MAX_S) -> tuple[float, float]:
-    """Wait (at most ``limit_s``) until the machine is settled after ``lab up``.
-
-    Starting 200 sshd namespaces keeps both CPUs busy for a while after ``lab up`` returns;
-    measured then, the controller's figures are the lab's start. Returns (seconds waited, the
-    last busy share seen).
-    """
-    t0 = time.perf_counter()
-    busy = _busy_over(1.0)
-    while busy >= QUIET_BUSY and time.perf_counter() - t0 < limit_s:
-        busy = _busy_over(1.0)
-    return round(time.perf_counter() - t0, 1), round(busy, 3)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -207,9 +177,9 @@ def targets(by_size: dict[str, Any]) -> list[dict[str, Any]]:
 def run_controller(reps: int, sizes: list[int], ctx: dict[str, Any]) -> dict[str, Any]:
     """Bring up the light lab at each size (largest last) and measure; return by host count.
 
-    ``ctx``: what run.py lends (``measure``, ``log``, ``lab_up``, ``make_inventory``,
-    ``state``, ``python``, ``allowed``, ``workers``). The caller holds the lab lock and brings the
-    lab back to its base hosts afterwards.
+    ``ctx``: what run.py lends (``measure``, ``log``, ``lab_up``, ``wait_quiet``,
+    ``make_inventory``, ``state``, ``python``, ``allowed``, ``workers``). The caller holds the
+    lab lock and brings the lab back to its base hosts afterwards.
     """
     out: dict[str, Any] = {}
     for n in sorted(sizes):
@@ -222,7 +192,7 @@ def run_controller(reps: int, sizes: list[int], ctx: dict[str, Any]) -> dict[str
             lab, nodes, ctx["state"] / "inv" / f"light-{n}", ctx["make_inventory"]
         )
         _set_workers(config, ctx.get("workers"))
-        waited, busy = wait_quiet()
+        waited, busy = ctx["wait_quiet"]()
         ctx["log"](f"  settled after {waited} s ({busy:.0%} of the CPUs busy)")
         res = measure_size(n, reps, config, ctx)
         res["settle_s"], res["busy_before"] = waited, busy

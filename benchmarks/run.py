@@ -343,6 +343,27 @@ def _cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+QUIET_BUSY = 0.25  # the machine counts as settled below this share of its CPUs busy
+QUIET_MAX_S = 60.0
+
+
+def wait_quiet(limit_s: float = QUIET_MAX_S) -> tuple[float, float]:
+    """Wait (at most ``limit_s``) until the machine is settled after ``lab up``.
+
+    Starting 200 sshd namespaces keeps both CPUs busy for a while after ``lab up`` returns;
+    measured then, the controller's figures are the lab's start. Returns (seconds waited, the
+    share of the CPUs busy in the last second).
+    """
+    t0 = time.perf_counter()
+    while True:
+        busy0, total0 = _cpu_ticks()
+        time.sleep(1.0)
+        busy1, total1 = _cpu_ticks()
+        busy = (busy1 - busy0) / max(1, total1 - total0)
+        if busy < QUIET_BUSY or time.perf_counter() - t0 >= limit_s:
+            return round(time.perf_counter() - t0, 1), round(busy, 3)
+
+
 def measure(cmd: list[str], env: dict[str, str]) -> Run:
     """Run ``cmd``; wall time, peak PSS of its process tree (sampled every 0.1 s), max RSS."""
     STATE.mkdir(parents=True, exist_ok=True)
@@ -1213,6 +1234,7 @@ def _controller_ctx(args: argparse.Namespace) -> dict[str, Any]:
         "measure": measure,
         "log": log,
         "lab_up": lab_up,
+        "wait_quiet": wait_quiet,
         "make_inventory": make_inventory,
         "state": STATE,
         "python": PY,
