@@ -153,7 +153,7 @@ def rollback_stack_files(
         )
     pins: dict[str, str] = {}
     for service, pin in release.images.items():
-        pins[pin.image] = pin.repo_digest or _tag_local(conn, stack.name, service, pin, tag)
+        pins[pin.image] = pin.repo_digest or _local_pin(conn, stack.name, service, pin, tag)
     compose = files.get(stack.compose_file)
     if compose is not None and pins:
         text = pin_compose(compose.content.decode("utf-8"), pins)
@@ -161,23 +161,25 @@ def rollback_stack_files(
     return dataclasses.replace(stack, files=files), notes
 
 
-def _tag_local(
-    conn: HostConnection, stack: str, service: str, pin: ImagePin, tag_it: bool = True
-) -> str:
-    tag = local_pin_tag(pin)
+def _local_pin(conn: HostConnection, stack: str, service: str, pin: ImagePin, tag: bool) -> str:
+    """The tag (`local_pin_tag`) that names ``pin``'s local image id; ``tag``: create it.
+
+    Raises:
+        StackFailed: the image is not on the host any more.
+    """
+    name = local_pin_tag(pin)
     image = shlex.quote(pin.image_id)
-    command = (
-        f"docker tag {image} {shlex.quote(tag)}"
-        if tag_it
-        else (f"docker image inspect --format . {image} >/dev/null")
-    )
+    if tag:
+        command = f"docker tag {image} {shlex.quote(name)}"
+    else:
+        command = f"docker image inspect --format . {image} >/dev/null"
     res = conn.run(command, timeout=60)
     if not res.ok:
         raise StackFailed(
             f"{conn.name}: stack {stack}: service {service}: the release's image "
             f"{pin.image_id} is not on the host any more ({res.stderr.strip()[-200:]})"
         )
-    return tag
+    return name
 
 
 def restore_release(
@@ -199,13 +201,14 @@ def restore_release(
         StackFailed: compose, the health wait or a post-deploy step failed (the message says
             so); no state record and no release are written then.
     """
-    from nornir_homehub.facts.stacks import parse_stack_facts, render_state, stack_fact_batch
+    from nornir_homehub.facts.stacks import render_state
     from nornir_homehub.plan.stacks import plan_stack
     from nornir_homehub.tasks.apply import apply_files, compose_all, run_post_deploy
+    from nornir_homehub.tasks.deploy import gather_stack_facts
     from nornir_homehub.tasks.health import wait_ready
 
     target, notes = rollback_stack_files(conn, stack, release)
-    facts = parse_stack_facts(conn.run_batch(stack_fact_batch([target])))
+    facts = gather_stack_facts(conn, [target])
     plan = plan_stack(target, facts, force=True)
     apply_files(conn, target, plan)
     failures = compose_all(conn, {target.name: (target, plan)}, secrets)
