@@ -264,8 +264,12 @@ class HomeHub:
         nr = self._checked_nornir()
         return list_releases(nr, self.settings, stack, argv=["releases"], filters=self.filters)
 
-    def rollback(self, stack: str, *, to: str | None = None, verify: bool = True) -> RunReport:
+    def rollback(
+        self, stack: str, *, to: str | None = None, verify: bool = True, dry_run: bool = False
+    ) -> RunReport:
         """Return ``stack`` to a release (default: the previous one), like ``rollback``.
+
+        ``dry_run``: like ``rollback --dry-run``, the diffs and the restart, nothing changed.
 
         Raises:
             ConfigError: an unknown stack, no selected host runs it; `LockHeld` (naming the
@@ -275,8 +279,16 @@ class HomeHub:
 
         nr = self._checked_nornir()
         argv = ["rollback", stack, *(["--to", to] if to else [])]
+        argv += ["--dry-run"] if dry_run else []
         return rollback(
-            nr, self.settings, stack, to, verify=verify, argv=argv, filters=self.filters
+            nr,
+            self.settings,
+            stack,
+            to,
+            verify=verify,
+            argv=argv,
+            filters=self.filters,
+            dry_run=dry_run,
         )
 
     def audit(self, *, since: str | None = None, **terms: str) -> AuditReport:

@@ -98,6 +98,15 @@ def test_a_changed_value_records_a_release_and_rollback_returns_to_the_previous(
     assert image_id(lab, "litellm") == new["images"]["litellm"]["image_id"]
     assert len(releases("litellm")) == len(after)
     assert len(json.loads(run_cli("audit", "--json").stdout)["entries"]) == audits
+    # The Python API's dry run: the same target, nothing changed either.
+    from nornir_homehub import HomeHub
+
+    api = HomeHub(LAB_CONFIG).rollback("litellm", dry_run=True)
+    assert api.ok and api.dry_run
+    api_tasks = {t["name"]: t for t in api.to_dict()["hosts"]["trusted"]["tasks"]}
+    assert api_tasks["rollback litellm"]["result"]["to"] == before[0]["id"]
+    assert sha(lab, LITELLM_CONFIG) == new["files"][LITELLM_CONFIG]
+    assert len(releases("litellm")) == len(after)
     # Back to the previous release: its config file byte for byte, its image; checks pass.
     back = run_cli("rollback", "litellm", "--json")
     assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
