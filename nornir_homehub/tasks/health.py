@@ -36,6 +36,7 @@ POLL = 0.2  # a poll is one container listing: a few ms of the host once Nagle i
 ENGINE_ERRORS = 6  # consecutive polls without an answer from Docker Engine end the wait
 OWN_CHECK_EVERY = 0.5  # seconds between runs of a starting container's healthcheck command
 OWN_CHECK_TIMEOUT = 10  # seconds one run may take (compose's usual healthcheck timeout)
+WINDOW_SLACK = 0.005  # poll this long after a window's end, so the poll's clock is past it
 
 
 @dataclass
@@ -131,7 +132,22 @@ def wait_ready(
                 )
         if len(ready) + len(failed) == len(stacks):
             return ready, failed
-        time.sleep(POLL)
+        ends = [
+            w.ready_since + stable
+            for (name, _), w in watch.items()
+            if name not in ready and name not in failed and w.ready_since is not None
+        ]
+        time.sleep(_pause(time.monotonic(), ends))
+
+
+def _pause(now: float, window_ends: list[float]) -> float:
+    """Seconds until the next poll: `POLL`, or less when a stable window ends sooner.
+
+    The poll right after a window's end sees the stack ready, instead of one up to `POLL`
+    later (each wait of a deploy would pay that in series).
+    """
+    due = [end - now + WINDOW_SLACK for end in window_ends if end + WINDOW_SLACK > now]
+    return min([POLL, *due])
 
 
 def _observe(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 
+import pytest
+
 from nornir_homehub.connection import HostConnection
 from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.docker import ContainerFact, inspect_line
@@ -203,3 +205,38 @@ def test_the_stable_window_counts_from_the_first_pass_of_the_healthcheck_command
     assert failed == {} and "qdrant" in ready and late.listings > 7
     assert len(late.own) >= 2  # tried again while starting (every 0.5 s), not on every poll
     assert all(b - a >= 2 for (a, _), (b, _) in zip(late.own, late.own[1:], strict=False))
+
+
+class FakeClock:
+    """`time` for the health module: sleeping advances it, nothing else does."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.now += seconds
+
+
+def test_the_poll_after_a_stable_window_comes_at_its_end_not_a_whole_poll_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nornir_homehub.tasks import health
+
+    clock = FakeClock()
+    monkeypatch.setattr(health, "time", clock)
+    conn = Scripted([[qdrant(health="healthy")]])
+    ready, failed = wait_ready(conn, [stack(healthcheck=True)], 30, SECRETS, stable=0.5)
+    assert failed == {} and "qdrant" in ready
+    # Ready at the first listing; polls 0.2 s apart until the window's end is nearer than that.
+    assert clock.sleeps == [0.2, 0.2, 0.105]
+    assert conn.listings == 4
+    # Without a window to end, each pause is a whole poll.
+    clock.sleeps.clear()
+    conn = Scripted([[qdrant(health="starting")]] * 3 + [[qdrant(health="healthy")]])
+    wait_ready(conn, [stack(healthcheck=True)], 30, SECRETS)
+    assert clock.sleeps == [0.2, 0.2, 0.2]
