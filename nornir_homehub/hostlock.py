@@ -141,15 +141,19 @@ class HostLocks:
             LockHeld: a host's lock is held by another run; nothing was changed yet, so the
                 run leaves no audit line (the locks it took are released by `finish`).
         """
-        from nornir_homehub.tasks.hostlock import touch
+        from nornir_homehub.tasks.hostlock import touch, touch_first
 
         names = [n for n in sorted((nr or self.nr).inventory.hosts) if n not in self.tried]
         # The first host decides between runs over the same hosts; the rest in parallel, so
-        # locking costs one round trip per host at once, not one after another.
-        for group in (set(names[:1]), set(names[1:])):
-            if not group or self.held:
-                break
-            self.nr.filter(filter_func=lambda h, g=group: h.name in g).run(
+        # locking costs one round trip per host at once, not one after another. The others'
+        # connections open while the first is locked.
+        if names:
+            self.nr.filter(filter_func=lambda h: h.name in names).run(
+                task=touch_first, name="deploy lock", first=names[0], on_failed=True
+            )
+        rest = set(names[1:])
+        if rest and not self.held:
+            self.nr.filter(filter_func=lambda h: h.name in rest).run(
                 task=touch, name="deploy lock", on_failed=True
             )
         if self.held:
@@ -162,18 +166,6 @@ class HostLocks:
             held = "; ".join(self.held[h] for h in sorted(self.held))
             raise LockHeld(f"deploy lock held, nothing changed there: {held}")
 
-    def _release(self, hosts: list[str]) -> None:
-        from nornir_homehub.tasks.hostlock import release_lock
-
-        mine = self.nr.filter(filter_func=lambda h: h.name in hosts)
-        # on_failed: a host that failed in the run (its deploy) is exactly one to release.
-        mine.run(
-            task=release_lock,
-            name="release deploy lock",
-            run_id=self.recorder.run_id,
-            on_failed=True,
-        )
-
     def finish(
         self, results: Sequence[tuple[str, AggregatedResult]], error: BaseException | None
     ) -> None:
@@ -185,21 +177,28 @@ class HostLocks:
         import logging
 
         from nornir_homehub.audit import audit_entries
-        from nornir_homehub.tasks.audit import append_audit
+        from nornir_homehub.tasks.audit import append_audit_and_release
 
         if not self.taken:
             return
         taken = list(self.taken)
+        entries = None
         try:
             if not self.refused:
                 user = controller_user()
                 entries = audit_entries(self.recorder, user, results, error, hosts=taken)
-                mine = self.nr.filter(filter_func=lambda h: h.name in taken)
-                mine.run(task=append_audit, name="audit log", entries=entries, on_failed=True)
         except Exception:  # the audit must never keep a lock held
             logging.getLogger(__name__).exception("audit lines not written")
-        finally:
-            self._release(taken)
+        mine = self.nr.filter(filter_func=lambda h: h.name in taken)
+        # One round trip per host: the line, then the lock (released whatever the line did).
+        # on_failed: a host that failed in the run (its deploy) is exactly one to release.
+        mine.run(
+            task=append_audit_and_release,
+            name="audit log, release deploy lock",
+            entries=entries,
+            run_id=self.recorder.run_id,
+            on_failed=True,
+        )
 
 
 @dataclass(frozen=True)

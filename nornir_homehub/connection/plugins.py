@@ -58,6 +58,21 @@ def open_connections(nr: Any) -> None:
     nr.run(task=_open, name="connect", on_failed=True)
 
 
+def preconnect(task: Task) -> None:
+    """Open the host's shared connection without running a command (and without its lock).
+
+    A host that cannot be reached is remembered, as by `open_connections`.
+    """
+    plugin = _plugin(task)
+    if plugin in task.host.connections:
+        return
+    try:
+        with phase(task.host.name, "connect"):
+            task.host.get_connection(plugin, task.nornir.config)
+    except TransportError as exc:
+        task.host.connections[plugin] = _Unreachable(task.host.name, exc)
+
+
 def _plugin(task: Task) -> str:
     return LOCAL_PLUGIN if task.host.get("connection") == "local" else SSH_PLUGIN
 

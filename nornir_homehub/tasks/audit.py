@@ -7,12 +7,14 @@ from collections.abc import Mapping
 from nornir.core.task import Result, Task
 
 from nornir_homehub.connection import host_connection
+from nornir_homehub.errors import TransportError
 from nornir_homehub.facts.audit import (
     AuditEntry,
     append_audit_command,
     parse_audit,
     read_audit_command,
 )
+from nornir_homehub.facts.hostlock import release_lock_command
 from nornir_homehub.tasks.hostlock import homehub_root
 
 
@@ -28,6 +30,37 @@ def append_audit(task: Task, *, entries: Mapping[str, AuditEntry]) -> Result:
     conn = host_connection(task)
     conn.run(append_audit_command(homehub_root(task), entry), timeout=30, check=True)
     return Result(host=task.host, result=entry.to_dict(), changed=True)
+
+
+def append_audit_and_release(
+    task: Task, *, entries: Mapping[str, AuditEntry] | None, run_id: str
+) -> Result:
+    """Append the host's audit line (`append_audit`), then release this run's lock: one round trip.
+
+    The lock is released whatever happened to the line; a line that could not be appended
+    fails the task afterwards. ``entries`` None: only the lock (a run refused up front, or one
+    whose lines could not be built).
+
+    Returns:
+        Result with ``changed`` True when a line was appended.
+
+    Raises:
+        TransportError: the line could not be appended (the lock was released all the same).
+    """
+    conn = host_connection(task)
+    root = homehub_root(task)
+    entry = (entries or {}).get(task.host.name)
+    commands = {"release": release_lock_command(root, run_id)}
+    if entry is not None:
+        commands = {"audit": append_audit_command(root, entry), **commands}
+    results = conn.run_batch(commands, timeout=30)
+    audit = results.get("audit")
+    if audit is not None and not audit.ok:
+        raise TransportError(
+            f"{task.host.name}: audit line not appended (exit {audit.exit_code}): "
+            f"{(audit.stderr or audit.stdout).strip()[-300:] or '(no output)'}; lock released"
+        )
+    return Result(host=task.host, result=entry.to_dict() if entry else None, changed=bool(entry))
 
 
 def read_audit(task: Task) -> Result:

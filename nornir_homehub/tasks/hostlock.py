@@ -118,15 +118,18 @@ def touch(task: Task) -> Result:
     return Result(host=task.host)
 
 
-def release_lock(task: Task, *, run_id: str) -> Result:
-    """Release the lock this run (``run_id``) took; a lock someone else holds is left alone.
+def touch_first(task: Task, *, first: str) -> Result:
+    """Lock host ``first`` (`touch`); only open the connections of the others, side by side.
 
-    Returns:
-        Result with ``changed`` True when it was removed.
+    The others are locked after ``first`` (`HostLocks.take`), but their SSH handshakes need
+    not wait for it.
     """
-    conn = host_connection(task)
-    res = conn.run(release_lock_command(homehub_root(task), run_id), timeout=30)
-    return Result(host=task.host, result=res.ok, changed=res.ok)
+    if task.host.name == first:
+        return touch(task)
+    from nornir_homehub.connection.plugins import preconnect
+
+    preconnect(task)
+    return Result(host=task.host)
 
 
 def read_lock(task: Task) -> Result:

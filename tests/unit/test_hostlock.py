@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from nornir_homehub.codes import EXIT_LOCK_HELD
+from nornir_homehub.connection.local import HomehubLocal
 from nornir_homehub.facts.audit import (
     AuditEntry,
     append_audit_command,
@@ -143,3 +144,42 @@ def test_audit_filters_by_time_key_and_command_substring() -> None:
     assert [entry_matches(e, terms, None) for e in (old, new)] == [False, True]
     assert entry_matches(new, parse_terms(["host=trusted", "result=ok"]), None)
     assert not entry_matches(new, parse_terms(["result=failed"]), None)
+
+
+class LocalShell(HomehubLocal):
+    """The local connection, named, with a slot for Nornir (commands run by the real `sh`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name, self.command_timeout, self.env_keep = name, 30.0, ()
+
+    @property
+    def connection(self) -> LocalShell:
+        return self
+
+
+def test_the_audit_line_and_the_lock_release_are_one_round_trip(tmp_path: Path) -> None:
+    from nornir_homehub.tasks.audit import append_audit_and_release
+    from nornir_homehub.testing import scripted_nornir
+
+    root = str(tmp_path / "hh")
+    conn = LocalShell("h")
+    nr = scripted_nornir({"h": ({"homehub_root": root}, conn)})  # type: ignore[dict-item]
+    assert sh(take_lock_command(root, holder("r1"))).returncode == 0
+    entry = AuditEntry("h", "2026-12-01T13:00:00Z", "root@ctl", "deploy", "r1", "ok")
+    agg = nr.run(task=append_audit_and_release, entries={"h": entry}, run_id="r1")
+    assert not agg.failed and agg["h"][0].changed
+    assert conn.commands_run == 1
+    assert parse_audit("h", sh(read_audit_command(root)).stdout) == (entry,)
+    assert not (tmp_path / "hh" / "lock").exists()
+    # The line cannot be written (the log is a folder): the lock is released all the same.
+    assert sh(take_lock_command(root, holder("r2"))).returncode == 0
+    (tmp_path / "hh" / "audit.jsonl").unlink()
+    (tmp_path / "hh" / "audit.jsonl").mkdir()
+    agg = nr.run(task=append_audit_and_release, entries={"h": entry}, run_id="r2")
+    assert agg.failed and "audit line not appended" in str(agg["h"][0].exception)
+    assert not (tmp_path / "hh" / "lock").exists()
+    # Another run's lock stays.
+    assert sh(take_lock_command(root, holder("other"))).returncode == 0
+    nr.run(task=append_audit_and_release, entries=None, run_id="r3")
+    assert (tmp_path / "hh" / "lock").is_dir()
