@@ -17,6 +17,7 @@ from nornir_homehub.secrets import redact_head
 
 if TYPE_CHECKING:
     from nornir_homehub.connection import HostConnection
+    from nornir_homehub.facts.http import HttpResponse
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
 DEFAULT_WARMUP_TIMEOUT = 300.0
@@ -240,10 +241,9 @@ def gather_ollama(
     from nornir_homehub.facts.http import http_get
 
     base = base_url.rstrip("/")
-    try:
-        tags = http_get(conn, f"{base}/api/tags", timeout=timeout)
-    except TransportError as exc:
-        return OllamaFacts(base_url=base, api_error=_strip_host(str(exc), conn.name))
+    tags, early = _tags(conn, base, timeout, ps_too=not (warmup and models))
+    if isinstance(tags, TransportError):
+        return OllamaFacts(base_url=base, api_error=_strip_host(str(tags), conn.name))
     if not tags.ok:
         return OllamaFacts(base_url=base, api_error=f"HTTP {tags.status}: {parse_error(tags.text)}")
     try:
@@ -270,7 +270,9 @@ def gather_ollama(
             except TransportError as exc:
                 warm[model] = _strip_host(str(exc), conn.name)
     try:
-        ps = http_get(conn, f"{base}/api/ps", timeout=timeout)
+        ps = early or http_get(conn, f"{base}/api/ps", timeout=timeout)
+        if isinstance(ps, TransportError):
+            raise ps
         if not ps.ok:
             raise OllamaParseError(f"HTTP {ps.status}: {parse_error(ps.text)}")
         loaded: tuple[LoadedModel, ...] | None = tuple(parse_ps(ps.text))
@@ -280,6 +282,21 @@ def gather_ollama(
     return OllamaFacts(
         base_url=base, installed=installed, loaded=loaded, warmup=warm, ps_error=ps_error
     )
+
+
+def _tags(
+    conn: HostConnection, base: str, timeout: float, *, ps_too: bool
+) -> tuple[HttpResponse | TransportError, HttpResponse | TransportError | None]:
+    """``GET /api/tags``; with ``ps_too`` (no warm-up in between) ``/api/ps`` in the same trip."""
+    from nornir_homehub.facts.http import http_get, http_get_many
+
+    if ps_too:
+        both = http_get_many(conn, [f"{base}/api/tags", f"{base}/api/ps"], timeout=timeout)
+        return both[f"{base}/api/tags"], both[f"{base}/api/ps"]
+    try:
+        return http_get(conn, f"{base}/api/tags", timeout=timeout), None
+    except TransportError as exc:
+        return exc, None
 
 
 def _strip_host(message: str, host: str) -> str:

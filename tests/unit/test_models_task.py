@@ -106,3 +106,25 @@ def test_a_host_without_the_ollama_stack_is_not_contacted() -> None:
     assert not agg.failed
     assert agg["trusted"][0].result == ModelsOutcome("trusted", ())
     assert host.ran == []
+
+
+def test_without_a_warm_up_tags_and_ps_are_one_round_trip() -> None:
+    tags = {"models": [{"name": "qwen2.5-coder:14b", "digest": "d" * 64}]}
+    script = [
+        Command(f"{BASE}/api/tags", match="contains", out=_answer(200, tags)),
+        Command(f"{BASE}/api/ps", match="contains", out=_answer(200, {"models": []})),
+    ]
+    host = ScriptedHost("compute", script)
+    data = {"role": "compute", "stacks": ["ollama"], "ollama_models": ["qwen2.5-coder:14b"]}
+    agg = scripted_nornir({"compute": (data, host)}).run(task=ensure_models)
+    assert agg["compute"][0].exception is None and not agg.failed
+    assert host.unused() == [] and host.commands_run == 1
+    # A model kept loaded is warmed up between the two: three round trips.
+    host = ScriptedHost(
+        "compute",
+        [*script, Command(f"{BASE}/api/generate", match="contains", out=_answer(200, {}))],
+    )
+    data["ollama_models"] = [{"name": "qwen2.5-coder:14b", "keep_loaded": True}]
+    agg = scripted_nornir({"compute": (data, host)}).run(task=ensure_models)
+    assert agg["compute"][0].exception is None
+    assert host.unused() == [] and host.commands_run == 3
