@@ -121,16 +121,29 @@ def compose_all(
 
 @timed("post-deploy")
 def run_post_deploy(
-    conn: HostConnection, stack: RenderedStack, secrets: SecretStore
+    conn: HostConnection,
+    stack: RenderedStack,
+    secrets: SecretStore,
+    *,
+    first_unless: bool | None = None,
 ) -> tuple[tuple[str, ...], StackFailed | None]:
     """Run the stack's post-deploy steps (each skipped when its ``unless`` exits 0).
+
+    Args:
+        conn: the host's connection.
+        stack: the stack whose steps run.
+        secrets: the run's secrets (a failed step's output is redacted).
+        first_unless: whether the first step's ``unless`` passed, when the caller asked it
+            already (in the health wait's stable window, after the containers were ready);
+            None: ask it here.
 
     Returns:
         The steps that ran, and the failure of the step that failed (None when all passed).
     """
     done: list[str] = []
-    for step in stack.post_deploy:
-        if step.unless and conn.run(step.unless, timeout=60).ok:
+    for i, step in enumerate(stack.post_deploy):
+        known = first_unless if i == 0 else None
+        if step.unless and (known if known is not None else conn.run(step.unless, timeout=60).ok):
             continue
         res = conn.run(step.command, timeout=step.timeout)
         if not res.ok:

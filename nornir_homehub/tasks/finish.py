@@ -15,13 +15,14 @@ from nornir.core.task import Result, Task
 
 from nornir_homehub.connection import host_connection
 from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
-from nornir_homehub.errors import StackFailed
+from nornir_homehub.errors import StackFailed, TransportError
 from nornir_homehub.facts.stacks import Container, render_state
 from nornir_homehub.tasks import edge
 from nornir_homehub.tasks.apply import compose_all, run_post_deploy
 from nornir_homehub.tasks.health import wait_ready
 
 if TYPE_CHECKING:
+    from nornir_homehub.connection import CommandResult, HostConnection
     from nornir_homehub.plan.stacks import StackPlan
     from nornir_homehub.render import RenderedStack
     from nornir_homehub.secrets import SecretStore
@@ -77,8 +78,15 @@ def finish_stacks(
     conn = host_connection(task)
     failures: dict[str, StackFailed] = compose_all(conn, plans, secrets)
     waiting = [s for s in stacks if s.name not in failures]
+    ahead: dict[str, CommandResult] = {}
     ready, unhealthy = wait_ready(
-        conn, waiting, wait_timeout, secrets, before=before, stable=stable_window
+        conn,
+        waiting,
+        wait_timeout,
+        secrets,
+        before=before,
+        stable=stable_window,
+        while_stable=lambda: ahead.update(_read_ahead(conn, waiting, release is not None)),
     )
     rolled_back: list[tuple[str, str]] = []
     if release is not None and release.auto_rollback:
@@ -102,7 +110,10 @@ def finish_stacks(
     for stack in waiting:
         if stack.name not in ready:
             continue
-        steps, step_failure = run_post_deploy(conn, stack, secrets)
+        first = ahead.get(f"unless {stack.name}")
+        steps, step_failure = run_post_deploy(
+            conn, stack, secrets, first_unless=None if first is None else first.ok
+        )
         ran |= bool(steps)
         if step_failure is not None:
             failures[stack.name] = step_failure
@@ -116,7 +127,15 @@ def finish_stacks(
     if release is not None:
         from nornir_homehub.tasks.releases import record_releases
 
-        recorded = record_releases(conn, [s for s in stacks if s.name in done], release)
+        # The listing read in the window holds while nothing ran since: no step, no rollback.
+        runtime = ahead.get("runtime")
+        fresh = runtime is not None and runtime.ok and not ran and not rolled_back
+        recorded = record_releases(
+            conn,
+            [s for s in stacks if s.name in done],
+            release,
+            runtime=runtime.stdout if fresh and runtime is not None else None,
+        )
         for name, rec in recorded.items():
             done[name]["release"] = rec.id
             done[name]["images"] = {s: p.pin for s, p in rec.images.items()}
@@ -131,6 +150,32 @@ def finish_stacks(
         error.rolled_back = tuple(rolled_back)
         raise error
     return Result(host=task.host, result=done, changed=ran)
+
+
+def _read_ahead(
+    conn: HostConnection, stacks: list[RenderedStack], releases: bool
+) -> dict[str, CommandResult]:
+    """What follows the health wait reads, read in its stable window (one round trip).
+
+    Each stack's first post-deploy ``unless`` (``unless STACK``; its containers are ready, and
+    a crash in the window fails the stack anyway) and, for the release records, the host's
+    ``runtime`` fact. A read that fails here is read again where it is needed.
+    """
+    from nornir_homehub.facts.runtime import runtime_commands
+
+    batch = {
+        f"unless {s.name}": s.post_deploy[0].unless
+        for s in stacks
+        if s.post_deploy and s.post_deploy[0].unless
+    }
+    if releases:
+        batch["runtime"] = runtime_commands(())["runtime"]
+    if not batch:
+        return {}
+    try:
+        return conn.run_parallel(batch, timeout=60)
+    except TransportError:
+        return {}
 
 
 def wait_starting(

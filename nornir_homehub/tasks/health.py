@@ -26,6 +26,8 @@ from nornir_homehub.facts.stacks import Container, Health, stack_containers
 from nornir_homehub.report.phases import timed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nornir_homehub.connection import HostConnection
     from nornir_homehub.facts.docker import ContainerFact
     from nornir_homehub.facts.http import ProbeOutcome
@@ -72,6 +74,7 @@ def wait_ready(
     *,
     before: tuple[Container, ...] = (),
     stable: float = 0.0,
+    while_stable: Callable[[], None] | None = None,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, StackFailed]]:
     """Poll until every service of ``stacks`` is ready and stayed so for ``stable`` seconds.
 
@@ -80,6 +83,9 @@ def wait_ready(
     containers per poll covers all stacks. A container that exited, is restarting, turned
     unhealthy or was restarted by the engine (its restart count grew since ``before``, or since
     it was created) fails its stack at once; the others keep their full ``timeout``.
+    ``while_stable`` is called once, in the first pause in which every stack still waited for
+    is ready and only its window is left: the caller's reads for what follows the wait
+    (`finish_stacks`) then cost no time of their own.
 
     Returns:
         (stack name -> container dicts for the stacks that became ready, stack name -> failure
@@ -132,6 +138,10 @@ def wait_ready(
                 )
         if len(ready) + len(failed) == len(stacks):
             return ready, failed
+        pending = [w for (name, _), w in watch.items() if name not in ready and name not in failed]
+        if while_stable is not None and all(w.ready_since is not None for w in pending):
+            while_stable()
+            while_stable = None
         ends = [
             w.ready_since + stable
             for (name, _), w in watch.items()

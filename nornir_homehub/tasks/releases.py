@@ -79,16 +79,24 @@ class ReleaseContext:
 
 
 def record_releases(
-    conn: HostConnection, stacks: list[RenderedStack], ctx: ReleaseContext
+    conn: HostConnection,
+    stacks: list[RenderedStack],
+    ctx: ReleaseContext,
+    *,
+    runtime: str | None = None,
 ) -> dict[str, Release]:
     """Record a release of each stack (files, running images, who, when, run id).
+
+    ``runtime``: the host's ``runtime`` fact (`facts.runtime`) when the caller read it already
+    (after the stacks' containers were created); None: read it here.
 
     Returns:
         stack name -> the release written.
     """
     if not stacks:
         return {}
-    runtime = conn.run_batch(runtime_commands(()))["runtime"].stdout
+    if runtime is None:
+        runtime = conn.run_batch(runtime_commands(()))["runtime"].stdout
     now = utc_now()
     out = {}
     for stack in stacks:

@@ -240,3 +240,62 @@ def test_the_poll_after_a_stable_window_comes_at_its_end_not_a_whole_poll_later(
     conn = Scripted([[qdrant(health="starting")]] * 3 + [[qdrant(health="healthy")]])
     wait_ready(conn, [stack(healthcheck=True)], 30, SECRETS)
     assert clock.sleeps == [0.2, 0.2, 0.2]
+
+
+def test_while_stable_runs_once_when_the_stack_is_ready_and_only_its_window_is_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nornir_homehub.tasks import health
+
+    clock = FakeClock()
+    monkeypatch.setattr(health, "time", clock)
+    conn = Scripted([[qdrant(health="starting")], [qdrant(health="starting")]] + [[qdrant()]] * 9)
+    calls: list[tuple[int, float]] = []
+    ready, failed = wait_ready(
+        conn,
+        [stack()],
+        30,
+        SECRETS,
+        stable=1.0,
+        while_stable=lambda: calls.append((conn.listings, clock.now)),
+    )
+    assert failed == {} and "qdrant" in ready
+    # Starting twice (no probe answers for a starting container), ready at listing 3 (t=0.4):
+    # called right then, once, though the wait went on polling through the window.
+    assert calls == [(3, pytest.approx(100.4))]
+    assert conn.listings > 3
+
+
+def test_while_stable_is_not_called_for_a_stack_that_never_gets_ready() -> None:
+    calls: list[int] = []
+    conn = Scripted([[qdrant(state="exited", exit_code=1)]])
+    ready, failed = wait_ready(
+        conn, [stack()], 30, SECRETS, stable=1.0, while_stable=lambda: calls.append(1)
+    )
+    assert ready == {} and "qdrant" in failed and calls == []
+
+
+def test_post_deploy_uses_a_first_unless_asked_already_and_asks_the_others_itself() -> None:
+    import dataclasses
+
+    from nornir_homehub.render import PostDeployStep
+    from nornir_homehub.tasks.apply import run_post_deploy
+    from nornir_homehub.testing import Command, ScriptedHost
+
+    steps = (
+        PostDeployStep("pull", "ollama", "pull-it", "has-it", 60),
+        PostDeployStep("warm", "ollama", "warm-it", "is-warm", 60),
+    )
+    st = dataclasses.replace(stack(), post_deploy=steps)
+    # Known to pass: the first step is skipped without asking; the second asks its own.
+    host = ScriptedHost("compute", [Command("is-warm", exit=1), Command("warm-it")])
+    assert run_post_deploy(host, st, SECRETS, first_unless=True) == (("warm",), None)
+    assert host.ran == ["is-warm", "warm-it"]
+    # Known to fail: the first step runs at once.
+    host = ScriptedHost("compute", [Command("pull-it"), Command("is-warm")])
+    assert run_post_deploy(host, st, SECRETS, first_unless=False) == (("pull",), None)
+    assert host.ran == ["pull-it", "is-warm"]
+    # Not known: asked here, as before.
+    host = ScriptedHost("compute", [Command("has-it"), Command("is-warm")])
+    assert run_post_deploy(host, st, SECRETS) == ((), None)
+    assert host.ran == ["has-it", "is-warm"]
