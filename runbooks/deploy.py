@@ -48,7 +48,7 @@ def run(
     **_: Any,
 ) -> None:
     """Roll out: dns -> compute -> trusted -> verify (stages without selected hosts are skipped)."""
-    from nornir_homehub.tasks.deploy import deploy_stacks
+    from nornir_homehub.tasks.deploy import FactsAhead, deploy_stacks
     from nornir_homehub.tasks.releases import ReleaseContext
 
     settings = ctx.settings
@@ -66,8 +66,17 @@ def run(
 
         ctx.stage("dns", nr.filter(role="dns"), deploy_zone, dry_run=ctx.dry_run)
     # Extra compute-like nodes (role `node`, e.g. the lab's scale hosts) deploy with compute.
-    for stage, roles in (("compute", ("compute", "node")), ("trusted", ("trusted",))):
-        selected = [h.name for r in roles for h in hosts_by_role(hosts, r) if rendered.get(h.name)]
+    stages = (("compute", ("compute", "node")), ("trusted", ("trusted",)))
+    chosen = {
+        stage: [h.name for r in roles for h in hosts_by_role(hosts, r) if rendered.get(h.name)]
+        for stage, roles in stages
+    }
+    # The trusted hosts' facts are read while the compute stage runs; its stage plans from
+    # them when the run changed nothing in between (a no-op), else it reads them again.
+    ahead = FactsAhead(nr, {h: rendered[h] for h in chosen["trusted"]})
+    changed = False
+    for stage, _roles in stages:
+        selected = chosen[stage]
         if stage == "trusted" and selected and ctx.facts.get("ollama_installed"):
             # The facts of the compute stage: LiteLLM lists only the models that are there.
             trusted = nr.filter(filter_func=lambda h, sel=selected: h.name in sel)
@@ -85,7 +94,9 @@ def run(
                 force=force,
                 release=ReleaseContext.of_run(ctx, auto_rollback=rollback),
                 pull=pull,
+                early=ahead.take(changed_since=changed) if stage == "trusted" else None,
             )
+            changed |= any(r.changed for multi in agg.values() for r in multi)
             if stage == "compute" and not ctx.dry_run:
                 # Hosts whose stacks failed (--keep-going) have nothing to check.
                 ok = [h for h in selected if h not in agg.failed_hosts]

@@ -73,6 +73,13 @@ def preconnect(task: Task) -> None:
         task.host.connections[plugin] = _Unreachable(task.host.name, exc)
 
 
+def shared_connection(host: Any) -> HostConnection | None:
+    """The Nornir host's connection when one is open and usable, else None (none is opened)."""
+    plugin = LOCAL_PLUGIN if host.get("connection") == "local" else SSH_PLUGIN
+    conn = host.connections.get(plugin)
+    return conn if isinstance(conn, HostConnection) else None
+
+
 def _plugin(task: Task) -> str:
     return LOCAL_PLUGIN if task.host.get("connection") == "local" else SSH_PLUGIN
 

@@ -56,6 +56,64 @@ if TYPE_CHECKING:
     from nornir_homehub.tasks.releases import ReleaseContext
 
 
+# Facts read ahead (`FactsAhead`) stand in for the stage's own only this young.
+FACTS_AHEAD_FRESH = 1.0
+
+
+@dataclass(frozen=True)
+class EarlyFacts:
+    """A host's stack facts read before its stage: the reads made, what they saw, when."""
+
+    batch: Mapping[str, str]
+    facts: HostStackFacts
+    at: float
+
+
+class FactsAhead:
+    """The stack facts of a later stage's hosts, read in a thread while earlier stages run.
+
+    The deploy's trusted stage plans from facts read while the compute stage ran, when they
+    are still as good as reading them again: the same reads (its render did not change
+    which), nothing changed by the run since, and at most `FACTS_AHEAD_FRESH` seconds old.
+    The hosts are locked already, and no earlier stage uses their connections.
+    """
+
+    def __init__(self, nr: Any, rendered: Mapping[str, list[RenderedStack]]) -> None:
+        import threading
+
+        from nornir_homehub.connection.plugins import shared_connection
+
+        self._got: dict[str, EarlyFacts] = {}
+        jobs = [
+            (name, conn, stacks)
+            for name, stacks in rendered.items()
+            if stacks and name in nr.inventory.hosts
+            if (conn := shared_connection(nr.inventory.hosts[name])) is not None
+        ]
+        self._threads = [
+            threading.Thread(target=self._read, args=job, daemon=True, name=f"facts-{job[0]}")
+            for job in jobs
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, name: str, conn: HostConnection, stacks: list[RenderedStack]) -> None:
+        import time
+
+        batch = stack_fact_batch(stacks)
+        try:
+            facts = gather_stack_facts(conn, stacks)
+        except Exception:
+            return
+        self._got[name] = EarlyFacts(batch, facts, time.monotonic())
+
+    def take(self, *, changed_since: bool) -> dict[str, EarlyFacts]:
+        """Wait for the reads; what they saw (nothing when the run changed anything since)."""
+        for t in self._threads:
+            t.join()
+        return {} if changed_since else dict(self._got)
+
+
 @dataclass(frozen=True)
 class StackOutcome:
     """What happened to one stack on one host (the subtask's ``result``)."""
@@ -120,6 +178,7 @@ def deploy_stacks(
     wait_timeout: float | None = None,
     release: ReleaseContext | None = None,
     pull: bool = False,
+    early: Mapping[str, EarlyFacts] | None = None,
 ) -> Result:
     """Deploy every stack the host's role owns (narrowed by ``only``).
 
@@ -130,7 +189,8 @@ def deploy_stacks(
     whose health wait failed back to its newest release (`tasks.releases`); None: neither.
     Stacks that would replace a running container's image pull first (`tasks.pull`); with
     ``pull`` every image is pulled and a tag that now names another image recreates the
-    services that run the old one.
+    services that run the old one. ``early``: host name -> facts read ahead (`FactsAhead`),
+    used instead of reading them again while they are the same reads and fresh.
 
     Returns:
         Result with ``result`` = `HostDeploy`, ``changed`` when any stack changed.
@@ -145,7 +205,8 @@ def deploy_stacks(
         return Result(host=task.host, result=HostDeploy(task.host.name, (), 0), changed=False)
     conn = host_connection(task)
     here = release.on(task) if release is not None and not dry_run else None
-    return _deploy(task, conn, stacks, secrets, dry_run, force, wait_timeout, here, pull)
+    ahead = (early or {}).get(task.host.name)
+    return _deploy(task, conn, stacks, secrets, dry_run, force, wait_timeout, here, pull, ahead)
 
 
 def _deploy(
@@ -158,10 +219,11 @@ def _deploy(
     wait_timeout: float | None,
     release: ReleaseContext | None = None,
     pull: bool = False,
+    early: EarlyFacts | None = None,
 ) -> Result:
     if not rendered:
         return Result(host=task.host, result=HostDeploy(task.host.name, (), 0), changed=False)
-    facts = gather_stack_facts(conn, rendered)
+    facts = _facts(conn, rendered, early)
     if facts.docker_error:
         raise StackFailed(
             f"{task.host.name}: Docker Engine not usable ({facts.docker_error}); "
@@ -267,6 +329,21 @@ def _deploy(
         ),
         changed=changed,
     )
+
+
+def _facts(
+    conn: HostConnection, rendered: list[RenderedStack], early: EarlyFacts | None
+) -> HostStackFacts:
+    """The facts read ahead when they are the same reads and fresh, else read now."""
+    import time
+
+    if (
+        early is not None
+        and early.batch == stack_fact_batch(rendered)
+        and time.monotonic() - early.at <= FACTS_AHEAD_FRESH
+    ):
+        return early.facts
+    return gather_stack_facts(conn, rendered)
 
 
 def _raise_failed(host: str, pulls: Mapping[str, str], twins: Mapping[str, str]) -> None:
