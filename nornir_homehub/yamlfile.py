@@ -34,11 +34,16 @@ MAX_DEPTH = 64
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class _Loader11(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it: the same nodes and marks, about five times
+# faster (every command reads the config, the inventory and each stack's template.yaml).
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader11(_SafeBase):  # type: ignore[misc,valid-type]
     """PyYAML's safe loader (YAML 1.1 scalars), as config.yaml has always been read."""
 
 
-class _Loader12(yaml.SafeLoader):
+class _Loader12(_SafeBase):  # type: ignore[misc,valid-type]
     """Safe loader with YAML 1.2 core-schema scalars (ruamel's, hence Nornir's, reading)."""
 
 
