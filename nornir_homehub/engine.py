@@ -95,19 +95,23 @@ class RunContext:
         Returns:
             The secret store and host name -> rendered stacks (narrowed by ``only``).
         """
+        from nornir_homehub.inventory import site_index
         from nornir_homehub.preflight import needed_secrets
         from nornir_homehub.render import render_host
 
         stacks_dir = self.settings.stacks_path
         hosts = list(nr.inventory.hosts.values())
-        needed = needed_secrets(nr, stacks_dir, only)
+        index = site_index(nr)
+        needed = needed_secrets(nr, stacks_dir, only, index=index)
         secrets = self.secrets()
         secrets.require(sorted(needed))
         values = secrets.as_template_vars()
         rendered = {}
         for h in hosts:
             with self.phase(h.name, "render"):
-                rendered[h.name] = render_host(nr, h, stacks_dir, values, only, facts=facts)
+                rendered[h.name] = render_host(
+                    nr, h, stacks_dir, values, only, facts=facts, index=index
+                )
         return secrets, rendered
 
     @contextlib.contextmanager

@@ -261,7 +261,43 @@ def hosts_by_role(hosts: Mapping[str, Host], role: str) -> list[Host]:
     return [h for h in hosts.values() if h.get("role") == role]
 
 
-def site_vars(nr: Nornir, host: Host, facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SiteHost:
+    """What `site_vars` reads of one host of the whole inventory (`site_index`)."""
+
+    host: Host
+    role: Any
+    fqdn: Any
+    stacks: tuple[str, ...]
+    node_exporter: Any
+
+    @property
+    def name(self) -> str:
+        """The host's inventory name."""
+        return str(self.host.name)
+
+
+def site_index(nr: Nornir) -> tuple[SiteHost, ...]:
+    """Every host of the inventory (despite a filter) as `site_vars` reads it, in order.
+
+    Read once for a loop over the hosts: `site_vars` of N hosts then reads the inventory N
+    times instead of N x N (Nornir's ``get`` walks groups and defaults each time).
+    """
+    return tuple(
+        SiteHost(
+            h, h.get("role"), h.get("fqdn"), tuple(h.get("stacks") or ()), h.get("node_exporter")
+        )
+        for h in all_hosts(nr).values()
+    )
+
+
+def site_vars(
+    nr: Nornir,
+    host: Host,
+    facts: Mapping[str, Any] | None = None,
+    *,
+    index: Sequence[SiteHost] | None = None,
+) -> dict[str, Any]:
     """Template variables for ``host``: its data plus values derived from the whole inventory.
 
     Derived (never typed twice in inventory):
@@ -292,6 +328,7 @@ def site_vars(nr: Nornir, host: Host, facts: Mapping[str, Any] | None = None) ->
         host: the host to render for.
         facts: facts gathered during this run (``ollama_installed``: host -> installed model
             names); None offline (``render``, dry runs): the inventory's list as declared.
+        index: `site_index` of ``nr``, read once by a caller that loops over the hosts.
 
     Raises:
         ConfigError: ``qdrant_host`` does not name a compute host; ``internal_dns: bind``
@@ -302,9 +339,10 @@ def site_vars(nr: Nornir, host: Host, facts: Mapping[str, Any] | None = None) ->
     values: dict[str, Any] = dict(host.items())
     values["inventory_hostname"] = host.name
     values["host_address"] = host.hostname
-    every = all_hosts(nr)
-    compute = hosts_by_role(every, "compute")
-    trusted = hosts_by_role(every, "trusted")
+    every = site_index(nr) if index is None else index
+    compute = [s.host for s in every if s.role == "compute"]
+    known = {s.name: s for s in every}
+    trusted = [s for s in every if s.role == "trusted"]
     domain = values.get("domain", "")
     entries = parse_model_entries(values.get("ollama_models"))
     values["ollama_models_desired"] = [e.to_dict() for e in entries]
@@ -312,13 +350,13 @@ def site_vars(nr: Nornir, host: Host, facts: Mapping[str, Any] | None = None) ->
     if compute:
         primary = _qdrant_host(compute, values.get("qdrant_host"))
         values["ai_compute_ip"] = primary.hostname
-        values["ai_compute_fqdn"] = primary.get("fqdn")
+        values["ai_compute_fqdn"] = known[primary.name].fqdn
         values["extra_hosts"] = {
             f"{name}.{domain}": primary.hostname for name in values.get("internal_services", [])
         }
         installed = (facts or {}).get("ollama_installed")
         for h in compute:
-            if "ollama" not in (h.get("stacks") or []):
+            if "ollama" not in known[h.name].stacks:
                 continue
             base = f"ollama.{domain}" if h is primary else h.hostname
             values["ollama_backends"].append(
@@ -331,18 +369,19 @@ def site_vars(nr: Nornir, host: Host, facts: Mapping[str, Any] | None = None) ->
     else:
         values.setdefault("extra_hosts", {})
     if trusted:
-        values["ai_trusted_fqdn"] = trusted[0].get("fqdn")
+        values["ai_trusted_fqdn"] = trusted[0].fqdn
     values["internal_names"] = dict(values["extra_hosts"])
     if values.get("internal_dns") == "bind":
         values["extra_hosts"] = {}
-        values["internal_dns_servers"] = _dns_servers(host, values, hosts_by_role(every, "dns"))
+        dns = [s.host for s in every if s.role == "dns"]
+        values["internal_dns_servers"] = _dns_servers(host, values, dns)
     targets = []
-    for h in every.values():
-        in_stack = bool({"monitoring", "node-exporter"} & set(h.get("stacks") or []))
-        if in_stack or h.get("node_exporter") == "host":
+    for s in every:
+        in_stack = bool({"monitoring", "node-exporter"} & set(s.stacks))
+        if in_stack or s.node_exporter == "host":
             service = "container" if in_stack else "host"
             targets.append(
-                {"name": h.name, "address": h.hostname, "role": h.get("role"), "service": service}
+                {"name": s.name, "address": s.host.hostname, "role": s.role, "service": service}
             )
     values["monitoring_targets"] = targets
     return values

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from nornir.core import Nornir
 
     from nornir_homehub.config import Settings
+    from nornir_homehub.inventory import SiteHost
     from nornir_homehub.render import StacksPath
     from nornir_homehub.runbook_loader import Runbook
 
@@ -63,13 +64,14 @@ def check_stacks(nr: Nornir, stacks_dir: StacksPath, only: list[str] | None) -> 
     Raises:
         ConfigError: an unknown stack (with "did you mean") or a broken template.yaml.
     """
-    from nornir_homehub.inventory import site_vars
+    from nornir_homehub.inventory import site_index, site_vars
     from nornir_homehub.render import stacks_for_host
 
     if only is not None:
         parse_stacks(",".join(only), stacks_dir)
+    index = site_index(nr)
     for host in nr.inventory.hosts.values():
-        stacks_for_host(site_vars(nr, host), stacks_dir, only)
+        stacks_for_host(site_vars(nr, host, index=index), stacks_dir, only)
 
 
 def check_zone(nr: Nornir) -> None:
@@ -113,17 +115,25 @@ def check_runbook_input(
 
 
 def needed_secrets(
-    nr: Nornir, stacks_dir: Path | Sequence[Path], only: Collection[str] | None
+    nr: Nornir,
+    stacks_dir: Path | Sequence[Path],
+    only: Collection[str] | None,
+    *,
+    index: Sequence[SiteHost] | None = None,
 ) -> set[str]:
     """The names of the secrets the selected hosts' stacks use (narrowed by ``only``).
+
+    ``index``: the inventory's `site_index` when the caller read it already.
 
     Raises:
         ConfigError: an unknown stack or a broken template.yaml.
     """
-    from nornir_homehub.inventory import site_vars
+    from nornir_homehub.inventory import site_index, site_vars
     from nornir_homehub.render import secret_names, stacks_for_host
 
+    index = site_index(nr) if index is None else index
     needed: set[str] = set()
     for host in nr.inventory.hosts.values():
-        needed |= secret_names(stacks_for_host(site_vars(nr, host), stacks_dir, only))
+        variables = site_vars(nr, host, index=index)
+        needed |= secret_names(stacks_for_host(variables, stacks_dir, only))
     return needed

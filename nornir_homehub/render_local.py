@@ -101,12 +101,14 @@ def render_to_folder(
             ``reveal_secrets``), or a file that cannot be written.
 
     """
+    from nornir_homehub.inventory import site_index
     from nornir_homehub.outputs import safe_join
     from nornir_homehub.render import masked_secrets, render_host
 
     stacks_dir = settings.stacks_path
     hosts = [nr.inventory.hosts[name] for name in sorted(nr.inventory.hosts)]
-    needed = needed_secrets(nr, stacks_dir, only)
+    index = site_index(nr)
+    needed = needed_secrets(nr, stacks_dir, only, index=index)
     if reveal_secrets:
         from nornir_homehub.secrets import load_secrets
 
@@ -124,7 +126,7 @@ def render_to_folder(
     files: list[LocalFile] = []
     for host in hosts:
         entries = []
-        for rs in render_host(nr, host, stacks_dir, values, only):
+        for rs in render_host(nr, host, stacks_dir, values, only, index=index):
             written = []
             for f in rs.files.values():
                 rel = PurePosixPath(f.path).relative_to(rs.project_dir)

@@ -7,7 +7,7 @@ Pure code: nothing here opens a connection. Secrets are plain template variables
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,8 @@ from nornir_homehub.stackspec import (
 if TYPE_CHECKING:
     from nornir.core import Nornir
     from nornir.core.inventory import Host
+
+    from nornir_homehub.inventory import SiteHost
 
 __all__ = ["masked_secrets", "render_host", "render_stack", "stacks_for_host"]
 
@@ -271,10 +273,12 @@ def render_host(
     only: Collection[str] | None = None,
     *,
     facts: Mapping[str, Any] | None = None,
+    index: Sequence[SiteHost] | None = None,
 ) -> list[RenderedStack]:
     """Render every stack ``host`` deploys (narrowed by ``only``), with `site_vars` + secrets.
 
     ``facts`` are facts gathered during the run (`site_vars`); None renders offline.
+    ``index``: the inventory's `site_index`, read once by a caller rendering many hosts.
 
     Raises:
         SecretError: a needed secret is missing from ``secrets``.
@@ -283,7 +287,7 @@ def render_host(
     """
     from nornir_homehub.inventory import site_vars
 
-    variables = site_vars(nr, host, facts)
+    variables = site_vars(nr, host, facts, index=index)
     specs = stacks_for_host(variables, stacks_dir, only)
     missing = sorted(secret_names(specs) - set(secrets))
     if missing:

@@ -55,3 +55,34 @@ def test_a_reload_that_fails_falls_back_to_the_selected_hosts(tmp_path: Path) ->
     nr = _plain_nornir(hosts_file).filter(role="dns")
     hosts_file.unlink()
     assert list(all_hosts(nr, reload=True)) == ["dns"]
+
+
+def test_site_vars_with_the_index_read_once_equal_those_read_per_host() -> None:
+    from nornir_homehub.inventory import site_index
+
+    nr = load_nornir(LAB / "config.yaml")
+    index = site_index(nr)
+    assert [s.name for s in index] == list(all_hosts(nr))
+    for host in nr.inventory.hosts.values():
+        assert site_vars(nr, host, index=index) == site_vars(nr, host)
+
+
+def test_with_the_index_site_vars_reads_no_other_host(monkeypatch: Any) -> None:
+    # What makes rendering N hosts cost N reads of the inventory, not N x N.
+    from nornir.core.inventory import Host
+
+    from nornir_homehub.inventory import site_index
+
+    nr = load_nornir(LAB / "config.yaml")
+    index = site_index(nr)
+    trusted = nr.inventory.hosts["trusted"]
+    real_get = Host.get
+
+    def only_trusted(self: Host, key: str, default: Any = None) -> Any:
+        assert self is trusted, f"read {key} of {self.name}"
+        return real_get(self, key, default)
+
+    monkeypatch.setattr(Host, "get", only_trusted)
+    values = site_vars(nr, trusted, index=index)
+    assert values["ai_compute_ip"] == nr.inventory.hosts["compute"].hostname
+    assert {t["name"] for t in values["monitoring_targets"]} >= {"compute"}
