@@ -664,3 +664,18 @@ def test_the_rendered_healthchecks_are_what_docker_will_run() -> None:
             "g": None,
         }
     ) == {"a": ("CMD-SHELL", "curl -f http://x/ || exit 1")}
+
+
+def test_template_refs_follow_an_edited_template_and_its_includes(tmp_path: Path) -> None:
+    # Parsed once per source text (every host renders the same templates), never stale: a
+    # notebook that edits a template between two renders sees the new variables.
+    from nornir_homehub.render.jinja import template_environment, template_refs
+
+    (tmp_path / "main.j2").write_text("{{ a }}{% include 'part.j2' %}")
+    (tmp_path / "part.j2").write_text("{{ b }}")
+    env = template_environment(tmp_path)
+    assert template_refs(env, "main.j2", set()) == ({"a", "b"}, False)
+    (tmp_path / "part.j2").write_text("{{ var('c') }}")
+    assert template_refs(env, "main.j2", set()) == ({"a"}, True)
+    (tmp_path / "main.j2").write_text("{{ d }}")
+    assert template_refs(env, "main.j2", set()) == ({"d"}, False)
