@@ -37,9 +37,11 @@ def render_batch(commands: Mapping[str, str], *, parallel: bool = False) -> str:
     for i in range(len(names)):
         if parallel:
             parts.append(f"wait $p{i}; r{i}=$?")
+        # An empty output (most stderr, many stdout) costs no base64 process: it frames as "".
         parts.append(
-            f"printf '%s %s ' {i} \"$r{i}\"; base64 -w0 <\"$t/o{i}\"; printf ' '; "
-            f"base64 -w0 <\"$t/e{i}\"; printf '\\n'"
+            f"printf '%s %s ' {i} \"$r{i}\"; "
+            f"if [ -s \"$t/o{i}\" ]; then base64 -w0 <\"$t/o{i}\"; fi; printf ' '; "
+            f"if [ -s \"$t/e{i}\" ]; then base64 -w0 <\"$t/e{i}\"; fi; printf '\\n'"
         )
     return "\n".join(parts)
 

@@ -156,6 +156,24 @@ def _q(paths: Iterable[str]) -> str:
     return " ".join(shlex.quote(p) for p in paths)
 
 
+# stat's "path mode owner group" lines, an empty line, sha256sum's "hash  path" lines ->
+# "path mode owner group hash", in stat's order (a file sha256sum could not read: no hash).
+_PAIR_HASHES = (
+    "NF == 0 { s = 1; next } "
+    '!s { m[$1] = $2 " " $3 " " $4; o[++n] = $1; next } '
+    "{ h[$2] = $1 } "
+    "END { for (i = 1; i <= n; i++) print o[i], m[o[i]], h[o[i]] }"
+)
+
+
+def _existing(test: str, paths: Iterable[str]) -> str:
+    """Shell: ``paths`` that pass ``test`` become "$@"; a ``path MISSING`` line for the rest."""
+    return (
+        f'set --; for p in {_q(paths)}; do if [ {test} "$p" ]; then set -- "$@" "$p"; '
+        "else printf '%s MISSING\\n' \"$p\"; fi; done"
+    )
+
+
 def stack_fact_commands(
     files: Iterable[str],
     dirs: Iterable[str],
@@ -163,19 +181,20 @@ def stack_fact_commands(
     unless: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Shell commands for `HostConnection.run_batch`; parse with `parse_stack_facts`."""
+    # One stat and one sha256sum for all the files, not one of each (and a cut) per file:
+    # what a host forks for the facts is what a deploy's first round trip waits for.
     cmds = {
         "files": (
-            f'for p in {_q(files)}; do if [ -f "$p" ]; then '
-            'printf \'%s %s \' "$p" "$(stat -c \'%a %U %G\' "$p")"; '
-            "sha256sum < \"$p\" | cut -d' ' -f1; else printf '%s MISSING\\n' \"$p\"; fi; done"
+            f"{_existing('-f', files)}\n"
+            '[ $# -eq 0 ] || { stat -c \'%n %a %U %G\' -- "$@"; echo; sha256sum -- "$@"; } '
+            f"| awk {shlex.quote(_PAIR_HASHES)}"
         ),
-        "dirs": (
-            f'for p in {_q(dirs)}; do if [ -d "$p" ]; then stat -c \'%n %a %U %G\' "$p"; '
-            "else printf '%s MISSING\\n' \"$p\"; fi; done"
-        ),
+        "dirs": f"{_existing('-d', dirs)}\n[ $# -eq 0 ] || stat -c '%n %a %U %G' -- \"$@\"",
         "states": (
             f'for d in {_q(project_dirs)}; do if [ -f "$d/{STATE_FILE}" ]; then '
-            f"printf '%s ' \"$d\"; tr -d '\\n' < \"$d/{STATE_FILE}\"; echo; fi; done"
+            "printf '%s ' \"$d\"; "
+            'while IFS= read -r l || [ -n "$l" ]; do printf \'%s\' "$l"; done '
+            f'< "$d/{STATE_FILE}"; echo; fi; done'
         ),
         "containers": containers_command(),
     }
