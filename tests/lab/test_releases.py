@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import LAB_CONFIG, copy_lab_inventory, run_cli
 
@@ -56,6 +57,13 @@ def converges(config: Path = LAB_CONFIG) -> None:
     noop = run_cli("deploy", "--no-verify", "--json", config=config)
     assert noop.returncode == 0, noop.stderr[-3000:]
     assert json.loads(noop.stdout)["summary"]["hosts_changed"] == 0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def deployed(lab: Any) -> Any:
+    """Every stack deployed first, so that this module also runs alone on a fresh lab."""
+    converges()
+    return lab
 
 
 def test_a_changed_value_records_a_release_and_rollback_returns_to_the_previous(
