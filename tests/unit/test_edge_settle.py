@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fake_clock import FakeClock
 
 from nornir_homehub.facts.http import ProbeOutcome
 from nornir_homehub.facts.traefik import Route
@@ -19,23 +20,21 @@ from nornir_homehub.tasks import edge
 ROUTE = Route("chat.homehub.test", "/", "openwebui", "openwebui")
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 3))
-        self.now += seconds
+def settle(timeout: float) -> Any:
+    """`settle_routes` for ROUTE, with no connection (the requests are replaced)."""
+    return edge.settle_routes(
+        None,  # type: ignore[arg-type]
+        [ROUTE],
+        {},
+        timeout=timeout,
+        auth_host="auth.homehub.test",
+    )
 
 
 def test_a_route_is_asked_every_50_ms_in_the_first_second_then_every_200_ms(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     answers = [404] * 24 + [401]
     asked: list[float] = []
 
@@ -45,13 +44,7 @@ def test_a_route_is_asked_every_50_ms_in_the_first_second_then_every_200_ms(
 
     monkeypatch.setattr(edge, "time", clock)
     monkeypatch.setattr(edge, "probe_routes", probe)
-    out = edge.settle_routes(
-        None,  # type: ignore[arg-type]
-        [ROUTE],
-        {},
-        timeout=60,
-        auth_host="auth.homehub.test",
-    )
+    out = settle(60)
     diagnosis, waited = out[ROUTE]
     assert diagnosis.served
     # 20 or 21 fast ones (float sums at the 1 s edge), then only slow ones.
@@ -62,18 +55,12 @@ def test_a_route_is_asked_every_50_ms_in_the_first_second_then_every_200_ms(
 
 
 def test_the_deadline_still_bounds_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     monkeypatch.setattr(edge, "time", clock)
 
     def probe(_conn: Any, routes: list[Route], _vars: Any, **_kw: Any) -> Any:
         return {r: ProbeOutcome("http://127.0.0.1/", 404) for r in routes}, None
 
     monkeypatch.setattr(edge, "probe_routes", probe)
-    out = edge.settle_routes(
-        None,  # type: ignore[arg-type]
-        [ROUTE],
-        {},
-        timeout=0.12,
-        auth_host="auth.homehub.test",
-    )
+    out = settle(0.12)
     assert not out[ROUTE][0].served and sum(clock.sleeps) == pytest.approx(0.12)

@@ -13,6 +13,7 @@ import base64
 from collections.abc import Iterator
 
 import pytest
+from fake_clock import FakeClock
 
 from nornir_homehub.connection import HostConnection
 from nornir_homehub.errors import StackFailed
@@ -205,21 +206,6 @@ def test_the_stable_window_counts_from_the_first_pass_of_the_healthcheck_command
     assert failed == {} and "qdrant" in ready and late.listings > 7
     assert len(late.own) >= 2  # tried again while starting (every 0.5 s), not on every poll
     assert all(b - a >= 2 for (a, _), (b, _) in zip(late.own, late.own[1:], strict=False))
-
-
-class FakeClock:
-    """`time` for the health module: sleeping advances it, nothing else does."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 3))
-        self.now += seconds
 
 
 def test_the_poll_after_a_stable_window_comes_at_its_end_not_a_whole_poll_later(
