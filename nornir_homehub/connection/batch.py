@@ -40,8 +40,8 @@ def render_batch(commands: Mapping[str, str], *, parallel: bool = False) -> str:
         # An empty output (most stderr, many stdout) costs no base64 process: it frames as "".
         parts.append(
             f"printf '%s %s ' {i} \"$r{i}\"; "
-            f"if [ -s \"$t/o{i}\" ]; then base64 -w0 <\"$t/o{i}\"; fi; printf ' '; "
-            f"if [ -s \"$t/e{i}\" ]; then base64 -w0 <\"$t/e{i}\"; fi; printf '\\n'"
+            f'if [ -s "$t/o{i}" ]; then base64 -w0 <"$t/o{i}"; fi; printf \' \'; '
+            f'if [ -s "$t/e{i}" ]; then base64 -w0 <"$t/e{i}"; fi; printf \'\\n\''
         )
     return "\n".join(parts)
 
