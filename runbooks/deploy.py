@@ -75,32 +75,38 @@ def run(
     # them when the run changed nothing in between (a no-op), else it reads them again.
     ahead = FactsAhead(nr, {h: rendered[h] for h in chosen["trusted"]})
     changed = False
-    for stage, _roles in stages:
-        selected = chosen[stage]
-        if stage == "trusted" and selected and ctx.facts.get("ollama_installed"):
-            # The facts of the compute stage: LiteLLM lists only the models that are there.
-            trusted = nr.filter(filter_func=lambda h, sel=selected: h.name in sel)
-            rendered.update(ctx.render_all(trusted, only, facts=ctx.facts)[1])
-        if selected:
-            agg = ctx.stage(
-                f"{stage} stacks",
-                nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
-                deploy_stacks,
-                stacks_dir=settings.stacks_path,
-                secrets=secrets,
-                only=only,
-                rendered=rendered,
-                dry_run=ctx.dry_run,
-                force=force,
-                release=ReleaseContext.of_run(ctx, auto_rollback=rollback),
-                pull=pull,
-                early=ahead.take(changed_since=changed) if stage == "trusted" else None,
-            )
-            changed |= any(r.changed for multi in agg.values() for r in multi)
-            if stage == "compute" and not ctx.dry_run:
-                # Hosts whose stacks failed (--keep-going) have nothing to check.
-                ok = [h for h in selected if h not in agg.failed_hosts]
-                _compute_models(nr, ctx, [h for h in ok if _runs_ollama(hosts[h], only)])
+    try:
+        for stage, _roles in stages:
+            selected = chosen[stage]
+            if stage == "trusted" and selected and ctx.facts.get("ollama_installed"):
+                # The facts of the compute stage: LiteLLM lists only the models that are there.
+                trusted = nr.filter(filter_func=lambda h, sel=selected: h.name in sel)
+                rendered.update(ctx.render_all(trusted, only, facts=ctx.facts)[1])
+            if selected:
+                agg = ctx.stage(
+                    f"{stage} stacks",
+                    nr.filter(filter_func=lambda h, sel=selected: h.name in sel),
+                    deploy_stacks,
+                    stacks_dir=settings.stacks_path,
+                    secrets=secrets,
+                    only=only,
+                    rendered=rendered,
+                    dry_run=ctx.dry_run,
+                    force=force,
+                    release=ReleaseContext.of_run(ctx, auto_rollback=rollback),
+                    pull=pull,
+                    early=ahead.take(changed_since=changed) if stage == "trusted" else None,
+                )
+                changed |= any(r.changed for multi in agg.values() for r in multi)
+                if stage == "compute" and not ctx.dry_run:
+                    # Hosts whose stacks failed (--keep-going) have nothing to check.
+                    ok = [h for h in selected if h not in agg.failed_hosts]
+                    _compute_models(nr, ctx, [h for h in ok if _runs_ollama(hosts[h], only)])
+    finally:
+        # Never left reading on a trusted host's connection while the run ends (a gate that
+        # stopped it): its audit line and lock release come next on that connection.
+        # Bounded, so that Ctrl-C is not held up by a host that stopped answering.
+        ahead.take(changed_since=True, timeout=10)
     if (
         verify
         and not ctx.dry_run

@@ -107,11 +107,16 @@ class FactsAhead:
             return
         self._got[name] = EarlyFacts(batch, facts, time.monotonic())
 
-    def take(self, *, changed_since: bool) -> dict[str, EarlyFacts]:
-        """Wait for the reads; what they saw (nothing when the run changed anything since)."""
+    def take(self, *, changed_since: bool, timeout: float | None = None) -> dict[str, EarlyFacts]:
+        """Wait for the reads (each at most ``timeout`` s); what they saw.
+
+        Nothing when the run changed anything since, or a read is still going on.
+        """
         for t in self._threads:
-            t.join()
-        return {} if changed_since else dict(self._got)
+            t.join(timeout)
+        if changed_since or any(t.is_alive() for t in self._threads):
+            return {}
+        return dict(self._got)
 
 
 @dataclass(frozen=True)

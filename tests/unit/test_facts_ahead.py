@@ -73,3 +73,17 @@ def test_a_host_without_an_open_connection_is_not_read_ahead() -> None:
     nr, _host = trusted_nornir()
     del nr.inventory.hosts["trusted"].connections["homehub_ssh"]  # type: ignore[attr-defined]
     assert deploy.FactsAhead(nr, {"trusted": [litellm()]}).take(changed_since=False) == {}
+
+
+def test_a_read_still_going_is_not_waited_for_past_the_bound() -> None:
+    import threading
+
+    release = threading.Event()
+    host = ScriptedHost(
+        "trusted", [Command("", match="contains", check=lambda _c, _s: release.wait(30))]
+    )
+    nr = scripted_nornir({"trusted": ({"role": "trusted"}, host)})
+    ahead = deploy.FactsAhead(nr, {"trusted": [litellm()]})
+    assert ahead.take(changed_since=False, timeout=0.05) == {}
+    release.set()
+    assert list(ahead.take(changed_since=False)) == ["trusted"]
