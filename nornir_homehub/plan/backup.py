@@ -198,9 +198,17 @@ def plan_backup(
 
 
 def manifest(
-    plan: BackupPlan, archives: Mapping[str, tuple[str, int]], created: str
+    plan: BackupPlan,
+    archives: Mapping[str, tuple[str, int]],
+    created: str,
+    *,
+    changed_while_read: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The manifest of a finished run: ``archives`` maps archive name -> (sha256, size)."""
+    """The manifest of a finished run: ``archives`` maps archive name -> (sha256, size).
+
+    ``changed_while_read``: the archives of running stacks in which a file changed as tar read
+    it (``changed_while_read: true`` in their entry).
+    """
     return {
         "format": MANIFEST_FORMAT,
         "host": plan.host,
@@ -216,6 +224,7 @@ def manifest(
                 "sha256": archives[i.archive][0],
                 "size": archives[i.archive][1],
                 "stopped": i.stop,
+                "changed_while_read": i.archive in changed_while_read,
             }
             for i in plan.items
         ],

@@ -40,6 +40,7 @@ from nornir_homehub.plan.backup import (
     plan_backup,
 )
 from nornir_homehub.report import private_dir
+from nornir_homehub.secrets import redact_tail
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 DEFAULT_KEEP = 7
 FETCH_CHUNK = 8 * 1024 * 1024
 ARCHIVE_TIMEOUT = 3600.0
+TAR_FILES_CHANGED = 1  # GNU tar --create: "some files were changed while being archived"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,24 @@ class BackupOutcome:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return {**self.plan.to_dict(), "manifest": self.manifest, "fetched": list(self.fetched)}
+
+
+def archive_command(data_root: str, member: str, final: str, *, live: bool) -> str:
+    """Shell: ``member`` of ``data_root`` as ``final`` (``tar.gz``), whole or not at all.
+
+    ``live``: the stack keeps running while it is archived (not in ``backup_stop``). GNU tar
+    then exits `TAR_FILES_CHANGED` when a file changed as it was read (Prometheus appends to
+    its WAL every scrape); the archive is complete and kept, and the manifest says so. A stack
+    that was stopped gets no such allowance: any exit but 0 removes the partial archive.
+    """
+    tmp = shlex.quote(final + ".part")
+    ok = '[ "$rc" -eq 0 ]' + (f' || [ "$rc" -eq {TAR_FILES_CHANGED} ]' if live else "")
+    return (
+        f"umask 077; tar --numeric-owner -C {shlex.quote(data_root)} -czf {tmp} "
+        f"{shlex.quote(member)}; rc=$?; "
+        f"if {ok}; then mv -f {tmp} {shlex.quote(final)} || exit 2; exit $rc; fi; "
+        f"rm -f {tmp}; exit $rc"
+    )
 
 
 def backup_fact_commands(backup_dir: str, data_dirs: Collection[str]) -> dict[str, str]:
@@ -157,6 +177,7 @@ def _archive(
     conn.run(f"install -d -m 700 {shlex.quote(plan.backup_dir)} {run_dir}", check=True)
     by_name = {s.name: s for s in stacks}
     sums: dict[str, tuple[str, int]] = {}
+    changed: set[str] = set()
     for stack_name in dict.fromkeys(i.stack for i in plan.items):
         stack = by_name[stack_name]
         items = [i for i in plan.items if i.stack == stack_name]
@@ -169,13 +190,15 @@ def _archive(
         try:
             for i in items:
                 final = f"{plan.run_dir}/{i.archive}"
-                tmp = shlex.quote(final + ".part")
-                conn.run(
-                    f"umask 077 && tar --numeric-owner -C {shlex.quote(plan.data_root)} "
-                    f"-czf {tmp} {shlex.quote(i.rel)} && mv -f {tmp} {shlex.quote(final)}",
-                    check=True,
-                    timeout=ARCHIVE_TIMEOUT,
-                )
+                cmd = archive_command(plan.data_root, i.rel, final, live=not i.stop)
+                res = conn.run(cmd, timeout=ARCHIVE_TIMEOUT)
+                if res.exit_code == TAR_FILES_CHANGED and not i.stop:
+                    changed.add(i.archive)
+                elif not res.ok:
+                    raise TransportError(
+                        f"{conn.name}: archiving {i.path} (tar) exited {res.exit_code}: "
+                        f"{redact_tail(res.stderr.strip(), 500) or '(no output)'}"
+                    )
         finally:
             if stopping:
                 conn.run(f"{compose} start", check=True, timeout=300)
@@ -188,7 +211,7 @@ def _archive(
             out = conn.run(f"sha256sum {final} && stat -c %s {final}", check=True).stdout.split()
             sums[i.archive] = (out[0], int(out[-1]))
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    data = manifest(plan, sums, created)
+    data = manifest(plan, sums, created, changed_while_read=changed)
     conn.put_file(
         f"{plan.run_dir}/{MANIFEST}", (json.dumps(data, indent=2) + "\n").encode(), mode=0o600
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,12 @@ from nornir.core.task import AggregatedResult
 from nornir_homehub.errors import CheckFailed
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command
 from nornir_homehub.plan.backup import BackupPlan, plan_backup
-from nornir_homehub.tasks.backup import backup_fact_commands, backup_host, fetch_run
+from nornir_homehub.tasks.backup import (
+    archive_command,
+    backup_fact_commands,
+    backup_host,
+    fetch_run,
+)
 from nornir_homehub.testing import Command, ScriptedHost, scripted_nornir
 
 RUN = "20261201T120000Z"
@@ -54,13 +60,13 @@ def _facts() -> list[Command]:
     ]
 
 
-def _tar(archive: str, member: str, *, exit: int = 0) -> Command:
+def _tar(archive: str, member: str, *, exit: int = 0, err: str = "") -> Command:
     final = f"{RUN_DIR}/{archive}"
+    live = not archive.startswith("qdrant")  # the host data's backup_stop: [qdrant]
     return Command(
-        f"umask 077 && tar --numeric-owner -C /srv/docker -czf {final}.part {member} "
-        f"&& mv -f {final}.part {final}",
+        archive_command("/srv/docker", member, final, live=live),
         exit=exit,
-        err="tar: qdrant/storage: Cannot open: Permission denied\n" if exit else "",
+        err=err or ("tar: qdrant/storage: Cannot open: Permission denied\n" if exit else ""),
     )
 
 
@@ -77,11 +83,12 @@ def _run(host: ScriptedHost, **kw: Any) -> AggregatedResult:
     )
 
 
-def _script(*, qdrant_tar_exit: int = 0) -> list[Command]:
+def _script(*, qdrant_tar_exit: int = 0, ollama_tar_exit: int = 0) -> list[Command]:
+    changed = "tar: ollama/data/log: file changed as we read it\n" if ollama_tar_exit else ""
     return [
         *_facts(),
         Command(f"install -d -m 700 {BACKUPS} {RUN_DIR}"),
-        _tar("ollama--ollama_data.tar.gz", "ollama/data"),
+        _tar("ollama--ollama_data.tar.gz", "ollama/data", exit=ollama_tar_exit, err=changed),
         _sum("ollama--ollama_data.tar.gz"),
         Command(f"{QDRANT} stop"),
         _tar("qdrant--qdrant_storage.tar.gz", "qdrant/storage", exit=qdrant_tar_exit),
@@ -132,6 +139,48 @@ def test_a_failed_archive_still_starts_the_stopped_stack_and_writes_no_manifest(
     assert f"{QDRANT} start" in host.ran  # started again in any case
     assert f"{RUN_DIR}/manifest.json" not in host.files
     assert not any(c.startswith("rm -rf") for c in host.ran)  # no retention after a failure
+
+
+def test_a_file_that_changed_as_a_running_stack_was_archived_is_kept_and_said() -> None:
+    # Ollama runs on while archived (not in backup_stop): GNU tar's exit 1 ("file changed as
+    # we read it", Prometheus's WAL in the lab) keeps the whole archive, marked in the manifest.
+    host = RecordingHost("compute", _script(ollama_tar_exit=1))
+    agg = _run(host, keep=2)
+    assert not agg.failed, agg["compute"][0].exception
+    data = json.loads(host.files[f"{RUN_DIR}/manifest.json"].content)
+    assert [(a["file"], a["changed_while_read"]) for a in data["archives"]] == [
+        ("ollama--ollama_data.tar.gz", True),
+        ("qdrant--qdrant_storage.tar.gz", False),
+    ]
+
+
+def test_exit_1_of_a_stopped_stacks_archive_fails_the_backup() -> None:
+    script = [c for c in _script(qdrant_tar_exit=1) if "homehub-http" not in c.cmd]
+    agg = _run(RecordingHost("compute", script), keep=2)
+    assert agg.failed and "exited 1" in str(agg["compute"][0].exception)
+
+
+def test_the_archive_command_keeps_or_removes_the_archive_by_exit_code(tmp_path: Path) -> None:
+    # A STAND-IN `tar` on PATH (writes the archive, exits as told): the command's own logic.
+    stub = tmp_path / "bin" / "tar"
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\nfor a; do last=$f; f=$a; done\necho x > "$last"\nexit "$TAR_RC"\n')
+    stub.chmod(0o755)
+    final = tmp_path / "out.tar.gz"
+    env = {"PATH": f"{stub.parent}:/usr/bin:/bin"}
+    for live, rc, kept in [
+        (True, 0, True),
+        (True, 1, True),
+        (True, 2, False),
+        (False, 0, True),
+        (False, 1, False),
+    ]:
+        final.unlink(missing_ok=True)
+        cmd = archive_command(str(tmp_path), "data", str(final), live=live)
+        done = subprocess.run(["sh", "-c", cmd], env={**env, "TAR_RC": str(rc)}, check=False)
+        assert done.returncode == rc, (live, rc)
+        assert final.exists() is kept, (live, rc)
+        assert not Path(f"{final}.part").exists(), (live, rc)
 
 
 def test_a_dry_run_only_reads_the_facts() -> None:
