@@ -1,4 +1,4 @@
-"""The Nornir tasks of the audit log: append this run's line on a host, read a host's log."""
+"""The Nornir tasks of the audit log: append this run's line (and release the lock), read a log."""
 
 from __future__ import annotations
 
@@ -18,24 +18,10 @@ from nornir_homehub.facts.hostlock import release_lock_command
 from nornir_homehub.tasks.hostlock import homehub_root
 
 
-def append_audit(task: Task, *, entries: Mapping[str, AuditEntry]) -> Result:
-    """Append the host's entry (when ``entries`` has one) to its audit log, in one write.
-
-    Returns:
-        Result with ``changed`` True when a line was appended.
-    """
-    entry = entries.get(task.host.name)
-    if entry is None:
-        return Result(host=task.host, changed=False)
-    conn = host_connection(task)
-    conn.run(append_audit_command(homehub_root(task), entry), timeout=30, check=True)
-    return Result(host=task.host, result=entry.to_dict(), changed=True)
-
-
 def append_audit_and_release(
     task: Task, *, entries: Mapping[str, AuditEntry] | None, run_id: str
 ) -> Result:
-    """Append the host's audit line (`append_audit`), then release this run's lock: one round trip.
+    """Append the host's audit line (one write), then release this run's lock: one round trip.
 
     The lock is released whatever happened to the line; a line that could not be appended
     fails the task afterwards. ``entries`` None: only the lock (a run refused up front, or one
