@@ -340,8 +340,7 @@ def site_vars(
     values["inventory_hostname"] = host.name
     values["host_address"] = host.hostname
     every = site_index(nr) if index is None else index
-    compute = [s.host for s in every if s.role == "compute"]
-    known = {s.name: s for s in every}
+    compute = [s for s in every if s.role == "compute"]
     trusted = [s for s in every if s.role == "trusted"]
     domain = values.get("domain", "")
     entries = parse_model_entries(values.get("ollama_models"))
@@ -349,16 +348,17 @@ def site_vars(
     values["ollama_backends"] = []
     if compute:
         primary = _qdrant_host(compute, values.get("qdrant_host"))
-        values["ai_compute_ip"] = primary.hostname
-        values["ai_compute_fqdn"] = known[primary.name].fqdn
+        values["ai_compute_ip"] = primary.host.hostname
+        values["ai_compute_fqdn"] = primary.fqdn
         values["extra_hosts"] = {
-            f"{name}.{domain}": primary.hostname for name in values.get("internal_services", [])
+            f"{name}.{domain}": primary.host.hostname
+            for name in values.get("internal_services", [])
         }
         installed = (facts or {}).get("ollama_installed")
         for h in compute:
-            if "ollama" not in known[h.name].stacks:
+            if "ollama" not in h.stacks:
                 continue
-            base = f"ollama.{domain}" if h is primary else h.hostname
+            base = f"ollama.{domain}" if h is primary else h.host.hostname
             values["ollama_backends"].append(
                 {
                     "name": h.name,
@@ -408,7 +408,7 @@ def _dns_servers(host: Host, values: Mapping[str, Any], dns: Sequence[Host]) -> 
         ) from None
 
 
-def _qdrant_host(compute: list[Host], choice: object) -> Host:
+def _qdrant_host(compute: list[SiteHost], choice: object) -> SiteHost:
     """The compute host named by ``qdrant_host`` (default: the first compute host)."""
     if choice is None:
         return compute[0]

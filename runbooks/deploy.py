@@ -97,7 +97,7 @@ def run(
                     pull=pull,
                     early=ahead.take(changed_since=changed) if stage == "trusted" else None,
                 )
-                changed |= any(r.changed for multi in agg.values() for r in multi)
+                changed |= any(multi.changed for multi in agg.values())
                 if stage == "compute" and not ctx.dry_run:
                     # Hosts whose stacks failed (--keep-going) have nothing to check.
                     ok = [h for h in selected if h not in agg.failed_hosts]

@@ -75,13 +75,16 @@ def preconnect(task: Task) -> None:
 
 def shared_connection(host: Any) -> HostConnection | None:
     """The Nornir host's connection when one is open and usable, else None (none is opened)."""
-    plugin = LOCAL_PLUGIN if host.get("connection") == "local" else SSH_PLUGIN
-    conn = host.connections.get(plugin)
+    conn = host.connections.get(_plugin_of(host))
     return conn if isinstance(conn, HostConnection) else None
 
 
+def _plugin_of(host: Any) -> str:
+    return LOCAL_PLUGIN if host.get("connection") == "local" else SSH_PLUGIN
+
+
 def _plugin(task: Task) -> str:
-    return LOCAL_PLUGIN if task.host.get("connection") == "local" else SSH_PLUGIN
+    return _plugin_of(task.host)
 
 
 def host_connection(task: Task) -> HostConnection:

@@ -129,12 +129,13 @@ def finish_stacks(
 
         # The listing read in the window holds while nothing ran since: no step, no rollback.
         runtime = ahead.get("runtime")
-        fresh = runtime is not None and runtime.ok and not ran and not rolled_back
+        if runtime is not None and (not runtime.ok or ran or rolled_back):
+            runtime = None
         recorded = record_releases(
             conn,
             [s for s in stacks if s.name in done],
             release,
-            runtime=runtime.stdout if fresh and runtime is not None else None,
+            runtime=runtime.stdout if runtime is not None else None,
         )
         for name, rec in recorded.items():
             done[name]["release"] = rec.id

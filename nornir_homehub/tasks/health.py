@@ -142,11 +142,7 @@ def wait_ready(
         if while_stable is not None and all(w.ready_since is not None for w in pending):
             while_stable()
             while_stable = None
-        ends = [
-            w.ready_since + stable
-            for (name, _), w in watch.items()
-            if name not in ready and name not in failed and w.ready_since is not None
-        ]
+        ends = [w.ready_since + stable for w in pending if w.ready_since is not None]
         time.sleep(_pause(time.monotonic(), ends))
 
 
