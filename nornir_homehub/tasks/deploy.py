@@ -283,6 +283,7 @@ def _deploy(
     failed_twins = twin.begin_swaps(task, swaps, touched, plans_by_stack, secrets, timeout)
     swaps = {n: s for n, s in swaps.items() if s[1].twins and n not in failed_twins}
     changed |= bool(failed_twins)
+    seen: dict[str, str] = {}
     if touched:
         try:
             task.run(
@@ -292,6 +293,7 @@ def _deploy(
                 plans=plans_by_stack,
                 stable_window=stable,
                 release=release,
+                seen=seen,
                 **waiting,
             )
         except BaseException:
@@ -322,7 +324,9 @@ def _deploy(
                 routes=routes,
                 timeout=float(task.host.get("edge_wait_timeout", edge.DEFAULT_EDGE_WAIT)),
             )
-        task.run(task=record_digests, name="image digests", stacks=touched)
+        # The twins' removal changes what runs; the edge wait does not.
+        listing = None if swaps or failed_twins else seen.get("images")
+        task.run(task=record_digests, name="image digests", stacks=touched, listing=listing)
     _raise_failed(task.host.name, failed_pulls, failed_twins)
     return Result(
         host=task.host,

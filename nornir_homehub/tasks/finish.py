@@ -46,6 +46,7 @@ def finish_stacks(
     before: tuple[Container, ...] = (),
     stable_window: float = DEFAULT_STABLE,
     release: ReleaseContext | None = None,
+    seen: dict[str, str] | None = None,
 ) -> Result:
     """Run compose for every changed stack at once, wait until all run healthy, post-deploy.
 
@@ -66,6 +67,9 @@ def finish_stacks(
         stable_window: seconds a container must stay ready (no restart, no exit).
         release: record a release of each completed stack; roll a stack whose health wait
             failed back to its newest release (unless ``release.auto_rollback`` is False).
+        seen: filled with what the stable window read that still holds when this returns:
+            ``images`` (`running_images_command`'s stdout, for `record_digests`), only when
+            no step ran and nothing was rolled back since.
 
     Returns:
         Result with ``result`` = {stack: {containers, steps}}, ``changed`` when a step ran.
@@ -124,10 +128,13 @@ def finish_stacks(
         )
         conn.put_file(f"{stack.project_dir}/{STATE_FILE}", state, mode=0o600)
         done[stack.name] = {"containers": ready[stack.name], "steps": list(steps)}
+    # The listings read in the window hold while nothing ran since: no step, no rollback.
+    images = ahead.get("images")
+    if seen is not None and images is not None and images.ok and not (ran or rolled_back):
+        seen["images"] = images.stdout
     if release is not None:
         from nornir_homehub.tasks.releases import record_releases
 
-        # The listing read in the window holds while nothing ran since: no step, no rollback.
         runtime = ahead.get("runtime")
         if runtime is not None and (not runtime.ok or ran or rolled_back):
             runtime = None
@@ -159,9 +166,11 @@ def _read_ahead(
     """What follows the health wait reads, read in its stable window (one round trip).
 
     Each stack's first post-deploy ``unless`` (``unless STACK``; its containers are ready, and
-    a crash in the window fails the stack anyway) and, for the release records, the host's
-    ``runtime`` fact. A read that fails here is read again where it is needed.
+    a crash in the window fails the stack anyway), the ``images`` the containers run (for
+    `record_digests`) and, for the release records, the host's ``runtime`` fact. A read that
+    fails here is read again where it is needed.
     """
+    from nornir_homehub.facts.images import running_images_command
     from nornir_homehub.facts.runtime import runtime_commands
 
     batch = {
@@ -169,6 +178,8 @@ def _read_ahead(
         for s in stacks
         if s.post_deploy and s.post_deploy[0].unless
     }
+    if stacks:
+        batch["images"] = running_images_command()
     if releases:
         batch["runtime"] = runtime_commands(())["runtime"]
     if not batch:

@@ -85,8 +85,13 @@ def pull_failed(host: str, failed: Mapping[str, str]) -> ImagePullFailed:
     return ImagePullFailed(f"{host}: " + " | ".join(failed.values()))
 
 
-def record_digests(task: Task, *, stacks: list[RenderedStack]) -> Result:
+def record_digests(
+    task: Task, *, stacks: list[RenderedStack], listing: str | None = None
+) -> Result:
     """Read which image digest each service of the deployed stacks runs (one command).
+
+    ``listing``: `running_images_command`'s stdout read already (in the health wait's stable
+    window, `finish_stacks`) and still true; None: read it now.
 
     Returns:
         Result with ``result`` = ``{stack: {service: {"image", "digest", "digest_source"}}}``:
@@ -95,9 +100,10 @@ def record_digests(task: Task, *, stacks: list[RenderedStack]) -> Result:
     """
     conn = host_connection(task)
     by_project = {s.project: s.name for s in stacks}
-    res = conn.run(running_images_command())
+    if listing is None:
+        listing = conn.run(running_images_command()).stdout
     out: dict[str, dict[str, dict[str, str]]] = {s.name: {} for s in stacks}
-    for r in parse_running_images(res.stdout):
+    for r in parse_running_images(listing):
         if r.project in by_project and r.image_id:
             digest, source = r.digest()
             out[by_project[r.project]][r.service] = {

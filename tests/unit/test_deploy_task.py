@@ -220,3 +220,40 @@ def test_the_fact_batch_is_one_round_trip() -> None:
     assert host.commands_run == 1 and host.unused() == []
     assert all(not f.exists for f in facts.files.values()) and facts.containers == ()
     assert facts.checks == {"ollama:0": 1}
+
+
+def test_the_image_digests_come_from_the_stable_windows_listing_while_nothing_ran_since(
+    monkeypatch: Any,
+) -> None:
+    """With a stable window, its idle time lists the images; `image digests` then reads none.
+
+    When a post-deploy step ran after that listing (the model pull), it is read again.
+    """
+    from fake_clock import FakeClock
+
+    from nornir_homehub.tasks import health
+
+    monkeypatch.setattr(health, "time", FakeClock())
+    for pulled in (False, True):
+        stacks = compute_stacks()
+        script = _first_deploy_script(stacks)
+        unless = next(st.unless for st in stacks[0].post_deploy if st.unless)
+        if not pulled:  # missing at the facts, there by the window: no step runs
+            script[4] = Command(unless, exit=1, times=1)
+            script = [c for c in script if c.cmd != PULL]
+            script.append(Command(unless))
+        host = RecordingHost("compute", script)
+        nr = scripted_nornir({"compute": ({**HOST_DATA, "deploy_stable_window": 1.0}, host)})
+        agg = nr.run(
+            task=deploy_stacks, stacks_dir=STACKS, secrets=SECRETS, rendered={"compute": stacks}
+        )
+        assert not agg.failed, agg["compute"][0].exception
+        listings = [i for i, c in enumerate(host.ran) if c == running_images_command()]
+        assert len(listings) == (2 if pulled else 1), pulled
+        states = [i for i, c in enumerate(host.ran) if c.startswith("<upload") and STATE_FILE in c]
+        # Read in the window, before the steps and the state records.
+        assert listings[0] < min(states)
+        assert (PULL in host.ran) is pulled
+        digests = next(r for r in agg["compute"] if r.name == "image digests").result
+        assert digests["ollama"]["ollama"]["digest"] == QDRANT_DIGEST
+        assert digests["qdrant"]["qdrant"]["digest_source"] == "image_id"
