@@ -12,7 +12,7 @@ an undefined template variable stops the run (exit 2) with nothing changed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nornir.core import Nornir
 
@@ -20,6 +20,9 @@ from nornir_homehub.api import RunContext
 from nornir_homehub.connection import open_connections
 from nornir_homehub.inventory import hosts_by_role
 from nornir_homehub.runbook_options import Option
+
+if TYPE_CHECKING:
+    from nornir_homehub.tasks.models import ModelsAhead
 
 OPTIONS = [
     Option("stacks", list, None, "only these stacks (skips the DNS stage), e.g. ollama,qdrant"),
@@ -49,6 +52,7 @@ def run(
 ) -> None:
     """Roll out: dns -> compute -> trusted -> verify (stages without selected hosts are skipped)."""
     from nornir_homehub.tasks.deploy import FactsAhead, deploy_stacks
+    from nornir_homehub.tasks.models import ModelsAhead
     from nornir_homehub.tasks.releases import ReleaseContext
 
     settings = ctx.settings
@@ -74,6 +78,8 @@ def run(
     # The trusted hosts' facts are read while the compute stage runs; its stage plans from
     # them when the run changed nothing in between (a no-op), else it reads them again.
     ahead = FactsAhead(nr, {h: rendered[h] for h in chosen["trusted"]})
+    # Ollama's answers for the models check, read in the compute stage's own round trips.
+    models = ModelsAhead(hosts[h] for h in chosen["compute"] if _runs_ollama(hosts[h], only))
     changed = False
     try:
         for stage, _roles in stages:
@@ -96,12 +102,14 @@ def run(
                     release=ReleaseContext.of_run(ctx, auto_rollback=rollback),
                     pull=pull,
                     early=ahead.take(changed_since=changed) if stage == "trusted" else None,
+                    models=models if stage == "compute" else None,
                 )
                 changed |= any(multi.changed for multi in agg.values())
                 if stage == "compute" and not ctx.dry_run:
                     # Hosts whose stacks failed (--keep-going) have nothing to check.
                     ok = [h for h in selected if h not in agg.failed_hosts]
-                    _compute_models(nr, ctx, [h for h in ok if _runs_ollama(hosts[h], only)])
+                    runs = [h for h in ok if _runs_ollama(hosts[h], only)]
+                    _compute_models(nr, ctx, runs, models)
     finally:
         # Never left reading on a trusted host's connection while the run ends (a gate that
         # stopped it): its audit line and lock release come next on that connection.
@@ -121,11 +129,12 @@ def _runs_ollama(host: Any, only: set[str] | None) -> bool:
     return "ollama" in (host.get("stacks") or []) and (only is None or "ollama" in only)
 
 
-def _compute_models(nr: Nornir, ctx: RunContext, names: list[str]) -> None:
+def _compute_models(nr: Nornir, ctx: RunContext, names: list[str], ahead: ModelsAhead) -> None:
     """Stage ``compute models`` (a gate): the models are there, and on the GPU where declared.
 
     Its facts (compute host -> installed models) go to ``ctx.facts["ollama_installed"]``.
     A dry run skips it: nothing was pulled, so LiteLLM's config is the inventory's list.
+    ``ahead``: the API's answers the compute stage read on the way (used while fresh).
     """
     from nornir_homehub.tasks.models import ModelsOutcome, ensure_models
 
@@ -135,6 +144,7 @@ def _compute_models(nr: Nornir, ctx: RunContext, names: list[str]) -> None:
         "compute models",
         nr.filter(filter_func=lambda h, sel=names: h.name in sel),
         ensure_models,
+        ahead=ahead,
     )
     ctx.facts["ollama_installed"] = {
         host: list(multi[0].result.installed)

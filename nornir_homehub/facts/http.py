@@ -304,12 +304,25 @@ def http_get_many(
     Returns:
         url -> its response, or the `TransportError` `http_get` would have raised for it.
     """
-    scripts = {
+    results = conn.run_parallel(get_commands(urls, timeout=timeout), timeout=timeout + 15)
+    return get_answers(conn, results)
+
+
+def get_commands(urls: Sequence[str], *, timeout: float = 5) -> dict[str, str]:
+    """The scripts that GET each of ``urls`` (by url), for a batch; see `get_answers`.
+
+    With stdin closed (a batch) the script reads no header and no body: a plain GET.
+    """
+    return {
         url: build_script(url, method="GET", has_headers=False, has_body=False, timeout=timeout)
         for url in urls
     }
-    # With stdin closed (a batch) the script reads no header and no body: a plain GET.
-    results = conn.run_parallel(scripts, timeout=timeout + 15)
+
+
+def get_answers(
+    conn: HostConnection, results: Mapping[str, CommandResult]
+) -> dict[str, HttpResponse | TransportError]:
+    """The response in each url's `get_commands` script result, or why there was none."""
     out: dict[str, HttpResponse | TransportError] = {}
     for url, res in results.items():
         try:

@@ -16,7 +16,7 @@ from nornir_homehub.errors import OllamaParseError, TransportError
 from nornir_homehub.secrets import redact_head
 
 if TYPE_CHECKING:
-    from nornir_homehub.connection import HostConnection
+    from nornir_homehub.connection import CommandResult, HostConnection
     from nornir_homehub.facts.http import HttpResponse
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
@@ -221,6 +221,7 @@ def gather_ollama(
     warmup_timeout: float = DEFAULT_WARMUP_TIMEOUT,
     timeout: float = 10,
     keep_alive: Mapping[str, str | int] | None = None,
+    read: Mapping[str, CommandResult] | None = None,
 ) -> OllamaFacts:
     """Ask the Ollama API on the host: /api/tags, a warm-up per installed model, /api/ps.
 
@@ -233,6 +234,8 @@ def gather_ollama(
         timeout: seconds for the other requests.
         keep_alive: model -> the warm-up's ``keep_alive`` (``-1``: keep it loaded) instead of
             the default 5 minutes.
+        read: the results of `read_commands` run already (without a warm-up only): the
+            answers are taken from them instead of asking again.
 
     Returns:
         The facts; an unreachable API is recorded in ``api_error``, not raised.
@@ -241,7 +244,16 @@ def gather_ollama(
     from nornir_homehub.facts.http import http_get
 
     base = base_url.rstrip("/")
-    tags, early = _tags(conn, base, timeout, ps_too=not (warmup and models))
+    urls = (f"{base}/api/tags", f"{base}/api/ps")
+    tags: HttpResponse | TransportError
+    early: HttpResponse | TransportError | None
+    if read is not None and set(urls) <= set(read) and not (warmup and models):
+        from nornir_homehub.facts.http import get_answers
+
+        got = get_answers(conn, {u: read[u] for u in urls})
+        tags, early = got[urls[0]], got[urls[1]]
+    else:
+        tags, early = _tags(conn, base, timeout, ps_too=not (warmup and models))
     if isinstance(tags, TransportError):
         return OllamaFacts(base_url=base, api_error=_strip_host(str(tags), conn.name))
     if not tags.ok:
@@ -282,6 +294,14 @@ def gather_ollama(
     return OllamaFacts(
         base_url=base, installed=installed, loaded=loaded, warmup=warm, ps_error=ps_error
     )
+
+
+def read_commands(base_url: str = DEFAULT_BASE_URL, timeout: float = 10) -> dict[str, str]:
+    """The batch commands that read /api/tags and /api/ps (url -> script; `gather_ollama`)."""
+    from nornir_homehub.facts.http import get_commands
+
+    base = base_url.rstrip("/")
+    return get_commands([f"{base}/api/tags", f"{base}/api/ps"], timeout=timeout)
 
 
 def _tags(

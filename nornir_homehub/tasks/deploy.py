@@ -20,6 +20,7 @@ probes) and `tasks.pull` (the pre-pull).
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ from nornir_homehub.tasks.apply import apply_files
 from nornir_homehub.tasks.finish import (
     DEFAULT_STABLE,
     DEFAULT_WAIT,
+    WaitReads,
     converge_edge,
     finish_stacks,
     wait_starting,
@@ -51,8 +53,10 @@ from nornir_homehub.tasks.finish import (
 from nornir_homehub.tasks.pull import pull_failed, pull_stacks, record_digests
 
 if TYPE_CHECKING:
+    from nornir_homehub.connection import CommandResult
     from nornir_homehub.render import RenderedStack, StacksPath
     from nornir_homehub.secrets import SecretStore
+    from nornir_homehub.tasks.models import ModelsAhead
     from nornir_homehub.tasks.releases import ReleaseContext
 
 
@@ -98,8 +102,6 @@ class FactsAhead:
             t.start()
 
     def _read(self, name: str, conn: HostConnection, stacks: list[RenderedStack]) -> None:
-        import time
-
         batch = stack_fact_batch(stacks)
         try:
             facts = gather_stack_facts(conn, stacks)
@@ -184,6 +186,7 @@ def deploy_stacks(
     release: ReleaseContext | None = None,
     pull: bool = False,
     early: Mapping[str, EarlyFacts] | None = None,
+    models: ModelsAhead | None = None,
 ) -> Result:
     """Deploy every stack the host's role owns (narrowed by ``only``).
 
@@ -195,7 +198,8 @@ def deploy_stacks(
     Stacks that would replace a running container's image pull first (`tasks.pull`); with
     ``pull`` every image is pulled and a tag that now names another image recreates the
     services that run the old one. ``early``: host name -> facts read ahead (`FactsAhead`),
-    used instead of reading them again while they are the same reads and fresh.
+    used instead of reading them again while they are the same reads and fresh. ``models``:
+    read Ollama's answers for the models check on the way (`ModelsAhead`).
 
     Returns:
         Result with ``result`` = `HostDeploy`, ``changed`` when any stack changed.
@@ -211,7 +215,9 @@ def deploy_stacks(
     conn = host_connection(task)
     here = release.on(task) if release is not None and not dry_run else None
     ahead = (early or {}).get(task.host.name)
-    return _deploy(task, conn, stacks, secrets, dry_run, force, wait_timeout, here, pull, ahead)
+    return _deploy(
+        task, conn, stacks, secrets, dry_run, force, wait_timeout, here, pull, ahead, models
+    )
 
 
 def _deploy(
@@ -225,10 +231,14 @@ def _deploy(
     release: ReleaseContext | None = None,
     pull: bool = False,
     early: EarlyFacts | None = None,
+    models: ModelsAhead | None = None,
 ) -> Result:
     if not rendered:
         return Result(host=task.host, result=HostDeploy(task.host.name, (), 0), changed=False)
-    facts = _facts(conn, rendered, early)
+    reads = models.commands(task.host.name) if models is not None and not dry_run else {}
+    read: dict[str, CommandResult] = {}
+    read_at = time.monotonic()
+    facts = _facts(conn, rendered, early, reads, read)
     if facts.docker_error:
         raise StackFailed(
             f"{task.host.name}: Docker Engine not usable ({facts.docker_error}); "
@@ -276,6 +286,8 @@ def _deploy(
     ]
     # What both waits take: the run's secrets, the bound, the containers seen before.
     waiting = {"secrets": secrets, "wait_timeout": timeout, "before": facts.containers}
+    if models is not None and not (touched or starting):
+        models.keep(task.host.name, read, read_at)  # the stage changed nothing since
     if starting and not dry_run:
         task.run(
             task=wait_starting, name="wait for starting containers", stacks=starting, **waiting
@@ -283,7 +295,7 @@ def _deploy(
     failed_twins = twin.begin_swaps(task, swaps, touched, plans_by_stack, secrets, timeout)
     swaps = {n: s for n, s in swaps.items() if s[1].twins and n not in failed_twins}
     changed |= bool(failed_twins)
-    seen: dict[str, str] = {}
+    seen = WaitReads()
     if touched:
         try:
             task.run(
@@ -294,6 +306,7 @@ def _deploy(
                 stable_window=stable,
                 release=release,
                 seen=seen,
+                at_end=reads,
                 **waiting,
             )
         except BaseException:
@@ -307,26 +320,8 @@ def _deploy(
                 swaps=swaps,
                 edge_timeout=float(task.host.get("edge_wait_timeout", edge.DEFAULT_EDGE_WAIT)),
             )
-        routes = edge.unique(
-            r
-            for stack, plan in plans_by_stack.values()
-            if plan.action is not ComposeAction.NONE
-            if stack.compose_file in stack.files
-            for r in edge.routes_from_compose(
-                stack.files[stack.compose_file].content.decode("utf-8", "replace"),
-                stack=stack.name,
-            )
-        )
-        if routes:
-            task.run(
-                task=converge_edge,
-                name="edge convergence",
-                routes=routes,
-                timeout=float(task.host.get("edge_wait_timeout", edge.DEFAULT_EDGE_WAIT)),
-            )
-        # The twins' removal changes what runs; the edge wait does not.
-        listing = None if swaps or failed_twins else seen.get("images")
-        task.run(task=record_digests, name="image digests", stacks=touched, listing=listing)
+        _converge_edge(task, plans_by_stack)
+        _digests(task, touched, seen, bool(swaps or failed_twins), models)
     _raise_failed(task.host.name, failed_pulls, failed_twins)
     return Result(
         host=task.host,
@@ -340,19 +335,64 @@ def _deploy(
     )
 
 
-def _facts(
-    conn: HostConnection, rendered: list[RenderedStack], early: EarlyFacts | None
-) -> HostStackFacts:
-    """The facts read ahead when they are the same reads and fresh, else read now."""
-    import time
+def _digests(
+    task: Task,
+    touched: list[RenderedStack],
+    seen: WaitReads,
+    swapped: bool,
+    models: ModelsAhead | None,
+) -> None:
+    """``image digests`` of the changed stacks; keep the models check's answers read on the way.
 
+    ``seen``: what the health wait read that still holds (`finish_stacks`).
+    """
+    # The twins' removal changes what runs; the edge wait does not.
+    listing = None if swapped or seen.images is None else seen.images.stdout
+    task.run(task=record_digests, name="image digests", stacks=touched, listing=listing)
+    if models is not None:
+        models.keep(task.host.name, seen.at_end, seen.at_end_time)
+
+
+def _converge_edge(task: Task, plans: Mapping[str, tuple[RenderedStack, StackPlan]]) -> None:
+    """Wait until Traefik serves the routes of the stacks that compose (re)created."""
+    routes = edge.unique(
+        r
+        for stack, plan in plans.values()
+        if plan.action is not ComposeAction.NONE
+        if stack.compose_file in stack.files
+        for r in edge.routes_from_compose(
+            stack.files[stack.compose_file].content.decode("utf-8", "replace"),
+            stack=stack.name,
+        )
+    )
+    if routes:
+        task.run(
+            task=converge_edge,
+            name="edge convergence",
+            routes=routes,
+            timeout=float(task.host.get("edge_wait_timeout", edge.DEFAULT_EDGE_WAIT)),
+        )
+
+
+def _facts(
+    conn: HostConnection,
+    rendered: list[RenderedStack],
+    early: EarlyFacts | None,
+    extra: Mapping[str, str] | None = None,
+    extra_out: dict[str, CommandResult] | None = None,
+) -> HostStackFacts:
+    """The facts read ahead when they are the same reads and fresh, else read now.
+
+    ``extra`` (name -> command) runs in the same round trip when the facts are read now; its
+    results go to ``extra_out``.
+    """
     if (
         early is not None
         and early.batch == stack_fact_batch(rendered)
         and time.monotonic() - early.at <= FACTS_AHEAD_FRESH
     ):
         return early.facts
-    return gather_stack_facts(conn, rendered)
+    return gather_stack_facts(conn, rendered, extra=extra, extra_out=extra_out)
 
 
 def _raise_failed(host: str, pulls: Mapping[str, str], twins: Mapping[str, str]) -> None:
@@ -402,11 +442,25 @@ def _pre_pull(
 
 
 @timed("facts")
-def gather_stack_facts(conn: HostConnection, rendered: list[RenderedStack]) -> HostStackFacts:
-    """One round trip: file hashes/modes, data dirs, deploy states, containers, step checks."""
+def gather_stack_facts(
+    conn: HostConnection,
+    rendered: list[RenderedStack],
+    *,
+    extra: Mapping[str, str] | None = None,
+    extra_out: dict[str, CommandResult] | None = None,
+) -> HostStackFacts:
+    """One round trip: file hashes/modes, data dirs, deploy states, containers, step checks.
+
+    ``extra`` (name -> command, names unlike the facts') runs in the same round trip; its
+    results go to ``extra_out``.
+    """
+    batch = stack_fact_batch(rendered)
     # Side by side: the checks are independent reads, and the slowest (`docker exec` of a
     # step's check, `docker inspect`) then cost the longest of them, not their sum.
-    return parse_stack_facts(conn.run_parallel(stack_fact_batch(rendered)))
+    got = conn.run_parallel({**batch, **(extra or {})})
+    if extra_out is not None:
+        extra_out.update({n: got[n] for n in extra or {} if n in got and n not in batch})
+    return parse_stack_facts({n: got[n] for n in batch})
 
 
 def deploy_one_stack(

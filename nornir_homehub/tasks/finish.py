@@ -9,6 +9,8 @@ health wait failed. `wait_starting` waits for unchanged stacks that were still s
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nornir.core.task import Result, Task
@@ -22,6 +24,8 @@ from nornir_homehub.tasks.apply import compose_all, run_post_deploy
 from nornir_homehub.tasks.health import wait_ready
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from nornir_homehub.connection import CommandResult, HostConnection
     from nornir_homehub.plan.stacks import StackPlan
     from nornir_homehub.render import RenderedStack
@@ -36,6 +40,22 @@ DEFAULT_STABLE = 10.0
 EDGE_VARIABLES = ("domain", "traefik_certresolver", "traefik_probe_url", "traefik_api_url")
 
 
+@dataclass
+class WaitReads:
+    """What `finish_stacks`'s health wait read for what follows it, and that still holds.
+
+    Attributes:
+        images: `running_images_command`'s result, read in the stable window (for
+            `record_digests`); None when not read or no longer true.
+        at_end: the ``at_end`` commands' results, read with the wait's last poll.
+        at_end_time: when (``time.monotonic()``) the wait ended, right after that poll.
+    """
+
+    images: CommandResult | None = None
+    at_end: dict[str, CommandResult] = field(default_factory=dict)
+    at_end_time: float = 0.0
+
+
 def finish_stacks(
     task: Task,
     *,
@@ -46,7 +66,8 @@ def finish_stacks(
     before: tuple[Container, ...] = (),
     stable_window: float = DEFAULT_STABLE,
     release: ReleaseContext | None = None,
-    seen: dict[str, str] | None = None,
+    seen: WaitReads | None = None,
+    at_end: Mapping[str, str] | None = None,
 ) -> Result:
     """Run compose for every changed stack at once, wait until all run healthy, post-deploy.
 
@@ -67,9 +88,9 @@ def finish_stacks(
         stable_window: seconds a container must stay ready (no restart, no exit).
         release: record a release of each completed stack; roll a stack whose health wait
             failed back to its newest release (unless ``release.auto_rollback`` is False).
-        seen: filled with what the stable window read that still holds when this returns:
-            ``images`` (`running_images_command`'s stdout, for `record_digests`), only when
-            no step ran and nothing was rolled back since.
+        seen: filled with what the wait read that still holds when this returns (only when
+            no step ran and nothing was rolled back since; `WaitReads`).
+        at_end: name -> command, read with the health wait's last poll (`wait_ready`).
 
     Returns:
         Result with ``result`` = {stack: {containers, steps}}, ``changed`` when a step ran.
@@ -83,6 +104,7 @@ def finish_stacks(
     failures: dict[str, StackFailed] = compose_all(conn, plans, secrets)
     waiting = [s for s in stacks if s.name not in failures]
     ahead: dict[str, CommandResult] = {}
+    end: dict[str, CommandResult] = {}
     ready, unhealthy = wait_ready(
         conn,
         waiting,
@@ -91,7 +113,10 @@ def finish_stacks(
         before=before,
         stable=stable_window,
         while_stable=lambda: ahead.update(_read_ahead(conn, waiting, release is not None)),
+        at_end=at_end,
+        end_reads=end,
     )
+    end_at = time.monotonic()  # right after the last poll, which read `at_end`
     rolled_back: list[tuple[str, str]] = []
     if release is not None and release.auto_rollback:
         from nornir_homehub.tasks.releases import auto_rollback
@@ -128,25 +153,14 @@ def finish_stacks(
         )
         conn.put_file(f"{stack.project_dir}/{STATE_FILE}", state, mode=0o600)
         done[stack.name] = {"containers": ready[stack.name], "steps": list(steps)}
-    # The listings read in the window hold while nothing ran since: no step, no rollback.
+    # What the wait read holds while nothing ran since: no step, no rollback.
+    still = not (ran or rolled_back)
     images = ahead.get("images")
-    if seen is not None and images is not None and images.ok and not (ran or rolled_back):
-        seen["images"] = images.stdout
+    if seen is not None and still:
+        seen.at_end, seen.at_end_time = end, end_at
+        seen.images = images if images is not None and images.ok else None
     if release is not None:
-        from nornir_homehub.tasks.releases import record_releases
-
-        runtime = ahead.get("runtime")
-        if runtime is not None and (not runtime.ok or ran or rolled_back):
-            runtime = None
-        recorded = record_releases(
-            conn,
-            [s for s in stacks if s.name in done],
-            release,
-            runtime=runtime.stdout if runtime is not None else None,
-        )
-        for name, rec in recorded.items():
-            done[name]["release"] = rec.id
-            done[name]["images"] = {s: p.pin for s, p in rec.images.items()}
+        _record(conn, [s for s in stacks if s.name in done], release, done, ahead, still)
     if failures:
         ordered = [failures[s.name] for s in stacks if s.name in failures]
         error = ordered[0]
@@ -158,6 +172,28 @@ def finish_stacks(
         error.rolled_back = tuple(rolled_back)
         raise error
     return Result(host=task.host, result=done, changed=ran)
+
+
+def _record(
+    conn: HostConnection,
+    stacks: list[RenderedStack],
+    release: ReleaseContext,
+    done: dict[str, Any],
+    ahead: Mapping[str, CommandResult],
+    still: bool,
+) -> None:
+    """Record a release of each completed stack; its id and images go to ``done``."""
+    from nornir_homehub.tasks.releases import record_releases
+
+    runtime = ahead.get("runtime")
+    if runtime is not None and not (runtime.ok and still):
+        runtime = None
+    recorded = record_releases(
+        conn, stacks, release, runtime=runtime.stdout if runtime is not None else None
+    )
+    for name, rec in recorded.items():
+        done[name]["release"] = rec.id
+        done[name]["images"] = {s: p.pin for s, p in rec.images.items()}
 
 
 def _read_ahead(

@@ -20,16 +20,16 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nornir_homehub.errors import StackFailed, TransportError
+from nornir_homehub.errors import CommandTimeout, ConnectionLost, StackFailed, TransportError
 from nornir_homehub.facts.docker import PROJECT_LABEL, containers_command, parse_containers
 from nornir_homehub.facts.stacks import Container, Health, stack_containers
 from nornir_homehub.report.phases import timed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
-    from nornir_homehub.connection import HostConnection
-    from nornir_homehub.facts.docker import ContainerFact
+    from nornir_homehub.connection import CommandResult, HostConnection
+    from nornir_homehub.facts.docker import ContainerFact, DockerContainers
     from nornir_homehub.facts.http import ProbeOutcome
     from nornir_homehub.render import HttpProbe, RenderedStack, ServiceHealth
     from nornir_homehub.secrets import SecretStore
@@ -38,6 +38,7 @@ POLL = 0.2  # a poll is one container listing: a few ms of the host once Nagle i
 ENGINE_ERRORS = 6  # consecutive polls without an answer from Docker Engine end the wait
 OWN_CHECK_EVERY = 0.5  # seconds between runs of a starting container's healthcheck command
 OWN_CHECK_TIMEOUT = 10  # seconds one run may take (compose's usual healthcheck timeout)
+_LISTING = " listing"  # the poll's own key in a batch with ``at_end`` (no name of theirs)
 WINDOW_SLACK = 0.005  # poll this long after a window's end, so the poll's clock is past it
 
 
@@ -75,6 +76,8 @@ def wait_ready(
     before: tuple[Container, ...] = (),
     stable: float = 0.0,
     while_stable: Callable[[], None] | None = None,
+    at_end: Mapping[str, str] | None = None,
+    end_reads: dict[str, CommandResult] | None = None,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, StackFailed]]:
     """Poll until every service of ``stacks`` is ready and stayed so for ``stable`` seconds.
 
@@ -85,7 +88,10 @@ def wait_ready(
     it was created) fails its stack at once; the others keep their full ``timeout``.
     ``while_stable`` is called once, in the first pause in which every stack still waited for
     is ready and only its window is left: the caller's reads for what follows the wait
-    (`finish_stacks`) then cost no time of their own.
+    (`finish_stacks`) then cost no time of their own. ``at_end`` (name -> command) runs beside
+    the container listing of each poll due in the last `POLL` seconds of every window or
+    after, where the wait should end; when it ends with every stack ready, ``end_reads`` gets
+    the results of its last poll.
 
     Returns:
         (stack name -> container dicts for the stacks that became ready, stack name -> failure
@@ -99,8 +105,11 @@ def wait_ready(
     failed: dict[str, StackFailed] = {}
     engine_error = ""
     errors = 0
+    windows_end: float | None = None  # when every stack waited for has been ready long enough
     while True:
-        docker = parse_containers(conn.run(containers_command(label=PROJECT_LABEL)))
+        # Within a poll of the end: the listing itself may take the wait past it.
+        due = windows_end is not None and time.monotonic() >= windows_end - POLL
+        docker, read = _listing(conn, at_end if due else None)
         engine_error = docker.error or ""
         errors = errors + 1 if engine_error else 0
         facts = {c.id: c for c in docker.containers}
@@ -137,13 +146,33 @@ def wait_ready(
                     conn, stack, watch, timeout, stable, engine_error, secrets
                 )
         if len(ready) + len(failed) == len(stacks):
+            if read and not failed and end_reads is not None:
+                end_reads.update(read)
             return ready, failed
         pending = [w for (name, _), w in watch.items() if name not in ready and name not in failed]
-        if while_stable is not None and all(w.ready_since is not None for w in pending):
+        ends = [w.ready_since + stable for w in pending if w.ready_since is not None]
+        windows_end = max(ends) if ends and len(ends) == len(pending) else None
+        if while_stable is not None and len(ends) == len(pending):
             while_stable()
             while_stable = None
-        ends = [w.ready_since + stable for w in pending if w.ready_since is not None]
         time.sleep(_pause(time.monotonic(), ends))
+
+
+def _listing(
+    conn: HostConnection, extra: Mapping[str, str] | None
+) -> tuple[DockerContainers, dict[str, CommandResult]]:
+    """One poll's container listing, and ``extra`` run beside it (one round trip)."""
+    listing = containers_command(label=PROJECT_LABEL)
+    if extra:
+        try:
+            got = conn.run_parallel({_LISTING: listing, **extra})
+        except (CommandTimeout, ConnectionLost):
+            raise
+        except TransportError:
+            got = {}  # a batch the host cannot run: poll as usual
+        if _LISTING in got:
+            return parse_containers(got.pop(_LISTING)), got
+    return parse_containers(conn.run(listing)), {}
 
 
 def _pause(now: float, window_ends: list[float]) -> float:

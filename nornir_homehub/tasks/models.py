@@ -19,9 +19,12 @@ from nornir_homehub.facts.ollama import DEFAULT_BASE_URL, DEFAULT_WARMUP_TIMEOUT
 from nornir_homehub.plan.models import parse_model_entries, plan_model_prune, plan_model_pulls
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from nornir.core.inventory import Host
     from nornir.core.task import Result, Task
 
-    from nornir_homehub.connection import HostConnection
+    from nornir_homehub.connection import CommandResult, HostConnection
     from nornir_homehub.facts.models import ModelRow
     from nornir_homehub.facts.ollama import OllamaFacts
 
@@ -55,6 +58,66 @@ def _base_url(task: Task) -> str:
     return str(task.host.get("ollama_url") or DEFAULT_BASE_URL)
 
 
+# Answers read ahead (`ModelsAhead`) stand in for the check's own only this young.
+MODELS_AHEAD_FRESH = 1.0
+_AHEAD = "models "  # prefix of the reads' names in the compute stage's batches
+
+
+class ModelsAhead:
+    """Ollama's /api/tags and /api/ps, read by the compute stage for `ensure_models`.
+
+    The compute stage reads them in round trips it makes anyway: with its facts, used when the
+    stage changed nothing on the host, and with the health wait's last poll, used when no
+    post-deploy step ran and nothing was rolled back after it. `ensure_models` takes them
+    instead of asking again while at most `MODELS_AHEAD_FRESH` seconds old. A host whose check
+    warms models up (it declares a GPU, or an entry is ``keep_loaded``) is not read ahead:
+    the warm-up comes between the two requests.
+    """
+
+    def __init__(self, hosts: Iterable[Host]) -> None:
+        from nornir_homehub.facts.ollama import read_commands
+
+        self._commands = {
+            h.name: {_AHEAD + url: cmd for url, cmd in read_commands(_host_url(h)).items()}
+            for h in hosts
+            if _without_warmup(h)
+        }
+        self._got: dict[str, tuple[float, dict[str, CommandResult]]] = {}
+
+    def commands(self, host: str) -> dict[str, str]:
+        """The reads to run on ``host`` (name -> command; none for a host not read ahead)."""
+        return dict(self._commands.get(host, {}))
+
+    def keep(self, host: str, results: Mapping[str, CommandResult], at: float) -> None:
+        """Keep what ``host``'s reads returned, read at ``at`` (``time.monotonic()``).
+
+        ``results`` may hold other names too.
+        """
+        got = {n: results[n] for n in self._commands.get(host, {}) if n in results}
+        if got and len(got) == len(self._commands[host]):
+            self._got[host] = (at, got)
+
+    def take(self, host: str) -> dict[str, CommandResult] | None:
+        """``host``'s answers (url -> result) while fresh, else None; each is taken once."""
+        import time
+
+        at, got = self._got.pop(host, (0.0, {}))
+        if not got or time.monotonic() - at > MODELS_AHEAD_FRESH:
+            return None
+        return {n.removeprefix(_AHEAD): r for n, r in got.items()}
+
+
+def _host_url(host: Host) -> str:
+    return str(host.get("ollama_url") or DEFAULT_BASE_URL)
+
+
+def _without_warmup(host: Host) -> bool:
+    """True when `ensure_models` on ``host`` makes no warm-up (its requests are tags and ps)."""
+    if "ollama" not in (host.get("stacks") or []) or host.get("gpu"):
+        return False
+    return not any(e.keep_loaded for e in parse_model_entries(host.get("ollama_models")))
+
+
 def _entry_checks(host: str, facts: OllamaFacts, entries: list[Any]) -> list[Check]:
     installed = {m.name: m.digest for m in facts.installed}
     from nornir_homehub.facts.ollama import normalize_model
@@ -73,11 +136,14 @@ def _entry_checks(host: str, facts: OllamaFacts, entries: list[Any]) -> list[Che
     return checks
 
 
-def ensure_models(task: Task, warmup_timeout: float = DEFAULT_WARMUP_TIMEOUT) -> Result:
+def ensure_models(
+    task: Task, warmup_timeout: float = DEFAULT_WARMUP_TIMEOUT, ahead: ModelsAhead | None = None
+) -> Result:
     """Nornir task: the desired models are on the host, warm, and on its GPU when it has one.
 
     Host data used: ``stacks`` (a host without ``ollama`` is skipped), ``ollama_models``,
     ``gpu`` (a mapping or true: the GPU gate runs), ``gpu_thresholds``, ``ollama_url``.
+    ``ahead``: the API's answers the compute stage read already (`ModelsAhead`).
 
     Returns:
         Result with ``result`` = `ModelsOutcome`, ``failed`` when a model is missing or has
@@ -107,6 +173,7 @@ def ensure_models(task: Task, warmup_timeout: float = DEFAULT_WARMUP_TIMEOUT) ->
         warmup=bool(warm),
         warmup_timeout=warmup_timeout,
         keep_alive=alive,
+        read=ahead.take(host.name) if ahead is not None and not warm else None,
     )
     installed = tuple(m.name for m in facts.installed)
     if facts.api_error:

@@ -257,3 +257,39 @@ def test_the_image_digests_come_from_the_stable_windows_listing_while_nothing_ra
         digests = next(r for r in agg["compute"] if r.name == "image digests").result
         assert digests["ollama"]["ollama"]["digest"] == QDRANT_DIGEST
         assert digests["qdrant"]["qdrant"]["digest_source"] == "image_id"
+
+
+def test_the_models_checks_answers_ride_on_the_facts_and_hold_only_when_nothing_changed() -> None:
+    from nornir_homehub.tasks.models import ModelsAhead
+
+    tags = Command("/api/tags", match="contains", out=probe_answer(200))
+    ps = Command("/api/ps", match="contains", out=probe_answer(200))
+    stacks = compute_stacks()
+    batch = stack_fact_batch(stacks)
+    files, dirs, states = in_place_facts(stacks)
+    unless = next(st.unless for st in stacks[0].post_deploy if st.unless)
+    noop = [
+        Command(batch["files"], out=files),
+        Command(batch["dirs"], out=dirs),
+        Command(batch["states"], out=states),
+        Command(batch["containers"], out=RUNNING),
+        Command(unless),
+    ]
+    data = {**HOST_DATA, "stacks": ["ollama", "qdrant"], "ollama_models": ["qwen2.5-coder:14b"]}
+    for script, kept in ((noop, True), (_first_deploy_script(stacks), False)):
+        host = RecordingHost("compute", [*script, tags, ps])
+        nr = scripted_nornir({"compute": (data, host)})
+        models = ModelsAhead(nr.inventory.hosts.values())
+        agg = nr.run(
+            task=deploy_stacks,
+            stacks_dir=STACKS,
+            secrets=SECRETS,
+            rendered={"compute": stacks},
+            models=models,
+        )
+        assert not agg.failed, agg["compute"][0].exception
+        # Read in the facts' round trip, whatever the stage then did.
+        assert host.ran[: len(batch) + 2][-2:] == list(models.commands("compute").values())
+        assert (models.take("compute") is not None) is kept
+        if kept:  # the no-op: still one round trip in all
+            assert host.commands_run == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,53 @@ def test_without_a_warm_up_tags_and_ps_are_one_round_trip() -> None:
     agg = scripted_nornir({"compute": (data, host)}).run(task=ensure_models)
     assert agg["compute"][0].exception is None
     assert host.unused() == [] and host.commands_run == 3
+
+
+def _ahead_script(digest: str) -> list[Command]:
+    tags = {"models": [{"name": "qwen2.5-coder:14b", "digest": digest, "size": 9}]}
+    return [
+        Command(f"{BASE}/api/tags", match="contains", out=_answer(200, tags)),
+        Command(f"{BASE}/api/ps", match="contains", out=_answer(200, {"models": []})),
+    ]
+
+
+def test_the_models_check_takes_the_answers_read_ahead_while_fresh() -> None:
+    from nornir_homehub.tasks import models as models_task
+
+    data = {"role": "compute", "stacks": ["ollama"], "ollama_models": ["qwen2.5-coder:14b"]}
+    nr = scripted_nornir({"compute": (data, ScriptedHost("compute", []))})
+    ahead = models_task.ModelsAhead(nr.inventory.hosts.values())
+    reads = ahead.commands("compute")
+    assert sorted(reads) == [f"models {BASE}/api/ps", f"models {BASE}/api/tags"]
+    # What the compute stage's batch returned (with its own facts beside these reads).
+    reader = ScriptedHost("compute", [*_ahead_script("a" * 64), Command("true")])
+    results = reader.run_parallel({"files": "true", **reads})
+    ahead.keep("compute", results, time.monotonic())
+    # The check itself asks nothing: its host answers no request at all.
+    agg = nr.run(task=ensure_models, ahead=ahead)
+    result = agg["compute"][0]
+    assert result.exception is None, result.exception
+    assert result.result.installed == ("qwen2.5-coder:14b",) and not result.failed
+    # Taken once: a second check asks the host (here unscripted, so the task fails).
+    again = nr.run(task=ensure_models, ahead=ahead)["compute"][0]
+    assert again.exception is not None and "unscripted" in str(again.exception).lower()
+    # Older than MODELS_AHEAD_FRESH: not taken.
+    ahead.keep("compute", results, time.monotonic() - models_task.MODELS_AHEAD_FRESH - 0.01)
+    assert ahead.take("compute") is None
+
+
+def test_a_host_that_warms_models_up_is_not_read_ahead() -> None:
+    from nornir_homehub.tasks.models import ModelsAhead
+
+    base = {"role": "compute", "stacks": ["ollama"]}
+    hosts = {
+        "gpu": ({**base, "gpu": {"count": 1}, "ollama_models": ["m:1"]}, ScriptedHost("gpu", [])),
+        "kept": (
+            {**base, "ollama_models": [{"name": "m:1", "keep_loaded": True}]},
+            ScriptedHost("kept", []),
+        ),
+        "qdrant": ({"role": "compute", "stacks": ["qdrant"]}, ScriptedHost("qdrant", [])),
+        "plain": ({**base, "ollama_models": ["m:1"]}, ScriptedHost("plain", [])),
+    }
+    ahead = ModelsAhead(scripted_nornir(hosts).inventory.hosts.values())
+    assert [h for h in hosts if ahead.commands(h)] == ["plain"]

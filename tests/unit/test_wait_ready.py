@@ -10,12 +10,12 @@ The stable window is 0 here: nothing depends on timing.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 from fake_clock import FakeClock
 
-from nornir_homehub.connection import HostConnection
+from nornir_homehub.connection import CommandResult, HostConnection
 from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.docker import ContainerFact, inspect_line
 from nornir_homehub.facts.stacks import Container, Health
@@ -285,3 +285,54 @@ def test_post_deploy_uses_a_first_unless_asked_already_and_asks_the_others_itsel
     host = ScriptedHost("compute", [Command("has-it"), Command("is-warm")])
     assert run_post_deploy(host, st, SECRETS) == ((), None)
     assert host.ran == ["has-it", "is-warm"]
+
+
+class Batching(Scripted):
+    """`Scripted`, also answering batches: ``extra`` members answer ``extra-out``."""
+
+    def __init__(self, polls: list[list[ContainerFact]]) -> None:
+        super().__init__(polls)
+        self.batches: list[tuple[int, list[str]]] = []  # (listings before, member names)
+
+    def run_batch(
+        self, commands: Mapping[str, str], *, timeout: float | None = None, parallel: bool = False
+    ) -> dict[str, CommandResult]:
+        self.batches.append((self.listings, sorted(commands)))
+        out = {}
+        for name, cmd in commands.items():
+            if name == "extra":
+                out[name] = CommandResult(cmd, 0, "extra-out", "")
+            else:
+                code, o, e = self._exec(cmd, None, 10)
+                out[name] = CommandResult(cmd, code, o.decode(), e.decode())
+        return out
+
+
+def test_the_at_end_reads_ride_on_the_polls_due_after_the_window_and_come_back_from_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nornir_homehub.tasks import health
+
+    clock = FakeClock()
+    monkeypatch.setattr(health, "time", clock)
+    conn = Batching([[qdrant(health="starting")]] + [[qdrant()]] * 20)
+    end: dict[str, CommandResult] = {}
+    ready, failed = wait_ready(
+        conn, [stack()], 30, SECRETS, stable=1.0, at_end={"extra": "true"}, end_reads=end
+    )
+    assert failed == {} and "qdrant" in ready
+    # Ready at listing 2 (t=0.2); the window ends at t=1.2: only the polls due in its last
+    # 0.2 s or after (t=1.0, the last at t=1.2) carry the extra read beside their listing.
+    assert [names for _, names in conn.batches] == [[" listing", "extra"]] * 2
+    assert [before for before, _ in conn.batches] == [conn.listings - 2, conn.listings - 1]
+    assert end == {"extra": CommandResult("true", 0, "extra-out", "")}
+    assert clock.now == pytest.approx(101.2, abs=0.01)
+
+
+def test_no_at_end_reads_come_back_from_a_wait_that_failed() -> None:
+    conn = Batching([[qdrant(state="exited", exit_code=1)]])
+    end: dict[str, CommandResult] = {}
+    ready, failed = wait_ready(
+        conn, [stack()], 30, SECRETS, stable=1.0, at_end={"extra": "true"}, end_reads=end
+    )
+    assert ready == {} and "qdrant" in failed and end == {} and conn.batches == []
