@@ -26,6 +26,7 @@ controller) and `plugins` (registration, the shared connection of a Nornir host)
 from nornir_homehub.connection.base import (
     DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
+    FileUpload,
     HostConnection,
 )
 from nornir_homehub.connection.batch import parse_batch, render_batch
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_COMMAND_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
     "CommandResult",
+    "FileUpload",
     "HomehubLocal",
     "HomehubSSH",
     "HostConnection",

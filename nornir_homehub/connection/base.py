@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Self
 from nornir_homehub.codes import EXIT_MISSING
 from nornir_homehub.connection.batch import parse_batch, render_batch
 from nornir_homehub.connection.result import CommandResult
-from nornir_homehub.connection.upload import render_upload_script
+from nornir_homehub.connection.upload import batch_upload_script, render_upload_script
 from nornir_homehub.connection_options import LOCAL_OPTIONS, SSH_OPTIONS, Kind
 from nornir_homehub.errors import ConfigError, TransportError
 from nornir_homehub.secrets import redact_all, redact_tail
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from nornir.core.configuration import Config
 
@@ -32,6 +32,17 @@ DEFAULT_CONNECT_TIMEOUT = float(_OPTION["connect_timeout"].default)
 DEFAULT_COMMAND_TIMEOUT = float(_OPTION["command_timeout"].default)
 # SIGTERM, then SIGKILL after this many seconds, for the process group of a timed-out command.
 KILL_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class FileUpload:
+    """One file for `HostConnection.put_files`: where, what, with which mode and owner."""
+
+    path: str
+    content: bytes
+    mode: int = 0o644
+    owner: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,41 @@ class HostConnection:
             raise TransportError(
                 f"{self.name}: upload of {path} failed (exit {res.exit_code}): "
                 f"{tail or '(no output)'}; {path} was left as it was"
+            )
+
+    def put_files(self, files: Sequence[FileUpload]) -> None:
+        """Write each of ``files`` like `put_file`, in order, in one round trip.
+
+        The bytes follow each other on stdin; each file is read to exactly its length and
+        installed whole or not at all. The first file that cannot be written stops there:
+        the earlier ones are installed, it and the later ones keep their old bytes (as
+        `put_file` one after the other would leave them). One file goes through `put_file`.
+
+        Raises:
+            ConnectionLost: the connection died during the upload.
+            TransportError: a file was refused (its path and the host's message).
+        """
+        if len(files) == 1:
+            f = files[0]
+            self.put_file(f.path, f.content, mode=f.mode, owner=f.owner, group=f.group)
+            return
+        if not files:
+            return
+        rows = []
+        for f in files:
+            parent, base = os.path.split(f.path)
+            tmp = f"{parent}/.{base}.homehub-{os.getpid()}-{time.monotonic_ns()}"
+            sha = hashlib.sha256(f.content).hexdigest()
+            rows.append((f.path, tmp, len(f.content), sha, f.mode, f.owner, f.group))
+        self.bytes_uploaded += sum(len(f.content) for f in files)
+        res = self.run(batch_upload_script(rows), stdin=b"".join(f.content for f in files))
+        if not res.ok:
+            tail = (res.stderr or res.stdout).strip()[-500:]
+            failed = next((f.path for f in files if f"upload of {f.path} failed" in tail), None)
+            where = failed or ", ".join(f.path for f in files)
+            raise TransportError(
+                f"{self.name}: upload of {where} failed (exit {res.exit_code}): "
+                f"{tail or '(no output)'}; {where} was left as it was"
             )
 
     def close(self) -> None:

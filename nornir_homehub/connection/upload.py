@@ -22,6 +22,7 @@ def render_upload_script(
     mode: int,
     owner: str | None = None,
     group: str | None = None,
+    reader: str = "cat",
 ) -> str:
     """The POSIX shell script that installs stdin at ``path`` only when it arrived whole.
 
@@ -41,6 +42,8 @@ def render_upload_script(
         mode: permission bits of the installed file.
         owner: user to own the file (default: the login user).
         group: group of the file.
+        reader: the command that copies the file's bytes from stdin (default ``cat``: all
+            of stdin; `batch_upload_script` reads exactly ``size`` bytes of it).
 
     Returns:
         The script, to run with the content on stdin.
@@ -60,7 +63,7 @@ def render_upload_script(
         'mkdir -p -- "$d" || fail "cannot create $d"',
         "umask 077",
         f'for f in {stale}; do [ -e "$f" ] && rm -f -- "$f"; done',
-        'cat > "$t" || fail "cannot write $t"',
+        f'{reader} > "$t" || fail "cannot write $t"',
         'n=$(stat -c %s -- "$t") || fail "cannot stat $t"',
         f'[ "$n" = {size} ] || fail "received $n of {size} bytes (transfer cut short)"',
         'h=$(sha256sum < "$t") || fail "sha256sum failed"',
@@ -75,4 +78,32 @@ def render_upload_script(
         'mv -fT -- "$t" "$p" || fail "cannot rename onto $p"',
         'sync -- "$d" 2>/dev/null || :',
     ]
+    return "\n".join(lines)
+
+
+# Reads exactly N bytes of stdin: GNU head -c never reads past them on a pipe; elsewhere (BusyBox
+# head reads ahead through stdio) dd, one byte per read, which is exact everywhere.
+_EXACT_READER = (
+    'if head --version 2>/dev/null | grep -q GNU; then rd() { head -c "$1"; }; '
+    'else rd() { dd bs=1 count="$1" 2>/dev/null; }; fi'
+)
+
+
+def batch_upload_script(files: list[tuple[str, str, int, str, int, str | None, str | None]]) -> str:
+    """The script that installs several files, one after the other, from one stdin (pure).
+
+    ``files``: (path, temporary path, size, sha256, mode, owner, group) in the order their
+    bytes follow each other on stdin. Each file is installed as `render_upload_script`
+    installs one (whole or not at all), reading exactly its ``size`` bytes; the first that
+    fails stops the script with its exit status and message, the earlier ones installed.
+    """
+    total = sum(f[2] for f in files)
+    names = ", ".join(f[0].replace("\n", "?") for f in files)
+    lines = [f"# upload of {len(files)} files ({total} bytes): {names}", _EXACT_READER]
+    for path, tmp, size, sha, mode, owner, group in files:
+        one = render_upload_script(
+            path, tmp, size=size, sha256=sha, mode=mode, owner=owner, group=group,
+            reader=f"rd {size}",
+        )  # fmt: skip
+        lines.append(f"(\n{one}\n) || exit $?")
     return "\n".join(lines)

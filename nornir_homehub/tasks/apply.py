@@ -12,6 +12,7 @@ import posixpath
 import shlex
 from typing import TYPE_CHECKING
 
+from nornir_homehub.connection import FileUpload
 from nornir_homehub.errors import HomehubError, StackFailed, TransportError
 from nornir_homehub.plan.stacks import ComposeAction
 from nornir_homehub.report.phases import timed
@@ -42,14 +43,21 @@ def apply_files(conn: HostConnection, stack: RenderedStack, plan: StackPlan) -> 
         ]
         conn.run(" && ".join(cmds), check=True)
         applied += [f"dir {p} ({r})" for p, r in plan.do_dirs]
+    # The new contents in one round trip; then the files whose mode alone differs.
+    uploads = [
+        FileUpload(f.path, f.content, f.mode)
+        for change in plan.do_write
+        if change.content_changed
+        for f in (stack.files[change.path],)
+    ]
+    try:
+        conn.put_files(uploads)
+    except TransportError as exc:
+        failed = next((u.path for u in uploads if f"upload of {u.path} failed" in str(exc)), None)
+        raise _write_failure(conn, stack, failed or uploads[0].path, exc) from None
     for change in plan.do_write:
         f = stack.files[change.path]
-        if change.content_changed:
-            try:
-                conn.put_file(f.path, f.content, mode=f.mode)
-            except TransportError as exc:
-                raise _write_failure(conn, stack, f.path, exc) from None
-        else:
+        if not change.content_changed:
             conn.run(f"chmod {f.mode:o} {shlex.quote(f.path)}", check=True)
         applied.append(f"file {f.path} ({change.reason})")
     return applied

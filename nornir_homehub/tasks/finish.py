@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nornir.core.task import Result, Task
 
-from nornir_homehub.connection import host_connection
+from nornir_homehub.connection import FileUpload, host_connection
 from nornir_homehub.defaults import STACK_STATE_FILE as STATE_FILE
 from nornir_homehub.errors import StackFailed, TransportError
 from nornir_homehub.facts.stacks import Container, render_state
@@ -135,6 +135,7 @@ def finish_stacks(
                 rolled_back += [(stack.name, back)] if back else []
     failures.update(unhealthy)
     done: dict[str, Any] = {}
+    states: list[FileUpload] = []
     ran = False
     for stack in waiting:
         if stack.name not in ready:
@@ -151,7 +152,7 @@ def finish_stacks(
         state = render_state(
             stack.name, stack.config_hash, {p: f.sha256 for p, f in stack.files.items()}
         )
-        conn.put_file(f"{stack.project_dir}/{STATE_FILE}", state, mode=0o600)
+        states.append(FileUpload(f"{stack.project_dir}/{STATE_FILE}", state, 0o600))
         done[stack.name] = {"containers": ready[stack.name], "steps": list(steps)}
     # What the wait read holds while nothing ran since: no step, no rollback.
     still = not (ran or rolled_back)
@@ -159,8 +160,11 @@ def finish_stacks(
     if seen is not None and still:
         seen.at_end, seen.at_end_time = end, end_at
         seen.images = images if images is not None and images.ok else None
+    # The state records, with the release records when there are any: one round trip.
     if release is not None:
-        _record(conn, [s for s in stacks if s.name in done], release, done, ahead, still)
+        _record(conn, [s for s in stacks if s.name in done], release, done, ahead, still, states)
+    else:
+        conn.put_files(states)
     if failures:
         ordered = [failures[s.name] for s in stacks if s.name in failures]
         error = ordered[0]
@@ -181,16 +185,23 @@ def _record(
     done: dict[str, Any],
     ahead: Mapping[str, CommandResult],
     still: bool,
+    states: list[FileUpload],
 ) -> None:
-    """Record a release of each completed stack; its id and images go to ``done``."""
+    """Write ``states``, then record a release of each completed stack.
+
+    One round trip when the stable window's listing still holds (no step ran since).
+
+    Each release's id and images go to ``done``.
+    """
     from nornir_homehub.tasks.releases import record_releases
 
     runtime = ahead.get("runtime")
-    if runtime is not None and not (runtime.ok and still):
-        runtime = None
-    recorded = record_releases(
-        conn, stacks, release, runtime=runtime.stdout if runtime is not None else None
-    )
+    if runtime is None or not (runtime.ok and still):
+        # The records need a listing first: the state records do not wait for it.
+        conn.put_files(states)
+        recorded = record_releases(conn, stacks, release)
+    else:
+        recorded = record_releases(conn, stacks, release, runtime=runtime.stdout, also=states)
     for name, rec in recorded.items():
         done[name]["release"] = rec.id
         done[name]["images"] = {s: p.pin for s, p in rec.images.items()}

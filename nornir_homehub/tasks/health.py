@@ -39,6 +39,7 @@ ENGINE_ERRORS = 6  # consecutive polls without an answer from Docker Engine end 
 OWN_CHECK_EVERY = 0.5  # seconds between runs of a starting container's healthcheck command
 OWN_CHECK_TIMEOUT = 10  # seconds one run may take (compose's usual healthcheck timeout)
 _LISTING = " listing"  # the poll's own key in a batch with ``at_end`` (no name of theirs)
+VERDICT_WAIT = 0.3  # at most this long a poll waits on the host for Docker's health verdict
 WINDOW_SLACK = 0.005  # poll this long after a window's end, so the poll's clock is past it
 
 
@@ -106,10 +107,11 @@ def wait_ready(
     engine_error = ""
     errors = 0
     windows_end: float | None = None  # when every stack waited for has been ready long enough
+    verdicts: list[Container] = []  # what only Docker's first healthy still holds up
     while True:
         # Within a poll of the end: the listing itself may take the wait past it.
         due = windows_end is not None and time.monotonic() >= windows_end - POLL
-        docker, read = _listing(conn, at_end if due else None)
+        docker, read, waited = _listing(conn, at_end if due else None, verdicts if due else [])
         engine_error = docker.error or ""
         errors = errors + 1 if engine_error else 0
         facts = {c.id: c for c in docker.containers}
@@ -150,19 +152,48 @@ def wait_ready(
                 end_reads.update(read)
             return ready, failed
         pending = [w for (name, _), w in watch.items() if name not in ready and name not in failed]
-        ends = [w.ready_since + stable for w in pending if w.ready_since is not None]
-        windows_end = max(ends) if ends and len(ends) == len(pending) else None
-        if while_stable is not None and len(ends) == len(pending):
+        ends, windows_end, verdicts = _windows(pending, stable)
+        if while_stable is not None and windows_end is not None:
             while_stable()
             while_stable = None
-        time.sleep(_pause(time.monotonic(), ends))
+        time.sleep(_pause(time.monotonic(), ends, waited if verdicts else None))
+
+
+def _windows(
+    pending: list[_Watch], stable: float
+) -> tuple[list[float], float | None, list[Container]]:
+    """The pending watches' window ends, and when all of them end (or None).
+
+    None unless every watch counts as ready already. Also the containers whose readiness
+    waits for Docker's verdict alone (their healthcheck passed, run by the wait, and Docker
+    still says starting).
+    """
+    ends = [w.ready_since + stable for w in pending if w.ready_since is not None]
+    last = max(ends) if ends and len(ends) == len(pending) else None
+    verdicts = [w.container for w in pending if w.container and w.passed_at and not w.agreed]
+    return ends, last, verdicts if last is not None else []
 
 
 def _listing(
-    conn: HostConnection, extra: Mapping[str, str] | None
-) -> tuple[DockerContainers, dict[str, CommandResult]]:
-    """One poll's container listing, and ``extra`` run beside it (one round trip)."""
+    conn: HostConnection, extra: Mapping[str, str] | None, verdicts: list[Container]
+) -> tuple[DockerContainers, dict[str, CommandResult], float]:
+    """One poll's container listing, ``extra`` run beside it (one round trip), its seconds.
+
+    With ``verdicts``, the listing first waits on the host, at most `VERDICT_WAIT` seconds,
+    until Docker reports a health status of one of those containers (`verdict_wait_command`);
+    the seconds the poll took are returned then (else 0).
+    """
     listing = containers_command(label=PROJECT_LABEL)
+    start = time.monotonic()
+    if verdicts:
+        listing = f"{verdict_wait_command(verdicts)}; {listing}"
+    docker, read = _run_listing(conn, listing, extra)
+    return docker, read, time.monotonic() - start if verdicts else 0.0
+
+
+def _run_listing(
+    conn: HostConnection, listing: str, extra: Mapping[str, str] | None
+) -> tuple[DockerContainers, dict[str, CommandResult]]:
     if extra:
         try:
             got = conn.run_parallel({_LISTING: listing, **extra})
@@ -175,14 +206,41 @@ def _listing(
     return parse_containers(conn.run(listing)), {}
 
 
-def _pause(now: float, window_ends: list[float]) -> float:
+def verdict_wait_command(containers: list[Container]) -> str:
+    """Wait until Docker reports a health status of one of ``containers``; print nothing.
+
+    Docker's ``health_status`` events since the earliest start are asked for (``docker
+    events``, whose ``container`` filters add up): one that came already ends the wait at
+    once, else the first to come, else `VERDICT_WAIT` seconds. It only ends a pause sooner;
+    the listing after it says what the containers are. Without fractional ``sleep`` (old
+    BusyBox) it does not wait at all.
+    """
+    since = min(c.started_at for c in containers)
+    filters = " ".join(f"--filter container={shlex.quote(c.id)}" for c in containers)
+    ticks = round(VERDICT_WAIT / 0.01)
+    return (
+        "v=$(mktemp) && { docker events --since "
+        + shlex.quote(since)
+        + f' --filter event=health_status {filters} --format x >"$v" 2>/dev/null & p=$!; '
+        f'i=0; while [ "$i" -lt {ticks} ] && [ ! -s "$v" ]; do sleep 0.01 2>/dev/null || break; '
+        'i=$((i + 1)); done; kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; rm -f "$v"; }'
+    )
+
+
+def _pause(now: float, window_ends: list[float], waited: float | None = None) -> float:
     """Seconds until the next poll: `POLL`, or less when a stable window ends sooner.
 
     The poll right after a window's end sees the stack ready, instead of one up to `POLL`
-    later (each wait of a deploy would pay that in series).
+    later (each wait of a deploy would pay that in series). ``waited``: the next poll waits on
+    the host for Docker's verdict (`verdict_wait_command`), and the last one spent ``waited``
+    seconds: once that poll is due (within `POLL` of the last window's end), the pause is only
+    what it leaves of `POLL`, so a host that cannot wait is not asked more than once a `POLL`.
     """
     due = [end - now + WINDOW_SLACK for end in window_ends if end + WINDOW_SLACK > now]
-    return min([POLL, *due])
+    pause = min([POLL, *due])
+    if waited is not None and window_ends and now >= max(window_ends) - POLL:
+        return min(pause, max(0.0, POLL - waited))
+    return pause
 
 
 def _observe(

@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nornir_homehub.connection import FileUpload
 from nornir_homehub.defaults import STACK_STATE_FILE
 from nornir_homehub.errors import StackFailed
 from nornir_homehub.facts.images import ImagePin, parse_image_pins
@@ -33,6 +34,8 @@ from nornir_homehub.plan.releases import local_pin_tag, pin_compose, release_id
 from nornir_homehub.report.clean import iso, utc_now
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from nornir.core.task import Result, Task
 
     from nornir_homehub.connection import HostConnection
@@ -84,21 +87,25 @@ def record_releases(
     ctx: ReleaseContext,
     *,
     runtime: str | None = None,
+    also: Sequence[FileUpload] = (),
 ) -> dict[str, Release]:
     """Record a release of each stack (files, running images, who, when, run id).
 
     ``runtime``: the host's ``runtime`` fact (`facts.runtime`) when the caller read it already
-    (after the stacks' containers were created); None: read it here.
+    (after the stacks' containers were created); None: read it here. ``also``: files written
+    before the records, in the same round trip (the stacks' state records).
 
     Returns:
         stack name -> the release written.
     """
     if not stacks:
+        conn.put_files(also)
         return {}
     if runtime is None:
         runtime = conn.run_batch(runtime_commands(()))["runtime"].stdout
     now = utc_now()
     out = {}
+    records = list(also)
     for stack in stacks:
         pins = parse_image_pins(runtime, compose_images(stack), stack.containers)
         release = Release(
@@ -114,10 +121,11 @@ def record_releases(
             rollback_of=ctx.rollback_of,
             reason=ctx.reason,
         )
-        path = release_path(ctx.root, stack.name, release.id)
-        conn.run(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])}", check=True)
-        conn.put_file(path, release.to_json(), mode=0o600)
+        # Its folder is created by the upload itself.
+        records.append(FileUpload(release_path(ctx.root, stack.name, release.id),
+                                  release.to_json(), 0o600))  # fmt: skip
         out[stack.name] = release
+    conn.put_files(records)
     return out
 
 

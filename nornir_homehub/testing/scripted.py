@@ -18,11 +18,11 @@ written with ``put_file`` land in ``host.files`` with their mode; ``read_file`` 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nornir_homehub.connection import HostConnection
+from nornir_homehub.connection import FileUpload, HostConnection
 from nornir_homehub.connection_options import SSH_PLUGIN
 from nornir_homehub.errors import CommandTimeout, TransportError
 
@@ -180,6 +180,13 @@ class ScriptedHost(HostConnection):
         self.bytes_uploaded += len(content)
         self.uploads.append(path)
         self.files[path] = FileEntry(content, mode, owner, group)
+
+    def put_files(self, files: Sequence[FileUpload]) -> None:
+        """Store each of ``files`` as `put_file` does, in one round trip."""
+        before = self.commands_run
+        for f in files:
+            self.put_file(f.path, f.content, mode=f.mode, owner=f.owner, group=f.group)
+        self.commands_run = before + (1 if files else 0)
 
 
 def scripted_nornir(

@@ -117,3 +117,65 @@ def test_the_case_files_describe_what_they_test() -> None:
     for case_file in CASES:
         case = yaml.safe_load(case_file.read_text())
         assert case["description"] and case["expect"]["file"] in {"new", "old", "dir"}
+
+
+def _batch(tmp: Path, contents: list[bytes]) -> tuple[str, list[Path]]:
+    from nornir_homehub.connection.upload import batch_upload_script
+
+    paths = [tmp / "dest" / f"f{i}" for i in range(len(contents))]
+    rows = [
+        (str(p), f"{p.parent}/.{p.name}.homehub-1-{i}", len(c), hashlib.sha256(c).hexdigest(),
+         0o600 if i % 2 else 0o644, None, None)
+        for i, (p, c) in enumerate(zip(paths, contents, strict=True))
+    ]  # fmt: skip
+    return batch_upload_script(rows), paths
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash", "busybox"])
+def test_a_batch_installs_each_file_from_one_stdin_exactly(shell: str, tmp_path: Path) -> None:
+    """Each file gets exactly its bytes (GNU head -c, or dd under BusyBox), with its mode."""
+    shells = _shells(tmp_path)
+    if shell not in shells:
+        pytest.skip(f"{shell} is not installed here")
+    argv, env = shells[shell]
+    if shell == "busybox":
+        for applet in ("head", "grep", "dd"):
+            link = Path(env["PATH"]) / applet
+            if not link.exists():
+                link.symlink_to(argv[0])
+    big = bytes(range(256)) * 300  # 76800 bytes: more than one pipe buffer
+    contents = [b"first\n", b"", big, b"last line, no newline"]
+    script, paths = _batch(tmp_path, contents)
+    res = subprocess.run([*argv, "-c", script], input=b"".join(contents), env=env,
+                         capture_output=True, timeout=60, check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert [p.read_bytes() for p in paths] == contents
+    assert [p.stat().st_mode & 0o777 for p in paths] == [0o644, 0o600, 0o644, 0o600]
+    assert sorted(q.name for q in paths[0].parent.iterdir()) == ["f0", "f1", "f2", "f3"]
+
+
+@pytest.mark.parametrize("shell", ["dash", "busybox"])
+def test_a_batch_cut_short_keeps_the_files_it_had_not_received_whole(
+    shell: str, tmp_path: Path
+) -> None:
+    shells = _shells(tmp_path)
+    if shell not in shells:
+        pytest.skip(f"{shell} is not installed here")
+    argv, env = shells[shell]
+    if shell == "busybox":
+        for applet in ("head", "grep", "dd"):
+            link = Path(env["PATH"]) / applet
+            if not link.exists():
+                link.symlink_to(argv[0])
+    contents = [b"new one\n", b"new two\n", b"new three\n"]
+    script, paths = _batch(tmp_path, contents)
+    paths[0].parent.mkdir()
+    for p in paths:
+        p.write_bytes(b"old\n")
+    sent = b"".join(contents)[: len(contents[0]) + 3]  # the channel dropped in the second file
+    res = subprocess.run([*argv, "-c", script], input=sent, env=env,
+                         capture_output=True, timeout=60, check=False)  # fmt: skip
+    assert res.returncode == 86
+    assert f"upload of {paths[1]} failed: received 3 of 8 bytes" in res.stderr.decode()
+    assert [p.read_bytes() for p in paths] == [b"new one\n", b"old\n", b"old\n"]
+    assert sorted(q.name for q in paths[0].parent.iterdir()) == ["f0", "f1", "f2"]

@@ -10,7 +10,9 @@ The stable window is 0 here: nothing depends on timing.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from fake_clock import FakeClock
@@ -41,10 +43,12 @@ class Scripted(HostConnection):
         self.listings = 0
         self.own_exit = own_exit
         self.own: list[tuple[int, str]] = []  # (listings so far, command) of each own check
+        self.listed: list[str] = []  # each listing's whole command
 
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
         if "docker inspect --type container" in command:
             self.listings += 1
+            self.listed.append(command)
             self.last = next(self.polls, self.last)
             return 0, "\n".join(inspect_line(c) for c in self.last).encode(), b""
         if " docker exec " in f" {command}":
@@ -336,3 +340,79 @@ def test_no_at_end_reads_come_back_from_a_wait_that_failed() -> None:
         conn, [stack()], 30, SECRETS, stable=1.0, at_end={"extra": "true"}, end_reads=end
     )
     assert ready == {} and "qdrant" in failed and end == {} and conn.batches == []
+
+
+def test_once_only_dockers_verdict_is_missing_the_polls_wait_for_it_on_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nornir_homehub.tasks import health
+
+    clock = FakeClock()
+    monkeypatch.setattr(health, "time", clock)
+    conn = Scripted([[qdrant(health="starting")]] * 8 + [[qdrant(health="healthy")]])
+    ready, failed = wait_ready(
+        conn, [stack(healthcheck=True, test=("CMD", "true"))], 30, SECRETS, stable=1.0
+    )
+    assert failed == {} and "qdrant" in ready
+    # The own check passed at the first listing (t=0): the window ends at t=1.0, and from the
+    # poll due within 0.2 s of it, each listing first waits for Docker's verdict.
+    waits = ["docker events --since" in c for c in conn.listed]
+    assert waits[0] is False and waits[-1] is True
+    assert waits == sorted(waits)  # no listing without the wait once one had it
+    first = waits.index(True)
+    assert conn.listed[first].startswith(health.verdict_wait_command([container()]) + "; ")
+
+
+def container() -> Container:
+    return Container(
+        "q" * 64, "qdrant", "qdrant", "qdrant", "running", Health.STARTING,
+        "2026-12-01T07:30:37Z", "qdrant/qdrant:v1.15.5",
+    )  # fmt: skip
+
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$$ $*" >> "$LOG"
+[ "$1" = events ] || exit 0
+if [ -n "$EVENT_AFTER" ]; then sleep "$EVENT_AFTER"; echo x; fi
+exec sleep 20
+"""
+
+
+@pytest.mark.parametrize("event_after", ["0.05", ""], ids=["event", "none"])
+def test_the_verdict_wait_ends_at_the_event_or_its_bound_and_ends_docker_events(
+    tmp_path: Path, event_after: str
+) -> None:
+    """Through the real `sh`, with a stand-in `docker` whose event stream never ends itself."""
+    import os
+    import subprocess
+    import time
+
+    from nornir_homehub.tasks.health import VERDICT_WAIT, verdict_wait_command
+
+    (tmp_path / "docker").write_text(FAKE_DOCKER)
+    (tmp_path / "docker").chmod(0o755)
+    log = tmp_path / "log"
+    other = dataclasses.replace(container(), id="r" * 64, started_at="2026-12-01T07:30:30Z")
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "LOG": str(log)}
+    env["EVENT_AFTER"] = event_after
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
+    start = time.monotonic()
+    res = subprocess.run(
+        ["sh", "-c", verdict_wait_command([container(), other])],
+        env=env, capture_output=True, text=True, timeout=15, check=False,
+    )  # fmt: skip
+    took = time.monotonic() - start
+    assert res.returncode == 0 and res.stdout == ""
+    pid, args = log.read_text().split(" ", 1)
+    assert args.split() == [
+        "events", "--since", "2026-12-01T07:30:30Z", "--filter", "event=health_status",
+        "--filter", f"container={'q' * 64}", "--filter", f"container={'r' * 64}",
+        "--format", "x",
+    ]  # fmt: skip
+    # Ended, not left streaming (its stand-in would have run 20 s), and no temporary file left.
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)
+    assert took < 10 and list((tmp_path / "tmp").iterdir()) == []
+    if not event_after:
+        assert took >= VERDICT_WAIT * 0.9  # waited for its bound
