@@ -156,6 +156,11 @@ def finish_stacks(
         done[stack.name] = {"containers": ready[stack.name], "steps": list(steps)}
     # What the wait read holds while nothing ran since: no step, no rollback.
     still = not (ran or rolled_back)
+    if not still and done:
+        # What the wait read no longer holds: everything that follows reads it again at once.
+        ahead = _read_ahead(conn, waiting, release is not None, extra=at_end, unless=False)
+        end, end_at = {n: ahead[n] for n in at_end or {} if n in ahead}, time.monotonic()
+        still = True
     images = ahead.get("images")
     if seen is not None and still:
         seen.at_end, seen.at_end_time = end, end_at
@@ -208,14 +213,20 @@ def _record(
 
 
 def _read_ahead(
-    conn: HostConnection, stacks: list[RenderedStack], releases: bool
+    conn: HostConnection,
+    stacks: list[RenderedStack],
+    releases: bool,
+    *,
+    extra: Mapping[str, str] | None = None,
+    unless: bool = True,
 ) -> dict[str, CommandResult]:
     """What follows the health wait reads, read in its stable window (one round trip).
 
     Each stack's first post-deploy ``unless`` (``unless STACK``; its containers are ready, and
-    a crash in the window fails the stack anyway), the ``images`` the containers run (for
-    `record_digests`) and, for the release records, the host's ``runtime`` fact. A read that
-    fails here is read again where it is needed.
+    a crash in the window fails the stack anyway; not with ``unless`` False), the ``images``
+    the containers run (for `record_digests`), for the release records the host's ``runtime``
+    fact, and ``extra`` (name -> command). A read that fails here is read again where it is
+    needed.
     """
     from nornir_homehub.facts.images import running_images_command
     from nornir_homehub.facts.runtime import runtime_commands
@@ -223,8 +234,9 @@ def _read_ahead(
     batch = {
         f"unless {s.name}": s.post_deploy[0].unless
         for s in stacks
-        if s.post_deploy and s.post_deploy[0].unless
+        if unless and s.post_deploy and s.post_deploy[0].unless
     }
+    batch.update(extra or {})
     if stacks:
         batch["images"] = running_images_command()
     if releases:

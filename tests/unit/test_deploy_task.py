@@ -259,7 +259,9 @@ def test_the_image_digests_come_from_the_stable_windows_listing_while_nothing_ra
         assert digests["qdrant"]["qdrant"]["digest_source"] == "image_id"
 
 
-def test_the_models_checks_answers_ride_on_the_facts_and_hold_only_when_nothing_changed() -> None:
+def test_the_models_checks_answers_ride_on_round_trips_the_stage_makes_anyway() -> None:
+    """A no-op: on the facts' round trip. A deploy whose step pulled a model: read again with
+    what follows the steps (the listings of the records), after the pull, not before it."""
     from nornir_homehub.tasks.models import ModelsAhead
 
     tags = Command("/api/tags", match="contains", out=probe_answer(200))
@@ -276,7 +278,7 @@ def test_the_models_checks_answers_ride_on_the_facts_and_hold_only_when_nothing_
         Command(unless),
     ]
     data = {**HOST_DATA, "stacks": ["ollama", "qdrant"], "ollama_models": ["qwen2.5-coder:14b"]}
-    for script, kept in ((noop, True), (_first_deploy_script(stacks), False)):
+    for script, pulled in ((noop, False), (_first_deploy_script(stacks), True)):
         host = RecordingHost("compute", [*script, tags, ps])
         nr = scripted_nornir({"compute": (data, host)})
         models = ModelsAhead(nr.inventory.hosts.values())
@@ -288,8 +290,12 @@ def test_the_models_checks_answers_ride_on_the_facts_and_hold_only_when_nothing_
             models=models,
         )
         assert not agg.failed, agg["compute"][0].exception
+        reads = list(models.commands("compute").values())
         # Read in the facts' round trip, whatever the stage then did.
-        assert host.ran[: len(batch) + 2][-2:] == list(models.commands("compute").values())
-        assert (models.take("compute") is not None) is kept
-        if kept:  # the no-op: still one round trip in all
-            assert host.commands_run == 1
+        assert host.ran[: len(batch) + 2][-2:] == reads
+        assert models.take("compute") is not None
+        at = [i for i, c in enumerate(host.ran) if c == reads[0]]
+        if pulled:  # read again after the step, beside the release listing
+            assert len(at) == 2 and at[1] > host.ran.index(PULL)
+        else:  # the no-op: still one round trip in all
+            assert len(at) == 1 and host.commands_run == 1
