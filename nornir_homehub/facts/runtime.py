@@ -26,6 +26,12 @@ _CONTAINER = (
     '{{with .Config.Labels}}{{json (index . "' + CONFIG_HASH_LABEL + '")}}{{else}}null{{end}}}'
 )
 _IMAGE = '{"image_id":{{json .Id}},"repo_digests":{{json .RepoDigests}}}'
+# `_CONTAINER` and what `facts.images.parse_running_images` reads too: one listing for both.
+_WIDE = (
+    _CONTAINER[:-1] + ',"image":{{json .Config.Image}},"project":{{with .Config.Labels}}'
+    '{{json (index . "com.docker.compose.project")}}{{else}}null{{end}},"service":'
+    '{{with .Config.Labels}}{{json (index . "com.docker.compose.service")}}{{else}}null{{end}}}'
+)
 
 
 @dataclass(frozen=True)
@@ -61,14 +67,19 @@ class RuntimeFacts:
         return self.containers.get(name, ContainerRuntime())
 
 
-def runtime_commands(project_dirs: Iterable[str]) -> dict[str, str]:
-    """Shell commands for `HostConnection.run_batch`; parse with `parse_runtime`."""
+def runtime_commands(project_dirs: Iterable[str], *, wide: bool = False) -> dict[str, str]:
+    """Shell commands for `HostConnection.run_batch`; parse with `parse_runtime`.
+
+    ``wide``: the ``runtime`` listing also carries what `facts.images.parse_running_images`
+    reads (each container's image reference, compose project and service).
+    """
     dirs = " ".join(shlex.quote(d) for d in project_dirs)
+    fmt = _WIDE if wide else _CONTAINER
     return {
         "runtime": (
             f"ids=$(docker ps -aq --no-trunc) || exit {EXIT_NO_DOCKER}; "
             '[ -n "$ids" ] || exit 0; '
-            f"docker inspect --type container --format {shlex.quote(_CONTAINER)} $ids; "
+            f"docker inspect --type container --format {shlex.quote(fmt)} $ids; "
             "imgs=$(docker inspect --type container --format '{{.Image}}' $ids 2>/dev/null "
             '| sort -u); [ -n "$imgs" ] || exit 0; '
             f"docker image inspect --format {shlex.quote(_IMAGE)} $imgs; true"

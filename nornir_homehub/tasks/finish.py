@@ -161,7 +161,7 @@ def finish_stacks(
         ahead = _read_ahead(conn, waiting, release is not None, extra=at_end, unless=False)
         end, end_at = {n: ahead[n] for n in at_end or {} if n in ahead}, time.monotonic()
         still = True
-    images = ahead.get("images")
+    images = ahead.get("images") or ahead.get("runtime")
     if seen is not None and still:
         seen.at_end, seen.at_end_time = end, end_at
         seen.images = images if images is not None and images.ok else None
@@ -224,9 +224,9 @@ def _read_ahead(
 
     Each stack's first post-deploy ``unless`` (``unless STACK``; its containers are ready, and
     a crash in the window fails the stack anyway; not with ``unless`` False), the ``images``
-    the containers run (for `record_digests`), for the release records the host's ``runtime``
-    fact, and ``extra`` (name -> command). A read that fails here is read again where it is
-    needed.
+    the containers run (for `record_digests`; with release records, the host's wide
+    ``runtime`` fact, which serves both, instead), and ``extra`` (name -> command). A read
+    that fails here is read again where it is needed.
     """
     from nornir_homehub.facts.images import running_images_command
     from nornir_homehub.facts.runtime import runtime_commands
@@ -237,10 +237,10 @@ def _read_ahead(
         if unless and s.post_deploy and s.post_deploy[0].unless
     }
     batch.update(extra or {})
-    if stacks:
+    if releases:  # one listing serves the release records and the digests
+        batch["runtime"] = runtime_commands((), wide=True)["runtime"]
+    elif stacks:
         batch["images"] = running_images_command()
-    if releases:
-        batch["runtime"] = runtime_commands(())["runtime"]
     if not batch:
         return {}
     try:

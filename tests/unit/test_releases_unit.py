@@ -136,3 +136,34 @@ def test_prune_releases_removes_beyond_releases_keep(dry_run: bool) -> None:
         )
     else:
         assert len(host.ran) == 1
+
+
+def test_the_wide_runtime_listing_serves_the_release_records_and_the_image_digests() -> None:
+    """One listing read in the stable window: `parse_runtime` and `parse_running_images` both."""
+    import json as _json
+
+    from nornir_homehub.facts.images import parse_running_images
+    from nornir_homehub.facts.runtime import parse_runtime, runtime_commands
+
+    cmd = runtime_commands((), wide=True)["runtime"]
+    for field in ('"config_hash":', '"image":{{json .Config.Image}}', '"project":', '"service":'):
+        assert field in cmd
+    ollama = "sha256:" + "ac" * 32
+    digest = "192.0.2.133:5000/homehub-standin/ollama@sha256:" + "05" * 32
+    out = "".join(
+        _json.dumps(line) + "\n"
+        for line in (
+            {"container": "/ollama", "image_id": ollama, "config_hash": "ab" * 32,
+             "image": "192.0.2.133:5000/homehub-standin/ollama:lab", "project": "ollama",
+             "service": "ollama"},
+            {"container": "/other", "image_id": ollama, "config_hash": None, "image": "x",
+             "project": None, "service": None},
+            {"image_id": ollama, "repo_digests": [digest]},
+        )
+    )  # fmt: skip
+    runtime = parse_runtime(out, "")
+    assert runtime.of("ollama").repo_digests == (digest,)
+    assert runtime.of("ollama").config_hash == "ab" * 32
+    (running,) = parse_running_images(out)  # the container outside compose is not one
+    assert (running.project, running.service, running.container) == ("ollama", "ollama", "ollama")
+    assert running.digest() == ("sha256:" + "05" * 32, "repo_digest")
