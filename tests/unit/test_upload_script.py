@@ -131,10 +131,9 @@ def _batch(tmp: Path, contents: list[bytes]) -> tuple[str, list[Path]]:
     return batch_upload_script(rows), paths
 
 
-@pytest.mark.parametrize("shell", ["dash", "bash", "busybox"])
-def test_a_batch_installs_each_file_from_one_stdin_exactly(shell: str, tmp_path: Path) -> None:
-    """Each file gets exactly its bytes (GNU head -c, or dd under BusyBox), with its mode."""
-    shells = _shells(tmp_path)
+def _batch_shell(tmp: Path, shell: str) -> tuple[list[str], dict[str, str]]:
+    """`_shells`' ``shell`` (skipped when missing); BusyBox also gets what a batch reads with."""
+    shells = _shells(tmp)
     if shell not in shells:
         pytest.skip(f"{shell} is not installed here")
     argv, env = shells[shell]
@@ -143,6 +142,13 @@ def test_a_batch_installs_each_file_from_one_stdin_exactly(shell: str, tmp_path:
             link = Path(env["PATH"]) / applet
             if not link.exists():
                 link.symlink_to(argv[0])
+    return argv, env
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash", "busybox"])
+def test_a_batch_installs_each_file_from_one_stdin_exactly(shell: str, tmp_path: Path) -> None:
+    """Each file gets exactly its bytes (GNU head -c, or dd under BusyBox), with its mode."""
+    argv, env = _batch_shell(tmp_path, shell)
     big = bytes(range(256)) * 300  # 76800 bytes: more than one pipe buffer
     contents = [b"first\n", b"", big, b"last line, no newline"]
     script, paths = _batch(tmp_path, contents)
@@ -158,15 +164,7 @@ def test_a_batch_installs_each_file_from_one_stdin_exactly(shell: str, tmp_path:
 def test_a_batch_cut_short_keeps_the_files_it_had_not_received_whole(
     shell: str, tmp_path: Path
 ) -> None:
-    shells = _shells(tmp_path)
-    if shell not in shells:
-        pytest.skip(f"{shell} is not installed here")
-    argv, env = shells[shell]
-    if shell == "busybox":
-        for applet in ("head", "grep", "dd"):
-            link = Path(env["PATH"]) / applet
-            if not link.exists():
-                link.symlink_to(argv[0])
+    argv, env = _batch_shell(tmp_path, shell)
     contents = [b"new one\n", b"new two\n", b"new three\n"]
     script, paths = _batch(tmp_path, contents)
     paths[0].parent.mkdir()
