@@ -88,8 +88,8 @@ def finish_stacks(
         stable_window: seconds a container must stay ready (no restart, no exit).
         release: record a release of each completed stack; roll a stack whose health wait
             failed back to its newest release (unless ``release.auto_rollback`` is False).
-        seen: filled with what the wait read that still holds when this returns (only when
-            no step ran and nothing was rolled back since; `WaitReads`).
+        seen: filled with what the wait read that still holds when this returns (read again
+            after the steps when one ran or a stack was rolled back; `WaitReads`).
         at_end: name -> command, read with the health wait's last poll (`wait_ready`).
 
     Returns:
@@ -154,20 +154,18 @@ def finish_stacks(
         )
         states.append(FileUpload(f"{stack.project_dir}/{STATE_FILE}", state, 0o600))
         done[stack.name] = {"containers": ready[stack.name], "steps": list(steps)}
-    # What the wait read holds while nothing ran since: no step, no rollback.
-    still = not (ran or rolled_back)
-    if not still and done:
-        # What the wait read no longer holds: everything that follows reads it again at once.
+    # What the wait read holds while nothing ran since (no step, no rollback); otherwise all
+    # that follows reads it again, at once. With no stack done, this raises below, unused.
+    if (ran or rolled_back) and done:
         ahead = _read_ahead(conn, waiting, release is not None, extra=at_end, unless=False)
         end, end_at = {n: ahead[n] for n in at_end or {} if n in ahead}, time.monotonic()
-        still = True
     images = ahead.get("images") or ahead.get("runtime")
-    if seen is not None and still:
+    if seen is not None:
         seen.at_end, seen.at_end_time = end, end_at
         seen.images = images if images is not None and images.ok else None
     # The state records, with the release records when there are any: one round trip.
     if release is not None:
-        _record(conn, [s for s in stacks if s.name in done], release, done, ahead, still, states)
+        _record(conn, [s for s in stacks if s.name in done], release, done, ahead, states)
     else:
         conn.put_files(states)
     if failures:
@@ -189,19 +187,18 @@ def _record(
     release: ReleaseContext,
     done: dict[str, Any],
     ahead: Mapping[str, CommandResult],
-    still: bool,
     states: list[FileUpload],
 ) -> None:
     """Write ``states``, then record a release of each completed stack.
 
-    One round trip when the stable window's listing still holds (no step ran since).
+    One round trip when ``ahead`` (what the wait read, still true) holds the listing.
 
     Each release's id and images go to ``done``.
     """
     from nornir_homehub.tasks.releases import record_releases
 
     runtime = ahead.get("runtime")
-    if runtime is None or not (runtime.ok and still):
+    if runtime is None or not runtime.ok:
         # The records need a listing first: the state records do not wait for it.
         conn.put_files(states)
         recorded = record_releases(conn, stacks, release)

@@ -54,8 +54,15 @@ class ModelsOutcome:
         }
 
 
-def _base_url(task: Task) -> str:
-    return str(task.host.get("ollama_url") or DEFAULT_BASE_URL)
+def _base_url(host: Host) -> str:
+    return str(host.get("ollama_url") or DEFAULT_BASE_URL)
+
+
+def _warmed(host: Host) -> list[str]:
+    """The models `ensure_models` warms up on ``host``: all on a GPU host, else keep_loaded."""
+    declared = host.get("gpu")
+    entries = parse_model_entries(host.get("ollama_models"))
+    return [e.name for e in entries if declared or e.keep_loaded]
 
 
 # Answers read ahead (`ModelsAhead`) stand in for the check's own only this young.
@@ -78,9 +85,9 @@ class ModelsAhead:
         from nornir_homehub.facts.ollama import read_commands
 
         self._commands = {
-            h.name: {_AHEAD + url: cmd for url, cmd in read_commands(_host_url(h)).items()}
+            h.name: {_AHEAD + url: cmd for url, cmd in read_commands(_base_url(h)).items()}
             for h in hosts
-            if _without_warmup(h)
+            if "ollama" in (h.get("stacks") or []) and not _warmed(h)
         }
         self._got: dict[str, tuple[float, dict[str, CommandResult]]] = {}
 
@@ -105,17 +112,6 @@ class ModelsAhead:
         if not got or time.monotonic() - at > MODELS_AHEAD_FRESH:
             return None
         return {n.removeprefix(_AHEAD): r for n, r in got.items()}
-
-
-def _host_url(host: Host) -> str:
-    return str(host.get("ollama_url") or DEFAULT_BASE_URL)
-
-
-def _without_warmup(host: Host) -> bool:
-    """True when `ensure_models` on ``host`` makes no warm-up (its requests are tags and ps)."""
-    if "ollama" not in (host.get("stacks") or []) or host.get("gpu"):
-        return False
-    return not any(e.keep_loaded for e in parse_model_entries(host.get("ollama_models")))
 
 
 def _entry_checks(host: str, facts: OllamaFacts, entries: list[Any]) -> list[Check]:
@@ -164,12 +160,12 @@ def ensure_models(
     entries = parse_model_entries(host.get("ollama_models"))
     declared = host.get("gpu")
     conn = host_connection(task)
-    warm = [e.name for e in entries if declared or e.keep_loaded]
+    warm = _warmed(host)
     alive: dict[str, str | int] = {e.name: -1 for e in entries if e.keep_loaded}
     facts = gather_ollama(
         conn,
         warm,
-        base_url=_base_url(task),
+        base_url=_base_url(task.host),
         warmup=bool(warm),
         warmup_timeout=warmup_timeout,
         keep_alive=alive,
@@ -236,7 +232,7 @@ def list_models(task: Task) -> Result:
     host = task.host
     if "ollama" not in (host.get("stacks") or []):
         return Result(host=host, result=[], changed=False)
-    facts = gather_ollama(host_connection(task), [], base_url=_base_url(task), warmup=False)
+    facts = gather_ollama(host_connection(task), [], base_url=_base_url(task.host), warmup=False)
     if facts.api_error:
         return Result(host=host, result=f"Ollama API: {facts.api_error}", failed=True)
     entries = parse_model_entries(host.get("ollama_models"))
@@ -268,7 +264,7 @@ def prune_models(task: Task, dry_run: bool = True) -> Result:
     if "ollama" not in (host.get("stacks") or []):
         return Result(host=host, result=[], changed=False)
     conn = host_connection(task)
-    base = _base_url(task).rstrip("/")
+    base = _base_url(task.host).rstrip("/")
     facts = gather_ollama(conn, [], base_url=base, warmup=False)
     if facts.api_error:
         raise HomehubError(f"{host.name}: Ollama API: {facts.api_error}")
