@@ -29,6 +29,8 @@ class SecretError(ConfigError):
 class TransportError(HomehubError):
     """SSH connection, authentication, host key or command transport failure."""
 
+    path: str | None = None  # the file an upload could not install, when that was the failure
+
 
 class HostKeyError(TransportError):
     """A host key is unknown or differs from the one in known_hosts."""

@@ -222,11 +222,9 @@ class HostConnection:
             TransportError: the upload was refused (short, corrupt, unwritable, bad owner); the
                 old file is left as it was.
         """
-        parent, base = os.path.split(path)
-        tmp = f"{parent}/.{base}.homehub-{os.getpid()}-{time.monotonic_ns()}"
         script = render_upload_script(
             path,
-            tmp,
+            _temporary(path),
             size=len(content),
             sha256=hashlib.sha256(content).hexdigest(),
             mode=mode,
@@ -236,11 +234,7 @@ class HostConnection:
         self.bytes_uploaded += len(content)
         res = self.run(script, stdin=content)
         if not res.ok:
-            tail = (res.stderr or res.stdout).strip()[-500:]
-            raise TransportError(
-                f"{self.name}: upload of {path} failed (exit {res.exit_code}): "
-                f"{tail or '(no output)'}; {path} was left as it was"
-            )
+            raise self._upload_failed(res, path, path)
 
     def put_files(self, files: Sequence[FileUpload]) -> None:
         """Write each of ``files`` like `put_file`, in order, in one round trip.
@@ -252,7 +246,8 @@ class HostConnection:
 
         Raises:
             ConnectionLost: the connection died during the upload.
-            TransportError: a file was refused (its path and the host's message).
+            TransportError: a file was refused (its path and the host's message; the error's
+                ``path`` names it when the host said which).
         """
         if len(files) == 1:
             f = files[0]
@@ -260,25 +255,37 @@ class HostConnection:
             return
         if not files:
             return
-        rows = []
-        for f in files:
-            parent, base = os.path.split(f.path)
-            tmp = f"{parent}/.{base}.homehub-{os.getpid()}-{time.monotonic_ns()}"
-            sha = hashlib.sha256(f.content).hexdigest()
-            rows.append((f.path, tmp, len(f.content), sha, f.mode, f.owner, f.group))
+        rows = [
+            (f.path, _temporary(f.path), len(f.content), hashlib.sha256(f.content).hexdigest(),
+             f.mode, f.owner, f.group)
+            for f in files
+        ]  # fmt: skip
         self.bytes_uploaded += sum(len(f.content) for f in files)
         res = self.run(batch_upload_script(rows), stdin=b"".join(f.content for f in files))
         if not res.ok:
             tail = (res.stderr or res.stdout).strip()[-500:]
             failed = next((f.path for f in files if f"upload of {f.path} failed" in tail), None)
             where = failed or ", ".join(f.path for f in files)
-            raise TransportError(
-                f"{self.name}: upload of {where} failed (exit {res.exit_code}): "
-                f"{tail or '(no output)'}; {where} was left as it was"
-            )
+            raise self._upload_failed(res, where, failed)
+
+    def _upload_failed(self, res: CommandResult, where: str, path: str | None) -> TransportError:
+        """The error of an upload script that exited non-zero (``where``: what it names)."""
+        tail = (res.stderr or res.stdout).strip()[-500:]
+        error = TransportError(
+            f"{self.name}: upload of {where} failed (exit {res.exit_code}): "
+            f"{tail or '(no output)'}; {where} was left as it was"
+        )
+        error.path = path
+        return error
 
     def close(self) -> None:
         """Release the connection (idempotent)."""
+
+
+def _temporary(path: str) -> str:
+    """The upload's temporary file: in ``path``'s folder, hidden, unique to this process."""
+    parent, base = os.path.split(path)
+    return f"{parent}/.{base}.homehub-{os.getpid()}-{time.monotonic_ns()}"
 
 
 def option_seconds(extras: Mapping[str, Any], key: str, host: str) -> float:

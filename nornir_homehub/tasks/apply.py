@@ -53,8 +53,7 @@ def apply_files(conn: HostConnection, stack: RenderedStack, plan: StackPlan) -> 
     try:
         conn.put_files(uploads)
     except TransportError as exc:
-        failed = next((u.path for u in uploads if f"upload of {u.path} failed" in str(exc)), None)
-        raise _write_failure(conn, stack, failed or uploads[0].path, exc) from None
+        raise _write_failure(conn, stack, exc.path or uploads[0].path, exc) from None
     for change in plan.do_write:
         f = stack.files[change.path]
         if not change.content_changed:
